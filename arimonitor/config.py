@@ -1,0 +1,232 @@
+"""arimonitor.ini: one table of defaults, named converters, environment overrides.
+
+Lookup order for a key: ARIMONITOR_<SECTION>_<KEY> in the environment, then the file, then
+the default below. The file is `--config`, else $ARIMONITOR_CONFIG, else conf/arimonitor.ini
+under the arimonitor home (the checkout that holds supervisord.conf).
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from arimonitor import datatypes as dt
+
+
+class ConfigError(Exception):
+    """A configuration that must stop start-up; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    section: str
+    key: str
+    default: str
+    convert: Callable[[Any], Any]
+    help: str
+    secret: bool = False
+    # settable at run time from the console (`set NAME VALUE`)
+    settable: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.section}.{self.key}"
+
+
+def _s(section, key, default, convert, help, **kw) -> Setting:
+    return Setting(section, key, default, convert, help, **kw)
+
+
+# Paths may use {home}, {var} and {run}; relative paths are taken from the arimonitor home.
+SETTINGS: tuple[Setting, ...] = (
+    _s("ari", "url", "http://127.0.0.1:8088/ari", dt.http_url, "ARI base URL (http.conf prefix + /ari)"),
+    _s("ari", "user", "arimonitor", dt.text, "ARI user (ari.conf)"),
+    _s("ari", "password", "", dt.text, "ARI password (ari.conf)", secret=True),
+    _s("ari", "app", "arimonitor", dt.text, "Stasis application name"),
+    _s("ari", "server_id", "asterisk1", dt.text, "name of this Asterisk in events and logs"),
+    _s("ari", "ping_interval", "10s", dt.seconds, "WebSocket ping interval", settable=True),
+    _s("ari", "reconnect_max", "30s", dt.seconds, "longest wait between reconnects"),
+    _s("ari", "rest_timeout", "5s", dt.seconds, "timeout of one ARI REST request", settable=True),
+    _s("ari", "probe_interval", "5s", dt.seconds, "GET /asterisk/info liveness probe", settable=True),
+    _s("ami", "enabled", "no", dt.boolean, "read registered contacts from AMI PJSIPShowContacts"),
+    _s("ami", "host", "127.0.0.1", dt.loopback_host, "AMI host (loopback only)"),
+    _s("ami", "port", "5038", dt.port_number, "AMI port"),
+    _s("ami", "user", "arimonitor", dt.text, "AMI user (manager.conf)"),
+    _s("ami", "password", "", dt.text, "AMI secret", secret=True),
+    _s("contacts", "asterisk_cli", "", dt.path,
+       "path of the asterisk binary for 'pjsip show contacts' when on the Asterisk host"),
+    _s("files", "endpoints", "conf/endpoints_pjsip.def", dt.path, "v2.7 endpoints file"),
+    _s("files", "clients", "conf/__CLIENTES__.DEF", dt.path, "v2.7 clients file"),
+    _s("files", "mqservers", "conf/__MQSERVERS__.DEF", dt.path, "v2.7 RabbitMQ servers file"),
+    _s("paths", "var", "var", dt.path, "root of everything arimonitor writes"),
+    _s("paths", "log", "{var}/log", dt.path, "process logs"),
+    _s("paths", "run", "{var}/run", dt.path, "sockets and pid files"),
+    _s("paths", "spool", "{var}/spool", dt.path, "work files"),
+    _s("paths", "database", "{var}/arimonitor.sqlite", dt.path, "SQLite state file"),
+    _s("paths", "recordings", "{var}/recordings", dt.path, "WAV files Asterisk writes"),
+    _s("paths", "mp3", "{var}/mp3", dt.path, "MP3 output"),
+    _s("paths", "mixmonitor", "", dt.path, "extra folder of MixMonitor WAVs to convert"),
+    _s("zmq", "events", "ipc://{run}/events.sock", dt.zmq_endpoint, "reader PUSH -> engine PULL"),
+    _s("zmq", "control", "ipc://{run}/control.sock", dt.zmq_endpoint, "arictl REQ -> engine ROUTER"),
+    _s("zmq", "publish", "ipc://{run}/publish.sock", dt.zmq_endpoint, "engine PUB -> watchers SUB"),
+    _s("zmq", "jobs", "ipc://{run}/jobs.sock", dt.zmq_endpoint, "engine PUSH -> transcoders PULL"),
+    _s("zmq", "results", "ipc://{run}/results.sock", dt.zmq_endpoint, "transcoders PUSH -> engine PULL"),
+    _s("logging", "level", "INFO", dt.log_level, "log level of every process", settable=True),
+    _s("logging", "max_bytes", "50MB", dt.byte_size, "size of one log file before rotation"),
+    _s("logging", "backups", "10", dt.integer, "rotated log files kept"),
+    _s("logging", "metrics_interval", "60s", dt.seconds, "period of the metrics log line", settable=True),
+    _s("transcoder", "workers", "0", dt.integer, "transcoder processes; 0 = one per CPU core"),
+    _s("transcoder", "bitrate", "32", dt.positive_integer, "MP3 bitrate in kbit/s", settable=True),
+    _s("transcoder", "delete_wav", "no", dt.boolean, "delete a WAV once its MP3 is verified", settable=True),
+    _s("transcoder", "job_deadline", "120s", dt.seconds, "resend a job with no result after this"),
+    _s("transcoder", "max_attempts", "5", dt.positive_integer, "tries before a job is marked failed"),
+    _s("recordings", "default_record", "no", dt.boolean, "record clients with no gravar= line", settable=True),
+    _s("clicktocall", "enabled", "yes", dt.boolean, "run the RabbitMQ click-to-call consumer"),
+    _s("clicktocall", "prefetch", "50", dt.positive_integer, "unacked messages per consumer"),
+    _s("clicktocall", "default_timeout", "30s", dt.seconds, "ring time when a request gives none", settable=True),
+    _s("clicktocall", "max_timeout", "120s", dt.seconds, "longest ring time a request may ask"),
+    _s("clicktocall", "trunk_dial", "PJSIP/{number}@trunk", dt.text, "dial string for phone numbers"),
+    _s("clicktocall", "results_exchange", "arimonitor.c2c.results", dt.text, "exchange for outcomes"),
+    _s("clicktocall", "retry_delay", "5s", dt.seconds, "wait before a request is tried again"),
+    _s("console", "manager_enabled", "yes", dt.boolean, "serve the v2.7 line console"),
+    _s("console", "manager_host", "127.0.0.1", dt.loopback_host, "manager port address"),
+    _s("console", "manager_port", "1101", dt.port_number, "manager port (v2.7: 1101)"),
+    _s("console", "timeout", "5s", dt.seconds, "arictl reply timeout"),
+    _s("sim", "host", "127.0.0.1", dt.loopback_host, "simulator address"),
+    _s("sim", "port", "8088", dt.port_number, "simulator port (REST + WebSocket)"),
+    _s("sim", "ami_port", "5038", dt.port_number, "simulator AMI port"),
+    _s("sim", "seed", "1", dt.integer, "simulator random seed"),
+    _s("sim", "demo_traffic", "yes", dt.boolean, "steady varied traffic in demo mode"),
+)
+
+SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def find_home() -> Path:
+    """The checkout that holds supervisord.conf; else the current directory."""
+    env = os.environ.get("ARIMONITOR_HOME")
+    if env:
+        return Path(env).resolve()
+    here = Path(__file__).resolve().parent.parent
+    if (here / "supervisord.conf").exists():
+        return here
+    return Path.cwd().resolve()
+
+
+class Config:
+    """Typed, read-only view of arimonitor.ini plus overrides."""
+
+    def __init__(self, values: dict[str, Any], raw: dict[str, str], path: Path | None, home: Path):
+        self._values = values
+        self._raw = raw
+        self.path = path
+        self.home = home
+
+    def get(self, name: str) -> Any:
+        """`cfg.get("ari.url")`."""
+        return self._values[name]
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return list(self._values.items())
+
+    def display(self, name: str) -> str:
+        """The value as an operator may see it: secrets masked."""
+        setting = SETTINGS_BY_NAME[name]
+        if setting.secret:
+            return "********" if self._values[name] else ""
+        return str(self._raw[name])
+
+    def with_overrides(self, overrides: Mapping[str, str]) -> Config:
+        """A new Config with some raw values replaced and everything converted again."""
+        raw = dict(self._raw)
+        for name, value in overrides.items():
+            if name not in SETTINGS_BY_NAME:
+                raise ConfigError(f"unknown setting {name!r}")
+            raw[name] = str(value)
+        return _convert(raw, self.path, self.home)
+
+    def transcoder_workers(self) -> int:
+        n = self._values["transcoder.workers"]
+        return n if n > 0 else (os.cpu_count() or 1)
+
+
+def _resolve_path(raw: str, home: Path, var: str, run: str) -> str:
+    if not raw:
+        return ""
+    expanded = raw.format(home=str(home), var=var, run=run)
+    p = Path(expanded).expanduser()
+    return str(p if p.is_absolute() else (home / p))
+
+
+def _convert(raw: dict[str, str], path: Path | None, home: Path) -> Config:
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        try:
+            values[setting.name] = setting.convert(raw[setting.name])
+        except ValueError as exc:
+            where = f" in {path}" if path else ""
+            raise ConfigError(f"bad value for [{setting.section}] {setting.key}{where}: {exc}") from None
+    var = _resolve_path(values["paths.var"], home, "", "")
+    values["paths.var"] = var
+    run = _resolve_path(values["paths.run"], home, var, "")
+    for setting in SETTINGS:
+        if setting.section in {"paths", "files"} or setting.name == "contacts.asterisk_cli":
+            values[setting.name] = _resolve_path(raw[setting.name], home, var, run)
+        elif setting.section == "zmq":
+            values[setting.name] = values[setting.name].format(home=home, var=var, run=run)
+    return Config(values, raw, path, home)
+
+
+def _check_private(path: Path, parser: configparser.ConfigParser) -> None:
+    holds_secret = any(
+        parser.has_option(s.section, s.key) and parser.get(s.section, s.key).strip()
+        for s in SETTINGS if s.secret
+    )
+    mode = path.stat().st_mode
+    if holds_secret and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{path} holds a password and is readable by others (mode {stat.S_IMODE(mode):o}); "
+            f"run: chmod 600 {path}"
+        )
+
+
+def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, override, convert and check; raises ConfigError naming the key at fault."""
+    environ = os.environ if environ is None else environ
+    home = find_home() if "ARIMONITOR_HOME" not in environ else Path(environ["ARIMONITOR_HOME"]).resolve()
+    explicit = path or environ.get("ARIMONITOR_CONFIG")
+    file_path = Path(explicit) if explicit else home / "conf" / "arimonitor.ini"
+    parser = configparser.ConfigParser(interpolation=None)
+    if file_path.exists():
+        try:
+            with open(file_path, encoding="utf-8-sig") as fh:
+                parser.read_file(fh)
+        except (configparser.Error, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {file_path}: {exc}") from None
+        _check_private(file_path, parser)
+    elif explicit:
+        raise ConfigError(f"config file {file_path} does not exist")
+    known_sections = {s.section for s in SETTINGS}
+    for section in parser.sections():
+        if section not in known_sections:
+            raise ConfigError(f"unknown section [{section}] in {file_path}")
+        for key in parser.options(section):
+            if f"{section}.{key}" not in SETTINGS_BY_NAME:
+                raise ConfigError(f"unknown key [{section}] {key} in {file_path}")
+    raw: dict[str, str] = {}
+    for setting in SETTINGS:
+        env_name = f"ARIMONITOR_{setting.section.upper()}_{setting.key.upper()}"
+        if env_name in environ:
+            raw[setting.name] = environ[env_name]
+        elif parser.has_option(setting.section, setting.key):
+            raw[setting.name] = parser.get(setting.section, setting.key)
+        else:
+            raw[setting.name] = setting.default
+    return _convert(raw, file_path if file_path.exists() else None, home)

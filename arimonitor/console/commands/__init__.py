@@ -1,0 +1,19 @@
+"""Every console command module, wired into one Registry.
+
+Each module has `register(registry)` that declares its commands with `@registry.command(...)`.
+Adding a command is one decorated function in one of these modules; nothing else.
+"""
+
+from __future__ import annotations
+
+from arimonitor.console.commands import core
+from arimonitor.console.registry import Registry
+
+MODULES = [core]
+
+
+def build_registry() -> Registry:
+    registry = Registry()
+    for module in MODULES:
+        module.register(registry)
+    return registry

@@ -1,0 +1,42 @@
+"""Commands about the console itself: help, version, and the description arictl completes from."""
+
+from __future__ import annotations
+
+from arimonitor import API_VERSION, __version__, protocol
+from arimonitor.console.registry import Arg, CommandError, Registry, Reply
+
+
+def register(registry: Registry) -> None:
+    @registry.command("help", category="console", summary="list commands, or explain one",
+                      aliases=("?",), args=[Arg("command", "a command name or alias", optional=True)],
+                      examples=["help", "help list"])
+    def help_(ctx, command=None) -> Reply:
+        if command is None:
+            groups = registry.by_category()
+            width = max(len(c.name) for cmds in groups.values() for c in cmds)
+            lines = []
+            for category, cmds in groups.items():
+                lines.append(f"{category.upper()}")
+                lines += [f"  {c.name.ljust(width)}  {c.summary}" for c in cmds]
+            lines.append("\n'help COMMAND' shows usage, aliases and examples.")
+            data = {cat: [c.name for c in cmds] for cat, cmds in groups.items()}
+            return Reply(data, "\n".join(lines))
+        cmd = registry.find(command)
+        if cmd is None:
+            hint = registry.closest(command)
+            more = f"; did you mean: {', '.join(hint)}?" if hint else ""
+            raise CommandError(protocol.E_UNKNOWN_COMMAND, f"no command {command!r}{more}",
+                               data={"suggestions": hint})
+        return Reply(cmd.describe(), cmd.help_text())
+
+    @registry.command("version", category="console", summary="arimonitor and API versions",
+                      examples=["version"])
+    def version(ctx) -> Reply:
+        data = {"version": __version__, "api": API_VERSION}
+        return Reply(data, f"arimonitor {__version__} (console API {API_VERSION})")
+
+    @registry.command("_describe", category="console", summary="registry for arictl completion",
+                      hidden=True)
+    def describe(ctx) -> Reply:
+        return Reply({"api": API_VERSION, "version": __version__,
+                      "commands": [c.describe() for c in registry.commands.values() if not c.hidden]})

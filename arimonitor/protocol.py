@@ -1,0 +1,122 @@
+"""Every ZeroMQ message that crosses a process boundary is built and read here.
+
+Sockets (addresses come from [zmq] in the config; docs/PROTOCOL.md has the full table):
+  events   reader PUSH (connect)       -> engine PULL (bind)
+  control  arictl/others REQ (connect) -> engine ROUTER (bind)
+  publish  engine PUB (bind)           -> arictl watch, clicktocall SUB (connect)
+  jobs     engine PUSH (bind)          -> transcoder PULL (connect)
+  results  transcoder PUSH (connect)   -> engine PULL (bind)
+
+All JSON is UTF-8. ARI frames travel untouched as the last part of an `ari` message.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+# ---- events socket (reader -> engine) -------------------------------------------------------
+# [KIND_ARI, header-json, frame-bytes]: header = {server, epoch, seq, t}
+# [KIND_LINK, json]: {server, epoch, state: connected|disconnected, reason, t}
+# [KIND_READER_STATS, json]: the reader's counters, sent every few seconds
+KIND_ARI = b"ari"
+KIND_LINK = b"link"
+KIND_READER_STATS = b"reader-stats"
+
+LINK_CONNECTED = "connected"
+LINK_DISCONNECTED = "disconnected"
+
+
+def ari_frame(server: str, epoch: int, seq: int, frame: bytes, received: float | None = None) -> list[bytes]:
+    header = {"server": server, "epoch": epoch, "seq": seq, "t": received if received is not None else time.time()}
+    return [KIND_ARI, dumps(header), frame]
+
+
+def link_notice(server: str, epoch: int, state: str, reason: str = "") -> list[bytes]:
+    return [KIND_LINK, dumps({"server": server, "epoch": epoch, "state": state, "reason": reason,
+                              "t": time.time()})]
+
+
+# ---- control socket (REQ -> ROUTER) ---------------------------------------------------------
+# request: {"id": str, "cmd": str, "args": [str...], "opts": {name: value}, "api": int}
+# reply:   {"id", "status": "ok"|"error", "code": int, "reason": str, "data": any, "text": str}
+
+STATUS_OK = "ok"
+STATUS_ERROR = "error"
+
+# Error codes: one table, shared by arictl, the manager port and the clicktocall consumer.
+E_OK = 0
+E_UNKNOWN_COMMAND = 1
+E_BAD_ARGUMENTS = 2
+E_NOT_FOUND = 3
+E_NOT_SETTABLE = 4
+E_BAD_VALUE = 5
+E_BUSY = 6
+E_ARI_UNAVAILABLE = 7
+E_MALFORMED = 8
+E_API_VERSION = 9
+E_INTERNAL = 99
+
+ERROR_NAMES = {
+    E_OK: "ok",
+    E_UNKNOWN_COMMAND: "unknown command",
+    E_BAD_ARGUMENTS: "bad arguments",
+    E_NOT_FOUND: "not found",
+    E_NOT_SETTABLE: "not settable",
+    E_BAD_VALUE: "bad value",
+    E_BUSY: "busy",
+    E_ARI_UNAVAILABLE: "Asterisk unavailable",
+    E_MALFORMED: "malformed request",
+    E_API_VERSION: "API version mismatch",
+    E_INTERNAL: "internal error",
+}
+
+
+def request(req_id: str, cmd: str, args: list[str] | None = None, opts: dict | None = None,
+            api: int | None = None) -> bytes:
+    from arimonitor import API_VERSION
+
+    return dumps({"id": req_id, "cmd": cmd, "args": args or [], "opts": opts or {},
+                  "api": API_VERSION if api is None else api})
+
+
+def ok(req_id: str | None, data: Any = None, text: str = "") -> dict:
+    return {"id": req_id, "status": STATUS_OK, "code": E_OK, "reason": "", "data": data, "text": text}
+
+
+def error(req_id: str | None, code: int, reason: str, data: Any = None) -> dict:
+    return {"id": req_id, "status": STATUS_ERROR, "code": code, "reason": reason, "data": data,
+            "text": f"error: {reason}"}
+
+
+# ---- publish socket (engine PUB) ------------------------------------------------------------
+# [topic, json]. SUB filters by prefix, so "call" receives "call.ended" too.
+TOPIC_CALL = "call"            # call.ringing call.up call.ended
+TOPIC_ENDPOINT = "endpoint"    # endpoint.online endpoint.offline endpoint.address
+TOPIC_RECORDING = "recording"  # recording.started recording.finished recording.failed recording.mp3
+TOPIC_C2C = "c2c"              # c2c.accepted ... c2c.final
+TOPIC_WARNING = "warning"      # warning.rest_stall warning.resync ...
+TOPIC_LINK = "link"            # link.connected link.disconnected link.resynced
+TOPICS = (TOPIC_CALL, TOPIC_ENDPOINT, TOPIC_RECORDING, TOPIC_C2C, TOPIC_WARNING, TOPIC_LINK)
+
+
+def publication(topic: str, body: dict) -> list[bytes]:
+    return [topic.encode(), dumps(body)]
+
+
+# ---- jobs/results sockets (engine <-> transcoder) -------------------------------------------
+# job:    [b"job", json {job_id, attempt, wav, mp3, bitrate, tags: {...}, delete_wav}]
+# result: [b"result", json {job_id, attempt, worker, ok, reason, mp3, duration, wav_duration, seconds}]
+# hello:  [b"hello", json {worker, pid}]  sent by a worker when it starts and every few seconds
+KIND_JOB = b"job"
+KIND_RESULT = b"result"
+KIND_HELLO = b"hello"
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def loads(data: bytes) -> Any:
+    return json.loads(data)

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from arimonitor import datatypes as dt
+from arimonitor.config import SETTINGS, ConfigError, load_config
+from tests.support import ROOT
+
+
+def write(tmp_path, text: str, mode: int = 0o600):
+    path = tmp_path / "arimonitor.ini"
+    path.write_text(text, encoding="utf-8")
+    os.chmod(path, mode)
+    return path
+
+
+def test_defaults_and_paths_under_var(tmp_path):
+    cfg = load_config(write(tmp_path, f"[paths]\nvar = {tmp_path}/v\n"), environ={})
+    assert cfg["ari.url"] == "http://127.0.0.1:8088/ari"
+    assert cfg["ari.ping_interval"] == 10.0
+    assert cfg["logging.max_bytes"] == 50 * 1024 * 1024
+    assert cfg["paths.log"] == f"{tmp_path}/v/log"
+    assert cfg["zmq.control"] == f"ipc://{tmp_path}/v/run/control.sock"
+    assert cfg["files.endpoints"].endswith("conf/endpoints_pjsip.def")
+
+
+def test_environment_overrides_file(tmp_path):
+    path = write(tmp_path, "[ari]\nurl = http://127.0.0.1:1/ari\n")
+    cfg = load_config(path, environ={"ARIMONITOR_ARI_URL": "http://127.0.0.1:2/ari",
+                                     "ARIMONITOR_TRANSCODER_WORKERS": "3"})
+    assert cfg["ari.url"] == "http://127.0.0.1:2/ari"
+    assert cfg.transcoder_workers() == 3
+
+
+@pytest.mark.parametrize("text, named", [
+    ("[ari]\nping_interval = soon\n", "[ari] ping_interval"),
+    ("[logging]\nmax_bytes = lots\n", "[logging] max_bytes"),
+    ("[ari]\nurl = ftp://x\n", "[ari] url"),
+    ("[zmq]\ncontrol = tcp://0.0.0.0:5555\n", "[zmq] control"),
+    ("[ari]\nurll = http://x\n", "[ari] urll"),
+    ("[aru]\nurl = http://x\n", "[aru]"),
+    ("[console]\nmanager_host = 10.0.0.1\n", "[console] manager_host"),
+])
+def test_bad_value_names_the_key(tmp_path, text, named):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), environ={})
+    assert named in str(err.value)
+
+
+def test_password_file_readable_by_others_is_refused(tmp_path):
+    path = write(tmp_path, "[ari]\npassword = s3cret-value\n", mode=0o644)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert "chmod 600" in str(err.value)
+    assert "s3cret-value" not in str(err.value)
+    os.chmod(path, 0o600)
+    cfg = load_config(path, environ={})
+    assert cfg["ari.password"] == "s3cret-value"
+    assert cfg.display("ari.password") == "********"
+
+
+def test_missing_explicit_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.ini", environ={})
+
+
+def test_sample_config_lists_every_setting_with_its_default():
+    text = (ROOT / "conf" / "arimonitor.ini").read_text(encoding="utf-8")
+    sections = re.split(r"^\[(\w+)\]$", text, flags=re.M)
+    body = dict(zip(sections[1::2], sections[2::2]))
+    for s in SETTINGS:
+        assert f";{s.key} = {s.default}".rstrip() in [line.rstrip() for line in body[s.section].splitlines()], s.name
+    # and the sample itself loads
+    load_config(ROOT / "conf" / "arimonitor.ini", environ={})
+
+
+@pytest.mark.parametrize("conv, good, bad", [
+    (dt.seconds, [("5", 5.0), ("250ms", 0.25), ("2m", 120.0), ("1.5s", 1.5)], ["x", "-1", "5y"]),
+    (dt.byte_size, [("1024", 1024), ("50MB", 52428800), ("512k", 524288)], ["big", "1.5MB"]),
+    (dt.boolean, [("S", True), ("n", False), ("yes", True), ("off", False)], ["maybe", ""]),
+    (dt.port_number, [("1101", 1101)], ["70000", "x"]),
+])
+def test_converters(conv, good, bad):
+    for text, value in good:
+        assert conv(text) == value
+    for text in bad:
+        with pytest.raises(ValueError):
+            conv(text)
