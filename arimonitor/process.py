@@ -26,6 +26,10 @@ class Stopper:
     def stopping(self) -> bool:
         return self._event.is_set()
 
+    @property
+    def event(self) -> threading.Event:
+        return self._event
+
     def stop(self, reason: str = "requested") -> None:
         self.signal_name = self.signal_name or reason
         self._event.set()
@@ -57,6 +61,9 @@ def run_process(name: str, main: Callable[[Config, Stopper, logging.Logger], int
     log = setup_logging(args.name, cfg)
     stopper = Stopper()
     stopper.install()
+    from arimonitor.levels import LevelListener
+
+    LevelListener(cfg["zmq.publish"], args.name, stopper.event).start()
     log.info("%s starting (pid %d)", args.name, __import__("os").getpid())
     try:
         code = main(cfg, stopper, log) or 0

@@ -98,7 +98,13 @@ TOPIC_RECORDING = "recording"  # recording.started recording.finished recording.
 TOPIC_C2C = "c2c"              # c2c.accepted ... c2c.final
 TOPIC_WARNING = "warning"      # warning.rest_stall warning.resync ...
 TOPIC_LINK = "link"            # link.connected link.disconnected link.resynced
+# control.level {"process": name|"all", "level": "DEBUG"|"INFO"|...}: every process listens
+TOPIC_CONTROL = "control"
 TOPICS = (TOPIC_CALL, TOPIC_ENDPOINT, TOPIC_RECORDING, TOPIC_C2C, TOPIC_WARNING, TOPIC_LINK)
+
+
+def level_change(process: str, level: str) -> list[bytes]:
+    return publication(f"{TOPIC_CONTROL}.level", {"process": process, "level": level})
 
 
 def publication(topic: str, body: dict) -> list[bytes]:
