@@ -21,6 +21,8 @@ setup(
         "lameenc>=1.7,<2",
         # ships an ffmpeg binary for pydub, so no system ffmpeg is needed
         "imageio-ffmpeg>=0.5",
+        # ID3 tags on the MP3s: a well-kept tag library instead of hand-built frames
+        "mutagen>=1.47,<2",
     ],
     extras_require={
         "test": [

@@ -10,9 +10,10 @@ from __future__ import annotations
 import configparser
 import os
 import stat
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from arimonitor import datatypes as dt
 

@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from arimonitor.config import Config, ConfigError, load_config
 from arimonitor.logs import setup_logging

@@ -112,12 +112,26 @@ def publication(topic: str, body: dict) -> list[bytes]:
 
 
 # ---- jobs/results sockets (engine <-> transcoder) -------------------------------------------
-# job:    [b"job", json {job_id, attempt, wav, mp3, bitrate, tags: {...}, delete_wav}]
-# result: [b"result", json {job_id, attempt, worker, ok, reason, mp3, duration, wav_duration, seconds}]
-# hello:  [b"hello", json {worker, pid}]  sent by a worker when it starts and every few seconds
+# job:     [b"job", json {job_id, attempt, wav, mp3, mp3_root, bitrate, sample_rate|null,
+#                         tags: {client, call_id, date, origin, destination}, delete_wav}]
+# started: [b"started", json {job_id, attempt, worker}]  a worker took the job (so the engine
+#          can resend at once if that worker goes silent, instead of waiting for the deadline)
+# result:  [b"result", json {job_id, attempt, worker, ok, code, reason, retry, mp3, duration,
+#                            wav_duration, seconds, encoder, wav_deleted, notes: [str]}]
+#          code: "" when ok, else corrupt_wav|missing_wav|missing_folder|disk_full|write_failed|
+#          encoder_failed|verify_failed|abandoned|bad_job|internal; retry: may a later try help
+# hello:   [b"hello", json {worker, pid, busy: job_id|null, done, failed, encoders: [names],
+#                           speed: {encoder: realtime factor}, interval}]
+#          sent by a worker at start and every `interval` seconds, even while it converts
 KIND_JOB = b"job"
+KIND_STARTED = b"started"
 KIND_RESULT = b"result"
 KIND_HELLO = b"hello"
+
+
+def transcode_message(kind: bytes, body: dict) -> list[bytes]:
+    """A jobs/results socket message: [kind, json]."""
+    return [kind, dumps(body)]
 
 
 def dumps(obj: Any) -> bytes:

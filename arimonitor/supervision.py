@@ -122,14 +122,15 @@ def _alive(pid: int) -> bool:
 def start(tree: Tree, timeout: float = 45.0) -> tuple[bool, str]:
     """Start supervisord in the background; return once every expected program is RUNNING."""
     if tree.supervisord_pid():
-        return False, f"arimonitor is already running (supervisord pid {tree.supervisord_pid()}); " \
-                      f"use 'arimonitor status' or 'arimonitor stop'"
+        return False, (f"arimonitor is already running (supervisord pid {tree.supervisord_pid()}); "
+                       f"use 'arimonitor status' or 'arimonitor stop'")
     for folder in (tree.run_dir, tree.log_dir, tree.log_dir / "supervisor"):
         folder.mkdir(parents=True, exist_ok=True)
     os.chmod(tree.run_dir, 0o700)
     result = subprocess.run(
         [sys.executable, "-m", "supervisor.supervisord", "-c", str(tree.conf)],
         env=tree.environment(), cwd=tree.cfg.home, capture_output=True, text=True, timeout=30,
+        check=False,
     )
     if result.returncode != 0:
         return False, f"supervisord did not start: {result.stderr.strip() or result.stdout.strip()}"

@@ -19,7 +19,7 @@ class _Followed:
 
     def open(self, from_end: bool) -> None:
         try:
-            self.handle = open(self.path, encoding="utf-8", errors="replace")
+            self.handle = open(self.path, encoding="utf-8", errors="replace")  # noqa: SIM115 (kept open to follow)
         except FileNotFoundError:
             return
         self.inode = os.fstat(self.handle.fileno()).st_ino

@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from arimonitor.v27 import parse_endpoints  # noqa: E402
+from arimonitor.v27 import parse_endpoints
 
 
 def timed(fn, runs: int = 15) -> float:

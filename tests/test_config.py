@@ -69,7 +69,7 @@ def test_missing_explicit_file_is_an_error(tmp_path):
 
 def test_sample_config_lists_every_setting_with_its_default():
     text = (ROOT / "conf" / "arimonitor.ini").read_text(encoding="utf-8")
-    sections = re.split(r"^\[(\w+)\]$", text, flags=re.M)
+    sections = re.split(r"^\[(\w+)\]$", text, flags=re.MULTILINE)
     body = dict(zip(sections[1::2], sections[2::2]))
     for s in SETTINGS:
         assert f";{s.key} = {s.default}".rstrip() in [line.rstrip() for line in body[s.section].splitlines()], s.name

@@ -18,7 +18,7 @@ ARIMONITOR = [PYTHON, str(ROOT / "bin" / "arimonitor")]
 
 def run(*words: str, env: dict, timeout: float = 90) -> subprocess.CompletedProcess:
     return subprocess.run([*ARIMONITOR, *words], env=env, capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+                          timeout=timeout, cwd=ROOT, check=False)
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_start_kill_restart_stop(tree_env):
 
 
 def test_supervisorctl_talks_to_the_tree(tree_env):
-    env, tree = tree_env
+    env, _tree = tree_env
     assert run("start", "--demo", env=env).returncode == 0
     ctl = run("ctl", "status", env=env)
     assert "arimonitor:engine" in ctl.stdout and "RUNNING" in ctl.stdout
@@ -107,7 +107,7 @@ def test_supervisorctl_talks_to_the_tree(tree_env):
 
 
 def test_start_refuses_a_second_tree(tree_env):
-    env, tree = tree_env
+    env, _tree = tree_env
     assert run("start", "--demo", env=env).returncode == 0
     again = run("start", "--demo", env=env)
     assert again.returncode == 1

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import difflib
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from arimonitor import protocol
 

@@ -1,9 +1,15 @@
-"""Placeholder process: runs, logs a heartbeat, stops cleanly on SIGTERM."""
+"""The engine process (supervisord program `engine`)."""
 
 from __future__ import annotations
 
+import logging
 
-def run(cfg, stopper, log) -> int:
-    while not stopper.wait(5.0):
-        log.debug("alive")
+from arimonitor.config import Config
+from arimonitor.engine.app import Engine
+from arimonitor.process import Stopper
+
+
+def run(cfg: Config, stopper: Stopper, log: logging.Logger) -> int:
+    engine = Engine(cfg)
+    engine.run(lambda: stopper.stopping)
     return 0

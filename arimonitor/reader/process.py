@@ -1,9 +1,101 @@
-"""Placeholder process: runs, logs a heartbeat, stops cleanly on SIGTERM."""
+"""The ari-reader process: the reconnect loop around Connection, and the stats it reports.
+
+Backoff: 0.5 s doubling to `ari.reconnect_max` (30 s), each wait drawn in [50%, 100%] of the
+step (jitter, so many readers do not return in step), back to 0.5 s after a healthy connection.
+"""
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 
-def run(cfg, stopper, log) -> int:
-    while not stopper.wait(5.0):
-        log.debug("alive")
+from arimonitor import protocol
+from arimonitor.config import Config
+from arimonitor.process import Stopper
+from arimonitor.reader.connection import Connection, ReaderStats, basic_auth, events_url
+from arimonitor.reader.forwarder import Forwarder
+
+STATS_INTERVAL = 2.0
+
+
+class Backoff:
+    def __init__(self, initial: float = 0.5, cap: float = 30.0, rng: random.Random | None = None) -> None:
+        self.initial, self.cap = initial, cap
+        self.step = initial
+        self.rng = rng or random.Random()
+
+    def next(self) -> float:
+        delay = self.step * self.rng.uniform(0.5, 1.0)
+        self.step = min(self.cap, self.step * 2)
+        return delay
+
+    def reset(self) -> None:
+        self.step = self.initial
+
+
+class Reader:
+    def __init__(self, cfg: Config, forwarder: Forwarder, stopper: Stopper, log: logging.Logger) -> None:
+        self.cfg = cfg
+        self.forwarder = forwarder
+        self.stopper = stopper
+        self.log = log
+        self.server = cfg["ari.server_id"]
+        self.url = events_url(cfg["ari.url"], cfg["ari.app"])
+        self.auth = basic_auth(cfg["ari.user"], cfg["ari.password"])
+        self.stats = ReaderStats()
+        self.backoff = Backoff(0.5, max(0.5, cfg["ari.reconnect_max"]))
+        self._stats_due = 0.0
+        self._last_epoch = 0
+
+    def send_stats(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now >= self._stats_due:
+            self._stats_due = now + STATS_INTERVAL
+            self.forwarder.notice([protocol.KIND_READER_STATS,
+                                   protocol.dumps(self.stats.view(self.forwarder, self.server))])
+
+    def new_epoch(self) -> int:
+        # Milliseconds since 1970: unique per connection, across reader restarts too.
+        epoch = max(int(time.time() * 1000), self._last_epoch + 1)
+        self._last_epoch = epoch
+        return epoch
+
+    def run(self) -> None:
+        first = True
+        while not self.stopper.stopping:
+            if not first:
+                self.stats.reconnects += 1
+            first = False
+            connection = Connection(
+                url=self.url, auth_header=self.auth, server=self.server, epoch=self.new_epoch(),
+                ping_interval=self.cfg["ari.ping_interval"], forwarder=self.forwarder,
+                stats=self.stats, stopping=lambda: self.stopper.stopping, on_idle=self.send_stats)
+            outcome = connection.run()
+            if self.stopper.stopping:
+                break
+            if outcome.healthy:
+                self.backoff.reset()
+            delay = self.backoff.next()
+            if outcome.auth_failed:
+                self.stats.auth_failures += 1
+                self.log.error("ARI %s as user %r: %s; retrying in %.1f s", self.url,
+                               self.cfg["ari.user"], outcome.reason, delay)
+            else:
+                self.log.warning("ARI %s: %s; reconnecting in %.1f s", self.url, outcome.reason, delay)
+            self.send_stats(force=True)
+            deadline = time.monotonic() + delay
+            while not self.stopper.wait(max(0.0, min(1.0, deadline - time.monotonic()))):
+                if time.monotonic() >= deadline:
+                    break
+                self.send_stats()
+        self.send_stats(force=True)
+
+
+def run(cfg: Config, stopper: Stopper, log: logging.Logger) -> int:
+    forwarder = Forwarder(cfg["zmq.events"])
+    try:
+        Reader(cfg, forwarder, stopper, log).run()
+    finally:
+        forwarder.close()
     return 0

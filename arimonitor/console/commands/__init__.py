@@ -6,10 +6,10 @@ Adding a command is one decorated function in one of these modules; nothing else
 
 from __future__ import annotations
 
-from arimonitor.console.commands import core
+from arimonitor.console.commands import core, engine_state
 from arimonitor.console.registry import Registry
 
-MODULES = [core]
+MODULES = [core, engine_state]
 
 
 def build_registry() -> Registry:

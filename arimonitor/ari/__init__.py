@@ -1,0 +1,1 @@
+"""Clients of Asterisk itself: ARI REST, AMI, and the contact sources (AMI, CLI)."""

@@ -1,0 +1,133 @@
+"""A small ARI REST client: one requests.Session, basic auth, a timeout on every request.
+
+Errors come in two kinds an operator reads differently:
+- AriHttpError(status, body): Asterisk answered, and said no (404 gone, 409 not in Stasis...).
+- AriUnavailable(reason): no answer at all (refused, timeout, broken connection).
+The password lives only in the session's auth; it is never in a message or a repr.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import requests
+
+from arimonitor.config import Config
+
+
+class AriError(Exception):
+    """Base of every ARI REST failure."""
+
+
+class AriHttpError(AriError):
+    def __init__(self, method: str, path: str, status: int, body: Any):
+        self.method = method
+        self.path = path
+        self.status = status
+        self.body = body
+        detail = body.get("message") or body.get("error") if isinstance(body, dict) else body
+        super().__init__(f"{method} {path}: HTTP {status} {detail or ''}".rstrip())
+
+
+class AriUnavailable(AriError):
+    def __init__(self, method: str, path: str, reason: str):
+        self.method = method
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{method} {path}: Asterisk unavailable ({reason})")
+
+
+class AriRest:
+    """`rest.get("/channels")`; paths are relative to the ARI base URL (…/ari)."""
+
+    def __init__(self, base_url: str, user: str, password: str, timeout: float = 5.0):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._session = requests.Session()
+        self._session.auth = (user, password)
+        self._session.headers["Accept"] = "application/json"
+        self.user = user
+        # Filled by each request: what the probe and `stats` show.
+        self.last_latency = 0.0
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> AriRest:
+        return cls(cfg["ari.url"], cfg["ari.user"], cfg["ari.password"], cfg["ari.rest_timeout"])
+
+    def __repr__(self) -> str:
+        return f"AriRest({self.base_url!r}, user={self.user!r})"
+
+    def request(self, method: str, path: str, params: dict | None = None, body: Any = None,
+                timeout: float | None = None) -> Any:
+        url = f"{self.base_url}{path}"
+        started = time.monotonic()
+        try:
+            response = self._session.request(method, url, params=params, json=body,
+                                             timeout=timeout or self.timeout)
+        except requests.Timeout:
+            raise AriUnavailable(method, path, f"no answer within {timeout or self.timeout:g} s") from None
+        except requests.RequestException as exc:
+            raise AriUnavailable(method, path, type(exc).__name__ + _short(exc)) from None
+        finally:
+            self.last_latency = time.monotonic() - started
+        if response.status_code >= 400:
+            raise AriHttpError(method, path, response.status_code, _body(response))
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise AriHttpError(method, path, response.status_code,
+                               f"answer is not JSON: {response.text[:200]!r}") from None
+
+    def get(self, path: str, params: dict | None = None, timeout: float | None = None) -> Any:
+        return self.request("GET", path, params=params, timeout=timeout)
+
+    def post(self, path: str, params: dict | None = None, body: Any = None) -> Any:
+        return self.request("POST", path, params=params, body=body)
+
+    def delete(self, path: str, params: dict | None = None) -> Any:
+        return self.request("DELETE", path, params=params)
+
+    # ---- the few operations the engine itself needs ---------------------------------------
+
+    def asterisk_info(self, timeout: float | None = None) -> dict:
+        return self.get("/asterisk/info", timeout=timeout)
+
+    def endpoints(self) -> list[dict]:
+        return self.get("/endpoints")
+
+    def channels(self) -> list[dict]:
+        return self.get("/channels")
+
+    def bridges(self) -> list[dict]:
+        return self.get("/bridges")
+
+    def continue_in_dialplan(self, channel_id: str) -> None:
+        self.post(f"/channels/{_quote(channel_id)}/continue")
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _quote(part: str) -> str:
+    return requests.utils.quote(part, safe="")
+
+
+def _body(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:500]
+
+
+def _short(exc: Exception) -> str:
+    # requests puts the URL (never the password: auth is a header) in its messages; keep it short.
+    text = str(exc)
+    return f": {text[:160]}" if text else ""
+
+
+def dumps_body(body: Any) -> str:
+    return body if isinstance(body, str) else json.dumps(body)[:300]

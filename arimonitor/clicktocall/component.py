@@ -1,0 +1,46 @@
+"""The click-to-call flow as an engine component (one line in engine/app.py COMPONENTS):
+
+    from arimonitor.clicktocall.component import ClickToCallComponent
+    COMPONENTS = [..., ClickToCallComponent]
+
+It creates its SQLite table, listens to the raw ARI events the flow needs (after the core
+handlers, which already claim `click2call` channels so they are never continued), runs its
+REST steps on the engine's REST worker thread, publishes on the engine's PUB, and registers
+the `c2c` console command.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arimonitor.ari.rest import AriRest
+from arimonitor.clicktocall.flow import EVENT_TYPES, ClickToCallFlow
+from arimonitor.clicktocall.history import MIGRATION, SCHEMA, OutcomeStore
+
+
+class ClickToCallComponent:
+    def __init__(self, engine: Any) -> None:
+        cfg = engine.cfg
+        engine.store.migrate(MIGRATION, SCHEMA)
+        self.store = OutcomeStore(engine.store.connection)
+        # Its own session, used only from the REST worker thread.
+        self.rest = AriRest.from_config(cfg)
+        self.flow = ClickToCallFlow(
+            self.rest, engine.rest_worker.submit, engine.notifier.publish, self.store,
+            app=cfg["ari.app"], trunk_dial=cfg["clicktocall.trunk_dial"],
+            default_timeout=cfg["clicktocall.default_timeout"])
+        for event_type in EVENT_TYPES:
+            engine.on_event(event_type, self.flow.on_event)
+
+    def register_commands(self, registry: Any) -> None:
+        from arimonitor.console.commands import clicktocall
+
+        clicktocall.register(registry, lambda ctx: self)
+
+    def in_progress(self) -> list[dict[str, Any]]:
+        return [{"request_id": c.request_id, "client": c.client, "destination": c.destination,
+                 "answered": bool(c.a_answered), "connected": bool(c.connected)}
+                for c in self.flow.calls.values()]
+
+    def close(self) -> None:
+        self.rest.close()

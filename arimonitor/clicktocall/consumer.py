@@ -1,0 +1,339 @@
+"""One RabbitMQ connection's lifetime: consume, place in worker threads, settle, drain.
+
+The connection thread owns every pika call. A message is parsed on that thread (cheap, pure);
+a valid request goes to a small thread pool (blocking ARI HTTP), whose Decision comes back via
+`connection.add_callback_threadsafe` (pika's documented way, examples/basic_consumer_threaded.py)
+and is settled here: publish what must be published (publisher confirms), then ack.
+
+Nothing is acked before its fate is durable: an accepted originate (Asterisk has the call), a
+refusal (the dead-letter copy confirmed by the broker), a retry (the retry-queue copy confirmed).
+A message whose settle never runs (connection lost, process killed) stays unacked and comes
+back; the ledger and the deterministic channel id make that harmless.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import pika
+import pika.exceptions
+
+from arimonitor.clicktocall import broker, outcomes, reasons
+from arimonitor.clicktocall import placer as P
+from arimonitor.clicktocall.ledger import Ledger, Route
+from arimonitor.clicktocall.listener import OutcomeListener
+from arimonitor.clicktocall.request import (
+    MAX_BODY,
+    ClickToCallRequest,
+    Limits,
+    Refusal,
+    parse_request,
+)
+
+# Test-only switch (documented in docs/ARCHITECTURE.md): delay the ack of an accepted request
+# by this many seconds, so a test can kill -9 the consumer between originate and ack.
+TEST_ACK_DELAY_ENV = "ARIMONITOR_C2C_TEST_ACK_DELAY"
+PREFERRED_CHECK = 30.0   # seconds between checks that the first server is back
+UNSENT_CHECK = 10.0      # seconds between sweeps of final outcomes the broker never confirmed
+DRAIN_TIMEOUT = 10.0     # longest wait for in-flight originates on SIGTERM
+
+
+@dataclass
+class ConsumerSettings:
+    results_exchange: str
+    prefetch: int = 50
+    workers: int = 8
+    retry_delay: float = 5.0
+    limits: Limits = field(default_factory=Limits)
+    test_ack_delay: float = 0.0
+
+    @classmethod
+    def from_env(cls, **kw) -> ConsumerSettings:
+        delay = float(os.environ.get(TEST_ACK_DELAY_ENV, "0") or 0)
+        return cls(test_ack_delay=delay, **kw)
+
+
+@dataclass
+class _Delivery:
+    tag: int
+    properties: pika.BasicProperties
+    body: bytes
+    received: float
+    future: Future | None = None
+
+
+class ConsumerSession:
+    """Implements broker.Session; one instance serves every connection in turn."""
+
+    def __init__(self, servers: Sequence[broker.Server], settings: ConsumerSettings,
+                 placer: P.Placer, ledger: Ledger, listener: OutcomeListener | None,
+                 stopper: broker.Stopping, log: logging.Logger,
+                 connect: broker.Connect = broker.default_connect) -> None:
+        self.servers = servers
+        self.settings = settings
+        self.placer = placer
+        self.ledger = ledger
+        self.listener = listener
+        self.stopper = stopper
+        self.log = log
+        self._connect = connect
+        self.executor = ThreadPoolExecutor(max(1, min(settings.workers, settings.prefetch)),
+                                           thread_name_prefix="c2c-place")
+        self.consumed = False
+        self.counters = {"accepted": 0, "duplicate": 0, "refused": 0, "retried": 0, "replied": 0}
+        self._generation = 0
+        self._inflight: dict[int, _Delivery] = {}
+        self.latencies: list[float] = []  # queue-to-originate (receive -> decision), seconds
+
+    # ---- one connection -----------------------------------------------------------------------
+
+    def run(self, connection: pika.BlockingConnection, server_index: int) -> broker.SessionEnd:
+        self._generation += 1
+        self.consumed = False
+        self._inflight.clear()
+        self.connection = connection
+        topology = broker.Topology.for_queue(self.servers[server_index].queue,
+                                             self.settings.results_exchange)
+        self.topology = topology
+        self.channel = connection.channel()
+        self._declare(topology)
+        self.channel.basic_qos(prefetch_count=self.settings.prefetch)
+        self.confirmed = connection.channel()
+        self.confirmed.confirm_delivery()
+        self.events = connection.channel()  # progress events: fire and forget
+        tag = self.channel.basic_consume(topology.queue, self._on_message, auto_ack=False)
+        self.consumed = True
+        self.log.info("consuming %s (prefetch %d)", topology.queue, self.settings.prefetch)
+        self._send_unsent()
+        probe: _Probe | None = None
+        next_probe = time.monotonic() + PREFERRED_CHECK
+        next_unsent = time.monotonic() + UNSENT_CHECK
+        reason = "stopping"
+        while not self.stopper.stopping:
+            connection.process_data_events(time_limit=0.05)
+            self._publish_queued_outcomes()
+            now = time.monotonic()
+            if now >= next_unsent:
+                next_unsent = now + UNSENT_CHECK
+                self._send_unsent()
+            if server_index > 0 and probe is None and now >= next_probe:
+                probe = _Probe(self.servers, self._connect)
+            if probe is not None and probe.done.is_set():
+                if probe.back:
+                    reason = f"first server {broker.describe(self.servers[0])} is back"
+                    break
+                probe, next_probe = None, now + PREFERRED_CHECK
+        self._drain(tag)
+        return broker.SessionEnd(True, reason)
+
+    def _declare(self, topology: broker.Topology) -> None:
+        try:
+            broker.declare(self.channel, topology)
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            if exc.reply_code != 406:
+                raise
+            # The queue exists with other arguments (made by another tool): use it as it is.
+            self.log.warning("queue %s exists with other settings (%s); using it as is",
+                             topology.queue, exc.reply_text)
+            self.channel = self.connection.channel()
+            self.channel.queue_declare(topology.queue, passive=True)
+
+    def _drain(self, consumer_tag: str) -> None:
+        """Stop consuming, finish the originates in flight, nack (requeue) what never started."""
+        try:
+            self.channel.basic_cancel(consumer_tag)
+        except pika.exceptions.AMQPError:
+            return  # the connection is gone: the broker requeues everything unacked itself
+        for delivery in list(self._inflight.values()):
+            if delivery.future is not None and delivery.future.cancel():
+                self._inflight.pop(delivery.tag, None)
+                self.channel.basic_nack(delivery.tag, requeue=True)
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while self._inflight and time.monotonic() < deadline:
+            self.connection.process_data_events(time_limit=0.05)
+        for tag in list(self._inflight):
+            self.channel.basic_nack(tag, requeue=True)
+        self._inflight.clear()
+        self._publish_queued_outcomes()
+
+    # ---- messages -----------------------------------------------------------------------------
+
+    def _on_message(self, channel, method, properties: pika.BasicProperties, body: bytes) -> None:
+        delivery = _Delivery(method.delivery_tag, properties, body, time.monotonic())
+        parsed = parse_request(body, properties.reply_to, properties.correlation_id,
+                               self.settings.limits)
+        if isinstance(parsed, Refusal):
+            self._refuse(delivery, parsed, None)
+            return
+        self._inflight[delivery.tag] = delivery
+        generation = self._generation
+        delivery.future = self.executor.submit(self._place, parsed)
+        delivery.future.add_done_callback(functools.partial(self._decided, generation, delivery))
+
+    def _place(self, req: ClickToCallRequest) -> P.Decision:
+        try:
+            return self.placer.place(req)
+        except Exception:  # a bug must not lose the message: it goes to the dead letters
+            self.log.exception("placing %s failed", req.request_id)
+            return P.Decision(P.REFUSED, req, Refusal.of(reasons.INTERNAL_ERROR))
+
+    def _decided(self, generation: int, delivery: _Delivery, future: Future) -> None:
+        """Worker thread: hand the decision to the connection thread."""
+        if future.cancelled():
+            return
+        settle = functools.partial(self._settle, generation, delivery, future.result())
+        try:
+            self.connection.add_callback_threadsafe(settle)
+        except (pika.exceptions.AMQPError, AttributeError) as exc:
+            # Connection gone: the message was never acked and will be redelivered.
+            self.log.info("cannot settle %s (%s); it will be redelivered",
+                          delivery.tag, type(exc).__name__)
+
+    def _settle(self, generation: int, delivery: _Delivery, decision: P.Decision) -> None:
+        if generation != self._generation or not self.channel.is_open:
+            return  # a delivery of a channel that is gone: the broker redelivers it
+        self._inflight.pop(delivery.tag, None)
+        req = decision.request
+        self.latencies.append(time.monotonic() - delivery.received)
+        if decision.kind == P.ACCEPTED:
+            self.counters["accepted"] += 1
+            self.log.info("c2c %s accepted: %s -> %s (client %s)", req.request_id, req.origin,
+                          req.destination, req.client)
+            self._publish_event(outcomes.outcome(req.request_id, req.client, reasons.EV_ACCEPTED,
+                                                 origin=req.origin, destination=req.destination))
+            self._ack(delivery.tag, self.settings.test_ack_delay)
+        elif decision.kind == P.DUPLICATE:
+            self.counters["duplicate"] += 1
+            self.log.info("c2c %s is a duplicate (already placed): acked, no second call",
+                          req.request_id)
+            self._ack(delivery.tag)
+            self._resend_final(req.request_id)
+        elif decision.kind == P.RETRY:
+            self._retry(delivery, decision)
+        else:
+            self._refuse(delivery, decision.refusal or Refusal.of(reasons.INTERNAL_ERROR), req)
+
+    def _ack(self, tag: int, delay: float = 0.0) -> None:
+        if delay > 0:
+            channel = self.channel
+            self.connection.call_later(delay, lambda: channel.is_open and channel.basic_ack(tag))
+        else:
+            self.channel.basic_ack(tag)
+
+    def _refuse(self, delivery: _Delivery, refusal: Refusal, req: ClickToCallRequest | None) -> None:
+        self.counters["refused"] += 1
+        props = outcomes.dead_letter_properties(delivery.properties, refusal)
+        try:
+            self.confirmed.basic_publish(self.topology.dead_letter_exchange, self.topology.queue,
+                                         delivery.body, props)
+        except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
+            self.log.error("dead letter not confirmed (%s); message requeued", exc)
+            self.channel.basic_nack(delivery.tag, requeue=True)
+            return
+        request_id = req.request_id if req else _request_id_of(delivery.body)
+        self.log.info("c2c %s refused: %s", request_id or "(no id)", refusal.text)
+        client = req.client if req else ""
+        body = outcomes.refusal_outcome(request_id or "", client, refusal, req)
+        route = Route(request_id or "", client, delivery.properties.reply_to,
+                      delivery.properties.correlation_id)
+        # Another client's request owns that id in the ledger: reply, but never touch its row.
+        if req is not None and refusal.reason != reasons.DUPLICATE_REQUEST_ID:
+            self.ledger.finish(request_id, body, route)
+        self.channel.basic_ack(delivery.tag)
+        self._publish_final(route, body)
+
+    def _retry(self, delivery: _Delivery, decision: P.Decision) -> None:
+        props, attempts = outcomes.retry_properties(delivery.properties, decision.error,
+                                                    self.settings.retry_delay)
+        try:
+            self.confirmed.basic_publish("", self.topology.retry_queue, delivery.body, props)
+        except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
+            self.log.error("retry copy not confirmed (%s); message requeued", exc)
+            self.channel.basic_nack(delivery.tag, requeue=True)
+            return
+        self.channel.basic_ack(delivery.tag)
+        self.counters["retried"] += 1
+        log = self.log.warning if attempts == 1 or attempts % 20 == 0 else self.log.debug
+        log("c2c %s: %s; retry %d in %.1f s", decision.request.request_id, decision.error,
+            attempts, self.settings.retry_delay)
+
+    # ---- outcomes -----------------------------------------------------------------------------
+
+    def _publish_final(self, route: Route, body: dict) -> None:
+        """Reply (if asked) and results exchange, both confirmed; then the ledger says sent."""
+        data = outcomes.encode(body)
+        props = outcomes.reply_properties(route.correlation_id, route.request_id)
+        try:
+            if route.reply_to:
+                # Default exchange, not mandatory: a reply queue that is gone is the asker's loss.
+                self.confirmed.basic_publish("", route.reply_to, data, props)
+            self.confirmed.basic_publish(self.topology.results_exchange,
+                                         outcomes.routing_key(body), data, props)
+        except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
+            self.log.warning("outcome of %s not confirmed: %s", route.request_id, exc)
+            return
+        self.counters["replied"] += 1
+        if route.request_id:
+            self.ledger.sent(route.request_id)
+
+    def _publish_event(self, body: dict) -> None:
+        self.events.basic_publish(self.topology.results_exchange, outcomes.routing_key(body),
+                                  outcomes.encode(body),
+                                  pika.BasicProperties(content_type=outcomes.CONTENT_TYPE))
+
+    def _publish_queued_outcomes(self) -> None:
+        if self.listener is None:
+            return
+        for _ in range(200):
+            try:
+                route, body = self.listener.queue.get_nowait()
+            except queue.Empty:
+                return
+            if route is None:
+                self._publish_event(body)
+            elif not (self.ledger.get(route.request_id) or {}).get("reply_sent"):
+                self._publish_final(route, body)
+
+    def _send_unsent(self) -> None:
+        for route, body in self.ledger.unsent():
+            self._publish_final(route, body)
+
+    def _resend_final(self, request_id: str) -> None:
+        """A duplicate of a finished request: its asker may have missed the answer."""
+        final = self.ledger.final(request_id)
+        if final is not None:
+            self._publish_final(*final)
+
+
+class _Probe:
+    """Asks in a thread whether the first server is back (a connect can take seconds)."""
+
+    def __init__(self, servers: Sequence[broker.Server], connect: broker.Connect) -> None:
+        self.done = threading.Event()
+        self.back = False
+
+        def run() -> None:
+            self.back = broker.preferred_is_back(servers, connect)
+            self.done.set()
+
+        threading.Thread(target=run, name="c2c-probe", daemon=True).start()
+
+
+def _request_id_of(body: bytes) -> str | None:
+    """The request_id of a message we refused, if it has a readable one (for the reply)."""
+    if len(body) > MAX_BODY:
+        return None
+    try:
+        value = json.loads(body).get("request_id")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, str) and len(value) <= 64 and value.isprintable() else None

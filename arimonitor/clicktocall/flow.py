@@ -1,0 +1,292 @@
+"""The click-to-call call flow inside the engine: origin answers -> dial destination -> bridge.
+
+The consumer originates leg A (`c2c-<request_id>-a`) into our Stasis app with appArgs
+`click2call,<request_id>,A,<client>,<endpoint|number>,<destination>,<record 0|1>,<timeout>`.
+Every event of a leg is recognised by its channel id, so ringing, busy and no-answer are known
+before the channel ever enters Stasis (it enters only when answered). When A answers:
+
+    POST /bridges (mixing, bridgeId c2c-<rid>) ; addChannel A
+    POST /channels/create (B: PJSIP/<dest> or the trunk template; originator A) ; addChannel B
+    POST /channels/B/dial (caller A, timeout)          -- the order of the recorded trace
+
+B answers -> connected (and the bridge is recorded if the request or the client says so);
+either leg ends -> the other is hung up, the bridge destroyed, the final outcome published.
+Outcomes go out as engine PUB `c2c.<event>` (final: `c2c.final`) and into SQLite.
+
+Collaborators come in through the constructor; REST runs through `run(work, done)` (the
+engine's REST worker thread) and never touches this object's state from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from arimonitor.clicktocall import outcomes, reasons
+from arimonitor.clicktocall import verdict as V
+from arimonitor.clicktocall.history import OutcomeStore
+from arimonitor.clicktocall.request import destination_channel_id, parse_channel_id
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = ("ChannelCreated", "ChannelStateChange", "Dial", "StasisStart", "ChannelDestroyed")
+_ORIGIN_FAILURES = {V.BUSY: reasons.ORIGIN_BUSY, V.NO_ANSWER: reasons.ORIGIN_NO_ANSWER,
+                    V.OFFLINE: reasons.ORIGIN_UNREACHABLE, V.FAILED: reasons.ORIGIN_FAILED}
+_DEST_FAILURES = {V.BUSY: reasons.DESTINATION_BUSY, V.NO_ANSWER: reasons.DESTINATION_NO_ANSWER,
+                  V.OFFLINE: reasons.DESTINATION_OFFLINE, V.FAILED: reasons.DESTINATION_FAILED}
+
+
+class Rest(Protocol):
+    def post(self, path: str, params: dict | None = None, body: Any = None) -> Any: ...
+    def delete(self, path: str, params: dict | None = None) -> Any: ...
+
+
+Done = Callable[[Any, BaseException | None], None]
+Run = Callable[[Callable[[], Any], Done], None]
+
+
+@dataclass
+class FlowCall:
+    request_id: str
+    created: float
+    timeout: float
+    client: str = ""
+    kind: str = "endpoint"
+    destination: str = ""
+    record: bool = False
+    a_status: str = ""
+    a_answered: float = 0.0
+    b_dial: float = 0.0
+    b_status: str = ""
+    connected: float = 0.0
+    bridge_id: str = ""
+    recording: str | None = None
+    origin_ringing: bool = False
+    destination_ringing: bool = False
+    final: bool = False
+
+
+class ClickToCallFlow:
+    def __init__(self, rest: Rest, run: Run, publish: Callable[[str, dict], None],
+                 store: OutcomeStore | None, *, app: str, trunk_dial: str,
+                 default_timeout: float = 30.0, clock: Callable[[], float] = time.time) -> None:
+        self.rest = rest
+        self.run = run
+        self.publish = publish
+        self.store = store
+        self.app = app
+        self.trunk_dial = trunk_dial
+        self.default_timeout = default_timeout
+        self.clock = clock
+        self.calls: dict[str, FlowCall] = {}
+        self.handlers = {"ChannelCreated": self.on_ChannelCreated,
+                         "ChannelStateChange": self.on_ChannelStateChange, "Dial": self.on_Dial,
+                         "StasisStart": self.on_StasisStart,
+                         "ChannelDestroyed": self.on_ChannelDestroyed}
+
+    def on_event(self, event: dict, t: float) -> None:
+        handler = self.handlers.get(event.get("type", ""))
+        if handler is not None:
+            handler(event, t)
+
+    # ---- events ---------------------------------------------------------------------------------
+
+    def _leg(self, channel: dict | None) -> tuple[FlowCall | None, str]:
+        parsed = parse_channel_id((channel or {}).get("id", ""))
+        if parsed is None:
+            return None, ""
+        return self.calls.get(parsed[0]), parsed[1]
+
+    def on_ChannelCreated(self, event: dict, t: float) -> None:
+        parsed = parse_channel_id(event["channel"]["id"])
+        if parsed is None or parsed[1] != "a" or parsed[0] in self.calls:
+            return
+        call = self.calls[parsed[0]] = FlowCall(parsed[0], t, self.default_timeout)
+        self._emit(call, reasons.EV_ACCEPTED, t, origin=event["channel"].get("caller", {}).get("number"))
+
+    def on_ChannelStateChange(self, event: dict, t: float) -> None:
+        call, leg = self._leg(event.get("channel"))
+        if call is not None:
+            self._state(call, leg, event["channel"].get("state", ""), t)
+
+    def on_Dial(self, event: dict, t: float) -> None:
+        call, leg = self._leg(event.get("peer"))
+        if call is None:
+            return
+        status = event.get("dialstatus") or ""
+        if status:
+            if leg == "a":
+                call.a_status = status
+            else:
+                call.b_status = status
+        if status == "RINGING":
+            self._state(call, leg, "Ringing", t)
+        elif status == "ANSWER" and leg == "b":
+            self._state(call, leg, "Up", t)
+
+    def _state(self, call: FlowCall, leg: str, state: str, t: float) -> None:
+        if call.final:
+            return
+        if state == "Ringing" and leg == "a" and not call.origin_ringing:
+            call.origin_ringing = True
+            self._emit(call, reasons.EV_ORIGIN_RINGING, t)
+        elif state == "Ringing" and leg == "b" and not call.destination_ringing:
+            call.destination_ringing = True
+            self._emit(call, reasons.EV_DESTINATION_RINGING, t)
+        elif state == "Up" and leg == "b" and not call.connected:
+            call.connected = t
+            self._emit(call, reasons.EV_CONNECTED, t)
+            if call.record and call.bridge_id:
+                self._record(call, t)
+
+    def on_StasisStart(self, event: dict, t: float) -> None:
+        args = [str(a) for a in event.get("args") or ()]
+        if len(args) < 3 or args[0] != "click2call" or args[2] != "A":
+            return  # leg B enters Stasis as it is created: nothing to do
+        channel = event["channel"]
+        call = self.calls.get(args[1])
+        if call is None:  # engine started after the originate: adopt it
+            call = self.calls[args[1]] = FlowCall(args[1], t, self.default_timeout)
+        if call.a_answered or call.final:
+            return
+        if len(args) >= 8:
+            call.client, call.kind, call.destination = args[3], args[4], args[5]
+            call.record = args[6] == "1"
+            call.timeout = _float(args[7], self.default_timeout)
+        call.a_answered = t
+        self._emit(call, reasons.EV_ORIGIN_ANSWERED, t)
+        if not call.destination:
+            self._fail(call, reasons.ASTERISK_ERROR, t, text="appArgs carry no destination")
+            return
+        self._setup(call, channel["id"], t)
+
+    def on_ChannelDestroyed(self, event: dict, t: float) -> None:
+        call, leg = self._leg(event.get("channel"))
+        if call is None or call.final:
+            return
+        cause, cause_txt = int(event.get("cause") or 0), event.get("cause_txt") or ""
+        if call.connected:
+            self._finish(call, t, reasons.RESULT_COMPLETED, None, cause=cause, cause_txt=cause_txt,
+                         duration=round(t - call.connected, 3))
+        elif leg == "a" and call.a_answered:
+            self._fail(call, reasons.ORIGIN_HUNG_UP, t, cause=cause, cause_txt=cause_txt)
+        elif leg == "a":
+            which = V.leg_verdict(call.a_status, cause, t - call.created, call.timeout)
+            self._fail(call, _ORIGIN_FAILURES[which], t, cause=cause, cause_txt=cause_txt)
+        else:
+            started = call.b_dial or call.a_answered or call.created
+            which = V.leg_verdict(call.b_status, cause, t - started, call.timeout)
+            self._fail(call, _DEST_FAILURES[which], t, cause=cause, cause_txt=cause_txt)
+
+    # ---- REST steps (in the worker thread; results come back through `done`) ------------------
+
+    def dial_string(self, call: FlowCall) -> str:
+        if call.kind == "number":
+            return self.trunk_dial.format(number=call.destination)
+        return f"PJSIP/{call.destination}"
+
+    def _setup(self, call: FlowCall, a_id: str, t: float) -> None:
+        rid, rest = call.request_id, self.rest
+        bridge_id, b_id = f"c2c-{rid}", destination_channel_id(rid)
+        endpoint, timeout = self.dial_string(call), str(int(call.timeout))
+        call.bridge_id = bridge_id
+        call.b_dial = t
+
+        def work() -> str:
+            rest.post("/bridges", params={"type": "mixing", "bridgeId": bridge_id, "name": bridge_id})
+            rest.post(f"/bridges/{bridge_id}/addChannel", params={"channel": a_id})
+            try:
+                rest.post("/channels/create", params={
+                    "endpoint": endpoint, "app": self.app, "appArgs": f"click2call,{rid},B",
+                    "channelId": b_id, "originator": a_id})
+            except Exception as exc:
+                if getattr(exc, "status", 0) == 500 and "allocation failed" in str(exc).lower():
+                    return reasons.DESTINATION_OFFLINE
+                raise
+            rest.post(f"/bridges/{bridge_id}/addChannel", params={"channel": b_id})
+            rest.post(f"/channels/{b_id}/dial", params={"caller": a_id, "timeout": timeout})
+            return ""
+
+        def done(failure: Any, error: BaseException | None) -> None:
+            if call.final:
+                return
+            if error is not None:
+                log.warning("c2c %s: setting up the destination failed: %s", rid, error)
+                self._fail(call, reasons.ASTERISK_ERROR, self.clock(), text=str(error)[:200])
+            elif failure:
+                self._fail(call, failure, self.clock())
+
+        self.run(work, done)
+
+    def _record(self, call: FlowCall, t: float) -> None:
+        day = time.strftime("%Y-%m-%d", time.localtime(t))
+        # client/date/id: the transcoder reads its tags from this shape of name.
+        name = f"{call.client or 'c2c'}/{day}/c2c-{call.request_id}"
+        call.recording = name
+        path = f"/bridges/{call.bridge_id}/record"
+
+        def done(_result: Any, error: BaseException | None) -> None:
+            if error is not None:
+                log.warning("c2c %s: recording did not start: %s", call.request_id, error)
+                call.recording = None
+
+        self.run(lambda: self.rest.post(path, params={"name": name, "format": "wav",
+                                                      "ifExists": "overwrite"}), done)
+
+    def _hang_up(self, call: FlowCall) -> None:
+        rest, rid, bridge = self.rest, call.request_id, call.bridge_id
+
+        def work() -> None:
+            for channel in (f"c2c-{rid}-a", f"c2c-{rid}-b"):
+                _quiet(lambda c=channel: rest.delete(f"/channels/{c}", params={"reason": "normal"}))
+            if bridge:
+                _quiet(lambda: rest.delete(f"/bridges/{bridge}"))
+
+        self.run(work, lambda _r, _e: None)
+
+    # ---- outcomes -------------------------------------------------------------------------------
+
+    def _fail(self, call: FlowCall, reason: str, t: float, **fields: Any) -> None:
+        self._finish(call, t, reasons.RESULT_FAILED, reason, **fields)
+
+    def _finish(self, call: FlowCall, t: float, result: str, reason: str | None, **fields: Any) -> None:
+        call.final = True
+        self._hang_up(call)
+        self._emit(call, reasons.EV_FINAL, t, result=result, reason=reason, recording=call.recording,
+                   **fields)
+        self.calls.pop(call.request_id, None)
+
+    def _emit(self, call: FlowCall, event: str, t: float, **fields: Any) -> None:
+        extra = {"destination": call.destination or None, **fields}
+        reason = extra.pop("reason", None)
+        result = extra.pop("result", None)
+        body = outcomes.outcome(call.request_id, call.client, event, result=result, reason=reason,
+                                **extra)
+        body["t"] = t
+        if self.store is not None:
+            try:
+                self.store.record(body)
+            except Exception:
+                log.exception("c2c %s: storing %s failed", call.request_id, event)
+        self.publish(f"c2c.{event}", body)
+        if event == reasons.EV_FINAL:
+            log.info("c2c %s final: %s %s", call.request_id, result, reason or "")
+
+
+def _float(text: str, default: float) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return default
+
+
+def _quiet(fn: Callable[[], Any]) -> None:
+    """Hang-up of a leg Asterisk already destroyed answers 404: expected, not an error."""
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - best effort cleanup, logged
+        if getattr(exc, "status", 0) != 404:
+            log.debug("c2c cleanup: %s", exc)

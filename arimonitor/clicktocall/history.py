@@ -1,0 +1,81 @@
+"""Click-to-call outcomes in the engine's SQLite: what `arictl c2c` shows.
+
+One row per request, updated at each event (so a request in progress shows where it is);
+the final row holds result, reason, cause and duration. Written on the engine's loop thread
+through the engine's own connection; `reader` connections serve slow commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+MIGRATION = "clicktocall-1"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS c2c_outcomes (
+    request_id TEXT PRIMARY KEY,
+    client TEXT,
+    origin TEXT,
+    destination TEXT,
+    state TEXT NOT NULL,
+    result TEXT,
+    reason TEXT,
+    text TEXT,
+    cause INTEGER,
+    cause_txt TEXT,
+    duration REAL,
+    recording TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    events TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS c2c_outcomes_updated ON c2c_outcomes (updated);
+"""
+
+_FIELDS = ("client", "origin", "destination", "result", "reason", "text", "cause", "cause_txt",
+           "duration", "recording")
+MAX_EVENTS = 20
+
+
+class OutcomeStore:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def record(self, body: dict[str, Any]) -> None:
+        """Upsert the request's row with one outcome body (event name, time, fields)."""
+        rid, event, t = body["request_id"], body["event"], body.get("t") or 0.0
+        row = self.connection.execute("SELECT events FROM c2c_outcomes WHERE request_id = ?",
+                                      (rid,)).fetchone()
+        events = json.loads(row[0]) if row else []
+        events = (events + [[event, t]])[-MAX_EVENTS:]
+        values = {k: body.get(k) for k in _FIELDS}
+        if row is None:
+            self.connection.execute(
+                f"INSERT INTO c2c_outcomes (request_id, state, created, updated, events, "
+                f"{', '.join(_FIELDS)}) VALUES (?, ?, ?, ?, ?, {', '.join('?' * len(_FIELDS))})",
+                (rid, event, t, t, json.dumps(events), *values.values()))
+            return
+        # COALESCE: a later event without a field (progress) never erases what an earlier said.
+        sets = ", ".join(f"{k} = COALESCE(?, {k})" for k in _FIELDS)
+        self.connection.execute(
+            f"UPDATE c2c_outcomes SET state = ?, updated = ?, events = ?, {sets} "
+            "WHERE request_id = ?", (event, t, json.dumps(events), *values.values(), rid))
+
+    def get(self, request_id: str, conn: sqlite3.Connection | None = None) -> dict[str, Any] | None:
+        cur = (conn or self.connection).execute("SELECT * FROM c2c_outcomes WHERE request_id = ?",
+                                                (request_id,))
+        row = cur.fetchone()
+        return _row(cur, row) if row else None
+
+    def recent(self, limit: int = 20, conn: sqlite3.Connection | None = None) -> list[dict[str, Any]]:
+        cur = (conn or self.connection).execute(
+            "SELECT * FROM c2c_outcomes ORDER BY updated DESC LIMIT ?", (limit,))
+        return [_row(cur, r) for r in cur.fetchall()]
+
+
+def _row(cur: sqlite3.Cursor, row: Any) -> dict[str, Any]:
+    names = [d[0] for d in cur.description]
+    out = dict(zip(names, tuple(row)))
+    out["events"] = json.loads(out["events"])
+    return out

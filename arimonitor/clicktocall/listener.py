@@ -1,0 +1,76 @@
+"""Outcome events from the engine (ZeroMQ SUB `c2c.`) into the ledger and a queue.
+
+A thread of its own, so outcomes are written to the ledger even while RabbitMQ is away;
+the consumer session publishes what is queued, and after a reconnect everything the ledger
+holds as final-but-unsent.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any
+
+import zmq
+
+from arimonitor import protocol
+from arimonitor.clicktocall import reasons
+from arimonitor.clicktocall.ledger import Ledger, Route
+
+TOPIC = f"{protocol.TOPIC_C2C}."
+
+
+class OutcomeListener:
+    def __init__(self, address: str, ledger: Ledger, log: logging.Logger,
+                 context: zmq.Context | None = None, max_queued: int = 10000) -> None:
+        self.address = address
+        self._ledger = ledger
+        self._log = log
+        self._context = context or zmq.Context.instance()
+        # (route, body): route None for a progress event of ours (published, not replied)
+        self.queue: queue.Queue[tuple[Route | None, dict[str, Any]]] = queue.Queue(max_queued)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="c2c-outcomes", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        sub = self._context.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.SUBSCRIBE, TOPIC.encode())
+        sub.connect(self.address)
+        try:
+            while not self._stop.is_set():
+                if not sub.poll(200):
+                    continue
+                parts = sub.recv_multipart()
+                try:
+                    self.handle(parts[0].decode(), protocol.loads(parts[-1]))
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    self._log.warning("bad c2c publication %r: %s", parts[0][:40], exc)
+        finally:
+            sub.close()
+
+    def handle(self, topic: str, body: dict[str, Any]) -> None:
+        request_id = str(body["request_id"])
+        event = topic[len(TOPIC):] if topic.startswith(TOPIC) else str(body.get("event"))
+        if event == reasons.EV_FINAL:
+            route = self._ledger.finish(request_id, body)
+            if route is None:  # not placed by this consumer (another machine's, or v2.7's)
+                return
+            self._put((route, {**body, "client": body.get("client") or route.client}))
+        elif self._ledger.progress(request_id, event):
+            self._put((None, body))
+
+    def _put(self, item: tuple[Route | None, dict[str, Any]]) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except queue.Full:
+            # Finals are safe in the ledger (sent after the next reconnect); progress is not final.
+            self._log.warning("outcome queue full; %s waits in the ledger", item[1].get("request_id"))

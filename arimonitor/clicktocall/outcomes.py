@@ -1,0 +1,95 @@
+"""The AMQP messages the consumer publishes: outcomes, dead letters, retries.
+
+Outcome body (JSON, content_type application/json; docs/PROTOCOL.md has the table):
+  {"type": "c2c.outcome", "version": 1, "request_id", "client", "event", "final",
+   "result": refused|failed|completed (final only), "reason", "text",
+   "cause", "cause_txt", "duration", "origin", "destination", "recording", "t"}
+sent to the request's reply_to with its correlation_id, and to the results exchange with
+routing key `c2c.<event>.<client>`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pika
+
+from arimonitor.clicktocall import reasons
+from arimonitor.clicktocall.request import ClickToCallRequest, Refusal
+
+VERSION = 1
+CONTENT_TYPE = "application/json"
+
+# Headers we add (the original message's headers are kept beside them).
+H_REASON = "x-c2c-reason"            # a code from reasons
+H_REASON_TEXT = "x-c2c-reason-text"
+H_REFUSED_AT = "x-c2c-refused-at"    # epoch seconds
+H_ATTEMPTS = "x-c2c-attempts"        # retries so far (retry path)
+H_LAST_ERROR = "x-c2c-last-error"    # why the last attempt is retried
+H_REQUEST_ID = "x-c2c-request-id"
+
+
+def outcome(request_id: str, client: str, event: str, *, result: str | None = None,
+            reason: str | None = None, text: str = "", **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "c2c.outcome", "version": VERSION, "request_id": request_id, "client": client,
+        "event": event, "final": event == reasons.EV_FINAL, "result": result,
+        "reason": reason, "text": text or (reasons.describe(reason) if reason else ""),
+        "cause": None, "cause_txt": None, "duration": None, "origin": None,
+        "destination": None, "recording": None, "t": time.time(),
+    }
+    body.update(fields)
+    return body
+
+
+def refusal_outcome(request_id: str, client: str, refusal: Refusal,
+                    req: ClickToCallRequest | None = None) -> dict[str, Any]:
+    return outcome(request_id, client, reasons.EV_FINAL, result=reasons.RESULT_REFUSED,
+                   reason=refusal.reason, text=refusal.text,
+                   origin=req.origin if req else None,
+                   destination=req.destination if req else None)
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def routing_key(body: dict[str, Any]) -> str:
+    client = str(body.get("client") or "unknown").replace(".", "_")
+    return f"c2c.{body.get('event')}.{client}"
+
+
+def reply_properties(correlation_id: str | None, request_id: str) -> pika.BasicProperties:
+    return pika.BasicProperties(content_type=CONTENT_TYPE, delivery_mode=2,
+                                correlation_id=correlation_id, message_id=f"{request_id}.final",
+                                headers={H_REQUEST_ID: request_id}, timestamp=int(time.time()))
+
+
+def dead_letter_properties(original: pika.BasicProperties, refusal: Refusal) -> pika.BasicProperties:
+    """The original message's properties plus the reason: the dead letter says why."""
+    headers = dict(original.headers or {})
+    headers.update({H_REASON: refusal.reason, H_REASON_TEXT: refusal.text,
+                    H_REFUSED_AT: int(time.time())})
+    return _copy(original, headers)
+
+
+def retry_properties(original: pika.BasicProperties, error: str,
+                     delay_seconds: float) -> tuple[pika.BasicProperties, int]:
+    headers = dict(original.headers or {})
+    attempts = int(headers.get(H_ATTEMPTS) or 0) + 1
+    headers.update({H_ATTEMPTS: attempts, H_LAST_ERROR: error[:200]})
+    props = _copy(original, headers)
+    # The broker drops `expiration` when it dead-letters the message back to the main queue.
+    props.expiration = str(max(1, int(delay_seconds * 1000)))
+    return props, attempts
+
+
+def _copy(original: pika.BasicProperties, headers: dict[str, Any]) -> pika.BasicProperties:
+    return pika.BasicProperties(
+        content_type=original.content_type, content_encoding=original.content_encoding,
+        headers=headers, delivery_mode=2, priority=original.priority,
+        correlation_id=original.correlation_id, reply_to=original.reply_to,
+        message_id=original.message_id, timestamp=original.timestamp, type=original.type,
+        app_id=original.app_id)

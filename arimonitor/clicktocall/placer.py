@@ -1,0 +1,159 @@
+"""Place one validated request: tables, ledger, origin presence, the originate, its verdict.
+
+Runs in the consumer's worker threads (blocking HTTP); returns a Decision that the connection
+thread turns into acks and publications. Which side of each ARI answer is which:
+
+  200                        -> ACCEPTED   (ack)
+  409 channel id exists      -> DUPLICATE  (ack; the first delivery placed the call)
+  500 "Allocation failed"    -> REFUSED origin_unreachable (dead letter + reply; no event will come)
+  other 5xx, no answer       -> RETRY      (retry queue with delay, then ack)
+  401/403                    -> RETRY      (our ARI password is wrong: an operator fixes it)
+  other 4xx                  -> REFUSED asterisk_rejected
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from arimonitor.ari.rest import AriHttpError, AriUnavailable
+from arimonitor.clicktocall import ledger as L
+from arimonitor.clicktocall import reasons
+from arimonitor.clicktocall.request import (
+    ClickToCallRequest,
+    Refusal,
+    check_tables,
+    destination_kind,
+    should_record,
+)
+
+ACCEPTED, DUPLICATE, REFUSED, RETRY = "accepted", "duplicate", "refused", "retry"
+APP_ARGS_TAG = "click2call"
+ONLINE_CACHE = 1.0  # seconds an "online" answer is trusted (an originate 500 catches the rest)
+
+
+class Ari(Protocol):
+    """AriRest or LeanAri: raise AriHttpError / AriUnavailable."""
+
+    def get(self, path: str, params: dict | None = None) -> Any: ...
+    def post(self, path: str, params: dict | None = None, body: Any = None) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: str
+    request: ClickToCallRequest
+    refusal: Refusal | None = None
+    error: str = ""          # why a RETRY
+    channel_id: str = ""
+
+
+@dataclass(frozen=True)
+class PlacerSettings:
+    app: str
+    default_record: bool = False
+
+
+def app_args(req: ClickToCallRequest, kind: str, record: bool) -> str:
+    """What the engine's flow reads at StasisStart (docs/PROTOCOL.md, "originate")."""
+    return ",".join((APP_ARGS_TAG, req.request_id, "A", req.client, kind, req.destination,
+                     "1" if record else "0", str(int(req.timeout))))
+
+
+class Placer:
+    def __init__(self, settings: PlacerSettings, tables: Callable[[], Any], ledger: L.Ledger,
+                 rest_factory: Callable[[], Ari], log: logging.Logger,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self._tables = tables  # -> object with .clients and .endpoints (v27 Tables)
+        self._ledger = ledger
+        self._rest_factory = rest_factory
+        self._local = threading.local()  # one requests.Session per worker thread
+        self._log = log
+        self._clock = clock
+        self._online: dict[str, float] = {}
+
+    def _rest(self) -> Ari:
+        rest = getattr(self._local, "rest", None)
+        if rest is None:
+            rest = self._local.rest = self._rest_factory()
+        return rest
+
+    def place(self, req: ClickToCallRequest) -> Decision:
+        tables = self._tables()
+        refusal = check_tables(req, tables.clients, tables.endpoints)
+        if refusal:
+            return Decision(REFUSED, req, refusal)
+        client = tables.clients[req.client]
+        verdict = self._ledger.reserve(req, client.max_calls)
+        if verdict == L.DUPLICATE:
+            return Decision(DUPLICATE, req)
+        if verdict == L.FOREIGN:
+            return Decision(REFUSED, req, Refusal.of(reasons.DUPLICATE_REQUEST_ID, req.request_id))
+        if verdict == L.LIMIT:
+            return Decision(REFUSED, req, Refusal.of(
+                reasons.CALL_LIMIT, f"{client.max_calls} calls up for client {req.client}"))
+        try:
+            refusal = self._check_online(req.origin)
+            if refusal:
+                return Decision(REFUSED, req, refusal)
+            return self._originate(req, tables.endpoints, client)
+        except AriUnavailable as exc:
+            self._ledger.release(req.request_id)
+            return Decision(RETRY, req, error=str(exc))
+
+    def _check_online(self, origin: str) -> Refusal | None:
+        now = self._clock()
+        if self._online.get(origin, 0.0) > now:
+            return None
+        try:
+            endpoint = self._rest().get(f"/endpoints/PJSIP/{origin}")
+        except AriHttpError as exc:
+            if exc.status == 404:
+                return Refusal.of(reasons.ORIGIN_OFFLINE, f"{origin} is not configured in Asterisk")
+            raise AriUnavailable(exc.method, exc.path, f"HTTP {exc.status}") from None
+        state = (endpoint or {}).get("state", "unknown")
+        if state != "online":
+            return Refusal.of(reasons.ORIGIN_OFFLINE, f"{origin} is {state}")
+        self._online[origin] = now + ONLINE_CACHE
+        return None
+
+    def _originate(self, req: ClickToCallRequest, endpoints: Mapping[str, Any], client: Any) -> Decision:
+        record = should_record(req, client, self.settings.default_record)
+        params = {
+            "endpoint": f"PJSIP/{req.origin}", "app": self.settings.app,
+            "appArgs": app_args(req, destination_kind(req, endpoints), record),
+            "channelId": req.origin_channel_id, "timeout": str(int(req.timeout)),
+        }
+        if req.caller_id:
+            params["callerId"] = req.caller_id
+        variables = {**req.variables, "C2C_REQUEST_ID": req.request_id, "C2C_CLIENT": req.client}
+        try:
+            self._rest().post("/channels", params=params, body={"variables": variables})
+        except AriHttpError as exc:
+            return self._classify(req, exc)
+        self._ledger.accepted(req.request_id)
+        return Decision(ACCEPTED, req, channel_id=req.origin_channel_id)
+
+    def _classify(self, req: ClickToCallRequest, exc: AriHttpError) -> Decision:
+        body = exc.body if isinstance(exc.body, dict) else {}
+        if exc.status == 409:
+            # The channel id is ours and derived from the request id: this request's call
+            # exists already. Never a second call.
+            self._ledger.accepted(req.request_id)
+            return Decision(DUPLICATE, req, channel_id=req.origin_channel_id)
+        if exc.status == 500 and "allocation failed" in str(body.get("error", "")).lower():
+            self._online.pop(req.origin, None)
+            return Decision(REFUSED, req, Refusal.of(reasons.ORIGIN_UNREACHABLE, req.origin))
+        if exc.status >= 500 or exc.status in (401, 403):
+            if exc.status in (401, 403):
+                self._log.error("ARI refused our credentials (HTTP %d): check [ari] user/password",
+                                exc.status)
+            self._ledger.release(req.request_id)
+            return Decision(RETRY, req, error=f"HTTP {exc.status}")
+        detail = body.get("message") or body.get("error") or f"HTTP {exc.status}"
+        return Decision(REFUSED, req, Refusal.of(reasons.ASTERISK_REJECTED, str(detail)[:120]))

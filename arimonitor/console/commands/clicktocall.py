@@ -1,0 +1,66 @@
+"""Console command `c2c [REQUEST_ID]`: click-to-call requests, newest first, or one in detail.
+
+Needs the engine's ClickToCallComponent; its `register_commands(registry)` hands itself in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from arimonitor import protocol
+from arimonitor.clicktocall.reasons import describe
+from arimonitor.console.registry import Arg, CommandError, Option, Registry, Reply
+
+
+def _when(t: float | None) -> str:
+    return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
+
+
+def _line(row: dict[str, Any]) -> str:
+    outcome = row["result"] or row["state"]
+    why = describe(row["reason"]) if row["reason"] else ""
+    talk = f" {row['duration']:.0f}s" if row.get("duration") else ""
+    return (f"{_when(row['updated'])}  {row['request_id']:<36}  {row['client'] or '-':<6}  "
+            f"-> {row['destination'] or '-':<14}  {outcome}{talk}" + (f"  ({why})" if why else ""))
+
+
+def _detail(row: dict[str, Any]) -> str:
+    lines = [f"request   {row['request_id']}", f"client    {row['client'] or '-'}",
+             f"to        {row['destination'] or '-'}", f"state     {row['state']}"]
+    if row["result"]:
+        lines.append(f"result    {row['result']}" + (f"  {describe(row['reason'])}" if row["reason"] else ""))
+    if row["cause"] is not None:
+        lines.append(f"cause     {row['cause']} {row['cause_txt'] or ''}".rstrip())
+    if row["duration"] is not None:
+        lines.append(f"talk      {row['duration']:.1f} s")
+    if row["recording"]:
+        lines.append(f"recording {row['recording']}")
+    lines.append("events")
+    start = row["events"][0][1] if row["events"] else 0
+    lines += [f"  +{t - start:7.2f}s  {name}" for name, t in row["events"]]
+    return "\n".join(lines)
+
+
+def register(registry: Registry, get: Callable[[Any], Any] = lambda ctx: getattr(ctx, "c2c", None)) -> None:
+    @registry.command(
+        "c2c", category="calls", summary="click-to-call requests and their outcomes",
+        aliases=("clicktocall",),
+        args=[Arg("request_id", "one request in detail", optional=True)],
+        options=[Option("limit", "how many recent requests", convert=int, default=20)],
+        examples=["c2c", "c2c 8a6f2c1e-5d1b-4c3e-9f00-0a1b2c3d4e5f", "c2c --limit 50"])
+    def c2c(ctx, request_id=None, limit=20) -> Reply:
+        component = get(ctx)
+        if component is None:
+            raise CommandError(protocol.E_NOT_FOUND, "click-to-call is not running in this engine")
+        if request_id:
+            row = component.store.get(request_id)
+            if row is None:
+                raise CommandError(protocol.E_NOT_FOUND, f"no click-to-call request {request_id!r}")
+            return Reply(row, _detail(row))
+        rows = component.store.recent(max(1, min(limit, 500)))
+        live = component.in_progress()
+        text = "\n".join(_line(r) for r in rows) or "no click-to-call requests yet"
+        return Reply({"recent": rows, "in_progress": live},
+                     f"{text}\n{len(live)} in progress")

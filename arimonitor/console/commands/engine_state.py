@@ -1,0 +1,130 @@
+"""Engine commands: status, stats, recovery, calls, history (ctx is engine/context.py)."""
+
+from __future__ import annotations
+
+import time
+
+from arimonitor import datatypes, protocol
+from arimonitor.ari.rest import AriError
+from arimonitor.console.registry import Arg, CommandError, Option, Registry, Reply
+
+
+def _age(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:.1f} s ago"
+
+
+def _since(text: str) -> float:
+    """'1h', '30m', '2d' -> epoch seconds that long ago."""
+    return time.time() - datatypes.seconds(text)
+
+
+def _limit(text: str) -> int:
+    value = datatypes.positive_integer(text)
+    if value > 10000:
+        raise ValueError(f"{text!r} is more than 10000")
+    return value
+
+
+def _clock(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
+
+
+def register(registry: Registry) -> None:
+    @registry.command("status", category="engine", summary="link, Asterisk, calls and endpoints at a glance",
+                      examples=["status"])
+    def status(ctx) -> Reply:
+        data = ctx.services.status()
+        s, link, probe = data["state"], data["link"], data["probe"]
+        lines = [
+            f"link:       {link['state']} (epoch {link['epoch']}){' - ' + link['reason'] if link['reason'] else ''}",
+            f"asterisk:   {s['asterisk_id'] or '?'} started {s['asterisk_startup'] or '?'}",
+            (f"rest probe: {'STALLED' if probe['stalled'] else 'ok'}, last {probe['last_latency_ms']} ms, "
+            f"{probe['failed']} failed"),
+            f"last event: {_age(data['last_event_age'])}",
+            f"calls:      {s['calls']} active ({s['calls_up']} up), {s['channels']} channels",
+            f"endpoints:  {s['online']}/{s['endpoints']} online, {s['not_in_files']} not in files",
+            f"remote IPs: {s['remote_ips']}",
+        ]
+        if data["last_resync"]:
+            r = data["last_resync"]
+            lines.append(f"last resync: {_clock(r.get('at'))} ({r.get('reason')}): adopted {r['adopted']}, "
+                         f"ended {r['ended']}, changed {r['changed']}")
+        return Reply(data, "\n".join(lines))
+
+    @registry.command("stats", category="engine", summary="event, loss and liveness counters",
+                      examples=["stats"])
+    def stats(ctx) -> Reply:
+        data = ctx.services.stats()
+        totals = ctx.engine.totals() if ctx.engine is not None else {}
+        data["totals"] = totals
+        c, intake = data["counters"], data["intake"]
+        lines = ["events: " + " ".join(f"{k}={c[k]}" for k in (
+            "received", "applied", "duplicate", "malformed", "unknown_type", "superseded",
+            "frames_lost", "handler_error")),
+            (f"intake: lag {intake.get('lag_ms')} ms (max {intake.get('max_lag_ms')}), "
+            f"last event {_age(intake.get('last_event_age'))}, largest batch {intake.get('batch_max')}"),
+            "calls: " + " ".join(f"{k}={c[k]}" for k in ("calls_ended", "calls_lost", "adopted",
+                                                        "continued", "continue_failed", "claimed")),
+            "link: " + " ".join(f"{k}={c[k]}" for k in ("link_up", "link_down", "resyncs",
+                                                       "resync_failures", "asterisk_restarts"))]
+        reader = data["reader"]
+        if reader:
+            lines.append(f"reader: frames={reader.get('frames')} dropped={reader.get('dropped')} "
+                         f"reconnects={reader.get('reconnects')} "
+                         f"last frame {_age(reader.get('last_frame_age'))}")
+        probe = data["probe"]
+        lines.append(f"probe: ok={probe['ok']} failed={probe['failed']} stalls={probe['stalls']} "
+                     f"last={probe['last_latency_ms']} ms max={probe['max_latency_ms']} ms")
+        return Reply(data, "\n".join(lines))
+
+    @registry.command("recovery", category="engine", slow=True,
+                      summary="resynchronise with Asterisk now (GET endpoints, channels, bridges)",
+                      aliases=("resync",), examples=["recovery"])
+    def recovery(ctx) -> Reply:
+        try:
+            result = ctx.services.recover(timeout=max(10.0, ctx.cfg["ari.rest_timeout"] * 5))
+        except TimeoutError as exc:
+            raise CommandError(protocol.E_ARI_UNAVAILABLE, str(exc)) from None
+        except AriError as exc:
+            raise CommandError(protocol.E_ARI_UNAVAILABLE, f"recovery failed: {exc}") from None
+        text = (f"resync done: adopted {result['adopted']} call(s), ended {result['ended']}, "
+                f"endpoints changed {result['changed']}, addresses {result['addresses']} "
+                f"(fetch {result['fetch_seconds']} s, engine {result['engine_seconds']} s)")
+        return Reply(result, text)
+
+    @registry.command("calls", category="calls", summary="active calls (origin -> destination (state))",
+                      args=[Arg("client", "only this client's calls", optional=True)],
+                      examples=["calls", "calls 101"])
+    def calls(ctx, client=None) -> Reply:
+        rows = ctx.services.active_calls(client)
+        if not rows:
+            return Reply(rows, "no active calls" + (f" for client {client}" if client else ""))
+        lines = [f"{r['line']}  [{r['client'] or '-'}] {r['id']} since {_clock(r['created'])}"
+                 for r in rows]
+        return Reply(rows, "\n".join(lines))
+
+    @registry.command("history", category="calls", summary="ended calls, newest first",
+                      options=[Option("client", "only this client"),
+                               Option("since", "how far back: 30m, 1h, 2d", convert=_since),
+                               Option("limit", "rows (default 20)", convert=_limit, default=20)],
+                      examples=["history", "history --client 101 --since 1h", "history --limit 100"])
+    def history(ctx, client=None, since=None, limit=20) -> Reply:
+        rows = ctx.services.history(client, since, limit)
+        if not rows:
+            return Reply(rows, "no calls in history for that filter")
+        lines = [f"{_clock(r['ended'])} {r['origin'] or '?'} -> {r['destination'] or '?'} "
+                 f"[{r['client'] or '-'}] cause {r['hangup_cause']} {r['duration']:.0f}s "
+                 f"(billed {r['billsec']:.0f}s){' ' + r['end_reason'] if r['end_reason'] != 'hangup' else ''}"
+                 for r in rows]
+        return Reply(rows, "\n".join(lines))
+
+    # Raw tables for tests and tools; the operator-facing `endpoints`/`ips` live elsewhere.
+    @registry.command("_engine_endpoints", category="engine", summary="every endpoint record (raw)",
+                      hidden=True)
+    def engine_endpoints(ctx) -> Reply:
+        return Reply(ctx.services.endpoints())
+
+    @registry.command("_engine_ips", category="engine", summary="the remote-IP registry (raw)",
+                      hidden=True)
+    def engine_ips(ctx) -> Reply:
+        return Reply(ctx.services.remote_ips())

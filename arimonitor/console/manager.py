@@ -1,0 +1,240 @@
+"""The v2.7 manager port: the console registry as a plain line protocol on 127.0.0.1:1101.
+
+    $ nc 127.0.0.1 1101
+    version
+    OK
+    arimonitor 3.0.0 (console API 1)
+    --END COMMAND--
+
+One command per line (shell-like quoting); each reply is a status line (`OK` or
+`ERROR <code> <reason>`), the reply text, then the terminator line `--END COMMAND--`. A text line
+that starts with `--END` is sent with one leading space, so the terminator is unambiguous.
+`quit` closes the connection. Full description: docs/PROTOCOL.md, "Manager port".
+
+Runs in the engine process on its own threads, but never touches engine state: each
+connection forwards its commands as ordinary control requests over its own ZeroMQ REQ socket,
+so the engine's single-threaded loop stays the only owner of state.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import socket
+import socketserver
+import threading
+from typing import Any
+
+import zmq
+
+from arimonitor import protocol
+
+TERMINATOR = "--END COMMAND--"
+MAX_LINE = 4096
+MAX_CONNECTIONS = 20
+IDLE_TIMEOUT = 300.0
+
+
+def reply_block(status: str, text: str) -> bytes:
+    """Status line, text lines (escaped), terminator line; CRLF-free, UTF-8."""
+    lines = [status]
+    for line in text.splitlines():
+        lines.append(" " + line if line.startswith("--END") else line)
+    lines.append(TERMINATOR)
+    return ("\n".join(lines) + "\n").encode("utf-8", "replace")
+
+
+def error_block(code: int, reason: str) -> bytes:
+    return reply_block(f"ERROR {code} {protocol.ERROR_NAMES.get(code, 'error')}", f"error: {reason}")
+
+
+class _Forwarder:
+    """One connection's REQ socket to the control ROUTER, lazy-pirate style.
+
+    On a timeout the socket is closed and a fresh one opened for the next command (a REQ socket
+    that missed its reply cannot send again). The timed-out request is not re-sent: it may
+    already have run, and commands like `set` are not idempotent.
+    """
+
+    def __init__(self, context: zmq.Context, endpoint: str, timeout: float):
+        self.context, self.endpoint, self.timeout = context, endpoint, timeout
+        self.sock: zmq.Socket | None = None
+        self.serial = 0
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close(linger=0)
+            self.sock = None
+
+    def call(self, words: list[str]) -> dict:
+        if self.sock is None:
+            self.sock = self.context.socket(zmq.REQ)
+            self.sock.setsockopt(zmq.LINGER, 0)
+            self.sock.connect(self.endpoint)
+        self.serial += 1
+        req_id = f"manager-{threading.get_ident()}-{self.serial}"
+        self.sock.send(protocol.request(req_id, words[0], words[1:]))
+        if not self.sock.poll(int(self.timeout * 1000)):
+            self.close()
+            return protocol.error(req_id, protocol.E_BUSY,
+                                  f"the engine did not answer within {self.timeout:g}s")
+        reply = protocol.loads(self.sock.recv(zmq.NOBLOCK))
+        if not isinstance(reply, dict) or reply.get("id") != req_id:
+            self.close()
+            return protocol.error(req_id, protocol.E_INTERNAL, "the engine answered another request")
+        return reply
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    server: _Server
+
+    def setup(self) -> None:
+        self.request.settimeout(self.server.owner.idle_timeout)
+        super().setup()
+
+    def handle(self) -> None:
+        owner = self.server.owner
+        forwarder = _Forwarder(owner.context, owner.control, owner.timeout)
+        try:
+            while True:
+                try:
+                    raw = self.rfile.readline(owner.max_line + 1)
+                except (TimeoutError, OSError):
+                    self._send(error_block(protocol.E_BUSY, "idle too long, closing"))
+                    return
+                if not raw:
+                    return
+                if len(raw) > owner.max_line and not raw.endswith(b"\n"):
+                    # the rest of an overlong line cannot be told from a new command: close
+                    self._send(error_block(protocol.E_MALFORMED,
+                                           f"line longer than {owner.max_line} bytes, closing"))
+                    return
+                if not self._serve_line(raw, forwarder):
+                    return
+        finally:
+            forwarder.close()
+
+    def _serve_line(self, raw: bytes, forwarder: _Forwarder) -> bool:
+        """Answer one line; False when the connection should close."""
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            return self._send(error_block(protocol.E_MALFORMED, "line is not UTF-8 text"))
+        if "\x00" in line:
+            return self._send(error_block(protocol.E_MALFORMED, "line holds binary data"))
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            return self._send(error_block(protocol.E_MALFORMED, f"cannot split the line: {exc}"))
+        if not words:
+            return True
+        if words[0].lower() in ("quit", "exit"):
+            self._send(reply_block("OK", "bye"))
+            return False
+        try:
+            reply = forwarder.call(words)
+        except (zmq.ZMQError, ValueError) as exc:
+            forwarder.close()
+            self.server.owner.log.warning("manager port: request failed: %s", exc)
+            return self._send(error_block(protocol.E_INTERNAL, "the engine could not be asked"))
+        if reply.get("status") == protocol.STATUS_OK:
+            return self._send(reply_block("OK", reply.get("text") or ""))
+        code = reply.get("code") if isinstance(reply.get("code"), int) else protocol.E_INTERNAL
+        status = f"ERROR {code} {protocol.ERROR_NAMES.get(code, 'error')}"
+        return self._send(reply_block(status, reply.get("text") or f"error: {reply.get('reason')}"))
+
+    def _send(self, data: bytes) -> bool:
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+            return True
+        except OSError:  # the client went away mid-reply
+            return False
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    owner: ManagerServer
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.owner._slots.acquire(blocking=False):
+            try:
+                request.sendall(error_block(protocol.E_BUSY, f"too many connections "
+                                                             f"(limit {self.owner.max_connections})"))
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        with self.owner._lock:
+            self.owner._open.add(request)
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self.owner._lock:
+                self.owner._open.discard(request)
+            self.owner._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        self.owner.log.exception("manager port: connection from %s failed", client_address)
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class ManagerServer:
+    """`ManagerServer(cfg, log).start()` in the engine process; `.stop()` at shutdown."""
+
+    def __init__(self, cfg: Any, log: logging.Logger, *, max_connections: int = MAX_CONNECTIONS,
+                 idle_timeout: float = IDLE_TIMEOUT, max_line: int = MAX_LINE,
+                 context: zmq.Context | None = None):
+        self.host = cfg["console.manager_host"]
+        self.port = cfg["console.manager_port"]
+        self.control = cfg["zmq.control"]
+        self.timeout = cfg["console.timeout"]
+        self.log = log
+        self.max_connections, self.idle_timeout, self.max_line = max_connections, idle_timeout, max_line
+        self.context = context or zmq.Context.instance()
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """Where it listens (the real port when configured as 0)."""
+        return self._server.server_address[:2] if self._server else (self.host, self.port)
+
+    def start(self) -> None:
+        """Bind and serve on a daemon thread; OSError if the port is taken."""
+        if self.host not in {"127.0.0.1", "localhost", "::1"}:
+            raise ValueError(f"manager port must bind to loopback, not {self.host!r}")
+        server_class = _Server6 if ":" in self.host else _Server
+        server = server_class((self.host, self.port), _Handler)
+        server.owner = self
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5},
+                                        name="manager-port", daemon=True)
+        self._thread.start()
+        self.log.info("manager port listening on %s:%s", *self.address)
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            for conn in list(self._open):
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)  # wakes the handler thread blocked in readline
+                except OSError:
+                    pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.log.info("manager port stopped")

@@ -1,0 +1,117 @@
+"""`arictl watch [TOPIC...]`: one readable line per engine event until Ctrl-C.
+
+SUB to [zmq] publish. A quiet engine is not a dead one, so silence is never an error; the only
+liveness check is one `version` round trip at start, which prints a notice when it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+from arimonitor import protocol
+
+# Key fields per topic family, in print order; the first key found of each group is used.
+# Engine events use the operator's words; the alternatives keep older or foreign shapes readable.
+_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    protocol.TOPIC_CALL: (("client",), ("caller", "from", "endpoint"), ("->",), ("callee", "to", "number"),
+                          ("duration",), ("cause", "reason")),
+    protocol.TOPIC_ENDPOINT: (("client",), ("endpoint", "resource"), ("state",), ("address", "ip"),
+                              ("reason",)),
+    protocol.TOPIC_RECORDING: (("client",), ("endpoint",), ("call", "call_id"), ("file", "mp3", "wav", "name"),
+                               ("duration",), ("reason",)),
+    protocol.TOPIC_C2C: (("request", "request_id", "correlation_id"), ("caller", "from"), ("->",),
+                         ("callee", "to", "number"), ("outcome", "state"), ("reason",)),
+    protocol.TOPIC_WARNING: (("message", "text", "reason"),),
+    protocol.TOPIC_LINK: (("server",), ("state",), ("reason",)),
+}
+_SKIP = {"t", "time", "ts", "topic", "event"}
+
+
+def _value(value: Any, key: str) -> str:
+    if key == "duration" and isinstance(value, (int, float)):
+        from arimonitor.console.render import duration
+
+        return duration(value)
+    return str(value)
+
+
+def summarise(topic: str, body: Any) -> str:
+    """`call.up 101 1013010 -> 1123000` and the like; unknown fields are shown as key=value."""
+    if not isinstance(body, dict):
+        return f"{topic} {body}"
+    family = topic.split(".", 1)[0]
+    words: list[str] = [topic]
+    used: set[str] = set(_SKIP)
+    for group in _FIELDS.get(family, ()):
+        if group == ("->",):
+            words.append("->")
+            continue
+        for key in group:
+            if body.get(key) not in (None, ""):
+                words.append(_value(body[key], key))
+                used.add(key)
+                break
+    if words[-1] == "->":
+        words.pop()
+    for key, value in body.items():
+        if key not in used and isinstance(value, (str, int, float, bool)) and value != "":
+            words.append(f"{key}={value}")
+    return " ".join(words).replace(" -> ->", " ->")
+
+
+def format_line(topic: str, body: Any, received: float) -> str:
+    when = body.get("t") if isinstance(body, dict) and isinstance(body.get("t"), (int, float)) else received
+    return f"{time.strftime('%H:%M:%S', time.localtime(when))} {summarise(topic, body)}"
+
+
+def run_watch(found: Any, topics: list[str], as_json: bool) -> int:
+    import zmq
+
+    from arimonitor.console.client import Session, unreachable_message
+    from arimonitor.console.zmtp import Unreachable
+
+    for topic in topics:
+        if topic.split(".", 1)[0] not in protocol.TOPICS:
+            sys.stderr.write(f"arictl watch: unknown topic {topic!r} (topics: {' '.join(protocol.TOPICS)})\n")
+            return 2
+    session = Session(found.control, min(found.timeout, 2.0))
+    try:
+        session.raw("version")
+    except Unreachable as exc:
+        sys.stderr.write(unreachable_message(found.control, str(exc), found.config_path)
+                         + "\narictl watch: waiting for events anyway (Ctrl-C to stop)\n")
+    finally:
+        session.close()
+
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    for topic in topics or [""]:
+        sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
+    sub.connect(found.publish)
+    if not as_json:
+        sys.stderr.write(f"watching {' '.join(topics) or 'all events'} on {found.publish} (Ctrl-C to stop)\n")
+    try:
+        while True:
+            if not sub.poll(500):
+                continue
+            parts = sub.recv_multipart(zmq.NOBLOCK)
+            topic = parts[0].decode("utf-8", "replace")
+            try:
+                body = json.loads(parts[-1]) if len(parts) > 1 else None
+            except ValueError:
+                body = parts[-1].decode("utf-8", "replace")
+            if as_json:
+                line = json.dumps({"topic": topic, "event": body}, ensure_ascii=False)
+            else:
+                line = format_line(topic, body, time.time())
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        sub.close()
+        ctx.term()

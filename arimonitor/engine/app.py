@@ -1,0 +1,205 @@
+"""The engine's composition root: builds every part, wires them, runs the loop. Only wiring.
+
+Components (transcoder pool, click-to-call flow, ...) plug in with one line in COMPONENTS:
+a factory `(engine) -> component`. A component may have `register_commands(registry)`,
+`start()` and `close()`; it reaches the engine through:
+
+    engine.loop.add_socket(sock, handler) / engine.loop.every(seconds, fn)
+    engine.on_event("StasisStart", fn)           # fn(event, t) after the core handler
+    engine.claim_channels("name", fn)            # fn(channel, args) -> True: we drive it
+    engine.notifier.subscribe("call.", fn) / engine.notifier.publish(topic, body)
+    engine.store.migrate(name, sql) / engine.store.connection
+    engine.services (queries, resync, recording_meta), engine.state, engine.cfg
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from arimonitor.ari.ami import AmiClient
+from arimonitor.ari.contacts import cli_contacts
+from arimonitor.ari.rest import AriRest
+from arimonitor.config import Config
+from arimonitor.console.commands import build_registry
+from arimonitor.engine import resync as R
+from arimonitor.engine.context import EngineContext
+from arimonitor.engine.control import ControlServer, bind_private
+from arimonitor.engine.handlers import Handlers
+from arimonitor.engine.intake import Intake
+from arimonitor.engine.loop import Loop, Worker
+from arimonitor.engine.notifier import Notifier
+from arimonitor.engine.outputs import EngineEffects
+from arimonitor.engine.probe import Probe
+from arimonitor.engine.services import Services
+from arimonitor.engine.state import Counters, RemoteIp, State
+from arimonitor.engine.store import Store
+from arimonitor.logs import setup_line_log
+
+log = logging.getLogger(__name__)
+
+# One line per component: `lambda engine: SomeComponent(engine)`.
+COMPONENTS: list[Callable[[Any], Any]] = []
+
+PUB_HWM = 100_000
+EVENTS_HWM = 100_000
+CHECKPOINT_EVERY = 10.0  # seconds between WAL checkpoints (off the loop thread)
+
+
+def contact_reader(cfg: Config) -> R.ContactReader | None:
+    """AMI if configured, else the asterisk CLI if configured, else none (address unknown)."""
+    if cfg["ami.enabled"]:
+        ami = AmiClient(cfg["ami.host"], cfg["ami.port"], cfg["ami.user"], cfg["ami.password"],
+                        cfg["ari.rest_timeout"])
+        return lambda: (ami.pjsip_show_contacts(), "ami")
+    if cfg["contacts.asterisk_cli"]:
+        binary = cfg["contacts.asterisk_cli"]
+        return lambda: (cli_contacts(binary), "cli")
+    return None
+
+
+class Engine:
+    def __init__(self, cfg: Config, *, components: list[Callable[[Any], Any]] | None = None,
+                 zmq_context: zmq.Context | None = None) -> None:
+        self.cfg = cfg
+        self.zctx = zmq_context or zmq.Context.instance()
+        self.loop = Loop()
+        self.state = State(cfg["ari.server_id"])
+        self.store = Store(cfg["paths.database"])
+        self.events = self._socket(zmq.PULL, cfg["zmq.events"], rcvhwm=EVENTS_HWM)
+        self.control_sock = self._socket(zmq.ROUTER, cfg["zmq.control"])
+        self.pub = self._socket(zmq.PUB, cfg["zmq.publish"], sndhwm=PUB_HWM)
+        self.notifier = Notifier(self.pub)
+        self.rest_worker = Worker(self.loop, "ari-rest")
+        worker_rest = AriRest.from_config(cfg)       # one requests.Session per thread
+        resync_rest = AriRest.from_config(cfg)
+        reader = contact_reader(cfg)
+        self.effects = EngineEffects(self.store, self.notifier, self.state.counters,
+                                     lambda channel_id: self.services.continue_channel(channel_id),
+                                     setup_line_log("calls", cfg), cfg["ari.server_id"])
+        self.handlers = Handlers(self.state, self.effects)
+        self.services = Services(
+            state=self.state, handlers=self.handlers, store=self.store, notifier=self.notifier,
+            loop=self.loop, app=cfg["ari.app"],
+            snapshot=lambda: R.fetch_snapshot(resync_rest, reader),
+            rest_worker=self.rest_worker,
+            rest_call=lambda name, *args: getattr(worker_rest, name)(*args),
+            stall_after=max(0.5, cfg["ari.rest_timeout"] / 2))
+        self.intake = Intake(self.handlers, self.services)
+        self.services.intake = self.intake
+        self.registry = build_registry()
+        self.ctx = EngineContext(cfg, self.state, self.services, self.store, self.notifier,
+                                 self.state.counters, self.registry, self)
+        self.control = ControlServer(self.control_sock, self.loop, self.registry, self.ctx)
+        self.probe = Probe(AriRest.from_config(cfg), lambda: self.cfg["ari.probe_interval"],
+                           lambda *a: self.loop.call_soon_threadsafe(self.services.on_probe, *a),
+                           lambda: self.cfg["ari.rest_timeout"])
+        self.metrics_log = setup_line_log("metrics", cfg)
+        self.counter_base = self.store.load_counters()
+        self.loop.add_socket(self.events, self.intake.on_readable)
+        self.loop.add_socket(self.control_sock, self.control.on_readable)
+        self.metrics_timer = self.loop.every(cfg["logging.metrics_interval"], self.write_metrics)
+        self.loop.every(1.0, self.effects.flush_ips)
+        self.checkpoint_worker = Worker(self.loop, "sqlite-checkpoint")
+        self.loop.every(CHECKPOINT_EVERY, lambda: self.checkpoint_worker.submit(self.store.checkpoint))
+        self.components = [factory(self) for factory in (COMPONENTS if components is None else components)]
+        for component in self.components:
+            if hasattr(component, "register_commands"):
+                component.register_commands(self.registry)
+
+    def _socket(self, kind: int, endpoint: str, sndhwm: int = 0, rcvhwm: int = 0) -> zmq.Socket:
+        sock = self.zctx.socket(kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        if sndhwm:
+            sock.setsockopt(zmq.SNDHWM, sndhwm)
+        if rcvhwm:
+            sock.setsockopt(zmq.RCVHWM, rcvhwm)
+        bind_private(sock, endpoint)
+        return sock
+
+    # ---- plugging ---------------------------------------------------------------------------
+
+    def on_event(self, event_type: str, fn: Callable[[dict, float], Any]) -> None:
+        self.handlers.on_event(event_type, fn)
+
+    def claim_channels(self, name: str, fn: Callable[..., bool]) -> None:
+        self.handlers.add_claimer(name, fn)
+
+    # ---- life -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        from arimonitor.v27.tables import load_all
+
+        cfg = self.cfg
+        tables = load_all(cfg["files.endpoints"], cfg["files.clients"], cfg["files.mqservers"])
+        loaded = self.services.load_files(tables)
+        for row in self.store.load_remote_ips():
+            self.state.remote_ips[row["ip"]] = RemoteIp(
+                row["ip"], row["first_seen"], row["last_seen"], set(row["endpoints"]),
+                row["whitelist"], row["source"] or "")
+        log.info("engine ready: %d endpoint(s) from files, %d remote IP(s), %d call(s) in history",
+                 loaded["listed"], len(self.state.remote_ips), self.store.count_calls())
+        for component in self.components:
+            if hasattr(component, "start"):
+                component.start()
+        self.services.request_resync("engine start")
+        self.probe.start()
+        # Long-lived start-up objects leave the collector's view: a full collection then walks
+        # only what traffic created, which keeps the latency tail short.
+        gc.freeze()
+
+    def run(self, stopping: Callable[[], bool]) -> None:
+        self.start()
+        try:
+            self.loop.run(stopping)
+        finally:
+            self.close()
+
+    def totals(self) -> dict[str, int]:
+        counters = self.state.counters
+        return {name: self.counter_base.get(name, 0) + getattr(counters, name)
+                for name in Counters.PERSISTED}
+
+    def write_metrics(self) -> None:
+        # Saved first, then reported: the metrics line never shows a total SQLite lacks.
+        self.store.save_counters(self.totals())
+        self.metrics_timer.interval = self.cfg["logging.metrics_interval"]
+        c = self.state.counters
+        s = self.state.summary()
+        intake = self.intake
+        age = intake.last_event_age()
+        self.metrics_log.info(
+            "received=%d applied=%d duplicate=%d malformed=%d unknown=%d superseded=%d lost=%d "
+            "lag_ms=%.1f last_event_age=%s calls=%d channels=%d endpoints=%d online=%d "
+            "probe_ok=%d probe_failed=%d probe_ms=%s resyncs=%d link=%s",
+            c.received, c.applied, c.duplicate, c.malformed, c.unknown_type, c.superseded,
+            c.frames_lost, intake.lag * 1000, "-" if age is None else f"{age:.1f}", s["calls"],
+            s["channels"], s["endpoints"], s["online"], self.services.probe.ok,
+            self.services.probe.failed, self.services.probe.view()["last_latency_ms"],
+            c.resyncs, self.services.link.get("state"))
+
+    def close(self) -> None:
+        self.probe.stop()
+        self.rest_worker.stop()
+        self.checkpoint_worker.stop()
+        for component in self.components:
+            if hasattr(component, "close"):
+                try:
+                    component.close()
+                except Exception:
+                    log.exception("closing component %r failed", component)
+        try:
+            self.effects.flush_ips()
+            self.store.save_counters(self.totals())
+        finally:
+            for sock in (self.events, self.control_sock, self.pub):
+                sock.close(0)
+            self.loop.close()
+            self.store.checkpoint()
+            self.store.close()
+        log.info("engine closed at %s", time.strftime("%H:%M:%S"))

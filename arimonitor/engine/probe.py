@@ -1,0 +1,68 @@
+"""REST liveness, apart from the WebSocket: GET /asterisk/info every few seconds, in a thread.
+
+Asterisk's REST side can stall while its WebSocket stays up (asterisk/asterisk#2078), so a
+healthy event stream proves nothing about REST. Each result goes to the loop thread through
+`report(ok, latency, info, error)`; the engine counts, shows, and warns on a stall.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from arimonitor.ari.rest import AriError, AriRest
+
+Report = Callable[[bool, float, "dict[str, Any] | None", str], None]
+
+
+class Probe:
+    def __init__(self, rest: AriRest, interval: Callable[[], float], report: Report,
+                 timeout: Callable[[], float]) -> None:
+        self.rest = rest
+        self.interval = interval
+        self.timeout = timeout
+        self.report = report
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rest-probe", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def probe_once(self) -> None:
+        started = time.monotonic()
+        try:
+            info = self.rest.asterisk_info(timeout=self.timeout())
+        except AriError as exc:
+            self.report(False, time.monotonic() - started, None, str(exc))
+        else:
+            self.report(True, time.monotonic() - started, info, "")
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval()):
+            self.probe_once()
+
+
+class ProbeStats:
+    """Kept by the loop thread; shown by `status`/`stats`."""
+
+    def __init__(self) -> None:
+        self.ok = 0
+        self.failed = 0
+        self.stalls = 0
+        self.last_latency: float | None = None
+        self.max_latency = 0.0
+        self.last_ok_at = 0.0
+        self.last_error = ""
+        self.stalled = False
+
+    def view(self) -> dict[str, Any]:
+        return {"ok": self.ok, "failed": self.failed, "stalls": self.stalls,
+                "last_latency_ms": None if self.last_latency is None else round(self.last_latency * 1000, 2),
+                "max_latency_ms": round(self.max_latency * 1000, 2),
+                "last_ok_at": self.last_ok_at, "last_error": self.last_error,
+                "stalled": self.stalled}

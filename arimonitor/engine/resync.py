@@ -1,0 +1,203 @@
+"""Resynchronise with Asterisk: one GET each of /asterisk/info, /endpoints, /channels,
+/bridges (never one request per endpoint), plus the contact source, then reconcile.
+
+`fetch_snapshot` runs in a worker thread (it waits on the network); `reconcile` runs in the
+loop thread and is pure in-memory work. Events that arrive while the snapshot is in flight are
+applied as usual; the ids they created or destroyed are in `state.touched`, and the snapshot
+does not undo them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from arimonitor.ari.contacts import SOURCE_UNKNOWN, Contact
+from arimonitor.ari.rest import AriRest
+from arimonitor.engine import calls as C
+from arimonitor.engine import states as S
+from arimonitor.engine.handlers import Handlers, builtin_claimer
+
+log = logging.getLogger(__name__)
+
+ContactReader = Callable[[], tuple[list[Contact], str]]  # -> (contacts, source)
+
+
+@dataclass
+class Snapshot:
+    started: float                      # time.time() before the first request
+    info: dict[str, Any] | None
+    endpoints: list[dict[str, Any]]
+    channels: list[dict[str, Any]]
+    bridges: list[dict[str, Any]]
+    contacts: list[Contact] = field(default_factory=list)
+    contacts_source: str = SOURCE_UNKNOWN
+    contacts_error: str = ""
+    fetch_seconds: float = 0.0
+
+
+def fetch_snapshot(rest: AriRest, contact_reader: ContactReader | None = None) -> Snapshot:
+    """The REST half (worker thread). Raises AriError if Asterisk does not answer."""
+    started = time.time()
+    t0 = time.monotonic()
+    info = rest.asterisk_info()
+    endpoints, channels, bridges = rest.endpoints(), rest.channels(), rest.bridges()
+    snap = Snapshot(started, info, endpoints or [], channels or [], bridges or [])
+    if contact_reader is not None:
+        try:
+            snap.contacts, snap.contacts_source = contact_reader()
+        except Exception as exc:  # noqa: BLE001 - addresses are a bonus; the resync stands
+            snap.contacts_error = str(exc)
+    snap.fetch_seconds = time.monotonic() - t0
+    return snap
+
+
+def asterisk_identity(info: dict[str, Any] | None) -> tuple[str, str]:
+    info = info or {}
+    return ((info.get("system") or {}).get("entity_id", ""),
+            (info.get("status") or {}).get("startup_time", ""))
+
+
+def end_all_calls(handlers: Handlers, reason: str, now: float) -> int:
+    state = handlers.state
+    ended = 0
+    for call in list(state.calls.values()):
+        C.finish_call(state, call, now, reason)
+        state.counters.calls_ended += 1
+        state.counters.calls_lost += 1
+        handlers.fx.call_ended(call)
+        ended += 1
+    state.channels.clear()
+    state.bridges.clear()
+    state.local_pairs.clear()
+    state.recordings.clear()
+    return ended
+
+
+def reconcile(handlers: Handlers, snap: Snapshot, app: str, now: float | None = None) -> dict[str, Any]:
+    """Make the state equal to the snapshot; return what changed (loop thread)."""
+    t0 = time.monotonic()
+    now = time.time() if now is None else now
+    state = handlers.state
+    fx = handlers.fx
+    touched = state.touched or set()
+    result: dict[str, Any] = {"adopted": 0, "adopted_channels": 0, "ended": 0, "dropped_channels": 0,
+                              "changed": 0, "addresses": 0, "asterisk_restart": False}
+
+    entity, startup = asterisk_identity(snap.info)
+    if state.asterisk_startup and startup and (entity, startup) != (state.asterisk_id,
+                                                                     state.asterisk_startup):
+        log.warning("Asterisk restarted (entity %s, started %s): ending every call we hold",
+                    entity, startup)
+        result["ended"] += end_all_calls(handlers, S.END_LOST, now)
+        result["asterisk_restart"] = True
+        state.counters.asterisk_restarts += 1
+    if startup:
+        state.asterisk_id, state.asterisk_startup = entity, startup
+
+    # Endpoints: state from ARI; what ARI does not list any more is unknown.
+    listed = set()
+    for obj in snap.endpoints:
+        ep = state.endpoint(obj["technology"], obj["resource"])
+        listed.add(ep.id)
+        new = obj.get("state") or S.ENDPOINT_UNKNOWN
+        if new != ep.state:
+            old, ep.state, ep.last_change = ep.state, new, now
+            result["changed"] += 1
+            fx.endpoint_state(ep, old)
+    for ep in state.endpoints.values():
+        if ep.id not in listed and ep.state != S.ENDPOINT_UNKNOWN:
+            old, ep.state, ep.last_change = ep.state, S.ENDPOINT_UNKNOWN, now
+            result["changed"] += 1
+            fx.endpoint_state(ep, old)
+    for contact in snap.contacts:
+        ep = state.endpoints.get(contact.endpoint)
+        if ep is None:
+            continue
+        if contact.uri != ep.contact_uri or ep.address_source == SOURCE_UNKNOWN:
+            result["addresses"] += 1
+        ep.contact_status = contact.status
+        ep.roundtrip_usec = contact.roundtrip_usec
+        handlers.set_address(ep, contact.uri, contact.source, now)
+
+    # Channels: end what ARI lost, adopt what we missed, refresh the rest.
+    ari = {obj["id"]: obj for obj in snap.channels}
+    lost = [ch for ch_id, ch in state.channels.items() if ch_id not in ari and ch_id not in touched]
+    for ch in lost:
+        if ch.id not in state.channels:
+            continue  # already gone with its call
+        call = C.detach_channel(state, ch, 0, "")
+        result["dropped_channels"] += 1
+        if call is not None:
+            C.finish_call(state, call, now, S.END_LOST)
+            state.counters.calls_ended += 1
+            state.counters.calls_lost += 1
+            fx.call_ended(call)
+            result["ended"] += 1
+    adopted_calls = []
+    for ch_id, obj in ari.items():
+        ch = state.channels.get(ch_id)
+        if ch is None:
+            if ch_id in touched:
+                continue  # destroyed (or created) by an event after the snapshot began
+            ch = C.channel_from_ari(obj, now, C.parse_ari_time(obj.get("creationtime"), now))
+            call = C.attach_channel(state, ch)
+            result["adopted_channels"] += 1
+            if call is not None:
+                call.adopted = True
+                adopted_calls.append(call)
+            _adopt_stasis(handlers, ch, obj, app)
+        if obj.get("state") and obj["state"] != ch.state:
+            ch.state = obj["state"]
+        if ch.state == S.CHANNEL_UP and not ch.snoop:
+            call = state.calls.get(ch.call_id)
+            if call is not None and C.answer(call, now) and not call.adopted:
+                fx.call_answered(call)
+
+    # Bridges: as ARI has them; channels in one bridge are one call.
+    seen_bridges = set()
+    for obj in snap.bridges:
+        bridge = handlers._bridge(obj)
+        seen_bridges.add(bridge.id)
+        bridge.channels = {c for c in obj.get("channels") or () if c in state.channels}
+        for channel_id in bridge.channels:
+            state.channels[channel_id].bridge_id = bridge.id
+        handlers.join_bridge(bridge)
+    for bridge_id in [b for b in state.bridges if b not in seen_bridges and b not in touched]:
+        del state.bridges[bridge_id]
+
+    for call in adopted_calls:
+        if call.id in state.calls:  # not merged into another
+            result["adopted"] += 1
+            fx.call_started(call)
+            if call.state == S.CALL_UP:
+                fx.call_answered(call)
+    state.counters.adopted += result["adopted"]
+    result["contacts_source"] = snap.contacts_source
+    if snap.contacts_error:
+        result["contacts_error"] = snap.contacts_error
+    result["fetch_seconds"] = round(snap.fetch_seconds, 4)
+    result["engine_seconds"] = round(time.monotonic() - t0, 4)
+    return result
+
+
+def _adopt_stasis(handlers: Handlers, ch: Any, obj: dict[str, Any], app: str) -> None:
+    """A channel found sitting in our Stasis app: decide again whether we drive it."""
+    dialplan = obj.get("dialplan") or {}
+    if dialplan.get("app_name") != "Stasis":
+        return
+    words = (dialplan.get("app_data") or "").split(",")
+    if words[0] != app:
+        return
+    ch.in_stasis = True
+    ch.stasis_args = tuple(words[1:])
+    ch.claimed_by = builtin_claimer(ch, ch.stasis_args)
+    for name, claim in handlers.claimers:
+        if ch.claimed_by:
+            break
+        if claim(ch, ch.stasis_args):
+            ch.claimed_by = name
+    handlers.fx.stasis_start(ch, {"type": "StasisStart", "adopted": True})

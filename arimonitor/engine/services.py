@@ -1,0 +1,323 @@
+"""Operations and queries on the engine: what console commands and components call.
+
+Loop thread (fast, non-blocking):
+    services.status() / stats() / active_calls(client) / endpoints(client, state)
+    services.remote_ips() / history(client, since, limit) / outages(limit)
+    services.request_resync(reason)      # async; result logged, counted, published
+    services.continue_channel(channel_id)
+    services.recording_meta(name) / recording_live(name)   # for the transcoder's tags
+    services.load_files(tables)          # swap in a v2.7 Tables snapshot
+Any other thread (a `slow` command):
+    services.recover(timeout)            # resync now and wait; returns the result dict
+    services.call_in_loop(fn, timeout)   # run fn() in the loop thread and wait for its value
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from arimonitor import protocol
+from arimonitor.ari.rest import AriError, AriHttpError
+from arimonitor.engine import resync as R
+from arimonitor.engine import states as S
+from arimonitor.engine.handlers import Handlers
+from arimonitor.engine.loop import Loop, Worker
+from arimonitor.engine.notifier import Notifier
+from arimonitor.engine.probe import ProbeStats
+from arimonitor.engine.state import State
+from arimonitor.engine.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def load_files(state: State, tables: Any) -> dict[str, int]:
+    """Copy the v2.7 endpoints (client, type, GUID) into the state; unflag the ones dropped."""
+    listed = tables.endpoints
+    added = 0
+    for ep_id, meta in listed.items():
+        ep = state.endpoint("PJSIP", ep_id)
+        added += not ep.in_files
+        ep.client, ep.type, ep.guid, ep.in_files = meta.client, meta.type or "", meta.guid or "", True
+    dropped = 0
+    for ep in state.endpoints.values():
+        if ep.in_files and ep.id not in listed:
+            ep.in_files, ep.client, ep.type, ep.guid = False, "", "", ""
+            dropped += 1
+    return {"listed": len(listed), "added": added, "dropped": dropped}
+
+
+class Services:
+    def __init__(self, *, state: State, handlers: Handlers, store: Store, notifier: Notifier,
+                 loop: Loop, app: str, snapshot: Callable[[], R.Snapshot],
+                 rest_worker: Worker | None = None, rest_call: Callable[..., Any] | None = None,
+                 stall_after: float = 2.0) -> None:
+        self.state = state
+        self.handlers = handlers
+        self.store = store
+        self.notifier = notifier
+        self.loop = loop
+        self.app = app
+        self.snapshot = snapshot            # worker-thread callable: one REST sweep
+        self.rest_worker = rest_worker
+        self.rest_call = rest_call          # rest_call(method_name, *args) in the worker
+        self.stall_after = stall_after
+        self.tables: Any = None
+        self.started = time.time()
+        self.probe = ProbeStats()
+        self.link: dict[str, Any] = {"state": "unknown", "server": state.server, "epoch": None,
+                                     "since": None, "reason": ""}
+        self.reader_stats: dict[str, Any] = {}
+        self.outage_started: float | None = None
+        self.resync_running = False
+        self.resync_pending = ""
+        self.last_resync: dict[str, Any] = {}
+        self._waiters: list[Callable[[dict[str, Any] | None, str], None]] = []
+        self.intake: Any = None             # set by the app: last event age, lag, batch
+
+    # ---- files ------------------------------------------------------------------------------
+
+    def load_files(self, tables: Any) -> dict[str, int]:
+        self.tables = tables
+        result = load_files(self.state, tables)
+        for problem in getattr(tables, "problems", ()):
+            log.warning("%s", problem)
+        return result
+
+    # ---- the reader's link ------------------------------------------------------------------
+
+    def on_link(self, notice: dict[str, Any]) -> None:
+        state, reason = notice.get("state"), notice.get("reason", "")
+        t = notice.get("t") or time.time()
+        self.link.update({"state": state, "epoch": notice.get("epoch"), "since": t,
+                          "reason": reason, "server": notice.get("server")})
+        if state == protocol.LINK_CONNECTED:
+            self.state.counters.link_up += 1
+            log.info("reader connected to Asterisk (epoch %s)", notice.get("epoch"))
+            self.notifier.publish("link.connected", dict(self.link))
+            self.request_resync("reader connected")
+        elif state == protocol.LINK_DISCONNECTED:
+            self.state.counters.link_down += 1
+            if self.outage_started is None:
+                self.outage_started = t
+            log.warning("reader lost Asterisk: %s", reason or "no reason given")
+            self.notifier.publish("link.disconnected", dict(self.link))
+        else:
+            log.warning("link notice with unknown state %r ignored", state)
+
+    def on_new_epoch(self, server: str | None, epoch: Any, t: float) -> None:
+        """Frames of a connection we had no notice of: it is up (the notice was lost)."""
+        if self.link.get("epoch") != epoch:
+            self.on_link({"state": protocol.LINK_CONNECTED, "epoch": epoch, "server": server,
+                          "t": t, "reason": "learnt from its first frame"})
+
+    def on_reader_stats(self, stats: dict[str, Any]) -> None:
+        self.reader_stats = stats
+        # A notice sent while the engine was down is lost (the reader never queues for a dead
+        # engine); the stats carry the link state, so the engine catches up from them.
+        connected = bool(stats.get("connected_since"))
+        if connected and (self.link.get("state") != protocol.LINK_CONNECTED
+                          or self.link.get("epoch") != stats.get("epoch")):
+            self.on_link({"state": protocol.LINK_CONNECTED, "epoch": stats.get("epoch"),
+                          "server": stats.get("server"), "t": stats.get("connected_since"),
+                          "reason": "learnt from reader stats"})
+        elif not connected and self.link.get("state") == protocol.LINK_CONNECTED:
+            self.on_link({"state": protocol.LINK_DISCONNECTED, "epoch": stats.get("epoch"),
+                          "server": stats.get("server"), "t": stats.get("t"),
+                          "reason": "learnt from reader stats"})
+
+    def on_frames_lost(self, count: int, where: str) -> None:
+        self.state.counters.frames_lost += count
+        log.warning("%d frame(s) lost between reader and engine (%s): resynchronising", count, where)
+        self.request_resync(f"{count} frame(s) lost")
+
+    # ---- resync -----------------------------------------------------------------------------
+
+    def request_resync(self, reason: str,
+                       waiter: Callable[[dict[str, Any] | None, str], None] | None = None) -> bool:
+        """Start a resync (loop thread); if one runs, another follows it. True if started now."""
+        if waiter is not None:
+            self._waiters.append(waiter)
+        if self.resync_running:
+            self.resync_pending = self.resync_pending or reason
+            return False
+        self.resync_running = True
+        self.state.touched = set()
+        started = time.time()
+        log.info("resync started: %s", reason)
+        self.loop.run_in_thread(self.snapshot, lambda snap, err: self._resync_done(snap, err, reason, started),
+                                name="resync")
+        return True
+
+    def _resync_done(self, snap: R.Snapshot | None, error: BaseException | None, reason: str,
+                     started: float) -> None:
+        self.resync_running = False
+        waiters, self._waiters = self._waiters, []
+        if error is not None or snap is None:
+            self.state.touched = None
+            self.state.counters.resync_failures += 1
+            text = str(error) if isinstance(error, AriError) else repr(error)
+            log.warning("resync (%s) failed: %s", reason, text)
+            self.notifier.publish("warning.resync", {"text": f"resync failed: {text}", "reason": reason})
+            for waiter in waiters:
+                waiter(None, text)
+            # Keep trying while the link is up: state we cannot trust must not stay silently.
+            self.loop.call_later(2.0, lambda: self.request_resync(f"retry after: {reason}"))
+            return
+        try:
+            result = R.reconcile(self.handlers, snap, self.app)
+        finally:
+            self.state.touched = None
+        if self.intake is not None:
+            self.intake.superseded_before = snap.started
+        self.state.counters.resyncs += 1
+        result.update({"reason": reason, "at": time.time(),
+                       "total_seconds": round(time.time() - started, 4)})
+        self.last_resync = result
+        log.info("resync done (%s): adopted %d call(s), ended %d, endpoints changed %d, "
+                 "addresses %d; fetch %.3f s, engine %.3f s", reason, result["adopted"],
+                 result["ended"], result["changed"], result["addresses"], result["fetch_seconds"],
+                 result["engine_seconds"])
+        if self.outage_started is not None:
+            self.store.add_outage(self.state.server, self.outage_started, result["at"], reason,
+                                  {k: result[k] for k in ("adopted", "ended", "changed", "addresses")})
+            result["unseen_seconds"] = round(result["at"] - self.outage_started, 3)
+            self.outage_started = None
+        self.notifier.publish("link.resynced", dict(result))
+        for waiter in waiters:
+            waiter(result, "")
+        if self.resync_pending:
+            pending, self.resync_pending = self.resync_pending, ""
+            self.request_resync(pending)
+
+    def recover(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Resync now and wait for the result (call from a worker thread, never the loop)."""
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        def waiter(result: dict[str, Any] | None, error: str) -> None:
+            box["result"], box["error"] = result, error
+            done.set()
+
+        self.loop.call_soon_threadsafe(self.request_resync, "requested by operator", waiter)
+        if not done.wait(timeout):
+            raise TimeoutError(f"no resync result within {timeout:g} s")
+        if box["result"] is None:
+            raise AriError(box["error"])
+        return box["result"]
+
+    def call_in_loop(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Run fn() in the loop thread and return its value (from a worker thread)."""
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["value"] = fn()
+            except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                box["error"] = exc
+            done.set()
+
+        self.loop.call_soon_threadsafe(run)
+        if not done.wait(timeout):
+            raise TimeoutError(f"the engine loop did not answer within {timeout:g} s")
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    # ---- probe ------------------------------------------------------------------------------
+
+    def on_probe(self, ok: bool, latency: float, info: dict[str, Any] | None, error: str) -> None:
+        p = self.probe
+        p.last_latency = latency
+        p.max_latency = max(p.max_latency, latency)
+        stalled = not ok or latency > self.stall_after
+        if ok:
+            p.ok += 1
+            p.last_ok_at = time.time()
+        else:
+            p.failed += 1
+            p.last_error = error
+        if stalled and not p.stalled:
+            p.stalls += 1
+            link_up = self.link.get("state") == protocol.LINK_CONNECTED
+            text = (f"ARI REST {'failed' if not ok else 'slow'} ({error or f'{latency:.2f} s'})"
+                    + ("; the WebSocket is still up" if link_up else ""))
+            self.handlers.fx.warning("rest_stall", text, {"latency": latency, "link_up": link_up})
+        p.stalled = stalled
+        if ok and info:
+            entity, startup = R.asterisk_identity(info)
+            if self.state.asterisk_startup and startup and startup != self.state.asterisk_startup:
+                self.on_asterisk_restart(entity, startup)
+
+    def on_asterisk_restart(self, entity: str, startup: str) -> None:
+        ended = R.end_all_calls(self.handlers, S.END_LOST, time.time())
+        self.state.counters.asterisk_restarts += 1
+        self.state.asterisk_id, self.state.asterisk_startup = entity, startup
+        self.handlers.fx.warning("asterisk_restart", f"Asterisk restarted at {startup}; "
+                                 f"{ended} call(s) ended as lost", {"ended": ended})
+        self.request_resync("Asterisk restarted")
+
+    # ---- operations -------------------------------------------------------------------------
+
+    def continue_channel(self, channel_id: str) -> None:
+        """Send a channel back to the dialplan (REST in the worker; result counted here)."""
+        if self.rest_worker is None or self.rest_call is None:
+            return
+
+        def done(_result: Any, error: BaseException | None) -> None:
+            if error is None:
+                self.state.counters.continued += 1
+            elif isinstance(error, AriHttpError) and error.status == 404:
+                log.debug("channel %s gone before continue", channel_id)
+            else:
+                self.state.counters.continue_failed += 1
+                log.warning("continue of channel %s failed: %s", channel_id, error)
+
+        self.rest_worker.submit(lambda: self.rest_call("continue_in_dialplan", channel_id), done)
+
+    # ---- queries ----------------------------------------------------------------------------
+
+    def active_calls(self, client: str | None = None) -> list[dict[str, Any]]:
+        return [dict(c.view(), line=c.line()) for c in self.state.active_calls(client)]
+
+    def endpoints(self, client: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+        return [e.view() for e in self.state.endpoints.values()
+                if (client is None or e.client == client) and (state is None or e.state == state)]
+
+    def remote_ips(self) -> list[dict[str, Any]]:
+        return [r.view() for r in sorted(self.state.remote_ips.values(), key=lambda r: r.ip)]
+
+    def recording_meta(self, name: str) -> dict[str, Any] | None:
+        """The call a recording belongs to: call_id, client, origin, destination, created."""
+        meta = self.state.recording_calls.get(name)
+        return dict(meta) if meta else None
+
+    def recording_live(self, name: str) -> bool:
+        """True while Asterisk is still writing this recording."""
+        return name in self.state.recordings
+
+    def history(self, client: str | None = None, since: float | None = None,
+                limit: int = 50) -> list[dict[str, Any]]:
+        return self.store.history(client, since, limit)
+
+    def outages(self, limit: int = 20) -> list[dict[str, Any]]:
+        return self.store.outages(limit)
+
+    def status(self) -> dict[str, Any]:
+        intake = self.intake
+        return {"uptime": round(time.time() - self.started, 1), "link": dict(self.link),
+                "state": self.state.summary(), "probe": self.probe.view(),
+                "last_event_age": intake.last_event_age() if intake else None,
+                "resync_running": self.resync_running, "last_resync": self.last_resync}
+
+    def stats(self) -> dict[str, Any]:
+        intake = self.intake
+        return {"counters": self.state.counters.as_dict(),
+                "intake": intake.view() if intake else {},
+                "reader": self.reader_stats, "probe": self.probe.view(),
+                "publish": {"published": self.notifier.published, "dropped": self.notifier.dropped},
+                "continue_pending": self.rest_worker.pending if self.rest_worker else 0}

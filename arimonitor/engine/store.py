@@ -1,0 +1,197 @@
+"""SQLite (stdlib, WAL): what only arimonitor knows, written before it is reported anywhere.
+
+Tables: call history, the remote-IP registry (v2.7 REMOTEIPS), counters that must survive a
+restart, outages, and `migrations`, through which other components add their own tables:
+
+    store.migrate("transcode-1", "CREATE TABLE IF NOT EXISTS transcode_jobs (...)")
+    store.connection.execute(...)          # loop thread only
+
+WAL with synchronous=NORMAL: a commit survives the engine being killed (-9) because it sits in
+the OS page cache; only a power cut can lose the last commits. The connection belongs to the
+engine's loop thread; a worker thread that must read opens its own with `reader()`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+_CORE = [
+    ("core-1", """
+CREATE TABLE IF NOT EXISTS calls (
+    server TEXT NOT NULL, id TEXT NOT NULL, client TEXT, origin TEXT, destination TEXT,
+    direction TEXT, created REAL, answered REAL, ended REAL, hangup_cause INTEGER,
+    cause_txt TEXT, end_reason TEXT, dial_status TEXT, duration REAL, billsec REAL,
+    recording TEXT, recording_state TEXT, channels TEXT, adopted INTEGER,
+    PRIMARY KEY (server, id));
+CREATE INDEX IF NOT EXISTS calls_ended ON calls (ended);
+CREATE INDEX IF NOT EXISTS calls_client ON calls (client, ended);
+CREATE TABLE IF NOT EXISTS remote_ips (
+    ip TEXT PRIMARY KEY, first_seen REAL, last_seen REAL, endpoints TEXT,
+    whitelist INTEGER NOT NULL DEFAULT 0, source TEXT);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER, updated REAL);
+CREATE TABLE IF NOT EXISTS outages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, server TEXT, disconnected REAL, resynced REAL,
+    unseen REAL, reason TEXT, changes TEXT);
+"""),
+]
+
+_CALL_COLUMNS = ("server", "id", "client", "origin", "destination", "direction", "created",
+                 "answered", "ended", "hangup_cause", "cause_txt", "end_reason", "dial_status",
+                 "duration", "billsec", "recording", "recording_state", "channels", "adopted")
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.connection = sqlite3.connect(self.path, isolation_level=None)
+        self.connection.row_factory = sqlite3.Row
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.execute("PRAGMA synchronous=NORMAL")
+        self.connection.execute("PRAGMA busy_timeout=5000")
+        # No checkpoint inside a commit on the loop thread (it syncs: milliseconds of stall);
+        # `checkpoint()` runs from a timer on a connection of its own, off the loop.
+        self.connection.execute("PRAGMA wal_autocheckpoint=0")
+        self.connection.execute(
+            "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied REAL)")
+        for name, sql in _CORE:
+            self.migrate(name, sql)
+
+    def migrate(self, name: str, sql: str) -> bool:
+        """Run `sql` (a script) once, ever, under `name`; True if it ran now."""
+        done = self.connection.execute("SELECT 1 FROM migrations WHERE name=?", (name,)).fetchone()
+        if done:
+            return False
+        with self.transaction():
+            for statement in _statements(sql):
+                self.connection.execute(statement)
+            self.connection.execute("INSERT INTO migrations VALUES (?, ?)", (name, time.time()))
+        return True
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self.connection)
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """Copy the WAL into the database (PASSIVE: never waits for, nor blocks, the writer).
+
+        Opens its own connection, so it may run in any thread."""
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            return tuple(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
+        finally:
+            conn.close()
+
+    def reader(self) -> sqlite3.Connection:
+        """A separate connection for a worker thread (read-only use)."""
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    # ---- calls ------------------------------------------------------------------------------
+
+    def save_call(self, view: dict[str, Any]) -> None:
+        row = {**view, "channels": json.dumps(view.get("channels", [])),
+               "adopted": int(bool(view.get("adopted")))}
+        marks = ",".join("?" * len(_CALL_COLUMNS))
+        self.connection.execute(f"INSERT OR REPLACE INTO calls ({','.join(_CALL_COLUMNS)}) "
+                                f"VALUES ({marks})", [row.get(c) for c in _CALL_COLUMNS])
+
+    def update_recording(self, server: str, call_id: str, name: str, state: str) -> None:
+        self.connection.execute("UPDATE calls SET recording=?, recording_state=? "
+                                "WHERE server=? AND id=?", (name, state, server, call_id))
+
+    def history(self, client: str | None = None, since: float | None = None,
+                limit: int = 50, conn: sqlite3.Connection | None = None) -> list[dict[str, Any]]:
+        """Ended calls, newest first."""
+        where, params = [], []
+        if client:
+            where.append("client = ?")
+            params.append(client)
+        if since is not None:
+            where.append("ended >= ?")
+            params.append(since)
+        sql = "SELECT * FROM calls" + (f" WHERE {' AND '.join(where)}" if where else "")
+        sql += " ORDER BY ended DESC LIMIT ?"
+        params.append(limit)
+        rows = (conn or self.connection).execute(sql, params).fetchall()
+        out = []
+        for row in rows:
+            item = dict(row)
+            item["channels"] = json.loads(item["channels"] or "[]")
+            item["adopted"] = bool(item["adopted"])
+            item["state"] = "ended"
+            out.append(item)
+        return out
+
+    def count_calls(self) -> int:
+        return self.connection.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+    # ---- remote IPs -------------------------------------------------------------------------
+
+    def save_remote_ip(self, view: dict[str, Any]) -> None:
+        self.connection.execute(
+            "INSERT INTO remote_ips (ip, first_seen, last_seen, endpoints, whitelist, source) "
+            "VALUES (?,?,?,?,?,?) ON CONFLICT(ip) DO UPDATE SET last_seen=excluded.last_seen, "
+            "endpoints=excluded.endpoints, whitelist=excluded.whitelist",
+            (view["ip"], view["first_seen"], view["last_seen"], json.dumps(view["endpoints"]),
+             int(view["whitelist"]), view["source"]))
+
+    def touch_remote_ips(self, seen: Iterable[tuple[str, float]]) -> None:
+        """Batch of (ip, last_seen): refreshed every second, not on every contact event."""
+        with self.transaction():
+            self.connection.executemany("UPDATE remote_ips SET last_seen=max(last_seen, ?) "
+                                        "WHERE ip=?", [(t, ip) for ip, t in seen])
+
+    def load_remote_ips(self) -> list[dict[str, Any]]:
+        rows = self.connection.execute("SELECT * FROM remote_ips ORDER BY ip").fetchall()
+        return [{**dict(r), "endpoints": json.loads(r["endpoints"] or "[]"),
+                 "whitelist": bool(r["whitelist"])} for r in rows]
+
+    # ---- counters and outages ---------------------------------------------------------------
+
+    def save_counters(self, values: dict[str, int]) -> None:
+        now = time.time()
+        with self.transaction():
+            self.connection.executemany(
+                "INSERT OR REPLACE INTO counters VALUES (?,?,?)",
+                [(name, value, now) for name, value in values.items()])
+
+    def load_counters(self) -> dict[str, int]:
+        return {r["name"]: r["value"] for r in self.connection.execute("SELECT * FROM counters")}
+
+    def add_outage(self, server: str, disconnected: float | None, resynced: float,
+                   reason: str, changes: dict[str, Any]) -> None:
+        unseen = resynced - disconnected if disconnected else None
+        self.connection.execute(
+            "INSERT INTO outages (server, disconnected, resynced, unseen, reason, changes) "
+            "VALUES (?,?,?,?,?,?)", (server, disconnected, resynced, unseen, reason,
+                                     json.dumps(changes)))
+
+    def outages(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.connection.execute("SELECT * FROM outages ORDER BY id DESC LIMIT ?", (limit,))
+        return [{**dict(r), "changes": json.loads(r["changes"] or "{}")} for r in rows]
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class _Transaction:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.connection.execute("BEGIN")
+        return self.connection
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.connection.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _statements(sql: str) -> list[str]:
+    return [s.strip() for s in sql.split(";") if s.strip()]

@@ -1,0 +1,209 @@
+"""The transcoder's engine side: sockets, timers, Asterisk's recording events, console commands.
+
+What it needs from the engine (plugged in by the composition root, one line each):
+
+    tc = TranscodeComponent(cfg, store.connection, notify=notifier.publish,
+                            describe=recording_meta, busy=live_recording_wav)
+    store.migrate(jobs.MIGRATION, jobs.SCHEMA)   # before TranscodeComponent is built
+    tc.start(loop)             # loop.add_socket(sock, handler) + loop.every(seconds, fn)
+    tc.attach(handlers)        # handlers.on_event(type, fn(event, t)) for Recording* events
+    tc.register_commands(registry)
+
+- `describe(recording_name) -> dict | None`: tags of the call (client, call_id, date, origin,
+  destination); None falls back to what the name `client/YYYY-MM-DD/callid` says.
+- `busy(wav_path) -> bool`: True while the engine knows that recording is still running
+  (rescan leaves it alone).
+- `notify(topic, body)`: the engine's PUB (`recording.mp3`, `recording.mp3_failed`).
+All calls happen on the engine's loop thread; nothing here blocks (NOBLOCK sends, no REST).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import zmq
+
+from arimonitor.transcode.jobs import MIGRATION, SCHEMA, JobBook
+from arimonitor.transcode.rescan import Rescanner, ScanReport, tags_for
+
+log = logging.getLogger(__name__)
+
+
+class Loop(Protocol):
+    def add_socket(self, sock: zmq.Socket, handler: Callable[..., Any]) -> None: ...
+    def every(self, seconds: float, fn: Callable[[], Any]) -> None: ...
+
+
+class EventSource(Protocol):
+    def on_event(self, event_type: str, fn: Callable[[dict, float], Any]) -> None: ...
+
+
+def _prepare_ipc(address: str) -> str | None:
+    """ipc:// files live in a 0700 folder; returns the file path to chmod after bind."""
+    if not address.startswith("ipc://"):
+        return None
+    path = address[len("ipc://"):]
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+class TranscodeComponent:
+    def __init__(self, cfg, conn: sqlite3.Connection, *, context: zmq.Context | None = None,
+                 notify: Callable[[str, dict], None] | None = None,
+                 describe: Callable[[str], dict | None] | None = None,
+                 busy: Callable[[str], bool] | None = None, settle: float = 10.0,
+                 tick_interval: float = 0.5,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self.ctx = context or zmq.Context.instance()
+        self.describe = describe or (lambda name: None)
+        self.busy = busy or (lambda wav: False)
+        self.tick_interval = tick_interval
+        self.settle = settle
+        if conn.row_factory is None:
+            conn.row_factory = sqlite3.Row
+        self.book = JobBook(conn, self._send, deadline=cfg["transcoder.job_deadline"],
+                            max_attempts=cfg["transcoder.max_attempts"], clock=clock, notify=notify)
+        self.rescanner = Rescanner([("recordings", cfg["paths.recordings"]),
+                                    ("mixmonitor", cfg["paths.mixmonitor"])],
+                                   cfg["paths.mp3"], settle=settle, clock=clock)
+        self.jobs_sock: zmq.Socket | None = None
+        self.results_sock: zmq.Socket | None = None
+        self.last_scan: ScanReport | None = None
+        self._last_periodic = 0.0
+
+    @staticmethod
+    def tables() -> tuple[str, str]:
+        """(migration name, SQL) for the engine's Store.migrate."""
+        return MIGRATION, SCHEMA
+
+    # ---- wiring -------------------------------------------------------------------------------
+
+    def bind(self) -> None:
+        # Our own output root is made once here; if it vanishes later (an unmounted share) the
+        # workers report missing_folder instead of writing MP3s onto the wrong disk.
+        try:
+            Path(self.cfg["paths.mp3"]).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.error("cannot create the MP3 folder %s: %s", self.cfg["paths.mp3"], exc)
+        self.jobs_sock = self.ctx.socket(zmq.PUSH)
+        self.jobs_sock.setsockopt(zmq.LINGER, 0)  # unsent jobs are in SQLite, not worth waiting for
+        self.jobs_sock.setsockopt(zmq.SNDHWM, 100)
+        self.results_sock = self.ctx.socket(zmq.PULL)
+        self.results_sock.setsockopt(zmq.LINGER, 0)
+        for sock, address in ((self.jobs_sock, self.cfg["zmq.jobs"]),
+                              (self.results_sock, self.cfg["zmq.results"])):
+            path = _prepare_ipc(address)
+            sock.bind(address)
+            if path:
+                os.chmod(path, 0o600)
+
+    def start(self, loop: Loop) -> None:
+        if self.jobs_sock is None:
+            self.bind()
+        loop.add_socket(self.results_sock, self.drain)
+        loop.every(self.tick_interval, self.tick)
+        report = self.rescan()
+        log.info("transcoder: %d WAV(s) without MP3 queued at start, %d settling",
+                 len(report.found), report.settling)
+
+    def attach(self, events: EventSource) -> None:
+        events.on_event("RecordingStarted", self.on_recording_started)
+        events.on_event("RecordingFinished", self.on_recording_finished)
+        events.on_event("RecordingFailed", self.on_recording_failed)
+
+    def register_commands(self, registry) -> None:
+        from arimonitor.console.commands import recordings
+
+        recordings.register(registry, lambda ctx: self)
+
+    def close(self) -> None:
+        for sock in (self.jobs_sock, self.results_sock):
+            if sock is not None:
+                sock.close(linger=0)
+
+    # ---- sockets and timers -------------------------------------------------------------------
+
+    def _send(self, frames: list[bytes]) -> bool:
+        try:
+            self.jobs_sock.send_multipart(frames, flags=zmq.NOBLOCK)
+            return True
+        except zmq.Again:
+            return False
+
+    def drain(self, *_args: Any) -> int:
+        """Read every waiting message (the loop calls this when the socket is readable)."""
+        n = 0
+        while n < 1000:  # bounded: let the loop serve its other sockets too
+            try:
+                frames = self.results_sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            self.book.on_message(frames)
+            n += 1
+        return n
+
+    def tick(self) -> None:
+        self.book.tick()
+        now = self.book.clock()
+        # files that were still being written get another look once they may have settled
+        if self.rescanner.waiting and now - self._last_periodic >= self.settle:
+            self._last_periodic = now
+            self.rescan()
+
+    def rescan(self) -> ScanReport:
+        report = self.rescanner.scan(self.book.has_job, self.busy)
+        for cand in report.found:
+            self.book.submit(cand.wav, cand.mp3, tags=cand.tags, source=cand.source,
+                             bitrate=self.cfg["transcoder.bitrate"],
+                             delete_wav=self.cfg["transcoder.delete_wav"],
+                             mp3_root=self.cfg["paths.mp3"])
+        for problem in report.errors:
+            log.warning("rescan: %s", problem)
+        self.last_scan = report
+        return report
+
+    # ---- Asterisk's recording events ----------------------------------------------------------
+
+    def _meta(self, name: str) -> dict[str, str]:
+        meta = self.describe(name) or {}
+        guess = tags_for(os.path.join(self.cfg["paths.recordings"], name + ".wav"),
+                         self.cfg["paths.recordings"], time.time())
+        return {k: str(meta.get(k) or guess.get(k) or "") for k in
+                ("client", "call_id", "date", "origin", "destination")}
+
+    def on_recording_started(self, event: dict, t: float = 0.0) -> None:
+        rec = event["recording"]
+        meta = self._meta(rec["name"])
+        self.book.note_recording(rec["name"], "recording", client=meta["client"],
+                                 call_id=meta["call_id"], target=rec.get("target_uri", ""))
+
+    def on_recording_finished(self, event: dict, t: float = 0.0) -> str | None:
+        """A job for the WAV Asterisk just closed; None when it already has one (duplicate event)."""
+        rec = event["recording"]
+        name, fmt = rec["name"], rec.get("format") or "wav"
+        wav = os.path.join(self.cfg["paths.recordings"], f"{name}.{fmt}")
+        meta = self._meta(name)
+        job_id = self.book.submit(wav, os.path.join(self.cfg["paths.mp3"], f"{name}.mp3"),
+                                  tags=meta, source="ari", bitrate=self.cfg["transcoder.bitrate"],
+                                  delete_wav=self.cfg["transcoder.delete_wav"],
+                                  mp3_root=self.cfg["paths.mp3"])
+        if job_id is not None:
+            self.book.note_recording(name, "done", client=meta["client"], call_id=meta["call_id"],
+                                     target=rec.get("target_uri", ""), job_id=job_id)
+        return job_id
+
+    def on_recording_failed(self, event: dict, t: float = 0.0) -> None:
+        rec = event["recording"]
+        meta = self._meta(rec["name"])
+        reason = rec.get("cause") or event.get("cause") or "Asterisk reported RecordingFailed"
+        log.warning("recording %s failed: %s", rec["name"], reason)
+        self.book.note_recording(rec["name"], "failed", client=meta["client"],
+                                 call_id=meta["call_id"], target=rec.get("target_uri", ""),
+                                 reason=str(reason))

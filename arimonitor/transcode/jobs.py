@@ -1,0 +1,394 @@
+"""The engine's book of transcode jobs, in SQLite, and how results are applied.
+
+States: pending -> sent -> done | failed (pending again after a retryable error or a lost
+job). Rules that keep a recording from being lost or converted twice:
+- A job is inserted (committed) before it is ever sent; one job per WAV (UNIQUE), so
+  Asterisk's duplicated RecordingFinished or a rescan cannot add a second.
+- A sent job with no result by its deadline, or taken by a worker that went silent (or
+  restarted under the same name), is sent again with the next attempt number.
+- A result is applied once: `done` is final for any later result; an error result counts only
+  for the attempt in flight (a late error of an older attempt is stale).
+- Errors retry with exponential backoff up to `max_attempts`, then `failed` with the reason.
+  `abandoned` (a worker stopping) goes back at once and is not counted.
+- At most `window_per_worker` jobs per live worker are in flight, so a PUSH never queues many
+  jobs behind a long one in one worker's pipe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from arimonitor import protocol
+
+log = logging.getLogger(__name__)
+
+PENDING, SENT, DONE, FAILED = "pending", "sent", "done", "failed"
+STATES = (PENDING, SENT, DONE, FAILED)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS transcode_jobs (
+    job_id TEXT PRIMARY KEY, wav TEXT NOT NULL UNIQUE, mp3 TEXT NOT NULL, mp3_root TEXT,
+    client TEXT, call_id TEXT, tags TEXT, source TEXT, bitrate INTEGER, sample_rate INTEGER,
+    delete_wav INTEGER, state TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0, next_try REAL, sent_at REAL, deadline REAL,
+    worker TEXT, code TEXT, reason TEXT, created REAL, finished REAL, duration REAL,
+    wav_duration REAL, seconds REAL, encoder TEXT, notes TEXT, est_seconds REAL);
+CREATE INDEX IF NOT EXISTS transcode_jobs_state ON transcode_jobs (state, next_try);
+CREATE INDEX IF NOT EXISTS transcode_jobs_client ON transcode_jobs (client, created);
+CREATE TABLE IF NOT EXISTS recording_log (
+    name TEXT PRIMARY KEY, client TEXT, call_id TEXT, target TEXT, state TEXT, reason TEXT,
+    started REAL, updated REAL, job_id TEXT)
+"""
+MIGRATION = "transcode-1"
+
+
+@dataclass
+class WorkerSeen:
+    name: str
+    pid: int
+    last_seen: float
+    interval: float
+    busy: str | None = None
+    done: int = 0
+    failed: int = 0
+    encoders: tuple[str, ...] = ()
+    speed: Mapping[str, float] | None = None
+
+    def alive(self, now: float) -> bool:
+        return now - self.last_seen < 3 * self.interval  # three missed hellos: gone
+
+
+def create_tables(conn: sqlite3.Connection) -> None:
+    """For tests and tools without the engine's Store (which runs SCHEMA as a migration)."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+class JobBook:
+    def __init__(self, conn: sqlite3.Connection, send: Callable[[list[bytes]], bool], *,
+                 deadline: float = 120.0, max_attempts: int = 5, backoff: float = 5.0,
+                 backoff_cap: float = 600.0, window_per_worker: int = 3,
+                 clock: Callable[[], float] = time.time,
+                 notify: Callable[[str, dict], None] | None = None) -> None:
+        self.db = conn
+        self.send = send
+        self.deadline = deadline
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.backoff_cap = backoff_cap
+        self.window_per_worker = window_per_worker
+        self.clock = clock
+        self.notify = notify or (lambda topic, body: None)
+        self.workers: dict[str, WorkerSeen] = {}
+        self.counters = {"submitted": 0, "sent": 0, "resent": 0, "done": 0, "failed": 0,
+                         "retried": 0, "duplicate_results": 0, "stale_results": 0,
+                         "unknown_results": 0, "malformed": 0, "abandoned": 0}
+        self._recent: deque[tuple[float, float]] = deque()  # (finished, audio seconds)
+
+    # ---- submitting -------------------------------------------------------------------------
+
+    def has_job(self, wav: str) -> bool:
+        return self.db.execute("SELECT 1 FROM transcode_jobs WHERE wav=?", (wav,)).fetchone() is not None
+
+    def submit(self, wav: str, mp3: str, *, tags: Mapping[str, str] | None = None,
+               source: str = "ari", bitrate: int = 32, sample_rate: int | None = None,
+               delete_wav: bool = False, mp3_root: str | None = None) -> str | None:
+        """Insert (commit) a job, then send what the window allows; None if the WAV has a job."""
+        tags = dict(tags or {})
+        job_id = uuid.uuid4().hex[:16]
+        now = self.clock()
+        try:
+            est = os.path.getsize(wav) / 16000  # 8 kHz 16-bit mono; only scales the deadline
+        except OSError:
+            est = 0.0
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO transcode_jobs (job_id, wav, mp3, mp3_root, client, call_id, tags,"
+            " source, bitrate, sample_rate, delete_wav, state, next_try, created, est_seconds)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (job_id, wav, mp3, mp3_root, tags.get("client", ""), tags.get("call_id", ""),
+             json.dumps(tags), source, bitrate, sample_rate, int(delete_wav), PENDING, now, now, est))
+        if cur.rowcount == 0:
+            return None
+        self.counters["submitted"] += 1
+        self.pump()
+        return job_id
+
+    # ---- sending ----------------------------------------------------------------------------
+
+    def live_workers(self, now: float | None = None) -> list[WorkerSeen]:
+        now = self.clock() if now is None else now
+        return [w for w in self.workers.values() if w.alive(now)]
+
+    def in_flight(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM transcode_jobs WHERE state=?", (SENT,)).fetchone()[0]
+
+    def pump(self) -> int:
+        """Send due pending jobs while the window has room; return how many were sent."""
+        now = self.clock()
+        workers = len(self.live_workers(now))
+        if workers == 0:
+            return 0  # nobody would take them; a PUSH with no peer would only block
+        room = workers * self.window_per_worker - self.in_flight()
+        if room <= 0:
+            return 0
+        rows = self.db.execute(
+            "SELECT * FROM transcode_jobs WHERE state=? AND next_try<=? ORDER BY next_try, created"
+            " LIMIT ?", (PENDING, now, room)).fetchall()
+        sent = 0
+        for row in rows:
+            if not self._send(row, now):
+                break
+            sent += 1
+        return sent
+
+    def _send(self, row: sqlite3.Row, now: float) -> bool:
+        attempt = row["attempt"] + 1
+        body = {"job_id": row["job_id"], "attempt": attempt, "wav": row["wav"], "mp3": row["mp3"],
+                "mp3_root": row["mp3_root"], "bitrate": row["bitrate"],
+                "sample_rate": row["sample_rate"], "tags": json.loads(row["tags"] or "{}"),
+                "delete_wav": bool(row["delete_wav"])}
+        if not self.send(protocol.transcode_message(protocol.KIND_JOB, body)):
+            return False
+        # Recorded after the send: a crash in between leaves it pending, sent again later, and
+        # the second result is a duplicate. The other order could strand a never-sent job.
+        deadline = now + self.deadline + (row["est_seconds"] or 0) / 100
+        self.db.execute("UPDATE transcode_jobs SET state=?, attempt=?, sent_at=?, deadline=?,"
+                        " worker=NULL WHERE job_id=?", (SENT, attempt, now, deadline, row["job_id"]))
+        self.counters["sent"] += 1
+        if attempt > 1:
+            self.counters["resent"] += 1
+        return True
+
+    # ---- timers -----------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Expire lost jobs, then send. Call every ~0.5 s from the engine loop."""
+        now = self.clock()
+        dead = [w.name for w in self.workers.values() if not w.alive(now)]
+        rows = self.db.execute("SELECT job_id, attempt, worker, deadline FROM transcode_jobs"
+                               " WHERE state=?", (SENT,)).fetchall()
+        for row in rows:
+            if row["deadline"] is not None and row["deadline"] <= now:
+                self._lost(row["job_id"], row["attempt"], f"no result within the deadline"
+                           f" (attempt {row['attempt']})")
+            elif row["worker"] in dead:
+                self._lost(row["job_id"], row["attempt"], f"worker {row['worker']} went silent")
+        self.pump()
+
+    def _lost(self, job_id: str, attempt: int, reason: str) -> None:
+        log.warning("job %s attempt %d lost: %s; sending again", job_id, attempt, reason)
+        self._failure(job_id, "lost", reason, retry=True, backoff=False)
+
+    # ---- incoming ---------------------------------------------------------------------------
+
+    def on_message(self, frames: list[bytes]) -> None:
+        """One message from the results socket; never raises on bad input."""
+        try:
+            kind, body = frames[0], protocol.loads(frames[1])
+            if len(frames) != 2 or not isinstance(body, dict):
+                raise ValueError("expected [kind, json object]")
+            if kind == protocol.KIND_RESULT:
+                self.apply_result(body)
+            elif kind == protocol.KIND_STARTED:
+                self._started(body)
+            elif kind == protocol.KIND_HELLO:
+                self._hello(body)
+            else:
+                raise ValueError(f"unknown kind {kind[:20]!r}")
+        except (ValueError, IndexError, KeyError, TypeError) as exc:
+            self.counters["malformed"] += 1
+            log.warning("malformed message on the results socket: %s", exc)
+
+    def _hello(self, body: dict) -> None:
+        name, pid = str(body["worker"]), int(body.get("pid", 0))
+        now = self.clock()
+        old = self.workers.get(name)
+        restarted = old is not None and old.pid != pid
+        if restarted:
+            # supervisord restarted it under the same name: what the old one held is lost
+            self._requeue_worker(name, f"worker {name} restarted (pid {old.pid} -> {pid})")
+        self.workers[name] = WorkerSeen(
+            name, pid, now, float(body.get("interval", 2.0)), body.get("busy"),
+            int(body.get("done", 0)), int(body.get("failed", 0)),
+            tuple(body.get("encoders") or ()), body.get("speed") or {})
+        if restarted or old is None or not old.alive(now):
+            self.pump()  # new capacity, or jobs to send again
+
+    def _requeue_worker(self, name: str, reason: str) -> None:
+        rows = self.db.execute("SELECT job_id, attempt FROM transcode_jobs WHERE state=? AND worker=?",
+                               (SENT, name)).fetchall()
+        for row in rows:
+            self._lost(row["job_id"], row["attempt"], reason)
+
+    def _started(self, body: dict) -> None:
+        self.db.execute("UPDATE transcode_jobs SET worker=? WHERE job_id=? AND attempt=? AND state=?",
+                        (str(body["worker"]), str(body["job_id"]), int(body["attempt"]), SENT))
+        seen = self.workers.get(str(body["worker"]))
+        if seen is not None:
+            seen.last_seen = self.clock()
+
+    def apply_result(self, body: dict) -> str:
+        """'applied', 'duplicate', 'stale' or 'unknown'."""
+        job_id, attempt = str(body["job_id"]), int(body.get("attempt", 0))
+        row = self.db.execute("SELECT * FROM transcode_jobs WHERE job_id=?", (job_id,)).fetchone()
+        worker = self.workers.get(str(body.get("worker")))
+        if worker is not None:
+            worker.last_seen = self.clock()
+        if row is None:
+            self.counters["unknown_results"] += 1
+            log.warning("result for unknown job %s ignored", job_id)
+            return "unknown"
+        if row["state"] == DONE:
+            self.counters["duplicate_results"] += 1
+            return "duplicate"
+        if body.get("ok") is True:
+            self._done(row, body)
+            return "applied"
+        if row["state"] != SENT or attempt != row["attempt"]:
+            self.counters["stale_results"] += 1
+            return "stale"
+        code = str(body.get("code") or "error")
+        if code == "abandoned":
+            self.counters["abandoned"] += 1
+            self.db.execute("UPDATE transcode_jobs SET state=?, next_try=?, worker=NULL WHERE job_id=?",
+                            (PENDING, self.clock(), job_id))
+            self.pump()
+            return "applied"
+        self._failure(job_id, code, str(body.get("reason") or code), bool(body.get("retry")),
+                      worker=str(body.get("worker") or ""))
+        return "applied"
+
+    def _done(self, row: sqlite3.Row, body: dict) -> None:
+        now = self.clock()
+        self.db.execute(
+            "UPDATE transcode_jobs SET state=?, finished=?, worker=?, duration=?, wav_duration=?,"
+            " seconds=?, encoder=?, notes=?, code='', reason='' WHERE job_id=?",
+            (DONE, now, body.get("worker"), body.get("duration"), body.get("wav_duration"),
+             body.get("seconds"), body.get("encoder"), json.dumps(body.get("notes") or []),
+             row["job_id"]))
+        self.counters["done"] += 1
+        self._recent.append((now, float(body.get("wav_duration") or 0.0)))
+        self.notify("recording.mp3", {"job_id": row["job_id"], "client": row["client"],
+                                      "call_id": row["call_id"], "mp3": body.get("mp3"),
+                                      "duration": body.get("duration"),
+                                      "wav_deleted": bool(body.get("wav_deleted"))})
+        self.pump()
+
+    def _failure(self, job_id: str, code: str, reason: str, retry: bool, backoff: bool = True,
+                 worker: str = "") -> None:
+        row = self.db.execute("SELECT failures, client, call_id, wav FROM transcode_jobs WHERE job_id=?",
+                              (job_id,)).fetchone()
+        failures = row["failures"] + 1
+        now = self.clock()
+        if retry and failures < self.max_attempts:
+            delay = min(self.backoff * 2 ** (failures - 1), self.backoff_cap) if backoff else 0.0
+            self.db.execute("UPDATE transcode_jobs SET state=?, failures=?, next_try=?, code=?,"
+                            " reason=?, worker=NULL WHERE job_id=?",
+                            (PENDING, failures, now + delay, code, reason, job_id))
+            self.counters["retried"] += 1
+            return
+        self.db.execute("UPDATE transcode_jobs SET state=?, failures=?, finished=?, code=?, reason=?,"
+                        " worker=COALESCE(NULLIF(?, ''), worker) WHERE job_id=?",
+                        (FAILED, failures, now, code, reason, worker, job_id))
+        self.counters["failed"] += 1
+        log.error("job %s failed for good (%s): %s; WAV kept: %s", job_id, code, reason, row["wav"])
+        self.notify("recording.mp3_failed", {"job_id": job_id, "client": row["client"],
+                                             "call_id": row["call_id"], "code": code,
+                                             "reason": reason, "wav": row["wav"]})
+
+    # ---- operator actions and views ---------------------------------------------------------
+
+    def retry(self, which: str) -> list[str]:
+        """Failed job(s) back to pending with a fresh attempt budget: a job id, or 'failed'."""
+        if which == "failed":
+            rows = self.db.execute("SELECT job_id FROM transcode_jobs WHERE state=?", (FAILED,)).fetchall()
+        else:
+            rows = self.db.execute("SELECT job_id FROM transcode_jobs WHERE job_id=? AND state=?",
+                                   (which, FAILED)).fetchall()
+        ids = [r["job_id"] for r in rows]
+        now = self.clock()
+        self.db.executemany("UPDATE transcode_jobs SET state=?, failures=0, next_try=? WHERE job_id=?",
+                            [(PENDING, now, i) for i in ids])
+        self.pump()
+        return ids
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM transcode_jobs WHERE job_id=?", (job_id,)).fetchone()
+        return dict(row) if row else None
+
+    def jobs(self, client: str | None = None, state: str | None = None, limit: int = 50) -> list[dict]:
+        where, params = [], []
+        if client:
+            where.append("client=?")
+            params.append(client)
+        if state:
+            where.append("state=?")
+            params.append(state)
+        sql = "SELECT * FROM transcode_jobs" + (f" WHERE {' AND '.join(where)}" if where else "")
+        rows = self.db.execute(sql + " ORDER BY created DESC LIMIT ?", (*params, limit)).fetchall()
+        return [dict(r) for r in rows]
+
+    def stats(self, window: float = 60.0) -> dict[str, Any]:
+        now = self.clock()
+        while self._recent and self._recent[0][0] < now - window:
+            self._recent.popleft()
+        by_state = dict.fromkeys(STATES, 0)
+        for row in self.db.execute("SELECT state, COUNT(*) n FROM transcode_jobs GROUP BY state"):
+            by_state[row["state"]] = row["n"]
+        per_worker: dict[str, dict[str, Any]] = {}
+        for row in self.db.execute(
+                "SELECT worker, state, COUNT(*) n, COALESCE(SUM(wav_duration), 0) audio,"
+                " COALESCE(SUM(seconds), 0) busy FROM transcode_jobs WHERE worker IS NOT NULL"
+                " AND state IN (?, ?, ?) GROUP BY worker, state", (DONE, FAILED, SENT)):
+            entry = per_worker.setdefault(row["worker"], {"done": 0, "failed": 0, "running": 0,
+                                                          "audio_seconds": 0.0, "busy_seconds": 0.0})
+            key = {DONE: "done", FAILED: "failed", SENT: "running"}[row["state"]]
+            entry[key] = row["n"]
+            if row["state"] == DONE:
+                entry["audio_seconds"] = round(row["audio"], 1)
+                entry["busy_seconds"] = round(row["busy"], 2)
+        for w in self.workers.values():
+            entry = per_worker.setdefault(w.name, {"done": 0, "failed": 0, "running": 0,
+                                                   "audio_seconds": 0.0, "busy_seconds": 0.0})
+            entry.update(alive=w.alive(now), pid=w.pid, busy=w.busy, encoders=list(w.encoders),
+                         last_seen=round(now - w.last_seen, 1))
+        audio = sum(a for _, a in self._recent)
+        return {"pending": by_state[PENDING], "running": by_state[SENT], "done": by_state[DONE],
+                "failed": by_state[FAILED], "workers_alive": len(self.live_workers(now)),
+                "rate": {"window_seconds": window, "jobs_per_minute": round(len(self._recent) * 60 / window, 1),
+                         "audio_seconds_per_second": round(audio / window, 2)},
+                "per_worker": per_worker, "counters": dict(self.counters)}
+
+    # ---- recordings (RecordingStarted/Finished/Failed as Asterisk reported them) -------------
+
+    def note_recording(self, name: str, state: str, *, client: str = "", call_id: str = "",
+                       target: str = "", reason: str = "", job_id: str | None = None) -> None:
+        now = self.clock()
+        self.db.execute(
+            "INSERT INTO recording_log (name, client, call_id, target, state, reason, started, updated,"
+            " job_id) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET state=excluded.state,"
+            " reason=excluded.reason, updated=excluded.updated,"
+            " job_id=COALESCE(excluded.job_id, job_id),"
+            " client=COALESCE(NULLIF(excluded.client, ''), client),"
+            " call_id=COALESCE(NULLIF(excluded.call_id, ''), call_id)",
+            (name, client, call_id, target, state, reason, now, now, job_id))
+
+    def recordings(self, client: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        sql = ("SELECT r.*, j.state AS job_state, j.mp3, j.code AS job_code, j.reason AS job_reason"
+               " FROM recording_log r LEFT JOIN transcode_jobs j ON j.job_id = r.job_id")
+        params: tuple = ()
+        if client:
+            sql += " WHERE r.client=?"
+            params = (client,)
+        rows = self.db.execute(sql + " ORDER BY r.updated DESC LIMIT ?", (*params, limit)).fetchall()
+        return [dict(r) for r in rows]

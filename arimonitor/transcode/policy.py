@@ -1,0 +1,137 @@
+"""Which calls are recorded, and how: decided when a call of a client is answered.
+
+- `gravar=S|N` of the client (`__CLIENTES__.DEF`), else `recordings.default_record`.
+- A call we control (its channels are in our Stasis app, bridged by us): record the bridge.
+- A call the dialplan routes (we only observe it): ARI answers 409 to recording a channel
+  outside Stasis, so open a snoop channel (`spy=both`) into our app and record that.
+- Name `client/YYYY-MM-DD/callid`, format wav; stopped (and the snoop hung up) when the call ends.
+
+The ARI side is a small protocol (`AriRecorder`) so the engine can run the REST calls where it
+wants (its REST thread); a failure is logged in the recording log with its reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+SNOOP_PREFIX = "arimon-snoop-"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+class AriRecorder(Protocol):
+    def record_bridge(self, bridge_id: str, name: str, fmt: str) -> None: ...
+    def snoop(self, channel_id: str, snoop_id: str) -> None: ...  # spy=both, app=<our app>
+    def record_channel(self, channel_id: str, name: str, fmt: str) -> None: ...
+    def stop_recording(self, name: str) -> None: ...
+    def hangup(self, channel_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """What the policy needs of a call (the engine's Call + the bridge we made, if any)."""
+    id: str
+    client: str
+    answered: float
+    origin: str = ""
+    destination: str = ""
+    our_bridge: str | None = None  # a bridge we created in our app: record it directly
+    channel: str = ""              # the channel to snoop when we only observe the call
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    kind: str  # bridge | snoop
+    target: str  # bridge id, or the channel to snoop
+    snoop_id: str = ""
+    fmt: str = "wav"
+
+
+def safe(part: str) -> str:
+    """A name part Asterisk will use as a path part: no '/', no '..'."""
+    cleaned = _UNSAFE.sub("_", part).strip(".") or "_"
+    return cleaned
+
+
+def recording_name(client: str, call_id: str, answered: float) -> str:
+    day = dt.datetime.fromtimestamp(answered).strftime("%Y-%m-%d")
+    return f"{safe(client or 'unknown')}/{day}/{safe(call_id)}"
+
+
+def wants_recording(client: str, records: Mapping[str, bool | None], default: bool) -> bool:
+    """records: client id -> gravar (None when the client has no gravar= line)."""
+    value = records.get(client)
+    return default if value is None else value
+
+
+def plan_for(call: CallInfo, records: Mapping[str, bool | None], default: bool) -> Plan | None:
+    if not wants_recording(call.client, records, default):
+        return None
+    name = recording_name(call.client, call.id, call.answered)
+    if call.our_bridge:
+        return Plan(name, "bridge", call.our_bridge)
+    if call.channel:
+        return Plan(name, "snoop", call.channel, snoop_id=SNOOP_PREFIX + safe(call.id))
+    return None
+
+
+class Recorder:
+    """Starts and stops recordings; remembers the call behind each name for the MP3 tags."""
+
+    def __init__(self, ari: AriRecorder, records: Callable[[], Mapping[str, bool | None]],
+                 default: Callable[[], bool],
+                 failed: Callable[[str, str], None] = lambda name, reason: None) -> None:
+        self.ari = ari
+        self.records = records
+        self.default = default
+        self.failed = failed
+        self.active: dict[str, Plan] = {}  # call id -> plan
+        self.meta: dict[str, dict[str, str]] = {}  # recording name -> tags
+
+    def claims(self, channel, args=()) -> bool:
+        """Engine claimer: our snoop channels enter Stasis and must not be continued."""
+        return str(getattr(channel, "id", "")).startswith(SNOOP_PREFIX)
+
+    def describe(self, name: str) -> dict[str, str] | None:
+        return self.meta.get(name)
+
+    def call_answered(self, call: CallInfo) -> Plan | None:
+        if call.id in self.active:
+            return None  # answered twice (merge, resync): one recording per call
+        plan = plan_for(call, self.records(), self.default())
+        if plan is None:
+            return None
+        self.active[call.id] = plan
+        self.meta[plan.name] = {"client": call.client, "call_id": call.id,
+                                "date": plan.name.split("/")[1], "origin": call.origin,
+                                "destination": call.destination}
+        try:
+            if plan.kind == "bridge":
+                self.ari.record_bridge(plan.target, plan.name, plan.fmt)
+            else:
+                self.ari.snoop(plan.target, plan.snoop_id)
+                self.ari.record_channel(plan.snoop_id, plan.name, plan.fmt)
+        except Exception as exc:  # noqa: BLE001  any REST failure: the call goes on unrecorded
+            log.warning("cannot record call %s (%s): %s", call.id, plan.kind, exc)
+            self.active.pop(call.id, None)
+            self.failed(plan.name, f"{plan.kind} recording refused: {exc}")
+            return None
+        return plan
+
+    def call_ended(self, call_id: str) -> None:
+        plan = self.active.pop(call_id, None)
+        if plan is None:
+            return
+        for step in (lambda: self.ari.stop_recording(plan.name),
+                     lambda: plan.snoop_id and self.ari.hangup(plan.snoop_id)):
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001  already gone with the call is normal
+                log.info("stopping recording %s: %s", plan.name, exc)

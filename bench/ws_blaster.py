@@ -1,0 +1,61 @@
+"""A bench-only ARI stand-in: WebSocket /ari/events sends N unique frames once a client is
+connected, plus the four REST answers the engine's resync needs. aiohttp, in its own process.
+
+    python bench/ws_blaster.py PORT COUNT
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from frames import frames
+
+INFO = {"system": {"version": "22.10.1", "entity_id": "02:fc:00:00:00:01"},
+        "status": {"startup_time": "2026-11-24T21:21:10.138+0000"}}
+
+
+async def main(port: int, count: int) -> None:
+    data = [f.decode() for f in frames(count)]
+    go = asyncio.Event()
+
+    async def events(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(heartbeat=None)
+        await ws.prepare(request)
+        await go.wait()
+        for i, frame in enumerate(data):
+            await ws.send_str(frame)
+            if not i % 2000:
+                await asyncio.sleep(0)
+        while not ws.closed:
+            await asyncio.sleep(0.5)
+        return ws
+
+    async def start(_request: web.Request) -> web.Response:
+        go.set()
+        return web.json_response({"ok": True})
+
+    async def info(_r):
+        return web.json_response(INFO)
+
+    async def empty(_r):
+        return web.json_response([])
+
+    app = web.Application()
+    app.router.add_get("/ari/events", events)
+    app.router.add_post("/start", start)
+    app.router.add_get("/ari/asterisk/info", info)
+    for path in ("/ari/endpoints", "/ari/channels", "/ari/bridges"):
+        app.router.add_get(path, empty)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))

@@ -1,0 +1,212 @@
+"""The engine-side flow, replaying the recorded traces (ids renamed to our scheme) with fakes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+
+import pytest
+
+from arimonitor.ari.rest import AriHttpError
+from arimonitor.clicktocall import reasons
+from arimonitor.clicktocall import verdict as V
+from arimonitor.clicktocall.flow import ClickToCallFlow
+from arimonitor.clicktocall.history import SCHEMA, OutcomeStore
+from arimonitor.console.commands import clicktocall as commands
+from arimonitor.console.registry import Registry
+from tests.support import ARI
+
+TRACES = ARI / "traces"
+RID = "8a6f2c1e-5d1b-4c3e-9f00-0a1b2c3d4e5f"
+
+
+class FakeRest:
+    def __init__(self, fail: dict[str, Exception] | None = None):
+        self.calls: list[tuple[str, str, dict | None]] = []
+        self.fail = fail or {}
+
+    def post(self, path, params=None, body=None):
+        self.calls.append(("POST", path, params))
+        if path in self.fail:
+            raise self.fail[path]
+
+    def delete(self, path, params=None):
+        self.calls.append(("DELETE", path, params))
+
+
+class World:
+    def __init__(self, rest: FakeRest | None = None, timeout: float = 30.0):
+        self.rest = rest or FakeRest()
+        self.published: list[tuple[str, dict]] = []
+        db = sqlite3.connect(":memory:")
+        db.executescript(SCHEMA)
+        self.store = OutcomeStore(db)
+        self.flow = ClickToCallFlow(self.rest, lambda work, done: _run(work, done),
+                                    lambda topic, body: self.published.append((topic, body)),
+                                    self.store, app="arimonitor", trunk_dial="PJSIP/{number}@trunk",
+                                    default_timeout=timeout, clock=lambda: 0.0)
+
+    def events(self) -> list[str]:
+        return [topic for topic, _ in self.published]
+
+    def final(self) -> dict:
+        (body,) = [b for topic, b in self.published if topic == "c2c.final"]
+        return body
+
+
+def _run(work, done):
+    try:
+        result, error = work(), None
+    except Exception as exc:  # noqa: BLE001
+        result, error = None, exc
+    done(result, error)
+
+
+def _t(event: dict) -> float:
+    return dt.datetime.strptime(event["timestamp"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+
+
+def replay(world: World, file: str, rename: dict[str, str], args: dict[str, list[str]] | None = None,
+           only: set[str] | None = None) -> None:
+    """Feed the trace's events with channel ids renamed to c2c-<rid>-a|b (and our appArgs)."""
+    for line in (TRACES / file).read_text().splitlines():
+        event = json.loads(line)
+        ids = {obj.get("id") for key in ("channel", "peer", "caller")
+               if isinstance(obj := event.get(key), dict)}
+        if only is not None and not ids & only:
+            continue
+        for key in ("channel", "peer", "caller"):
+            obj = event.get(key)
+            if isinstance(obj, dict) and obj.get("id") in rename:
+                obj["id"] = rename[obj["id"]]
+        if event["type"] == "StasisStart" and args and event["channel"]["id"] in args:
+            event["args"] = args[event["channel"]["id"]]
+        world.flow.on_event(event, _t(event))
+
+
+def test_recorded_pjsip_click_to_call_connects_records_and_ends():
+    world = World()
+    a, b = f"c2c-{RID}-a", f"c2c-{RID}-b"
+    replay(world, "originate_click_to_call.jsonl",
+           {"c2c-pjsip-a-1795555330": a, "c2c-pjsip-b-1795555330": b},
+           {a: ["click2call", RID, "A", "101", "endpoint", "1123000", "1", "30"]},
+           only={"c2c-pjsip-a-1795555330", "c2c-pjsip-b-1795555330"})
+    assert world.events() == ["c2c.accepted", "c2c.origin_ringing", "c2c.origin_answered",
+                              "c2c.destination_ringing", "c2c.connected", "c2c.final"]
+    bridge = f"c2c-{RID}"
+    assert world.rest.calls[:5] == [
+        ("POST", "/bridges", {"type": "mixing", "bridgeId": bridge, "name": bridge}),
+        ("POST", f"/bridges/{bridge}/addChannel", {"channel": a}),
+        ("POST", "/channels/create", {"endpoint": "PJSIP/1123000", "app": "arimonitor",
+                                      "appArgs": f"click2call,{RID},B", "channelId": b,
+                                      "originator": a}),
+        ("POST", f"/bridges/{bridge}/addChannel", {"channel": b}),
+        ("POST", f"/channels/{b}/dial", {"caller": a, "timeout": "30"}),
+    ]
+    record = world.rest.calls[5]
+    assert record[:2] == ("POST", f"/bridges/{bridge}/record")
+    assert record[2]["name"].startswith("101/") and record[2]["name"].endswith(f"/c2c-{RID}")
+    final = world.final()
+    assert (final["result"], final["reason"], final["cause"]) == ("completed", None, 16)
+    assert 3.5 < final["duration"] < 5.5  # B answered 21:22:12.2, A hung up 21:22:16.2
+    assert ("DELETE", f"/bridges/{bridge}", None) in world.rest.calls
+    row = world.store.get(RID)
+    assert (row["state"], row["result"], row["client"], row["recording"]) == (
+        "final", "completed", "101", final["recording"])
+    assert [e for e, _ in row["events"]][-1] == "final"
+    assert world.flow.calls == {}
+
+
+@pytest.mark.parametrize("trace_id, reason", [
+    ("fail-busy", reasons.ORIGIN_BUSY),               # Dial BUSY, cause 0 "Unknown"
+    ("fail-congestion", reasons.ORIGIN_FAILED),       # Dial CONGESTION, cause 0
+    ("fail-noanswer", reasons.ORIGIN_NO_ANSWER),      # rang 4 s, cause 19
+    ("fail-deadcontact", reasons.ORIGIN_NO_ANSWER),   # never rang, cause 19 after the timeout
+    ("fail-pjsip-busy", reasons.ORIGIN_BUSY),         # 486: cause 17, Dial BUSY
+    ("fail-pjsip-noanswer", reasons.ORIGIN_NO_ANSWER),
+])
+def test_recorded_origin_failures_have_true_reasons(trace_id, reason):
+    world = World()
+    replay(world, "failures.jsonl", {trace_id: f"c2c-{RID}-a"}, only={trace_id})
+    final = world.final()
+    assert (final["result"], final["reason"]) == ("failed", reason)
+    assert "c2c.origin_answered" not in world.events()
+
+
+def _answered(world: World, kind="endpoint", dest="1123000", timeout="20"):
+    a = f"c2c-{RID}-a"
+    world.flow.on_event({"type": "ChannelCreated", "channel": {"id": a, "state": "Down"}}, 100.0)
+    world.flow.on_event({"type": "StasisStart", "channel": {"id": a, "state": "Up"},
+                         "args": ["click2call", RID, "A", "101", kind, dest, "0", timeout]}, 103.0)
+
+
+def test_destination_timeout_with_cause_0_is_no_answer():
+    world = World()
+    _answered(world)
+    b = f"c2c-{RID}-b"
+    world.flow.on_event({"type": "Dial", "dialstatus": "RINGING", "peer": {"id": b},
+                         "caller": {"id": f"c2c-{RID}-a"}}, 103.5)
+    world.flow.on_event({"type": "ChannelDestroyed", "channel": {"id": b}, "cause": 0,
+                         "cause_txt": "Unknown"}, 123.2)
+    assert world.final()["reason"] == reasons.DESTINATION_NO_ANSWER
+    assert ("DELETE", f"/channels/c2c-{RID}-a", {"reason": "normal"}) in world.rest.calls
+
+
+def test_destination_cause_0_early_is_a_failure_not_no_answer():
+    world = World()
+    _answered(world)
+    world.flow.on_event({"type": "ChannelDestroyed", "channel": {"id": f"c2c-{RID}-b"},
+                         "cause": 0}, 104.0)
+    assert world.final()["reason"] == reasons.DESTINATION_FAILED
+
+
+def test_number_goes_through_the_trunk_and_offline_destination():
+    rest = FakeRest({"/channels/create": AriHttpError("POST", "/channels/create", 500,
+                                                      {"error": "Allocation failed"})})
+    world = World(rest)
+    _answered(world, kind="number", dest="+5511987654321")
+    create = next(c for c in rest.calls if c[1] == "/channels/create")
+    assert create[2]["endpoint"] == "PJSIP/+5511987654321@trunk"
+    assert world.final()["reason"] == reasons.DESTINATION_OFFLINE
+
+
+def test_origin_hangs_up_while_destination_rings_and_rest_error():
+    world = World()
+    _answered(world)
+    world.flow.on_event({"type": "ChannelDestroyed", "channel": {"id": f"c2c-{RID}-a"},
+                         "cause": 16}, 106.0)
+    assert world.final()["reason"] == reasons.ORIGIN_HUNG_UP
+    broken = World(FakeRest({"/bridges": AriHttpError("POST", "/bridges", 500, {"message": "x"})}))
+    _answered(broken)
+    assert broken.final()["reason"] == reasons.ASTERISK_ERROR
+
+
+def test_leg_verdicts():
+    assert V.leg_verdict("", 0, 29.6, 30) == V.NO_ANSWER
+    assert V.leg_verdict("", 0, 2.0, 30) == V.FAILED
+    assert V.leg_verdict("BUSY", 0, 0.1, 30) == V.BUSY
+    assert V.leg_verdict("CHANUNAVAIL", 0, 0.1, 30) == V.OFFLINE
+    assert V.leg_verdict("", 20, 0.1, 30) == V.OFFLINE
+
+
+def test_console_c2c_lists_and_details():
+    world = World()
+    _answered(world)
+    world.flow.on_event({"type": "ChannelDestroyed", "channel": {"id": f"c2c-{RID}-b"},
+                         "cause": 17, "cause_txt": "User busy"}, 105.0)
+    registry = Registry()
+
+    class Component:
+        store = world.store
+
+        def in_progress(self):
+            return []
+
+    commands.register(registry, lambda ctx: Component())
+    listed = registry.dispatch({"id": "1", "cmd": "c2c", "args": []}, None)
+    assert listed["status"] == "ok" and RID in listed["text"] and "destination busy" in listed["text"]
+    one = registry.dispatch({"id": "2", "cmd": "c2c", "args": [RID]}, None)
+    assert one["data"]["reason"] == reasons.DESTINATION_BUSY and "cause     17" in one["text"]
+    missing = registry.dispatch({"id": "3", "cmd": "c2c", "args": ["nope"]}, None)
+    assert missing["status"] == "error"

@@ -1,0 +1,100 @@
+"""Placer + Ledger against the fake ARI: every verdict of an originate answer."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import pytest
+
+from arimonitor.clicktocall import ledger as L
+from arimonitor.clicktocall import placer as P
+from arimonitor.clicktocall import reasons
+from arimonitor.clicktocall.ari_http import LeanAri as AriRest
+from arimonitor.clicktocall.request import parse_request
+from arimonitor.v27 import parse_clients, parse_endpoints
+from tests.clicktocall.conftest import CLIENTS, endpoints_file
+from tests.clicktocall.fake_ari import FakeAri
+
+TABLES = SimpleNamespace(clients=parse_clients(CLIENTS.encode()).table,
+                         endpoints=parse_endpoints(endpoints_file().encode()).table)
+
+
+@pytest.fixture
+def world(tmp_path):
+    ari = FakeAri(password="pw").start()
+    ari.register("1013010", "1203000", "1203001", "1203002")
+    ledger = L.Ledger(tmp_path / "ledger.sqlite")
+    placer = P.Placer(P.PlacerSettings(app="arimonitor"), lambda: TABLES, ledger,
+                      lambda: AriRest(ari.url, "arimonitor", "pw", 2.0), logging.getLogger("t"))
+    yield SimpleNamespace(ari=ari, ledger=ledger, placer=placer, tmp=tmp_path)
+    ari.stop()
+    ledger.close()
+
+
+def req(rid="r1", **kw):
+    import json
+    body = {"request_id": rid, "client": "101", "origin": "1013010", "destination": "1123000", **kw}
+    return parse_request(json.dumps(body).encode())
+
+
+def test_accept_then_duplicate_from_the_ledger(world):
+    assert world.placer.place(req()).kind == P.ACCEPTED
+    assert world.placer.place(req()).kind == P.DUPLICATE
+    assert len(world.ari.originates()) == 1
+
+
+def test_409_is_a_duplicate_even_without_the_ledger(world):
+    assert world.placer.place(req()).kind == P.ACCEPTED
+    fresh = P.Placer(world.placer.settings, lambda: TABLES, L.Ledger(world.tmp / "other.sqlite"),
+                     lambda: AriRest(world.ari.url, "arimonitor", "pw", 2.0), logging.getLogger("t"))
+    assert fresh.place(req()).kind == P.DUPLICATE
+    assert len(world.ari.channels) == 1
+
+
+def test_unavailable_and_5xx_retry_and_do_not_count(world):
+    world.ari.fail_next = 1
+    decision = world.placer.place(req())
+    assert (decision.kind, decision.error) == (P.RETRY, "HTTP 503")
+    assert world.ledger.live_calls("101") == 0
+    assert world.placer.place(req()).kind == P.ACCEPTED  # the retry resumes the same row
+    world.ari.stop()
+    world.placer._online.clear()
+    decision = world.placer.place(req("r2"))
+    assert decision.kind == P.RETRY and "unavailable" in decision.error
+
+
+def test_wrong_ari_password_is_retried_not_refused(world):
+    bad = P.Placer(world.placer.settings, lambda: TABLES, world.ledger,
+                   lambda: AriRest(world.ari.url, "arimonitor", "wrong", 2.0), logging.getLogger("t"))
+    assert bad.place(req()).kind == P.RETRY
+
+
+def test_allocation_failed_is_origin_unreachable(world):
+    world.ari.fail_alloc.add("1013010")
+    decision = world.placer.place(req())
+    assert (decision.kind, decision.refusal.reason) == (P.REFUSED, reasons.ORIGIN_UNREACHABLE)
+
+
+def test_call_limit_counts_live_calls_and_final_frees_them(world):
+    for i, origin in enumerate(("1203000", "1203001")):
+        assert world.placer.place(req(f"l{i}", client="120", origin=origin)).kind == P.ACCEPTED
+    decision = world.placer.place(req("l2", client="120", origin="1203002"))
+    assert decision.refusal.reason == reasons.CALL_LIMIT
+    world.ledger.finish("l0", {"result": "completed", "event": "final"})
+    assert world.placer.place(req("l3", client="120", origin="1203002")).kind == P.ACCEPTED
+
+
+def test_same_id_other_client_is_refused_and_refused_ids_may_retry(world):
+    assert world.placer.place(req("same")).kind == P.ACCEPTED
+    decision = world.placer.place(req("same", client="120", origin="1203000"))
+    assert decision.refusal.reason == reasons.DUPLICATE_REQUEST_ID
+    world.ari.register("1013010", state="offline")
+    world.placer._online.clear()  # "online" is trusted for ONLINE_CACHE seconds
+    refused = world.placer.place(req("again"))
+    assert refused.refusal.reason == reasons.ORIGIN_OFFLINE
+    world.ledger.finish("again", {"result": "refused", "event": "final"},
+                        L.Route("again", "101", None, None))
+    world.ari.register("1013010")
+    world.placer._online.clear()
+    assert world.placer.place(req("again")).kind == P.ACCEPTED

@@ -1,0 +1,136 @@
+"""The manager port (TCP line protocol) served by the fake engine process."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from arimonitor.console.manager import TERMINATOR, reply_block
+from tests.console.conftest import arictl
+from tests.support import eventually
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Line:
+    """A manager-port client that reads whole replies with a deadline (never blocks forever)."""
+
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.buf = b""
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def reply(self) -> tuple[str, str]:
+        """(status line, text) of the next reply."""
+        end = f"\n{TERMINATOR}\n".encode()
+        while end not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError(self.buf)
+            self.buf += chunk
+        block, self.buf = self.buf.split(end, 1)
+        status, _, text = block.decode().partition("\n")
+        return status, text
+
+    def ask(self, line: str) -> tuple[str, str]:
+        self.send(line.encode() + b"\n")
+        return self.reply()
+
+    def closed(self) -> bool:
+        self.sock.settimeout(5)
+        return self.sock.recv(1) == b""
+
+
+@pytest.fixture
+def line(engine):
+    conn = Line(engine.manager_port)
+    yield conn
+    conn.close()
+
+
+def test_version_help_and_status(line):
+    assert line.ask("version") == ("OK", "arimonitor 3.0.0.dev0 (console API 1)")
+    status, text = line.ask("help")
+    assert status == "OK" and "CONSOLE" in text and "pick" in text
+    status, text = line.ask("help pick")
+    assert status == "OK" and "usage: pick red|green|blue" in text
+    assert line.ask("status") == ("OK", "engine: fake, 0 calls")
+
+
+def test_errors_have_codes_and_the_connection_stays(line):
+    assert line.ask("fail") == ("ERROR 3 not found", "error: nothing here")
+    status, text = line.ask("pikc")
+    assert status == "ERROR 1 unknown command" and "did you mean: pick" in text
+    status, _ = line.ask('pick "red')
+    assert status == "ERROR 8 malformed request"
+    assert line.ask("pick 'red'") == ("OK", "picked red")
+
+
+def test_binary_line_is_answered_and_the_connection_stays(line):
+    line.send(b"\xff\xfe\x00\x01garbage\n")
+    assert line.reply() == ("ERROR 8 malformed request", "error: line is not UTF-8 text")
+    line.send(b"ver\x00sion\n")
+    assert line.reply()[0] == "ERROR 8 malformed request"
+    assert line.ask("version")[0] == "OK"
+
+
+def test_overlong_line_is_refused_and_closed(engine, line):
+    line.send(b"x" * 10000 + b"\n")
+    status, text = line.reply()
+    assert status == "ERROR 8 malformed request" and "longer than 4096" in text
+    assert line.closed()
+    assert arictl("version", env=engine.env).returncode == 0
+
+
+def test_quit_closes(line):
+    assert line.ask("quit") == ("OK", "bye")
+    assert line.closed()
+
+
+def test_connection_limit(engine):
+    # the fake engine runs ManagerServer with max_connections=3
+    held = [Line(engine.manager_port) for _ in range(3)]
+    try:
+        for conn in held:
+            assert conn.ask("version")[0] == "OK"
+        extra = Line(engine.manager_port)
+        status, text = extra.reply()
+        assert status == "ERROR 6 busy" and "too many connections (limit 3)" in text
+        assert extra.closed()
+        extra.close()
+    finally:
+        for conn in held:
+            conn.close()
+
+    # slots come back once the held connections are gone
+    def serves() -> bool:
+        conn = Line(engine.manager_port)
+        try:
+            return conn.ask("version")[0] == "OK"
+        finally:
+            conn.close()
+
+    eventually(serves, timeout=10)
+
+
+def test_idle_connection_is_closed(engine):
+    # the fake engine's idle timeout is 5 s
+    conn = Line(engine.manager_port)
+    started = time.monotonic()
+    conn.sock.settimeout(10)
+    status, text = conn.reply()
+    assert status == "ERROR 6 busy" and "idle" in text
+    assert 4 < time.monotonic() - started < 9
+    conn.close()
+
+
+def test_terminator_lookalikes_are_escaped():
+    block = reply_block("OK", f"a\n{TERMINATOR}\nb")
+    assert block.decode().split("\n") == ["OK", "a", f" {TERMINATOR}", "b", TERMINATOR, ""]

@@ -1,0 +1,89 @@
+"""The ARIMONITOR> prompt driven for real through a pseudo-terminal (pexpect)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pexpect
+import pytest
+
+from tests.console.conftest import ARICTL
+
+pytestmark = pytest.mark.timeout(60)
+PROMPT = "ARIMONITOR> "
+
+
+def spawn(env: dict[str, str], *args: str) -> pexpect.spawn:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("ARIMONITOR_")}
+    full.update(env, TERM="dumb")
+    child = pexpect.spawn(sys.executable, [ARICTL, *args], env=full, encoding="utf-8", timeout=10,
+                          dimensions=(40, 200))
+    child.expect_exact(PROMPT)
+    return child
+
+
+def test_completion_help_history_and_leaving(engine, tmp_path):
+    history = tmp_path / "history"
+    env = {**engine.env, "ARIMONITOR_HISTORY": str(history)}
+
+    child = spawn(env)
+    child.sendline("version")
+    child.expect_exact("console API 1")
+    child.expect_exact(PROMPT)
+    # command name completion, then an argument choice, then an option and its choice
+    child.send("pi\t")
+    child.expect_exact("pick ")
+    child.send("gr\t")
+    child.expect_exact("green ")
+    child.send("--mo\t")
+    child.expect_exact("--mode ")
+    child.send("s\t")
+    child.expect_exact("safe ")
+    child.send("\r")
+    child.expect_exact("picked green (safe)")
+    child.expect_exact(PROMPT)
+    child.sendline("help")
+    child.expect("CONSOLE.*TEST")
+    child.expect_exact(PROMPT)
+    child.sendline("help pick")
+    child.expect_exact("usage: pick red|green|blue")
+    child.expect_exact(PROMPT)
+    # an error never ends the session
+    child.sendline("pikc")
+    child.expect_exact("did you mean: pick")
+    child.expect_exact(PROMPT)
+    child.sendline("quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "pick green --mode safe" in history.read_text()
+    assert oct(history.stat().st_mode & 0o777) == "0o600"
+
+    # a second session recalls the first one's history; Ctrl-D leaves
+    child = spawn(env)
+    child.send("\x12green")  # Ctrl-R: reverse search in the history
+    child.send("\r")
+    child.expect_exact("picked green (safe)")
+    child.expect_exact(PROMPT)
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_dead_engine_keeps_the_prompt(tmp_path):
+    env = {"ARIMONITOR_ZMQ_CONTROL": f"ipc://{tmp_path}/none.sock", "ARIMONITOR_CONSOLE_TIMEOUT": "1s",
+           "ARIMONITOR_HISTORY": str(tmp_path / "h"), "ARIMONITOR_CONFIG": os.devnull}
+    full = {k: v for k, v in os.environ.items() if not k.startswith("ARIMONITOR_")}
+    full.update(env, TERM="dumb")
+    child = pexpect.spawn(sys.executable, [ARICTL], env=full, encoding="utf-8", timeout=10)
+    child.expect_exact("arimonitor status")
+    child.expect_exact(PROMPT)
+    child.sendline("status")
+    child.expect_exact("no answer from the engine")
+    child.expect_exact(PROMPT)
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0

@@ -1,0 +1,102 @@
+"""Handlers' extension points and bad input; resync reconciliation, without any socket."""
+
+from __future__ import annotations
+
+import json
+
+from arimonitor.engine import resync as R
+from arimonitor.engine import states as S
+from tests.engine.replay import TRACES, new_engine_state
+
+REST = TRACES / "rest"
+INFO = json.loads((REST / "asterisk_info.json").read_text())
+
+
+def _lines(trace):
+    return (TRACES / trace).read_bytes().splitlines()
+
+
+def test_component_claims_a_channel_and_listeners_see_applied_events():
+    state, fx, handlers = new_engine_state()
+    seen = []
+    handlers.on_event("StasisStart", lambda event, t: seen.append(event["channel"]["id"]))
+    handlers.add_claimer("recorder", lambda ch, args: ch.endpoint == "1003000")
+    for n, line in enumerate(_lines("inbound_stasis_call.jsonl")):
+        handlers.apply(line, float(n))
+    assert seen == ["1795555309.1"]
+    assert fx.continued == []  # claimed: not sent back to the dialplan
+    assert state.counters.claimed == 1
+
+
+def test_a_failing_listener_or_claimer_is_counted_not_fatal():
+    state, fx, handlers = new_engine_state()
+    handlers.on_event("ChannelCreated", lambda e, t: 1 / 0)
+    handlers.add_claimer("broken", lambda ch, args: 1 / 0)
+    for n, line in enumerate(_lines("inbound_stasis_call.jsonl")):
+        handlers.apply(line, float(n))
+    assert state.counters.handler_error == 1
+    assert fx.continued == ["1795555309.1"] and len(fx.ended) == 1
+
+
+def test_bad_frames_are_counted_by_kind():
+    state, _fx, handlers = new_engine_state()
+    for frame in (b"{nope", b"[1,2]", b'{"type": 5}', b'{"type":"ChannelCreated"}',
+                  b'{"type":"ChannelStateChange","channel":{"id":"x"}}', b"\xff\xfe",
+                  b'{"type":"BrandNewEvent"}'):
+        handlers.apply(frame, 1.0)
+    c = state.counters
+    assert (c.malformed, c.unknown_type, c.applied, c.handler_error) == (6, 1, 0, 0)
+
+
+def _snapshot(channels=(), bridges=(), endpoints=None, info=INFO, started=100.0):
+    eps = json.loads((REST / "endpoints_while_registered.json").read_text()) if endpoints is None else endpoints
+    return R.Snapshot(started, info, eps, list(channels), list(bridges))
+
+
+def test_reconcile_adopts_ends_and_refreshes():
+    state, fx, handlers = new_engine_state()
+    channels = json.loads((REST / "channels_click2call_pjsip.json").read_text())
+    bridges = json.loads((REST / "bridge_click2call_pjsip.json").read_text())
+    bridges = bridges if isinstance(bridges, list) else [bridges]
+    first = R.reconcile(handlers, _snapshot(channels, bridges), "arimonitor", now=200.0)
+    assert first["adopted"] == 1 and first["ended"] == 0
+    (call,) = state.calls.values()
+    assert call.adopted and call.state == S.CALL_UP and call.channels == {c["id"] for c in channels}
+    assert (call.origin, call.destination) == ("1013010", "1123000")
+    assert state.endpoints["1013015"].state == "online" and state.endpoints["9990001"].in_files is False
+    # Claimed as click-to-call legs from their Stasis app data: never continued.
+    assert fx.continued == [] and all(ch.claimed_by == "clicktocall" for ch in state.channels.values())
+    # The same snapshot again changes nothing.
+    again = R.reconcile(handlers, _snapshot(channels, bridges), "arimonitor", now=201.0)
+    assert (again["adopted"], again["ended"], again["changed"]) == (0, 0, 0)
+    # ARI lost the call during an outage: ended with that reason.
+    gone = R.reconcile(handlers, _snapshot(), "arimonitor", now=300.0)
+    assert gone["ended"] == 1 and state.calls == {}
+    assert fx.ended[-1]["end_reason"] == S.END_LOST and fx.ended[-1]["ended"] == 300.0
+
+
+def test_reconcile_respects_events_seen_while_the_snapshot_was_in_flight():
+    state, _fx, handlers = new_engine_state()
+    channels = json.loads((REST / "channels_during_call.json").read_text())
+    state.touched = set()
+    # The channel is destroyed by an event after the snapshot (which still lists it) began.
+    state.touched.add(channels[0]["id"])
+    result = R.reconcile(handlers, _snapshot(channels), "arimonitor", now=5.0)
+    assert result["adopted"] == 0 and state.channels == {}
+
+
+def test_asterisk_restart_ends_every_call():
+    state, fx, handlers = new_engine_state()
+    channels = json.loads((REST / "channels_during_call.json").read_text())
+    R.reconcile(handlers, _snapshot(channels), "arimonitor", now=10.0)
+    assert len(state.calls) == 1
+    restarted = json.loads(json.dumps(INFO))
+    restarted["status"]["startup_time"] = "2026-11-24T22:00:00.000+0000"
+    result = R.reconcile(handlers, _snapshot([], info=restarted), "arimonitor", now=20.0)
+    assert result["asterisk_restart"] and result["ended"] == 1
+    assert state.counters.asterisk_restarts == 1 and fx.ended[0]["end_reason"] == S.END_LOST
+    # A channel sitting in our Stasis app that nobody drives is sent back to the dialplan
+    # when adopted (both captures show the same channel in Stasis(arimonitor)).
+    ringing = json.loads((REST / "channels_ringing_in_stasis.json").read_text())
+    R.reconcile(handlers, _snapshot(ringing, info=restarted), "arimonitor", now=30.0)
+    assert fx.continued == [channels[0]["id"], ringing[0]["id"]]

@@ -1,0 +1,215 @@
+"""The real engine and reader processes against the in-process ARI simulator."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from arimonitor import protocol
+from arimonitor.sim.testing import SimServer
+from tests.engine.stack import control_address, ctl, start_stack, write_config
+from tests.support import eventually, eventually_assert
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def sim():
+    with SimServer(endpoints=["1013010", "1123000", "1003000", "1013015", "1013020"],
+                   time_scale=0.2) as server:
+        yield server
+
+
+@pytest.fixture
+def stack(sim, processes, tmp_path):
+    ini = write_config(tmp_path, sim)
+    procs = start_stack(processes, ini, tmp_path)
+    address = control_address(tmp_path)
+    eventually(lambda: ctl(address, "status", timeout=1)["data"]["link"]["state"] == "connected",
+               timeout=15)
+    return {"address": address, "procs": procs, "ini": ini, "tmp": tmp_path}
+
+
+def status(stack) -> dict:
+    return ctl(stack["address"], "status")["data"]
+
+
+def stats(stack) -> dict:
+    return ctl(stack["address"], "stats")["data"]
+
+
+def active(stack) -> list[dict]:
+    return ctl(stack["address"], "calls")["data"]
+
+
+def history(stack, *args: str) -> list[dict]:
+    return ctl(stack["address"], "history", *args)["data"]
+
+
+def test_registration_and_a_call_from_ring_to_history(sim, stack):
+    c = sim.control
+    c.register("1013010", ip="10.0.0.5", port=5070)
+    c.register("1123000", ip="10.0.0.6", port=5072)
+
+    def registered():
+        eps = {e["id"]: e for e in ctl(stack["address"], "_engine_endpoints")["data"]}
+        a = eps["1013010"]
+        assert (a["state"], a["ip"], a["port"], a["address_source"]) == ("online", "10.0.0.5", 5070, "event")
+        assert eps["1123000"]["ip"] == "10.0.0.6"
+    eventually_assert(registered)
+    ips = {r["ip"]: r for r in ctl(stack["address"], "_engine_ips")["data"]}
+    assert ips["10.0.0.5"]["endpoints"] == ["1013010"] and ips["10.0.0.5"]["whitelist"] is False
+
+    caller = c.call("1013010", "1123000")
+    (call,) = eventually(lambda: [x for x in active(stack) if x["state"] == "up"])
+    assert call["line"] == "1013010 -> 1123000 (up)" and call["client"] == "101"
+    assert call["direction"] == "internal"
+    c.hangup(caller)
+    (row,) = eventually(lambda: history(stack))
+    assert (row["id"], row["origin"], row["destination"]) == (call["id"], "1013010", "1123000")
+    assert row["hangup_cause"] == 16 and row["end_reason"] == "hangup" and row["billsec"] >= 0
+    assert active(stack) == []
+    calls_log = Path(stack["tmp"], "var", "log", "calls.log").read_text()
+    assert "ended call=" in calls_log and "1013010 -> 1123000" in calls_log
+
+    c.unregister("1013010")
+    eventually_assert(lambda: _endpoint(stack, "1013010")["state"] == "offline" or None)
+    # The remote-IP registry is in SQLite before it is shown: it survives in the file.
+    import sqlite3
+    db = sqlite3.connect(Path(stack["tmp"], "var", "arimonitor.sqlite"))
+    assert db.execute("SELECT whitelist FROM remote_ips WHERE ip='10.0.0.5'").fetchone() == (0,)
+
+
+def _endpoint(stack, ep_id):
+    return next(e for e in ctl(stack["address"], "_engine_endpoints")["data"] if e["id"] == ep_id)
+
+
+def test_reader_reconnect_after_websocket_drop_leaves_no_stale_call(sim, stack):
+    c = sim.control
+    c.register("1013010")
+    c.register("1123000")
+    caller = c.call("1013010", "1123000")
+    eventually(lambda: [x for x in active(stack) if x["state"] == "up"])
+    before = stats(stack)["counters"]["link_down"]
+    c.drop_websocket()
+    c.hangup(caller)  # while the reader is away: its events are never seen
+    eventually(lambda: stats(stack)["counters"]["link_down"] > before)
+    (row,) = eventually(lambda: history(stack))
+    assert row["end_reason"] == "lost during outage"
+    eventually_assert(lambda: active(stack) == [] or None)
+    s = status(stack)
+    assert s["link"]["state"] == "connected"
+    # The outage is recorded with its unseen window once the resync is done.
+    import sqlite3
+    db = sqlite3.connect(Path(stack["tmp"], "var", "arimonitor.sqlite"))
+    outage = eventually(lambda: db.execute("SELECT unseen, changes FROM outages").fetchone())
+    assert outage[0] is not None and outage[0] >= 0
+
+
+def test_simulator_restart_ends_every_call_as_lost(sim, stack):
+    c = sim.control
+    c.register("1013010")
+    c.register("1123000")
+    c.call("1013010", "1123000")
+    eventually(lambda: active(stack))
+    before = status(stack)["state"]["asterisk_startup"]
+    c.restart(down_for=0.3)
+    eventually(lambda: status(stack)["state"]["asterisk_startup"] != before, timeout=15)
+    (row,) = eventually(lambda: history(stack))
+    assert row["end_reason"] == "lost during outage"
+    assert active(stack) == []
+    assert stats(stack)["counters"]["asterisk_restarts"] == 1
+
+
+def test_malformed_frames_are_counted_and_never_stop_the_engine(sim, stack):
+    c = sim.control
+    for kind in ("not_json", "missing_fields", "no_type", "not_object", "empty"):
+        c.malformed(kind, count=2)
+    c.malformed("unknown_type", count=3)
+    # Byte-identical repeats are dropped as duplicates before parsing (Asterisk repeats events).
+    counters = eventually(lambda: (x := stats(stack)["counters"])["duplicate"] >= 7 and x)
+    assert counters["malformed"] == 5 and counters["unknown_type"] == 1
+    assert counters["handler_error"] == 0
+    c.register("1013010")
+    eventually_assert(lambda: _endpoint(stack, "1013010")["state"] == "online" or None)
+    log = Path(stack["tmp"], "var", "log", "engine.log").read_text()
+    assert "malformed frame" in log and "this is not JSON" in log
+
+
+def test_rest_stall_is_detected_while_the_websocket_stays_up(sim, stack):
+    sim.control.rest_fault(seconds=1.5, path="/asterisk/info")
+    probe = eventually(lambda: (p := stats(stack)["probe"])["stalls"] >= 1 and p, timeout=15)
+    assert probe["max_latency_ms"] >= 1000
+    assert status(stack)["link"]["state"] == "connected"
+    sim.control.clear_faults()
+
+
+def test_control_socket_refuses_bad_requests_with_codes(stack):
+    import json
+
+    import zmq
+    sock = zmq.Context.instance().socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(stack["address"])
+    try:
+        for payload, code in ((b"{not json", protocol.E_MALFORMED),
+                              (b'{"id":"1","cmd":"status","api":999}', protocol.E_API_VERSION),
+                              (b'{"id":"2","cmd":"nosuch","api":1}', protocol.E_UNKNOWN_COMMAND),
+                              (b'{"id":"3","cmd":"history","args":[],"opts":{"limit":"x"},"api":1}',
+                               protocol.E_BAD_ARGUMENTS)):
+            sock.send(payload)
+            assert sock.poll(5000)
+            reply = json.loads(sock.recv())
+            assert reply["status"] == "error" and reply["code"] == code, reply
+    finally:
+        sock.close(0)
+    mode = os.stat(stack["address"][len("ipc://"):]).st_mode & 0o777
+    assert mode == 0o600
+    assert ctl(stack["address"], "recovery", timeout=15)["data"]["adopted"] == 0
+
+
+def test_engine_kill_9_under_load_comes_back_equal_to_ari(sim, stack, processes):
+    import requests
+
+    c = sim.control
+    c.register("1013010")
+    c.register("1123000")
+    for ep in ("1003000", "1013015", "1013020"):
+        c.register(ep)
+    for ep in ("1013010", "1013015"):
+        c.behaviour(ep, talk=1000)  # callers that do not hang up on their own
+    long_call = c.call("1013010", "1123000")   # up before the kill, still up after
+    c.load(endpoints=30, calls_per_second=15, talk=1.0)
+    eventually(lambda: len(history(stack, "--limit", "100")) >= 5, timeout=20)
+    recorded = {r["id"] for r in history(stack, "--limit", "1000")}
+    engine = stack["procs"]["engine"]
+    os.killpg(engine.pid, signal.SIGKILL)
+    engine.wait()
+    during = c.call("1013015", "1013020")   # placed while no engine runs: must be adopted
+    parked = c.call("1003000", "5551234")   # enters Stasis with no engine: continued once seen
+    env = {"ARIMONITOR_CONFIG": str(stack["ini"])}
+    processes.python("procs/call_engine.py", env=env, log=Path(stack["tmp"], "out", "engine2.out"))
+    eventually(lambda: ctl(stack["address"], "status", timeout=1)["data"]["last_resync"], timeout=15)
+    c.load_stop()
+    auth = (sim.user, sim.password)
+
+    def equal_to_ari():
+        ari_channels = {ch["id"] for ch in requests.get(f"{sim.url}/channels", auth=auth, timeout=5).json()}
+        ours = {ch for call in active(stack) for ch in call["channels"]}
+        assert ours == ari_channels
+        ari_eps = {e["resource"]: e["state"] for e in requests.get(f"{sim.url}/endpoints", auth=auth, timeout=5).json()}
+        eps = {e["id"]: e["state"] for e in ctl(stack["address"], "_engine_endpoints")["data"]}
+        assert {k: eps.get(k) for k in ari_eps} == ari_eps
+    eventually_assert(equal_to_ari, timeout=20)
+    ours = {ch for call in active(stack) for ch in call["channels"]}
+    assert {long_call, during} <= ours
+    continued = [r for r in c.requests() if r["method"] == "POST" and r["path"].endswith("/continue")]
+    assert any(parked in r["path"] for r in continued)
+    c.hangup(long_call)
+    eventually(lambda: long_call in {ch for r in history(stack, "--limit", "10000") for ch in r["channels"]}
+               or any(r["id"] == long_call for r in history(stack, "--limit", "10000")))
+    after = {r["id"] for r in history(stack, "--limit", "10000")}
+    assert recorded <= after
