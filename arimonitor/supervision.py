@@ -14,6 +14,7 @@ from pathlib import Path
 from supervisor.xmlrpc import SupervisorTransport
 
 from arimonitor.config import Config
+from arimonitor.pids import pid_alive
 
 GROUP = "arimonitor"
 
@@ -90,7 +91,7 @@ class Tree:
             pid = int(self.pidfile.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid) else None
+        return pid if pid_alive(pid) else None
 
     def processes(self) -> list[dict]:
         """supervisord's view of every program, or [] when it is not running."""
@@ -103,20 +104,6 @@ class Tree:
 
     def states(self) -> dict[str, str]:
         return {p["name"]: p["statename"] for p in self.processes()}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def start(tree: Tree, timeout: float = 45.0) -> tuple[bool, str]:
@@ -172,8 +159,8 @@ def stop(tree: Tree, timeout: float = 60.0) -> tuple[bool, str]:
         os.kill(pid, 15)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(pid) and not any(_alive(c) for c in children):
+        if not pid_alive(pid) and not any(pid_alive(c) for c in children):
             return True, "stopped"
         time.sleep(0.1)
-    left = [str(p) for p in [pid, *children] if _alive(p)]
+    left = [str(p) for p in [pid, *children] if pid_alive(p)]
     return False, f"still running after {timeout:.0f}s: pids {', '.join(left)}"

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from arimonitor.pids import pid_alive
 from arimonitor.transcode.encoders import Encoder, LameEncoder, PydubEncoder, os_error
 from arimonitor.transcode.errors import (
     EmptyWav,
@@ -106,20 +107,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed worker its parent has not reaped yet is a zombie: dead for us
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def _remove_stale_parts(folder: Path, name: str) -> None:
     """Temporary files of this target left by a worker killed mid-write (its pid is gone)."""
     for part in folder.glob(f".{name}.*.part"):
@@ -127,7 +114,7 @@ def _remove_stale_parts(folder: Path, name: str) -> None:
             pid = int(part.name.rsplit(".", 2)[-2])
         except ValueError:
             continue
-        if pid != os.getpid() and not _pid_alive(pid):
+        if pid != os.getpid() and not pid_alive(pid):
             part.unlink(missing_ok=True)
 
 
