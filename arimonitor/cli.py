@@ -106,10 +106,18 @@ def cmd_demo(args) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    requester = None
+    if tree.cfg["clicktocall.enabled"]:
+        from arimonitor.demo_requests import DemoRequester
+
+        requester = DemoRequester(tree.cfg, lambda line: print(f"{'demo'.ljust(6)} | {line}", flush=True))
+        requester.start()
     try:
         follow(Path(tree.cfg["paths.log"]), ["calls", "engine"], lines=0, forever=True)
     except KeyboardInterrupt:
         pass
+    if requester is not None:
+        requester.stop()
     print("\nstopping arimonitor ...")
     ok, message = stop(tree)
     print(message)

@@ -39,6 +39,8 @@ def setup_logging(process_name: str, cfg: Config, stdout: bool = True) -> loggin
         console.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(console)
     root.setLevel(cfg["logging.level"])
+    # pika logs every connection step at INFO; its warnings and errors are what matter
+    logging.getLogger("pika").setLevel(logging.WARNING)
     logging.captureWarnings(True)
 
     def excepthook(exc_type, exc, tb):
