@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import uuid
@@ -139,6 +140,9 @@ def test_demo_runs_in_the_foreground_and_ctrl_c_stops_everything(tree_env, proce
     demo = processes.start([*ARIMONITOR, "demo"], env=env, log=out)
     eventually(lambda: {"engine", "ari-sim", "ari-reader"} <= set(running(tree)), timeout=45, interval=0.2)
     eventually(lambda: "arictl status" in out.read_text(), timeout=10)
+    # the demo's stand-in web system asks for click-to-calls and hears back on its reply queue
+    outcome = re.compile(r"demo click-to-call: demo-\w+: (completed|failed|refused)")
+    eventually(lambda: outcome.search(out.read_text()), timeout=60, interval=0.5)
     pids = list(running(tree).values())
     sup = tree.supervisord_pid()
     os.killpg(demo.pid, signal.SIGINT)
