@@ -49,9 +49,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("ari", "password", "", dt.text, "ARI password (ari.conf)", secret=True),
     _s("ari", "app", "arimonitor", dt.text, "Stasis application name"),
     _s("ari", "server_id", "asterisk1", dt.text, "name of this Asterisk in events and logs"),
-    _s("ari", "ping_interval", "10s", dt.seconds, "WebSocket ping interval", settable=True),
+    _s("ari", "ping_interval", "10s", dt.seconds, "WebSocket ping interval"),
     _s("ari", "reconnect_max", "30s", dt.seconds, "longest wait between reconnects"),
-    _s("ari", "rest_timeout", "5s", dt.seconds, "timeout of one ARI REST request", settable=True),
+    _s("ari", "rest_timeout", "5s", dt.seconds, "timeout of one ARI REST request"),
     _s("ari", "probe_interval", "5s", dt.seconds, "GET /asterisk/info liveness probe", settable=True),
     _s("ami", "enabled", "no", dt.boolean, "read registered contacts from AMI PJSIPShowContacts"),
     _s("ami", "host", "127.0.0.1", dt.loopback_host, "AMI host (loopback only)"),
@@ -85,10 +85,11 @@ SETTINGS: tuple[Setting, ...] = (
     _s("transcoder", "delete_wav", "no", dt.boolean, "delete a WAV once its MP3 is verified", settable=True),
     _s("transcoder", "job_deadline", "120s", dt.seconds, "resend a job with no result after this"),
     _s("transcoder", "max_attempts", "5", dt.positive_integer, "tries before a job is marked failed"),
-    _s("recordings", "default_record", "no", dt.boolean, "record clients with no gravar= line", settable=True),
+    _s("recordings", "default_record", "no", dt.boolean, "record clients with no gravar= line (engine; clicktocall reads it at start)",
+       settable=True),
     _s("clicktocall", "enabled", "yes", dt.boolean, "run the RabbitMQ click-to-call consumer"),
     _s("clicktocall", "prefetch", "50", dt.positive_integer, "unacked messages per consumer"),
-    _s("clicktocall", "default_timeout", "30s", dt.seconds, "ring time when a request gives none", settable=True),
+    _s("clicktocall", "default_timeout", "30s", dt.seconds, "ring time when a request gives none"),
     _s("clicktocall", "max_timeout", "120s", dt.seconds, "longest ring time a request may ask"),
     _s("clicktocall", "trunk_dial", "PJSIP/{number}@trunk", dt.text, "dial string for phone numbers"),
     _s("clicktocall", "results_exchange", "arimonitor.c2c.results", dt.text, "exchange for outcomes"),
@@ -152,6 +153,12 @@ class Config:
                 raise ConfigError(f"unknown setting {name!r}")
             raw[name] = str(value)
         return _convert(raw, self.path, self.home)
+
+    def take_values(self, other: Config) -> None:
+        """Take `other`'s values in place (console `set`): every part that holds this Config,
+        or a function reading it, sees the new value at its next use."""
+        self._values.update(other._values)
+        self._raw.update(other._raw)
 
     def transcoder_workers(self) -> int:
         n = self._values["transcoder.workers"]

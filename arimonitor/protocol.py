@@ -18,9 +18,14 @@ from typing import Any
 
 # ---- events socket (reader -> engine) -------------------------------------------------------
 # [KIND_ARI, header-json, frame-bytes]: header = {server, epoch, seq, t}
+# [KIND_ARI_BATCH, header-json, frame1, frame2, ...]: header = {server, epoch, seq, n, t}
+#     n >= 1 consecutive frames of one connection: frame i (from 0) has sequence number seq + i;
+#     t is the reader's receive time of the first frame, shared by all (the others were already
+#     waiting in the socket when it was read). Frames are the WebSocket bytes, untouched.
 # [KIND_LINK, json]: {server, epoch, state: connected|disconnected, reason, t}
 # [KIND_READER_STATS, json]: the reader's counters, sent every few seconds
 KIND_ARI = b"ari"
+KIND_ARI_BATCH = b"ari-batch"
 KIND_LINK = b"link"
 KIND_READER_STATS = b"reader-stats"
 
@@ -31,6 +36,30 @@ LINK_DISCONNECTED = "disconnected"
 def ari_frame(server: str, epoch: int, seq: int, frame: bytes, received: float | None = None) -> list[bytes]:
     header = {"server": server, "epoch": epoch, "seq": seq, "t": received if received is not None else time.time()}
     return [KIND_ARI, dumps(header), frame]
+
+
+def ari_batch(server: str, epoch: int, first_seq: int, frames: list[bytes],
+              received: float | None = None) -> list[bytes]:
+    header = {"server": server, "epoch": epoch, "seq": first_seq, "n": len(frames),
+              "t": received if received is not None else time.time()}
+    return [KIND_ARI_BATCH, dumps(header), *frames]
+
+
+def ari_frames(parts: list[bytes]) -> list[tuple[dict, bytes]]:
+    """The frames of an `ari` or `ari-batch` message as (header of that frame, frame) pairs.
+
+    For readers and tests; the engine's intake reads the same layout without building these.
+    Raises ValueError on anything else.
+    """
+    if parts[0] == KIND_ARI and len(parts) == 3:
+        return [(loads(parts[1]), parts[2])]
+    if parts[0] == KIND_ARI_BATCH and len(parts) >= 3:
+        header = loads(parts[1])
+        if header.get("n") != len(parts) - 2:
+            raise ValueError(f"batch header says n={header.get('n')}, message has {len(parts) - 2} frames")
+        return [({**header, "seq": header["seq"] + i, "n": 1}, frame)
+                for i, frame in enumerate(parts[2:])]
+    raise ValueError(f"not an ARI frame message: {parts[0]!r} with {len(parts)} parts")
 
 
 def link_notice(server: str, epoch: int, state: str, reason: str = "") -> list[bytes]:
@@ -98,9 +127,12 @@ TOPIC_RECORDING = "recording"  # recording.started recording.finished recording.
 TOPIC_C2C = "c2c"              # c2c.accepted ... c2c.final
 TOPIC_WARNING = "warning"      # warning.rest_stall warning.resync ...
 TOPIC_LINK = "link"            # link.connected link.disconnected link.resynced
+# progress.<command> {label, stage, done, total, text}: a slow console command's progress
+TOPIC_PROGRESS = "progress"
 # control.level {"process": name|"all", "level": "DEBUG"|"INFO"|...}: every process listens
 TOPIC_CONTROL = "control"
-TOPICS = (TOPIC_CALL, TOPIC_ENDPOINT, TOPIC_RECORDING, TOPIC_C2C, TOPIC_WARNING, TOPIC_LINK)
+TOPICS = (TOPIC_CALL, TOPIC_ENDPOINT, TOPIC_RECORDING, TOPIC_C2C, TOPIC_WARNING, TOPIC_LINK,
+          TOPIC_PROGRESS)
 
 
 def level_change(process: str, level: str) -> list[bytes]:

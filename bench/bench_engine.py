@@ -79,23 +79,31 @@ def wait_for(check, timeout: float = 30.0, interval: float = 0.01):
 # ---- 1. handlers in-process ------------------------------------------------------------------
 
 def bench_in_process(n: int) -> float:
-    from arimonitor.engine.effects import RecordingEffects  # noqa: F401 - shape reference
+    """Handlers with the real outputs (SQLite, PUB, calls log), fed as the intake feeds them."""
     from arimonitor.engine.handlers import Handlers
+    from arimonitor.engine.intake import FRAME_BUDGET
     from arimonitor.engine.notifier import Notifier
     from arimonitor.engine.outputs import EngineEffects
     from arimonitor.engine.state import State
     from arimonitor.engine.store import Store
+    from arimonitor.logs import setup_line_log
 
     data = frames(n)
     with tempfile.TemporaryDirectory() as tmp:
+        cfg = load_config(write_config(Path(tmp)))
         state = State()
         store = Store(Path(tmp) / "db.sqlite")
         pub = zmq.Context.instance().socket(zmq.PUB)
         pub.bind(f"ipc://{tmp}/pub.sock")
-        handlers = Handlers(state, EngineEffects(store, Notifier(pub), state.counters, lambda c: None))
+        effects = EngineEffects(store, Notifier(pub), state.counters, lambda c: None,
+                                setup_line_log("calls", cfg))
+        handlers = Handlers(state, effects)
         t0 = time.perf_counter()
-        for frame in data:
-            handlers.apply(frame, 1.0)
+        for start in range(0, n, FRAME_BUDGET):
+            effects.hold()
+            for frame in data[start:start + FRAME_BUDGET]:
+                handlers.apply(frame, 1.0)
+            effects.release()
         elapsed = time.perf_counter() - t0
         assert state.counters.applied + state.counters.duplicate == n, state.counters.as_dict()
         assert not state.calls or len(state.calls) <= 1
@@ -105,100 +113,142 @@ def bench_in_process(n: int) -> float:
 
 
 # ---- 2. the whole pipeline: WebSocket -> reader -> PUSH/PULL -> engine -----------------------
+#
+# Three busy processes share the machine's cores: the stand-in Asterisk (ws_blaster, aiohttp),
+# the reader and the engine (plus each one's ZeroMQ I/O thread). CPU seconds of each are read
+# from /proc over the measured interval, so the figures say who spends what per event and what
+# rate the cores could carry at best (cores / total CPU per event), not only the rate seen.
 
-def bench_pipeline(n: int) -> tuple[float, float]:
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a whole process (all its threads), in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def bench_pipeline(n: int, tree: Path = ROOT) -> dict:
+    """Frames through the real processes of `tree` (a checkout: compare before/after)."""
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         port = free_port()
         blaster = subprocess.Popen([PY, str(HERE / "ws_blaster.py"), str(port), str(n)])
-        procs = [blaster]
+        procs = {"blaster": blaster}
         try:
             wait_for(lambda: socket.create_connection(("127.0.0.1", port), 0.2).close() or True, 10)
             ini = write_config(tmp, f"http://127.0.0.1:{port}/ari")
             env = {**os.environ, "ARIMONITOR_CONFIG": str(ini)}
             out = open(tmp / "procs.out", "ab")  # noqa: SIM115 - lives as long as the processes
-            for proc in ("call_engine.py", "ari_reader.py"):
-                procs.append(subprocess.Popen([PY, str(ROOT / "procs" / proc)], env=env,
-                                              stdout=out, stderr=subprocess.STDOUT))
+            for name, proc in (("engine", "call_engine.py"), ("reader", "ari_reader.py")):
+                procs[name] = subprocess.Popen([PY, str(tree / "procs" / proc)], env=env,
+                                               stdout=out, stderr=subprocess.STDOUT)
             address = f"ipc://{tmp}/var/run/control.sock"
             wait_for(lambda: ctl(address, "status", 1)["data"]["link"]["state"] == "connected", 20)
             import requests
+            cpu0 = {name: cpu_seconds(p.pid) for name, p in procs.items()}
             requests.post(f"http://127.0.0.1:{port}/start", timeout=5)
             first = wait_for(lambda: ctl(address, "stats", 1)["data"]["counters"]["received"] > 0, 20, 0.001)
             t0 = time.perf_counter()
-            wait_for(lambda: ctl(address, "stats", 1)["data"]["counters"]["received"] >= n, 120, 0.02)
+            wait_for(lambda: ctl(address, "stats", 1)["data"]["counters"]["received"] >= n, 120, 0.05)
             elapsed = time.perf_counter() - t0
-            counters = ctl(address, "stats")["data"]["counters"]
+            cpu = {name: cpu_seconds(p.pid) - cpu0[name] for name, p in procs.items()}
+            data = ctl(address, "stats")["data"]
+            counters = data["counters"]
             assert counters["malformed"] == 0 and counters["frames_lost"] == 0, counters
             engine_rate = (n - 1) / elapsed if first else 0.0
         finally:
-            for proc in procs:
+            for proc in procs.values():
                 proc.terminate()
-            for proc in procs:
+            for proc in procs.values():
                 proc.wait(10)
-        # the raw limit, same machine, same frames: receive and discard
-        port = free_port()
-        blaster = subprocess.Popen([PY, str(HERE / "ws_blaster.py"), str(port), str(n)])
-        try:
-            wait_for(lambda: socket.create_connection(("127.0.0.1", port), 0.2).close() or True, 10)
-            raw = subprocess.run([PY, str(HERE / "raw_reader.py"), f"ws://127.0.0.1:{port}/ari/events",
-                                  f"http://127.0.0.1:{port}/start", str(n)],
-                                 capture_output=True, text=True, timeout=120, check=True)
-            raw_rate = float(raw.stdout.strip())
-        finally:
-            blaster.terminate()
-            blaster.wait(10)
-    return engine_rate, raw_rate
+    intake = data["intake"]
+    per_message = intake["frames"] / intake["messages"] if intake.get("messages") else 1.0
+    return {"rate": engine_rate, "elapsed": elapsed, "per_message": per_message,
+            "cpu_us": {name: seconds / n * 1e6 for name, seconds in cpu.items()}}
+
+
+def bench_raw(n: int) -> float:
+    """The raw limit, same machine, same frames: one process receives and discards."""
+    port = free_port()
+    blaster = subprocess.Popen([PY, str(HERE / "ws_blaster.py"), str(port), str(n)])
+    try:
+        wait_for(lambda: socket.create_connection(("127.0.0.1", port), 0.2).close() or True, 10)
+        raw = subprocess.run([PY, str(HERE / "raw_reader.py"), f"ws://127.0.0.1:{port}/ari/events",
+                              f"http://127.0.0.1:{port}/start", str(n)],
+                             capture_output=True, text=True, timeout=120, check=True)
+        return float(raw.stdout.strip())
+    finally:
+        blaster.terminate()
+        blaster.wait(10)
+
+
+def report_pipeline(label: str, result: dict, raw_rate: float) -> None:
+    cpu = result["cpu_us"]
+    total = sum(cpu.values())
+    cores = os.cpu_count() or 1
+    print(f"websocket->reader->engine {label}:{result['rate']:10,.0f} events/s = "
+          f"{result['rate'] / raw_rate:.0%} of raw ({result['per_message']:.1f} frames per message)")
+    print(f"    CPU per event: blaster {cpu['blaster']:.1f} us, reader {cpu['reader']:.1f} us, "
+          f"engine {cpu['engine']:.1f} us = {total:.1f} us -> {cores} cores carry at most "
+          f"{cores / total * 1e6:,.0f}/s; the engine alone on one core {1e6 / cpu['engine']:,.0f}/s")
 
 
 # ---- 3. latency, frame received by the reader -> state applied, at a fixed rate ----------------
+#
+# The real path: a paced ws_blaster, the real ari-reader process, and the engine in this process
+# (so each applied frame can be timed). Latency = applied time - the reader's receive time `t`
+# (for a batch: the receive time of its first frame, so later frames of a batch count a little
+# long, never short).
 
-SENDER = r"""
-import sys, time, zmq, json
-sys.path[:0] = [sys.argv[1]]
-from frames import frames
-from arimonitor import protocol
-addr, rate, count = sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
-data = frames(count)
-sock = zmq.Context().socket(zmq.PUSH); sock.connect(addr)
-time.sleep(0.5)
-t0 = time.perf_counter()
-for i, frame in enumerate(data, 1):
-    target = t0 + i / rate
-    ahead = target - time.perf_counter()
-    if ahead > 0.0005:  # sleep-paced (not a busy loop: the engine needs the other core)
-        time.sleep(ahead)
-    sock.send_multipart(protocol.ari_frame("bench", 1, i, frame, time.time()))
-sock.close(linger=2000)
-"""
-
-
-def bench_latency(rate: float, seconds: float) -> tuple[float, float, float, float]:
+def bench_latency(rate: float, seconds: float) -> tuple[float, float, float, int, float]:
     from arimonitor.engine.app import Engine
 
     count = int(rate * seconds)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        cfg = load_config(write_config(tmp))
-        engine = Engine(cfg)
-        engine.start()
-        latencies: list[float] = []
-        handlers = engine.handlers
-        original = handlers.apply
+        port = free_port()
+        blaster = subprocess.Popen([PY, str(HERE / "ws_blaster.py"), str(port), str(count), str(rate)])
+        procs = [blaster]
+        try:
+            wait_for(lambda: socket.create_connection(("127.0.0.1", port), 0.2).close() or True, 10)
+            ini = write_config(tmp, f"http://127.0.0.1:{port}/ari")
+            cfg = load_config(ini)
+            engine = Engine(cfg)
+            engine.start()
+            latencies: list[float] = []
+            handlers = engine.handlers
+            original = handlers.apply
 
-        def apply(frame: bytes, t: float, where=()) -> None:
-            original(frame, t, where)
-            latencies.append(time.time() - t)
+            def apply(frame: bytes, t: float, where=()) -> None:
+                original(frame, t, where)
+                latencies.append(time.time() - t)
 
-        handlers.apply = apply  # type: ignore[method-assign]
-        sender = subprocess.Popen([PY, "-c", SENDER, str(HERE), cfg["zmq.events"], str(rate), str(count)])
-        deadline = time.monotonic() + seconds + 30
-        engine.loop.run(lambda: len(latencies) >= count or time.monotonic() > deadline)
-        sender.wait(10)
-        engine.close()
+            handlers.apply = apply  # type: ignore[method-assign]
+            out = open(tmp / "reader.out", "ab")  # noqa: SIM115 - lives as long as the process
+            procs.append(subprocess.Popen([PY, str(ROOT / "procs" / "ari_reader.py")],
+                                          env={**os.environ, "ARIMONITOR_CONFIG": str(ini)},
+                                          stdout=out, stderr=subprocess.STDOUT))
+            deadline = time.monotonic() + 20
+            engine.loop.run(lambda: engine.services.link.get("state") == "connected"
+                            or time.monotonic() > deadline)
+            import requests
+            requests.post(f"http://127.0.0.1:{port}/start", timeout=5)
+            deadline = time.monotonic() + seconds + 30
+            engine.loop.run(lambda: len(latencies) >= count or time.monotonic() > deadline)
+            per_message = engine.intake.frames / max(1, engine.intake.messages)
+            engine.close()
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(10)
     latencies.sort()
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
-    return pick(0.50), pick(0.99), latencies[-1] * 1000, len(latencies)
+    return pick(0.50), pick(0.99), latencies[-1] * 1000, len(latencies), per_message
 
 
 # ---- 4. memory: 10,000 endpoints and 2,000 concurrent calls -------------------------------------
@@ -275,22 +325,34 @@ def bench_resync(endpoints: int, channels: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller runs")
+    parser.add_argument("--only", default="", help="comma list of: inproc,pipeline,latency,memory,resync")
+    parser.add_argument("--compare", type=Path, metavar="TREE",
+                        help="also run the pipeline on another checkout (before/after in one run)")
     args = parser.parse_args()
     n = 50_000 if args.quick else 200_000
+    only = set(filter(None, args.only.split(","))) or {"inproc", "pipeline", "latency", "memory", "resync"}
 
-    rate = bench_in_process(n)
-    print(f"handlers in-process:      {rate:10,.0f} events/s  ({n:,} frames, SQLite + PUB on)")
-    engine_rate, raw_rate = bench_pipeline(n)
-    print(f"websocket->reader->engine:{engine_rate:10,.0f} events/s  (frame to applied state)")
-    print(f"raw ws recv-and-discard:  {raw_rate:10,.0f} frames/s  -> pipeline = {engine_rate / raw_rate:.0%} of raw")
-    p50, p99, worst, count = bench_latency(5000, 3 if args.quick else 10)
-    print(f"latency at 5,000/s:       p50 {p50:.2f} ms  p99 {p99:.2f} ms  max {worst:.2f} ms  ({count:,} frames)")
-    rss = bench_memory(10_000, 2_000)
-    print(f"memory 10k endpoints + 2k calls: {rss:.1f} MB RSS (whole engine process)")
-    r = bench_resync(10_000, 2_000)
-    print(f"resync 10k endpoints + 2k channels: engine {r['adopt_all_s'] * 1000:.0f} ms adopting all, "
-          f"{r['steady_s'] * 1000:.0f} ms when equal; JSON parse {r['parse_s'] * 1000:.0f} ms "
-          f"(worker thread, {r['bytes'] / 1e6:.1f} MB)")
+    if "inproc" in only:
+        rate = bench_in_process(n)
+        print(f"handlers in-process:      {rate:10,.0f} events/s  ({n:,} frames, SQLite + PUB + calls log on)")
+    if "pipeline" in only:
+        raw_rate = bench_raw(n)
+        print(f"raw ws recv-and-discard:  {raw_rate:10,.0f} frames/s  (one process, nothing forwarded)")
+        if args.compare:
+            report_pipeline(f"[{args.compare}]", bench_pipeline(n, args.compare.resolve()), raw_rate)
+        report_pipeline("", bench_pipeline(n), raw_rate)
+    if "latency" in only:
+        p50, p99, worst, count, per_message = bench_latency(5000, 3 if args.quick else 10)
+        print(f"latency at 5,000/s:       p50 {p50:.2f} ms  p99 {p99:.2f} ms  max {worst:.2f} ms  "
+              f"({count:,} frames, reader receive -> state applied, {per_message:.2f} frames per message)")
+    if "memory" in only:
+        rss = bench_memory(10_000, 2_000)
+        print(f"memory 10k endpoints + 2k calls: {rss:.1f} MB RSS (whole engine process)")
+    if "resync" in only:
+        r = bench_resync(10_000, 2_000)
+        print(f"resync 10k endpoints + 2k channels: engine {r['adopt_all_s'] * 1000:.0f} ms adopting all, "
+              f"{r['steady_s'] * 1000:.0f} ms when equal; JSON parse {r['parse_s'] * 1000:.0f} ms "
+              f"(worker thread, {r['bytes'] / 1e6:.1f} MB)")
 
 
 if __name__ == "__main__":

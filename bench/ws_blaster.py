@@ -1,13 +1,14 @@
 """A bench-only ARI stand-in: WebSocket /ari/events sends N unique frames once a client is
 connected, plus the four REST answers the engine's resync needs. aiohttp, in its own process.
 
-    python bench/ws_blaster.py PORT COUNT
+    python bench/ws_blaster.py PORT COUNT [RATE]   # RATE: frames/s, sleep-paced; default flat out
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -19,7 +20,7 @@ INFO = {"system": {"version": "22.10.1", "entity_id": "02:fc:00:00:00:01"},
         "status": {"startup_time": "2026-11-24T21:21:10.138+0000"}}
 
 
-async def main(port: int, count: int) -> None:
+async def main(port: int, count: int, rate: float = 0.0) -> None:
     data = [f.decode() for f in frames(count)]
     go = asyncio.Event()
 
@@ -27,7 +28,12 @@ async def main(port: int, count: int) -> None:
         ws = web.WebSocketResponse(heartbeat=None)
         await ws.prepare(request)
         await go.wait()
+        t0 = time.perf_counter()
         for i, frame in enumerate(data):
+            if rate:
+                ahead = t0 + i / rate - time.perf_counter()
+                if ahead > 0.0005:  # sleep-paced, not a busy loop: the others need the cores
+                    await asyncio.sleep(ahead)
             await ws.send_str(frame)
             if not i % 2000:
                 await asyncio.sleep(0)
@@ -58,4 +64,4 @@ async def main(port: int, count: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
+    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) if len(sys.argv) > 3 else 0.0))

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from arimonitor.clicktocall import broker
+from arimonitor.clicktocall import broker, report
 from arimonitor.clicktocall.ari_http import LeanAri
 from arimonitor.clicktocall.consumer import ConsumerSession, ConsumerSettings
 from arimonitor.clicktocall.ledger import Ledger
@@ -97,6 +97,7 @@ def run(cfg: Config, stopper: Any, log: logging.Logger) -> int:
     if settings.test_ack_delay:
         log.warning("TEST ONLY: acks of accepted requests are delayed %.1f s", settings.test_ack_delay)
     session = ConsumerSession(servers, settings, placer, ledger, listener, stopper, log)
+    session = report.track(cfg, session, servers, stopper, log)  # `_report` to the engine: status
     try:
         end = broker.run_sessions(servers, session, stopper, log)
     finally:

@@ -238,3 +238,31 @@ class ManagerServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.log.info("manager port stopped")
+
+
+class ManagerComponent:
+    """The manager port as an engine component: bound at engine start, closed at engine close.
+
+    A port that cannot be bound (taken, not loopback) is logged as an error and the engine goes
+    on: arictl still reaches it over ZeroMQ.
+    """
+
+    def __init__(self, engine: Any) -> None:
+        cfg = engine.cfg
+        self.log = logging.getLogger("arimonitor.console.manager")
+        self.server = (ManagerServer(cfg, self.log, context=engine.zctx)
+                       if cfg["console.manager_enabled"] else None)
+
+    def start(self) -> None:
+        if self.server is None:
+            return
+        try:
+            self.server.start()
+        except (OSError, ValueError) as exc:
+            self.log.error("manager port %s:%s not started: %s (arictl still works over ZeroMQ)",
+                           self.server.host, self.server.port, exc)
+            self.server = None
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()

@@ -14,51 +14,73 @@ from typing import Any
 from arimonitor import protocol
 
 # Key fields per topic family, in print order; the first key found of each group is used.
-# Engine events use the operator's words; the alternatives keep older or foreign shapes readable.
+# The first name of each group is what the engine publishes (engine/outputs.py: Call.view(),
+# Endpoint.view(), the recording body; transcode/jobs.py: recording.mp3*; clicktocall/flow.py:
+# the c2c outcome); the alternatives keep older or foreign shapes readable.
 _FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
-    protocol.TOPIC_CALL: (("client",), ("caller", "from", "endpoint"), ("->",), ("callee", "to", "number"),
-                          ("duration",), ("cause", "reason")),
-    protocol.TOPIC_ENDPOINT: (("client",), ("endpoint", "resource"), ("state",), ("address", "ip"),
+    protocol.TOPIC_CALL: (("client",), ("origin", "caller", "from", "endpoint"), ("->",),
+                          ("destination", "callee", "to", "number"), ("duration",),
+                          ("cause_txt", "cause", "reason")),
+    protocol.TOPIC_ENDPOINT: (("client",), ("id", "endpoint", "resource"), ("state",), ("ip", "address"),
                               ("reason",)),
-    protocol.TOPIC_RECORDING: (("client",), ("endpoint",), ("call", "call_id"), ("file", "mp3", "wav", "name"),
-                               ("duration",), ("reason",)),
-    protocol.TOPIC_C2C: (("request", "request_id", "correlation_id"), ("caller", "from"), ("->",),
-                         ("callee", "to", "number"), ("outcome", "state"), ("reason",)),
+    protocol.TOPIC_RECORDING: (("client",), ("endpoint",), ("call_id", "call"), ("mp3", "file", "wav", "name"),
+                               ("duration",), ("cause", "reason")),
+    protocol.TOPIC_C2C: (("request_id", "request", "correlation_id"), ("client",), ("origin", "caller", "from"),
+                         ("->",), ("destination", "callee", "to", "number"), ("result", "outcome", "state"),
+                         ("reason",), ("duration",)),
     protocol.TOPIC_WARNING: (("message", "text", "reason"),),
     protocol.TOPIC_LINK: (("server",), ("state",), ("reason",)),
 }
 _SKIP = {"t", "time", "ts", "topic", "event"}
+# Fields of the engine's bodies that only add noise to a one-line view (still in --json).
+_HIDE: dict[str, set[str]] = {
+    protocol.TOPIC_CALL: {"server", "state", "created", "answered", "ended", "channels",
+                          "recording_state", "adopted"},
+    protocol.TOPIC_ENDPOINT: {"technology", "guid", "in_files", "contact_uri", "address_at",
+                              "last_change", "roundtrip_usec", "port"},
+    protocol.TOPIC_RECORDING: {"format", "target_uri"},
+    protocol.TOPIC_C2C: {"type", "version", "final", "text", "cause_txt"},
+    protocol.TOPIC_LINK: {"since"},
+}
+# Renamed in key=value extras, so the line reads in the operator's words.
+_RENAME = {"id": "call", "hangup_cause": "cause", "end_reason": "reason", "job_id": "job"}
 
 
-def _value(value: Any, key: str) -> str:
+def _value(value: Any, key: str, body: dict) -> str:
     if key == "duration" and isinstance(value, (int, float)):
         from arimonitor.console.render import duration
 
         return duration(value)
+    if key == "ip" and body.get("port"):
+        return f"{value}:{body['port']}"
     return str(value)
 
 
 def summarise(topic: str, body: Any) -> str:
-    """`call.up 101 1013010 -> 1123000` and the like; unknown fields are shown as key=value."""
+    """`call.up 101 1013010 -> 1123000` and the like; other fields are shown as key=value."""
     if not isinstance(body, dict):
         return f"{topic} {body}"
     family = topic.split(".", 1)[0]
     words: list[str] = [topic]
-    used: set[str] = set(_SKIP)
+    used: set[str] = set(_SKIP) | _HIDE.get(family, set())
+    if family == protocol.TOPIC_CALL and not topic.endswith(".ended"):
+        used |= {"duration", "billsec"}  # time since the call was created: not a call length
     for group in _FIELDS.get(family, ()):
         if group == ("->",):
             words.append("->")
             continue
         for key in group:
-            if body.get(key) not in (None, ""):
-                words.append(_value(body[key], key))
+            if key not in used and body.get(key) not in (None, ""):
+                words.append(_value(body[key], key, body))
                 used.add(key)
                 break
     if words[-1] == "->":
         words.pop()
     for key, value in body.items():
-        if key not in used and isinstance(value, (str, int, float, bool)) and value != "":
-            words.append(f"{key}={value}")
+        if key in used or value in ("", None) or value is False:
+            continue
+        if isinstance(value, (str, int, float, bool)):
+            words.append(f"{_RENAME.get(key, key)}={value}")
     return " ".join(words).replace(" -> ->", " ->")
 
 

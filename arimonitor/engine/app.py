@@ -25,8 +25,10 @@ import zmq
 from arimonitor.ari.ami import AmiClient
 from arimonitor.ari.contacts import cli_contacts
 from arimonitor.ari.rest import AriRest
+from arimonitor.clicktocall.component import ClickToCallComponent
 from arimonitor.config import Config
 from arimonitor.console.commands import build_registry
+from arimonitor.console.manager import ManagerComponent
 from arimonitor.engine import resync as R
 from arimonitor.engine.context import EngineContext
 from arimonitor.engine.control import ControlServer, bind_private
@@ -40,11 +42,16 @@ from arimonitor.engine.services import Services
 from arimonitor.engine.state import Counters, RemoteIp, State
 from arimonitor.engine.store import Store
 from arimonitor.logs import setup_line_log
+from arimonitor.transcode.wiring import RecordingComponent
 
 log = logging.getLogger(__name__)
 
-# One line per component: `lambda engine: SomeComponent(engine)`.
-COMPONENTS: list[Callable[[Any], Any]] = []
+# One line per component: `lambda engine: SomeComponent(engine)`. Order = start order.
+COMPONENTS: list[Callable[[Any], Any]] = [
+    RecordingComponent,     # transcoder pool + recording policy (transcode/wiring.py)
+    ClickToCallComponent,   # click-to-call flow: dial, bridge, outcomes, own bridge recording
+    ManagerComponent,       # v2.7 manager port (console.manager_enabled), off the loop thread
+]
 
 PUB_HWM = 100_000
 EVENTS_HWM = 100_000

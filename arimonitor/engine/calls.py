@@ -13,6 +13,7 @@ Rules (each from shared/ari/traces):
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from typing import Any
 
 from arimonitor.engine import states as S
@@ -56,18 +57,32 @@ def channel_from_ari(obj: dict[str, Any], now: float, created: float | None = No
         snoop=snoop, pair_key=pair_key)
 
 
+# Click-to-call legs: c2c-<request>-a and c2c-<request>-b (the flow's ids), or the lab
+# trace's c2c-<kind>-a-<n> / -b-<n>. Leg B belongs to leg A's call from its first event.
+_C2C_LEG_B = re.compile(r"^(c2c-.+)-b(-\d+)?$")
+
+
+def c2c_leg_a(channel_id: str) -> str | None:
+    """The A leg's channel id for a click-to-call B leg, else None."""
+    match = _C2C_LEG_B.match(channel_id)
+    return f"{match.group(1)}-a{match.group(2) or ''}" if match else None
+
+
 def attach_channel(state: State, ch: Channel) -> Call | None:
     """Add a new channel to the tables; return its call if a new call was opened."""
     state.channels[ch.id] = ch
     partner_call = None
+    leg_a = c2c_leg_a(ch.id)
+    if leg_a is not None:
+        partner_call = state.call_of(leg_a)
     if ch.pair_key:
         halves = state.local_pairs.setdefault(ch.pair_key, set())
         for other in halves:
-            partner_call = state.call_of(other)
-            if partner_call:
+            if partner_call is not None:
                 break
+            partner_call = state.call_of(other)
         halves.add(ch.id)
-    elif ch.snoop:
+    elif ch.snoop and partner_call is None:
         # Snoop/<snooped channel id>-<seq>
         snooped = ch.name[len("Snoop/"):].rpartition("-")[0]
         partner_call = state.call_of(snooped)
@@ -104,6 +119,7 @@ def merge_calls(state: State, a: Call, b: Call) -> Call:
     for name, call_id in state.recordings.items():
         if call_id == gone.id:
             state.recordings[name] = keep.id
+    state.unannounced.discard(gone.id)  # a dialled leg folded in: never a call of its own
     del state.calls[gone.id]
     describe(state, keep)
     return keep
@@ -147,6 +163,7 @@ def detach_channel(state: State, ch: Channel, cause: int, cause_txt: str) -> Cal
 def finish_call(state: State, call: Call, t: float, reason: str = S.END_HANGUP) -> Call:
     """End a call: final cause, ENDED, out of the active table. Its channels are dropped."""
     call.state = S.call_next(call.state, S.CALL_ENDED)
+    state.unannounced.discard(call.id)
     call.ended = t
     call.end_reason = reason
     if not call.hangup_cause:

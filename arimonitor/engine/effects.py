@@ -21,6 +21,10 @@ class Effects(Protocol):
     def stasis_start(self, channel: Channel, event: dict[str, Any]) -> None: ...
     def recording(self, call: Call | None, what: str, recording: dict[str, Any]) -> None: ...
     def warning(self, kind: str, text: str, data: dict[str, Any] | None = None) -> None: ...
+    # A burst of frames starts / ends (the intake drains its socket): an Effects may defer
+    # slow, order-insensitive output (the calls log) to release(). Optional: see intake.py.
+    def hold(self) -> None: ...
+    def release(self) -> None: ...
 
 
 class RecordingEffects:
@@ -60,3 +64,9 @@ class RecordingEffects:
 
     def warning(self, kind: str, text: str, data: dict[str, Any] | None = None) -> None:
         self.log.append((f"warning.{kind}", text))
+
+    def hold(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass

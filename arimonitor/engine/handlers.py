@@ -24,7 +24,7 @@ from arimonitor.engine.handler_support import (
     builtin_claimer,
     excerpt,
 )
-from arimonitor.engine.state import Bridge, Channel, RemoteIp, State
+from arimonitor.engine.state import Bridge, Call, Channel, RemoteIp, State
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,19 @@ class Handlers:
             ch = C.channel_from_ari(obj, t, created)
             call = C.attach_channel(self.state, ch)
             if call is not None:
-                self.fx.call_started(call)
+                if ch.originated:
+                    # Asterisk creates the dialled leg before the Dial event that ties it to
+                    # its caller; announcing it now would show a phantom second call.
+                    self.state.unannounced.add(call.id)
+                else:
+                    self.fx.call_started(call)
         return ch
+
+    def _announce(self, call: Call | None) -> None:
+        """Announce a call held back by `_channel` once it shows it is a call of its own."""
+        if call is not None and call.id in self.state.unannounced:
+            self.state.unannounced.discard(call.id)
+            self.fx.call_started(call)
 
     def on_ChannelCreated(self, event: dict, t: float) -> bool:
         obj = event["channel"]
@@ -160,14 +171,17 @@ class Handlers:
         if ch.state == new:
             return False
         ch.state = new
+        self._announce(self.state.calls.get(ch.call_id))
         if new == S.CHANNEL_UP:
             self._answered(ch, t)
         return True
 
     def _answered(self, ch: Channel, t: float) -> None:
         call = self.state.calls.get(ch.call_id)
-        if call is not None and not ch.snoop and C.answer(call, t):
-            self.fx.call_answered(call)
+        if call is not None and not ch.snoop:
+            self._announce(call)
+            if C.answer(call, t):
+                self.fx.call_answered(call)
 
     def on_ChannelHangupRequest(self, event: dict, t: float) -> bool:
         cause = event.get("cause") or 0
@@ -188,6 +202,7 @@ class Handlers:
             return False
         call = C.detach_channel(self.state, ch, event.get("cause") or 0, event.get("cause_txt", ""))
         if call is not None:
+            self._announce(call)
             C.finish_call(self.state, call, t)
             self.counters.calls_ended += 1
             self.fx.call_ended(call)
@@ -226,6 +241,7 @@ class Handlers:
                 log.exception("claimer %s failed on channel %s", name, ch.id)
         if ch.claimed_by:
             self.counters.claimed += 1
+        self._announce(self.state.calls.get(ch.call_id))
         self.fx.stasis_start(ch, event)
         return True
 

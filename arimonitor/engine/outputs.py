@@ -2,6 +2,12 @@
 
 Order matters: an ended call is in SQLite before anyone hears of it, so a crash between the
 two loses a notification, never a history row.
+
+The calls log is the one output that is deferred: while the intake applies a burst of frames
+(`hold()` ... `release()`, one drain of the events socket, a few ms at most), its lines are
+kept and then written as one log record: a rotating file handler costs ~35 us per record
+(stat, seek, format twice, flush), which at full speed was a fifth of the engine's time.
+Outside a burst every line is written at once, as before. PUB and SQLite are never deferred.
 """
 
 from __future__ import annotations
@@ -17,6 +23,31 @@ from arimonitor.engine.store import Store
 
 log = logging.getLogger(__name__)
 
+_CALL_LINE = "%s call=%s client=%s %s direction=%s cause=%s duration=%.1f billsec=%.1f%s"
+
+
+def write_lines(logger: logging.Logger, lines: list[str]) -> None:
+    """Lines logged at INFO as if one by one, in a single record when the format allows.
+
+    One record: each line after the first is given the same prefix the handler's formatter
+    puts before a message (its timestamp), so the file reads exactly as with one record per
+    line. Checked on the record itself; any other handler set-up gets one record per line.
+    """
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    handlers = logger.handlers
+    if len(lines) > 1 and len(handlers) == 1 and handlers[0].formatter is not None:
+        formatter = handlers[0].formatter
+        record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, "", None, None)
+        prefix = formatter.format(record)
+        record.msg = "x"
+        if formatter.format(record) == prefix + "x" and "\n" not in prefix:
+            record.msg = ("\n" + prefix).join(lines)
+            logger.handle(record)
+            return
+    for line in lines:
+        logger.info("%s", line)
+
 
 class EngineEffects:
     def __init__(self, store: Store, notifier: Notifier, counters: Counters,
@@ -29,16 +60,31 @@ class EngineEffects:
         self.calls_log = calls_log
         self.server = server
         self.dirty_ips: dict[str, float] = {}  # ip -> last_seen, flushed every second
+        self._held: list[str] | None = None    # calls-log lines of the current burst
 
     def _call_event(self, what: str, call: Call) -> None:
         view = call.view()
         self.notifier.publish(f"{protocol.TOPIC_CALL}.{what}", view)
         if self.calls_log is not None:
-            self.calls_log.info(
-                "%s call=%s client=%s %s direction=%s cause=%s duration=%.1f billsec=%.1f%s",
+            line = _CALL_LINE % (
                 what, call.id, call.client or "-", call.line(), call.direction,
                 call.hangup_cause if call.hangup_cause is not None else "-", call.duration,
                 call.billsec, f" reason={call.end_reason!r}" if call.end_reason else "")
+            if self._held is not None:
+                self._held.append(line)
+            else:
+                self.calls_log.info("%s", line)
+
+    def hold(self) -> None:
+        """A burst starts: keep calls-log lines until release()."""
+        if self._held is None:
+            self._held = []
+
+    def release(self) -> None:
+        """The burst is over: write the kept lines (one record), back to writing at once."""
+        lines, self._held = self._held, None
+        if lines and self.calls_log is not None:
+            write_lines(self.calls_log, lines)
 
     def call_started(self, call: Call) -> None:
         self._call_event("ringing", call)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 from arimonitor.config import Config
+from arimonitor.console.commands.settings import apply_saved
 from arimonitor.engine.app import Engine
 from arimonitor.process import Stopper
 
 
 def run(cfg: Config, stopper: Stopper, log: logging.Logger) -> int:
-    engine = Engine(cfg)
+    engine = Engine(apply_saved(cfg, log))  # what `set` saved survives a restart
     engine.run(lambda: stopper.stopping)
     return 0

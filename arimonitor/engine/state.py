@@ -189,6 +189,9 @@ class State:
         self.channels: dict[str, Channel] = {}
         self.bridges: dict[str, Bridge] = {}
         self.calls: dict[str, Call] = {}           # active calls only; ended ones go to history
+        # Calls opened by a leg Asterisk created to dial out (state Down), not yet announced:
+        # the Dial event right after usually folds that leg into its caller's call.
+        self.unannounced: set[str] = set()
         self.remote_ips: dict[str, RemoteIp] = {}
         self.local_pairs: dict[str, set[str]] = {}  # pair_key -> channel ids of both halves
         self.recordings: dict[str, str] = {}        # recording name -> call id

@@ -1,14 +1,16 @@
 """One WebSocket connection's lifetime; the reconnect loop (process.py) decides what follows.
 
-`Connection.run()` connects, forwards every frame untouched, pings when idle, and returns an
-Outcome saying why it ended and whether it was healthy (so the backoff may reset) or an
-authentication failure (logged as such, not as a network blip).
+`Connection.run()` connects, forwards every frame untouched (the frames already waiting in
+the socket go together as one batch; a batch never waits for more), pings when idle, and
+returns an Outcome saying why it ended and whether it was healthy (so the backoff may reset)
+or an authentication failure (logged as such, not as a network blip).
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import select
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import websocket
 
 from arimonitor import protocol
-from arimonitor.reader.forwarder import Forwarder
+from arimonitor.reader.forwarder import MAX_BATCH, MAX_BATCH_BYTES, Forwarder
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class ReaderStats:
                 "last_frame_age": round(now - self.last_frame_at, 3) if self.last_frame_at else None,
                 "connected_since": self.connected_since or None, "epoch": self.epoch,
                 "seq": self.seq, "sent": forwarder.sent, "dropped": forwarder.dropped,
+                "batches": forwarder.batches,
                 "notices_dropped": forwarder.notices_dropped, "t": now}
 
 
@@ -66,6 +69,25 @@ def events_url(ari_url: str, app: str) -> str:
 
 def basic_auth(user: str, password: str) -> str:
     return "Authorization: Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _readiness(ws: websocket.WebSocket) -> Callable[[], bool]:
+    """A no-wait test: is more WebSocket data already here (kernel, TLS or client buffer)?"""
+    sock = ws.sock
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    poll = poller.poll
+    pending = getattr(sock, "pending", None)  # TLS: bytes decrypted but not yet read
+    frame_buffer = getattr(ws, "frame_buffer", None)
+
+    def ready() -> bool:
+        if frame_buffer is not None and getattr(frame_buffer, "recv_buffer", None):
+            return True
+        if pending is not None and pending():
+            return True
+        return bool(poll(0))
+
+    return ready
 
 
 class Connection:
@@ -108,16 +130,39 @@ class Connection:
         interval = self.ping_interval
         ws.settimeout(min(1.0, interval / 4))
         last_rx = last_ping = time.monotonic()
-        seq = 0
         reason = "stopping"
         text, binary = websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY
-        monotonic = time.monotonic
+        monotonic, now_wall = time.monotonic, time.time
+        ready = _readiness(ws)
+        recv = ws.recv_data
+        # Frames received but not yet forwarded: a batch grows only while more frames are
+        # already waiting (`ready()`, no wait), and is sent before the next recv could block.
+        batch: list[bytes] = []
+        batch_t = 0.0
+        batch_bytes = 0
+        seq = 0  # last frame forwarded (or dropped) so far
+
+        def flush() -> None:
+            nonlocal seq, batch, batch_bytes
+            n = len(batch)
+            fwd.frames(server, epoch, seq + 1, batch, batch_t)
+            before, seq = seq, seq + n
+            stats.frames += n
+            stats.bytes += batch_bytes
+            stats.last_frame_at = batch_t
+            stats.seq = seq
+            batch, batch_bytes = [], 0
+            if before >> 10 != seq >> 10:
+                self.on_idle()  # stats stay timely under a flood too
+
         try:
             while not self.stopping():
+                if batch and (len(batch) >= MAX_BATCH or batch_bytes >= MAX_BATCH_BYTES or not ready()):
+                    flush()
                 try:
-                    opcode, data = ws.recv_data(control_frame=True)
+                    opcode, data = recv(control_frame=True)
                 except websocket.WebSocketTimeoutException:
-                    now = time.monotonic()
+                    now = monotonic()
                     if now - last_rx > 2 * interval:
                         stats.dead_links += 1
                         reason = f"no traffic and no pong for {now - last_rx:.1f} s (dead link)"
@@ -128,24 +173,21 @@ class Connection:
                     self.on_idle()
                     continue
                 if opcode == text or opcode == binary:
-                    seq += 1
-                    received = time.time()
-                    fwd.frame(server, epoch, seq, data, received)
-                    stats.frames += 1
-                    stats.bytes += len(data)
-                    stats.last_frame_at = received
-                    stats.seq = seq
-                    last_rx = monotonic()
-                    if not seq & 1023:
-                        self.on_idle()  # stats stay timely under a flood too
+                    if not batch:
+                        batch_t = now_wall()
+                        last_rx = monotonic()
+                    batch.append(data)
+                    batch_bytes += len(data)
                     continue
-                last_rx = time.monotonic()
+                last_rx = monotonic()
                 if opcode == websocket.ABNF.OPCODE_CLOSE:
                     reason = "closed by Asterisk"
                     break
         except (OSError, websocket.WebSocketException) as exc:
             reason = f"connection lost: {exc or type(exc).__name__}"
         finally:
+            if batch:
+                flush()  # what arrived before the end still counts
             try:
                 ws.close(timeout=0.5)
             except (OSError, websocket.WebSocketException):

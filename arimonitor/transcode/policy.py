@@ -22,6 +22,7 @@ from typing import Protocol
 log = logging.getLogger(__name__)
 
 SNOOP_PREFIX = "arimon-snoop-"
+META_KEEP = 2000  # names remembered for MP3 tags after their call ended (oldest dropped first)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -109,6 +110,8 @@ class Recorder:
         if plan is None:
             return None
         self.active[call.id] = plan
+        if len(self.meta) >= META_KEEP:
+            self.meta.pop(next(iter(self.meta)))
         self.meta[plan.name] = {"client": call.client, "call_id": call.id,
                                 "date": plan.name.split("/")[1], "origin": call.origin,
                                 "destination": call.destination}
@@ -124,6 +127,19 @@ class Recorder:
             self.failed(plan.name, f"{plan.kind} recording refused: {exc}")
             return None
         return plan
+
+    def refused(self, name: str, reason: str) -> None:
+        """Asterisk refused a recording after call_answered returned (REST run elsewhere)."""
+        for call_id, plan in list(self.active.items()):
+            if plan.name == name:
+                del self.active[call_id]
+                if plan.snoop_id:
+                    try:
+                        self.ari.hangup(plan.snoop_id)
+                    except Exception as exc:  # noqa: BLE001  the snoop may never have existed
+                        log.info("hanging up snoop %s: %s", plan.snoop_id, exc)
+        log.warning("recording %s refused: %s", name, reason)
+        self.failed(name, reason)
 
     def call_ended(self, call_id: str) -> None:
         plan = self.active.pop(call_id, None)

@@ -33,9 +33,14 @@ class Engine:
                 "ARIMONITOR_CONSOLE_TIMEOUT": "3s", "ARIMONITOR_CONFIG": str(self.directory / "none.ini")}
 
 
+_MADE: list[Path] = []
+
+
 def short_dir() -> Path:
     # ipc paths must fit in sun_path (107 bytes); pytest's tmp_path can be longer
-    return Path(tempfile.mkdtemp(prefix="arictl-", dir="/tmp"))
+    path = Path(tempfile.mkdtemp(prefix="arictl-", dir="/tmp"))
+    _MADE.append(path)
+    return path
 
 
 def arictl(*args: str, env: dict[str, str] | None = None, timeout: float = 15) -> subprocess.CompletedProcess:
@@ -78,7 +83,7 @@ def engine():
 
 @pytest.fixture(autouse=True, scope="module")
 def _clean_dirs():
-    before = set(Path("/tmp").glob("arictl-*"))
+    # only the folders this run made: a glob would also take a parallel run's folders
     yield
-    for path in set(Path("/tmp").glob("arictl-*")) - before:
-        shutil.rmtree(path, ignore_errors=True)
+    while _MADE:
+        shutil.rmtree(_MADE.pop(), ignore_errors=True)

@@ -11,7 +11,7 @@ from typing import Any
 import zmq
 
 from arimonitor import protocol
-from tests.support import FIXTURES
+from tests.support import FIXTURES, free_port
 
 V27 = FIXTURES / "v27"
 
@@ -27,6 +27,8 @@ def write_config(tmp_path: Path, sim: Any, **sections: dict[str, str]) -> Path:
                   "clients": str(V27 / "__CLIENTES__.DEF"),
                   "mqservers": str(V27 / "__MQSERVERS__.DEF")},
         "logging": {"metrics_interval": "1s", "level": "INFO"},
+        # the engine serves the manager port: never the shared default 1101 in tests
+        "console": {"manager_port": str(free_port())},
     }
     for section, items in sections.items():
         values.setdefault(section, {}).update(items)
@@ -60,11 +62,28 @@ def ctl(address: str, cmd: str, *args: str, timeout: float = 5.0, **opts: Any) -
         sock.close(0)
 
 
-def start_stack(processes: Any, ini: Path, tmp_path: Path, reader: bool = True) -> dict:
+def start_stack(processes: Any, ini: Path, tmp_path: Path, reader: bool = True,
+                extra: tuple[tuple[str, ...], ...] = ()) -> dict:
+    """engine (+ reader) and any `extra` programs, e.g. (("transcoder.py", "--name", "transcoder_00"),).
+
+    stdout/stderr of each go to tmp_path/out/<program>.out (see `outputs`).
+    """
     env = {"ARIMONITOR_CONFIG": str(ini)}
     log_dir = tmp_path / "out"
     log_dir.mkdir(exist_ok=True)
     procs = {"engine": processes.python("procs/call_engine.py", env=env, log=log_dir / "engine.out")}
     if reader:
         procs["reader"] = processes.python("procs/ari_reader.py", env=env, log=log_dir / "reader.out")
+    for script, *args in extra:
+        name = script.removesuffix(".py")
+        procs[name] = processes.python(f"procs/{script}", *args, env=env, log=log_dir / f"{name}.out")
     return procs
+
+
+def outputs(tmp_path: Path, lines: int = 40) -> str:
+    """The last lines of every process output and log, for an assertion message."""
+    parts = []
+    for path in sorted([*Path(tmp_path, "out").glob("*.out"), *Path(tmp_path, "var", "log").glob("*.log")]):
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+        parts.append(f"--- {path.name}\n" + "\n".join(text))
+    return "\n".join(parts)

@@ -53,6 +53,11 @@ def _messages(sock, until, timeout=10.0):
     return out
 
 
+def _ari(messages):
+    return [pair for m in messages if m[0] in (protocol.KIND_ARI, protocol.KIND_ARI_BATCH)
+            for pair in protocol.ari_frames(m)]
+
+
 def _connection(sim, address, stop, password=None, ping=1.0):
     fwd = Forwarder(address)
     conn = Connection(url=events_url(sim.url, sim.app), auth_header=basic_auth(sim.user, password or sim.password),
@@ -75,12 +80,12 @@ def test_frames_are_forwarded_untouched_with_sequence_numbers(pull):
             assert json.loads(first[0][1])["state"] == "connected"
             sim.control.register("1013010")
             sim.control.malformed("not_json")
-            frames = _messages(sock, lambda m: sum(p[0] == protocol.KIND_ARI for p in m) >= 4)
-            ari = [m for m in frames if m[0] == protocol.KIND_ARI]
-            headers = [json.loads(m[1]) for m in ari]
+            frames = _messages(sock, lambda m: len(_ari(m)) >= 4)
+            ari = _ari(frames)  # (header, frame) per frame, lone or batched
+            headers = [h for h, _frame in ari]
             assert [h["seq"] for h in headers] == list(range(1, len(ari) + 1))
             assert all(h["server"] == "ast1" and h["epoch"] == 42 for h in headers)
-            assert any(m[2] == b"this is not JSON {" for m in ari)  # bytes as received
+            assert any(frame == b"this is not JSON {" for _h, frame in ari)  # bytes as received
         finally:
             stop.set()
             thread.join(5)

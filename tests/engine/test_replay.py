@@ -17,9 +17,14 @@ def ended_by_id(fx):
 
 @pytest.mark.parametrize("trace", ALL_TRACES)
 def test_every_trace_replays_cleanly_and_leaves_nothing_active(trace):
-    state, _fx, handlers = new_engine_state()
+    state, fx, handlers = new_engine_state()
     n = replay(handlers, trace)
     c = state.counters
+    # Every announced call is one that ends: a dialled leg folded into its caller's call by
+    # the Dial event is never announced as a call of its own (no phantom "ringing").
+    ringing = [cid for what, cid in fx.log if what == "call.ringing"]
+    assert len(ringing) == len(set(ringing))
+    assert set(ringing) == set(ended_by_id(fx)), set(ringing) ^ set(ended_by_id(fx))
     assert c.received == n
     assert c.malformed == 0 and c.unknown_type == 0 and c.handler_error == 0
     assert c.illegal_transitions == 0

@@ -6,10 +6,18 @@ Adding a command is one decorated function in one of these modules; nothing else
 
 from __future__ import annotations
 
-from arimonitor.console.commands import core, engine_state
+from arimonitor.console.commands import (
+    core,
+    endpoints,
+    engine_state,
+    ips,
+    processes,
+    reload,
+    settings,
+)
 from arimonitor.console.registry import Registry
 
-MODULES = [core, engine_state]
+MODULES = [core, engine_state, endpoints, ips, processes, reload, settings]
 
 
 def build_registry() -> Registry:

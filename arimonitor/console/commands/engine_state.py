@@ -6,6 +6,8 @@ import time
 
 from arimonitor import datatypes, protocol
 from arimonitor.ari.rest import AriError
+from arimonitor.console import render
+from arimonitor.console.commands.processes import processes_lines, processes_view
 from arimonitor.console.registry import Arg, CommandError, Option, Registry, Reply
 
 
@@ -30,12 +32,16 @@ def _clock(t: float | None) -> str:
 
 
 def register(registry: Registry) -> None:
-    @registry.command("status", category="engine", summary="link, Asterisk, calls and endpoints at a glance",
+    @registry.command("status", category="engine",
+                      summary="processes, link, Asterisk, calls and endpoints at a glance",
                       examples=["status"])
     def status(ctx) -> Reply:
         data = ctx.services.status()
+        data["processes"] = processes_view(ctx)
         s, link, probe = data["state"], data["link"], data["probe"]
         lines = [
+            f"engine:     up {render.duration(data['uptime'])}",
+            *processes_lines(data["processes"]),
             f"link:       {link['state']} (epoch {link['epoch']}){' - ' + link['reason'] if link['reason'] else ''}",
             f"asterisk:   {s['asterisk_id'] or '?'} started {s['asterisk_startup'] or '?'}",
             (f"rest probe: {'STALLED' if probe['stalled'] else 'ok'}, last {probe['last_latency_ms']} ms, "
@@ -57,24 +63,26 @@ def register(registry: Registry) -> None:
         data = ctx.services.stats()
         totals = ctx.engine.totals() if ctx.engine is not None else {}
         data["totals"] = totals
-        c, intake = data["counters"], data["intake"]
-        lines = ["events: " + " ".join(f"{k}={c[k]}" for k in (
-            "received", "applied", "duplicate", "malformed", "unknown_type", "superseded",
-            "frames_lost", "handler_error")),
-            (f"intake: lag {intake.get('lag_ms')} ms (max {intake.get('max_lag_ms')}), "
-            f"last event {_age(intake.get('last_event_age'))}, largest batch {intake.get('batch_max')}"),
-            "calls: " + " ".join(f"{k}={c[k]}" for k in ("calls_ended", "calls_lost", "adopted",
-                                                        "continued", "continue_failed", "claimed")),
-            "link: " + " ".join(f"{k}={c[k]}" for k in ("link_up", "link_down", "resyncs",
-                                                       "resync_failures", "asterisk_restarts"))]
+        c, intake, probe = data["counters"], data["intake"], data["probe"]
+        groups = {
+            "events": ("received", "applied", "duplicate", "malformed", "unknown_type", "superseded",
+                       "frames_lost", "handler_error"),
+            "calls": ("calls_ended", "calls_lost", "adopted", "continued", "continue_failed", "claimed"),
+            "link": ("link_up", "link_down", "resyncs", "resync_failures", "asterisk_restarts"),
+        }
+        rows = [(group if i == 0 else "", name, c[name], totals.get(name))
+                for group, names in groups.items() for i, name in enumerate(names)]
         reader = data["reader"]
         if reader:
-            lines.append(f"reader: frames={reader.get('frames')} dropped={reader.get('dropped')} "
-                         f"reconnects={reader.get('reconnects')} "
-                         f"last frame {_age(reader.get('last_frame_age'))}")
-        probe = data["probe"]
-        lines.append(f"probe: ok={probe['ok']} failed={probe['failed']} stalls={probe['stalls']} "
-                     f"last={probe['last_latency_ms']} ms max={probe['max_latency_ms']} ms")
+            rows += [("reader" if i == 0 else "", name, reader.get(name), None)
+                     for i, name in enumerate(("frames", "dropped", "reconnects"))]
+        rows += [("probe" if i == 0 else "", name, probe[name], None)
+                 for i, name in enumerate(("ok", "failed", "stalls", "last_latency_ms", "max_latency_ms"))]
+        rows += [("intake", "lag_ms", intake.get("lag_ms"), None), ("", "max_lag_ms", intake.get("max_lag_ms"), None),
+                 ("", "largest_batch", intake.get("batch_max"), None)]
+        lines = [render.table(rows, ("GROUP", "COUNTER", "SINCE START", "ALL TIME"), align="llrr"),
+                 f"last event {_age(intake.get('last_event_age'))}"
+                 + (f", reader's last frame {_age(reader.get('last_frame_age'))}" if reader else "")]
         return Reply(data, "\n".join(lines))
 
     @registry.command("recovery", category="engine", slow=True,
@@ -99,9 +107,13 @@ def register(registry: Registry) -> None:
         rows = ctx.services.active_calls(client)
         if not rows:
             return Reply(rows, "no active calls" + (f" for client {client}" if client else ""))
-        lines = [f"{r['line']}  [{r['client'] or '-'}] {r['id']} since {_clock(r['created'])}"
-                 for r in rows]
-        return Reply(rows, "\n".join(lines))
+        now = time.time()
+        text = render.table(
+            [(r["origin"] or "?", r["destination"] or "?", r["state"], r["client"] or "-",
+              render.duration(now - r["created"]), _clock(r["created"]), r["id"]) for r in rows],
+            ("FROM", "TO", "STATE", "CLIENT", "FOR", "SINCE", "CALL"),
+            title=f"active calls{' for client ' + client if client else ''}")
+        return Reply(rows, text)
 
     @registry.command("history", category="calls", summary="ended calls, newest first",
                       options=[Option("client", "only this client"),
@@ -112,11 +124,13 @@ def register(registry: Registry) -> None:
         rows = ctx.services.history(client, since, limit)
         if not rows:
             return Reply(rows, "no calls in history for that filter")
-        lines = [f"{_clock(r['ended'])} {r['origin'] or '?'} -> {r['destination'] or '?'} "
-                 f"[{r['client'] or '-'}] cause {r['hangup_cause']} {r['duration']:.0f}s "
-                 f"(billed {r['billsec']:.0f}s){' ' + r['end_reason'] if r['end_reason'] != 'hangup' else ''}"
-                 for r in rows]
-        return Reply(rows, "\n".join(lines))
+        text = render.table(
+            [(_clock(r["ended"]), r["origin"] or "?", r["destination"] or "?", r["client"] or "-",
+              r["hangup_cause"], render.duration(r["duration"]), render.duration(r["billsec"]),
+              r["end_reason"]) for r in rows],
+            ("ENDED", "FROM", "TO", "CLIENT", "CAUSE", "LENGTH", "TALK", "END"),
+            title="call history" + (f" for client {client}" if client else ""))
+        return Reply(rows, text)
 
     # Raw tables for tests and tools; the operator-facing `endpoints`/`ips` live elsewhere.
     @registry.command("_engine_endpoints", category="engine", summary="every endpoint record (raw)",

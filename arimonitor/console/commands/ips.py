@@ -1,0 +1,62 @@
+"""Console command `ips` and `ips whitelist add|remove IP`: the remote-IP registry (v2.7 REMOTEIPS).
+
+Every address a contact registered from: first and last seen, the endpoints that used it, how
+it was first discovered (event, ami, cli) and the whitelist flag. A whitelist change is written
+to SQLite before it is acknowledged, so it survives an engine restart.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+
+from arimonitor import protocol
+from arimonitor.console import render
+from arimonitor.console.registry import Arg, CommandError, Option, Registry, Reply
+
+
+def _ip(text: str) -> str:
+    return str(ipaddress.ip_address(text.strip()))
+
+
+def _clock(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "-"
+
+
+def register(registry: Registry) -> None:
+    @registry.command(
+        "ips", category="endpoints", summary="remote IPs: first/last seen, endpoints, whitelist",
+        args=[Arg("action", "whitelist: change an IP's flag", optional=True, choices=("whitelist",)),
+              Arg("op", "add or remove", optional=True, choices=("add", "remove")),
+              Arg("ip", "the address", optional=True, convert=_ip)],
+        options=[Option("whitelisted", "only whitelisted IPs", flag=True)],
+        examples=["ips", "ips --whitelisted", "ips whitelist add 10.0.0.5",
+                  "ips whitelist remove 10.0.0.5"],
+        description="The whitelist flag is stored in SQLite (kept across restarts).")
+    def ips(ctx, action=None, op=None, ip=None, whitelisted=False) -> Reply:
+        if action is None:
+            rows = [r.view() for r in sorted(ctx.state.remote_ips.values(), key=lambda r: r.ip)
+                    if r.whitelist or not whitelisted]
+            now = time.time()
+            text = render.table(
+                [(r["ip"], _clock(r["first_seen"]), render.age(r["last_seen"], now),
+                  ", ".join(r["endpoints"]) or "-", r["whitelist"], r["source"] or "-") for r in rows],
+                ("IP", "FIRST SEEN", "LAST SEEN", "ENDPOINTS", "WHITELIST", "FOUND BY"),
+                title="whitelisted remote ips" if whitelisted else "remote ips", empty="no remote IPs")
+            return Reply(rows, text)
+        if op is None or ip is None:
+            raise CommandError(protocol.E_BAD_ARGUMENTS, "usage: ips whitelist add|remove IP")
+        record = ctx.state.remote_ips.get(ip)
+        if record is None:
+            raise CommandError(protocol.E_NOT_FOUND,
+                               f"{ip} has never registered here; 'ips' lists the known addresses")
+        wanted = op == "add"
+        if record.whitelist == wanted:
+            return Reply(record.view(), f"{ip} is already {'on' if wanted else 'off'} the whitelist")
+        record.whitelist = wanted
+        try:
+            ctx.store.save_remote_ip(record.view())
+        except Exception:
+            record.whitelist = not wanted  # not saved: not changed
+            raise
+        return Reply(record.view(), f"{ip} {'added to' if wanted else 'removed from'} the whitelist (saved)")

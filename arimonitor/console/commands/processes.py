@@ -1,0 +1,144 @@
+"""The other processes as the engine sees them: `debug on|off`, the hidden `_report`, and
+the process lines of `status` (`processes_view` / `processes_lines`).
+
+- ari-reader: the link notices and `reader-stats` it sends (services.link, reader_stats).
+- transcoders: the `hello` heartbeats the transcode component counts (its JobBook).
+- clicktocall: the `_report` it sends over the control socket every few seconds
+  (arimonitor/clicktocall/report.py); kept in `services.process_reports` with the time it
+  came, so `status` can say seen or stale.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from arimonitor import protocol
+from arimonitor.console import render
+from arimonitor.console.commands.settings import publish_level
+from arimonitor.console.registry import Arg, CommandError, Registry, Reply
+from arimonitor.logs import set_level
+
+# A process reporting every REPORT_INTERVAL s is stale after three missed reports.
+REPORT_INTERVAL = 5.0
+STALE_AFTER = 3 * REPORT_INTERVAL
+REPORT_KEYS = ("process", "broker", "queue", "connected_since", "counters")
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict) or not isinstance(value.get("process"), str):
+        raise ValueError("must be a JSON object with a 'process' string")  # noqa: TRY004 - the registry maps ValueError to E_BAD_ARGUMENTS
+    return value
+
+
+def _reports(ctx: Any) -> dict[str, dict[str, Any]]:
+    reports = getattr(ctx.services, "process_reports", None)
+    if reports is None:
+        reports = ctx.services.process_reports = {}
+    return reports
+
+
+def _transcode_book(ctx: Any) -> Any:
+    """The transcode component's JobBook, if the engine runs one."""
+    candidates = [getattr(ctx, "transcode", None), *getattr(ctx.engine, "components", ())]
+    for component in candidates:
+        book = getattr(component, "book", None)
+        if book is not None and hasattr(book, "live_workers"):
+            return book
+    return None
+
+
+def processes_view(ctx: Any, now: float | None = None) -> dict[str, Any]:
+    """What `status` shows of every other process (plain data)."""
+    now = time.time() if now is None else now
+    link, stats = ctx.services.link, ctx.services.reader_stats or {}
+    reader = {"connected": link.get("state") == protocol.LINK_CONNECTED, "state": link.get("state"),
+              "since": link.get("since"), "epoch": link.get("epoch"),
+              "reconnects": stats.get("reconnects")}
+    book = _transcode_book(ctx)
+    if book is None:
+        transcoders: dict[str, Any] | None = None
+    else:
+        alive = book.live_workers()
+        transcoders = {"alive": len(alive), "known": len(book.workers),
+                       "workers": sorted(w.name for w in alive)}
+    clicktocall = []
+    for name, report in sorted(_reports(ctx).items()):
+        age = now - report["received"]
+        clicktocall.append({**report, "age": round(age, 1), "stale": age > STALE_AFTER})
+    return {"reader": reader, "transcoders": transcoders, "clicktocall": clicktocall,
+            "log_level": logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+            "levels_sent": dict(getattr(ctx.services, "levels_sent", {}))}
+
+
+def processes_lines(view: dict[str, Any], now: float | None = None) -> list[str]:
+    r = view["reader"]
+    if r["connected"]:
+        reader = f"connected since {render.age(r['since'], now)} (epoch {r['epoch']})"
+    else:
+        state = r["state"] if r["state"] not in (None, "unknown") else "not seen yet"
+        reader = state + (f" since {render.age(r['since'], now)}" if r["since"] else "")
+    if r["reconnects"] is not None:
+        reader += f", {r['reconnects']} reconnect(s)"
+    t = view["transcoders"]
+    transcoders = ("not reported" if t is None else
+                   f"{t['alive']} alive" + (f" ({', '.join(t['workers'])})" if t["workers"] else "")
+                   + (f", {t['known'] - t['alive']} silent" if t["known"] > t["alive"] else ""))
+    lines = [f"reader:     {reader}", f"transcoder: {transcoders}"]
+    if not view["clicktocall"]:
+        lines.append("clicktocall: not reported")
+    for c in view["clicktocall"]:
+        seen = f"STALE (last report {render.age(c['received'], now)})" if c["stale"] else "seen"
+        broker = (f"connected to {c.get('broker')} queue {c.get('queue')} since "
+                  f"{render.age(c.get('connected_since'), now)}" if c.get("broker") else "no broker")
+        counters = c.get("counters") or {}
+        counted = " ".join(f"{k}={v}" for k, v in counters.items()) if isinstance(counters, dict) else ""
+        lines.append(f"clicktocall: {seen}, {broker}" + (f"; {counted}" if counted else ""))
+    sent = view["levels_sent"]
+    lines.append(f"log level:  engine {view['log_level']}"
+                 + ("".join(f", {p} {lvl}" for p, lvl in sorted(sent.items())) if sent else ""))
+    return lines
+
+
+def register(registry: Registry) -> None:
+    @registry.command("debug", category="engine", summary="debug logging on or off, per process",
+                      args=[Arg("mode", "on = DEBUG, off = back to logging.level", choices=("on", "off")),
+                            Arg("process", "engine, ari-reader, transcoder (every transcoder_NN), "
+                                "transcoder_00, clicktocall, or all (default)", optional=True)],
+                      examples=["debug on", "debug on transcoder", "debug off all"])
+    def debug(ctx, mode, process=None) -> Reply:
+        process = process or "all"
+        configured = ctx.cfg["logging.level"]
+        level = "DEBUG" if mode == "on" else (configured if configured != "DEBUG" else "INFO")
+        if process in ("all", "engine"):
+            set_level(level)
+        if process != "engine":
+            publish_level(ctx, process, level)
+        sent = getattr(ctx.services, "levels_sent", None)
+        if sent is None:
+            sent = ctx.services.levels_sent = {}
+        if process == "all":
+            sent.clear()
+        sent[process] = level
+        reach = "the engine" if process == "engine" else (
+            "every process" if process == "all" else f"{process} (sent on the engine PUB)")
+        return Reply({"process": process, "level": level}, f"log level {level} for {reach}")
+
+    @registry.command("_report", category="engine", hidden=True,
+                      summary="a process's periodic report (clicktocall: broker, queue, counters)",
+                      args=[Arg("report", "JSON object: process, broker, queue, connected_since, counters",
+                                convert=_json_object)])
+    def report(ctx, report) -> Reply:
+        name = report["process"]
+        if len(name) > 64:
+            raise CommandError(protocol.E_BAD_VALUE, "process name longer than 64 characters")
+        kept = {k: report.get(k) for k in REPORT_KEYS}
+        kept["received"] = time.time()
+        _reports(ctx)[name] = kept
+        return Reply({"received": kept["received"], "interval": REPORT_INTERVAL}, "ok")

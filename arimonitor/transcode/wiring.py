@@ -1,0 +1,191 @@
+"""Recording policy + transcoder pool as one engine component (one line in engine/app.py).
+
+    COMPONENTS = [..., RecordingComponent, ...]
+
+- `TranscodeComponent`: its tables, sockets, timers, Recording* events, `jobs`/`recordings`.
+- `Recorder` (policy.py): on the engine's `call.up` it decides whether and how the call is
+  recorded; on `call.ended` it stops the recording (and hangs up the snoop).
+- `WorkerAri`: the Recorder's REST steps, run in order on the engine's REST worker thread
+  (never on the loop thread); a refusal comes back to the loop and is logged in the recording
+  log with its reason.
+
+Who records a click-to-call: the click-to-call flow, never the Recorder. The flow records the
+bridge it made (`<client>/<date>/c2c-<rid>`) when the request's `record` or the client's
+`gravar` says so (the consumer decides, the appArgs carry it), so the Recorder skips every call
+that has a click-to-call leg; one call, one recording.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from arimonitor.ari.rest import AriRest
+from arimonitor.clicktocall.request import parse_channel_id
+from arimonitor.transcode.component import TranscodeComponent
+from arimonitor.transcode.policy import SNOOP_PREFIX, CallInfo, Recorder
+
+log = logging.getLogger(__name__)
+
+Submit = Callable[[Callable[[], Any], Callable[[Any, BaseException | None], None]], None]
+
+
+def _q(part: str) -> str:
+    from requests.utils import quote
+
+    return quote(part, safe="")
+
+
+class WorkerAri:
+    """`AriRecorder` over ARI REST on a worker thread. Methods only queue work and return.
+
+    `snoop()` is held until the `record_channel()` of the snoop channel, so both run as one
+    step whose failure names the recording; `refused(name, reason)` is called on the loop
+    thread when a recording could not be started.
+    """
+
+    def __init__(self, rest: Any, submit: Submit, app: str,
+                 refused: Callable[[str, str], None]) -> None:
+        self.rest = rest
+        self.submit = submit
+        self.app = app
+        self.refused = refused
+        self._snoops: dict[str, str] = {}  # snoop id -> channel to snoop, until it is recorded
+
+    def _start(self, name: str, work: Callable[[], Any]) -> None:
+        def done(_result: Any, error: BaseException | None) -> None:
+            if error is not None:
+                self.refused(name, str(error)[:300])
+
+        self.submit(work, done)
+
+    def _cleanup(self, what: str, work: Callable[[], Any]) -> None:
+        def done(_result: Any, error: BaseException | None) -> None:
+            # gone with the call is the normal case (Asterisk ends a snoop with its channel)
+            if error is not None and getattr(error, "status", 0) != 404:
+                log.info("%s: %s", what, error)
+
+        self.submit(work, done)
+
+    def record_bridge(self, bridge_id: str, name: str, fmt: str) -> None:
+        params = {"name": name, "format": fmt, "ifExists": "fail"}
+        self._start(name, lambda: self.rest.post(f"/bridges/{_q(bridge_id)}/record", params=params))
+
+    def snoop(self, channel_id: str, snoop_id: str) -> None:
+        self._snoops[snoop_id] = channel_id
+
+    def record_channel(self, channel_id: str, name: str, fmt: str) -> None:
+        snooped = self._snoops.pop(channel_id, None)
+        rest, app = self.rest, self.app
+        params = {"name": name, "format": fmt, "ifExists": "fail"}
+
+        def work() -> None:
+            if snooped is not None:
+                rest.post(f"/channels/{_q(snooped)}/snoop",
+                          params={"spy": "both", "app": app, "snoopId": channel_id})
+            rest.post(f"/channels/{_q(channel_id)}/record", params=params)
+
+        self._start(name, work)
+
+    def stop_recording(self, name: str) -> None:
+        self._cleanup(f"stopping recording {name}",
+                      lambda: self.rest.post(f"/recordings/live/{_q(name)}/stop"))
+
+    def hangup(self, channel_id: str) -> None:
+        self._snoops.pop(channel_id, None)
+        self._cleanup(f"hanging up {channel_id}",
+                      lambda: self.rest.delete(f"/channels/{_q(channel_id)}", params={"reason": "normal"}))
+
+
+class RecordingComponent:
+    """The transcoder pool and the recording policy, plugged into an Engine."""
+
+    def __init__(self, engine: Any) -> None:
+        cfg = engine.cfg
+        self.engine = engine
+        self.cfg = cfg
+        self._records: tuple[Any, Mapping[str, bool | None]] = (None, {})
+        engine.store.migrate(*TranscodeComponent.tables())
+        self.rest = AriRest.from_config(cfg)  # its own session, used only on the REST worker
+        self.ari = WorkerAri(self.rest, engine.rest_worker.submit, cfg["ari.app"],
+                             refused=lambda name, reason: self.recorder.refused(name, reason))
+        self.recorder = Recorder(self.ari, records=self.records,
+                                 default=lambda: cfg["recordings.default_record"],
+                                 failed=self.recording_failed)
+        self.transcode = TranscodeComponent(cfg, engine.store.connection,
+                                            notify=engine.notifier.publish,
+                                            describe=self.describe, busy=self.busy)
+        self.transcode.attach(engine)
+        engine.claim_channels("recording", self.recorder.claims)
+        engine.notifier.subscribe("call.up", self.on_call_up)
+        engine.notifier.subscribe("call.ended", self.on_call_ended)
+
+    # ---- engine life ----------------------------------------------------------------------------
+
+    def register_commands(self, registry: Any) -> None:
+        self.transcode.register_commands(registry)
+
+    def start(self) -> None:
+        self.transcode.start(self.engine.loop)
+
+    def close(self) -> None:
+        self.transcode.close()
+        self.rest.close()
+
+    # ---- what the parts need from the engine ----------------------------------------------------
+
+    def records(self) -> Mapping[str, bool | None]:
+        """client id -> gravar, rebuilt only when the engine swapped its tables (reload)."""
+        tables = self.engine.services.tables
+        if tables is not self._records[0]:
+            clients = getattr(tables, "clients", None) or {}
+            self._records = (tables, {cid: c.record for cid, c in clients.items()})
+        return self._records[1]
+
+    def describe(self, name: str) -> dict | None:
+        return self.recorder.describe(name) or self.engine.services.recording_meta(name)
+
+    def busy(self, wav: str) -> bool:
+        root = self.cfg["paths.recordings"]
+        rel = os.path.relpath(wav, root)
+        if rel.startswith(".."):
+            return False  # MixMonitor folder: not Asterisk's ARI recordings
+        return self.engine.services.recording_live(os.path.splitext(rel)[0])
+
+    def recording_failed(self, name: str, reason: str) -> None:
+        meta = self.describe(name) or {}
+        self.transcode.book.note_recording(name, "failed", client=str(meta.get("client") or ""),
+                                           call_id=str(meta.get("call_id") or ""), reason=reason)
+
+    # ---- calls ----------------------------------------------------------------------------------
+
+    def call_info(self, body: dict) -> CallInfo | None:
+        """What the policy needs of an answered call; None for calls it must leave alone."""
+        state = self.engine.state
+        call = state.calls.get(body.get("id", ""))
+        if call is None:
+            return None
+        channels = [state.channels[c] for c in sorted(call.channels) if c in state.channels]
+        for ch in channels:
+            if ch.claimed_by == "clicktocall" or parse_channel_id(ch.id) is not None:
+                return None  # the click-to-call flow records its own bridge
+            if ch.id.startswith(SNOOP_PREFIX):
+                return None  # already recorded (a call adopted again after an engine restart)
+        watched = [ch for ch in channels if not ch.snoop]
+        if not watched:
+            return None
+        first = next((ch for ch in watched if ch.id == call.id), watched[0])
+        return CallInfo(id=call.id, client=call.client, answered=call.answered or body.get("t") or 0.0,
+                        origin=call.origin, destination=call.destination, channel=first.id)
+
+    def on_call_up(self, _topic: str, body: dict) -> None:
+        info = self.call_info(body)
+        if info is not None:
+            self.recorder.call_answered(info)
+
+    def on_call_ended(self, _topic: str, body: dict) -> None:
+        call_id = body.get("id")
+        if call_id:
+            self.recorder.call_ended(call_id)
