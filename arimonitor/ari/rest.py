@@ -3,6 +3,8 @@
 Errors come in two kinds an operator reads differently:
 - AriHttpError(status, body): Asterisk answered, and said no (404 gone, 409 not in Stasis...).
 - AriUnavailable(reason): no answer at all (refused, timeout, broken connection).
+- AriAuthError (an AriHttpError, 401/403): Asterisk answered and refused our credentials, an
+  operator's fix ([ari] user/password, ari.conf), not an outage.
 The password lives only in the session's auth; it is never in a message or a repr.
 """
 
@@ -29,6 +31,17 @@ class AriHttpError(AriError):
         self.body = body
         detail = body.get("message") or body.get("error") if isinstance(body, dict) else body
         super().__init__(f"{method} {path}: HTTP {status} {detail or ''}".rstrip())
+
+
+class AriAuthError(AriHttpError):
+    """HTTP 401/403: Asterisk is up and refuses the user/password (named, never the password)."""
+
+    def __init__(self, method: str, path: str, status: int, body: Any, user: str):
+        super().__init__(method, path, status, body)
+        self.user = user
+        text = (f"{method} {path}: HTTP {status}: ARI refused user {user!r} "
+                "(authentication failed: check [ari] user and password)")
+        self.args = (text,)
 
 
 class AriUnavailable(AriError):
@@ -72,6 +85,8 @@ class AriRest:
             raise AriUnavailable(method, path, type(exc).__name__ + _short(exc)) from None
         finally:
             self.last_latency = time.monotonic() - started
+        if response.status_code in (401, 403):
+            raise AriAuthError(method, path, response.status_code, _body(response), self.user)
         if response.status_code >= 400:
             raise AriHttpError(method, path, response.status_code, _body(response))
         if response.status_code == 204 or not response.content:

@@ -11,26 +11,53 @@ the `c2c` console command.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from arimonitor.ari.rest import AriRest
 from arimonitor.clicktocall.flow import EVENT_TYPES, ClickToCallFlow
-from arimonitor.clicktocall.history import MIGRATION, SCHEMA, OutcomeStore
+
+log = logging.getLogger(__name__)
+from arimonitor.clicktocall.history import (
+    FLOWS_MIGRATION,
+    FLOWS_SCHEMA,
+    MIGRATION,
+    SCHEMA,
+    FlowStore,
+    OutcomeStore,
+)
 
 
 class ClickToCallComponent:
     def __init__(self, engine: Any) -> None:
         cfg = engine.cfg
         engine.store.migrate(MIGRATION, SCHEMA)
+        engine.store.migrate(FLOWS_MIGRATION, FLOWS_SCHEMA)
+        self.engine = engine
         self.store = OutcomeStore(engine.store.connection)
         # Its own session, used only from the REST worker thread.
         self.rest = AriRest.from_config(cfg)
         self.flow = ClickToCallFlow(
             self.rest, engine.rest_worker.submit, engine.notifier.publish, self.store,
             app=cfg["ari.app"], trunk_dial=cfg["clicktocall.trunk_dial"],
-            default_timeout=cfg["clicktocall.default_timeout"])
+            default_timeout=cfg["clicktocall.default_timeout"],
+            flows=FlowStore(engine.store.connection))
+        # Calls a previous engine left in progress: their later events find them again.
+        self.flow.restore()
         for event_type in EVENT_TYPES:
             engine.on_event(event_type, self.flow.on_event)
+        # After every resync (engine start included): match them with Asterisk's channels.
+        engine.notifier.subscribe("link.resynced", self.on_resynced)
+
+    def on_resynced(self, _topic: str, _body: dict[str, Any]) -> None:
+        state = self.engine.state
+        channels = [{"id": ch.id, "name": ch.name, "state": ch.state,
+                     "stasis_args": list(ch.stasis_args) if ch.in_stasis else []}
+                    for ch in state.channels.values() if ch.id.startswith("c2c-")]
+        result = self.flow.reconcile(channels, list(state.bridges))
+        if result["adopted"] or result["ended"]:
+            log.info("c2c after resync: %d call(s) adopted, %d ended unseen",
+                     result["adopted"], result["ended"])
 
     def register_commands(self, registry: Any) -> None:
         from arimonitor.console.commands import clicktocall

@@ -42,7 +42,6 @@ from arimonitor.clicktocall.request import (
 # Test-only switch (documented in docs/ARCHITECTURE.md): delay the ack of an accepted request
 # by this many seconds, so a test can kill -9 the consumer between originate and ack.
 TEST_ACK_DELAY_ENV = "ARIMONITOR_C2C_TEST_ACK_DELAY"
-PREFERRED_CHECK = 30.0   # seconds between checks that the first server is back
 UNSENT_CHECK = 10.0      # seconds between sweeps of final outcomes the broker never confirmed
 DRAIN_TIMEOUT = 10.0     # longest wait for in-flight originates on SIGTERM
 
@@ -53,6 +52,9 @@ class ConsumerSettings:
     prefetch: int = 50
     workers: int = 8
     retry_delay: float = 5.0
+    max_attempts: int = 20     # attempts (the first included) before retries_exhausted
+    max_age: float = 600.0     # seconds since the first failed attempt, idem
+    failback_check: float = 30.0  # seconds between checks that the first server is back
     limits: Limits = field(default_factory=Limits)
     test_ack_delay: float = 0.0
 
@@ -89,7 +91,8 @@ class ConsumerSession:
         self.executor = ThreadPoolExecutor(max(1, min(settings.workers, settings.prefetch)),
                                            thread_name_prefix="c2c-place")
         self.consumed = False
-        self.counters = {"accepted": 0, "duplicate": 0, "refused": 0, "retried": 0, "replied": 0}
+        self.counters = {"accepted": 0, "duplicate": 0, "refused": 0, "retried": 0,
+                         "exhausted": 0, "replied": 0}
         self._generation = 0
         self._inflight: dict[int, _Delivery] = {}
         self.latencies: list[float] = []  # queue-to-originate (receive -> decision), seconds
@@ -115,7 +118,7 @@ class ConsumerSession:
         self.log.info("consuming %s (prefetch %d)", topology.queue, self.settings.prefetch)
         self._send_unsent()
         probe: _Probe | None = None
-        next_probe = time.monotonic() + PREFERRED_CHECK
+        next_probe = time.monotonic() + self.settings.failback_check
         next_unsent = time.monotonic() + UNSENT_CHECK
         reason = "stopping"
         while not self.stopper.stopping:
@@ -131,7 +134,7 @@ class ConsumerSession:
                 if probe.back:
                     reason = f"first server {broker.describe(self.servers[0])} is back"
                     break
-                probe, next_probe = None, now + PREFERRED_CHECK
+                probe, next_probe = None, now + self.settings.failback_check
         self._drain(tag)
         return broker.SessionEnd(True, reason)
 
@@ -153,13 +156,22 @@ class ConsumerSession:
             self.channel.basic_cancel(consumer_tag)
         except pika.exceptions.AMQPError:
             return  # the connection is gone: the broker requeues everything unacked itself
+        requeued = 0
         for delivery in list(self._inflight.values()):
             if delivery.future is not None and delivery.future.cancel():
                 self._inflight.pop(delivery.tag, None)
                 self.channel.basic_nack(delivery.tag, requeue=True)
+                requeued += 1
+        running = len(self._inflight)
+        self.log.info("draining: %d never started, requeued; waiting for %d in flight",
+                      requeued, running)
         deadline = time.monotonic() + DRAIN_TIMEOUT
         while self._inflight and time.monotonic() < deadline:
             self.connection.process_data_events(time_limit=0.05)
+        if self._inflight:
+            self.log.warning("drain: %d still in flight after %.0f s, requeued (a late "
+                             "originate is recognised as a duplicate)", len(self._inflight),
+                             DRAIN_TIMEOUT)
         for tag in list(self._inflight):
             self.channel.basic_nack(tag, requeue=True)
         self._inflight.clear()
@@ -230,7 +242,8 @@ class ConsumerSession:
             self.channel.basic_ack(tag)
 
     def _refuse(self, delivery: _Delivery, refusal: Refusal, req: ClickToCallRequest | None) -> None:
-        self.counters["refused"] += 1
+        self.counters["exhausted" if refusal.reason == reasons.RETRIES_EXHAUSTED
+                      else "refused"] += 1
         props = outcomes.dead_letter_properties(delivery.properties, refusal)
         try:
             self.confirmed.basic_publish(self.topology.dead_letter_exchange, self.topology.queue,
@@ -252,6 +265,16 @@ class ConsumerSession:
         self._publish_final(route, body)
 
     def _retry(self, delivery: _Delivery, decision: P.Decision) -> None:
+        attempts, first = outcomes.retry_state(delivery.properties)
+        age = time.time() - first
+        if attempts >= self.settings.max_attempts or age >= self.settings.max_age:
+            self.log.warning("c2c %s: %s; giving up after %d attempt(s) in %.0f s",
+                             decision.request.request_id, decision.error, attempts, age)
+            self._refuse(delivery, Refusal.of(
+                reasons.RETRIES_EXHAUSTED,
+                f"{attempts} attempt(s) in {age:.0f} s, last: {decision.error}"[:200]),
+                decision.request)
+            return
         props, attempts = outcomes.retry_properties(delivery.properties, decision.error,
                                                     self.settings.retry_delay)
         try:

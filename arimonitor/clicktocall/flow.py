@@ -15,23 +15,32 @@ Outcomes go out as engine PUB `c2c.<event>` (final: `c2c.final`) and into SQLite
 
 Collaborators come in through the constructor; REST runs through `run(work, done)` (the
 engine's REST worker thread) and never touches this object's state from there.
+
+Engine restarts: each call's state (FlowCall) is kept in the component's SQLite table
+(`history.FlowStore`) at every step and dropped at its final. A new flow `restore()`s the rows,
+so events after the restart (the hang-up of a call connected before it) finish the call with
+its stored times; `reconcile(channels, bridges)` after each resync compares the calls with the
+channels Asterisk still has (legs c2c-<rid>-a|b), rebuilds calls it never knew, and ends those
+whose legs went away unseen.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from arimonitor.clicktocall import outcomes, reasons
 from arimonitor.clicktocall import verdict as V
-from arimonitor.clicktocall.history import OutcomeStore
+from arimonitor.clicktocall.history import FlowStore, OutcomeStore
 from arimonitor.clicktocall.request import destination_channel_id, parse_channel_id
 
 log = logging.getLogger(__name__)
 
+SETUP_GRACE = 5.0  # seconds leg B may take to show up in the engine's state after its create
 EVENT_TYPES = ("ChannelCreated", "ChannelStateChange", "Dial", "StasisStart", "ChannelDestroyed")
 _ORIGIN_FAILURES = {V.BUSY: reasons.ORIGIN_BUSY, V.NO_ANSWER: reasons.ORIGIN_NO_ANSWER,
                     V.OFFLINE: reasons.ORIGIN_UNREACHABLE, V.FAILED: reasons.ORIGIN_FAILED}
@@ -54,6 +63,7 @@ class FlowCall:
     created: float
     timeout: float
     client: str = ""
+    origin: str = ""
     kind: str = "endpoint"
     destination: str = ""
     record: bool = False
@@ -72,7 +82,8 @@ class FlowCall:
 class ClickToCallFlow:
     def __init__(self, rest: Rest, run: Run, publish: Callable[[str, dict], None],
                  store: OutcomeStore | None, *, app: str, trunk_dial: str,
-                 default_timeout: float = 30.0, clock: Callable[[], float] = time.time) -> None:
+                 default_timeout: float = 30.0, clock: Callable[[], float] = time.time,
+                 flows: FlowStore | None = None) -> None:
         self.rest = rest
         self.run = run
         self.publish = publish
@@ -81,7 +92,9 @@ class ClickToCallFlow:
         self.trunk_dial = trunk_dial
         self.default_timeout = default_timeout
         self.clock = clock
+        self.flows = flows
         self.calls: dict[str, FlowCall] = {}
+        self._setting_up: set[str] = set()  # REST of leg B in flight (memory only)
         self.handlers = {"ChannelCreated": self.on_ChannelCreated,
                          "ChannelStateChange": self.on_ChannelStateChange, "Dial": self.on_Dial,
                          "StasisStart": self.on_StasisStart,
@@ -104,8 +117,10 @@ class ClickToCallFlow:
         parsed = parse_channel_id(event["channel"]["id"])
         if parsed is None or parsed[1] != "a" or parsed[0] in self.calls:
             return
-        call = self.calls[parsed[0]] = FlowCall(parsed[0], t, self.default_timeout)
-        self._emit(call, reasons.EV_ACCEPTED, t, origin=event["channel"].get("caller", {}).get("number"))
+        call = self.calls[parsed[0]] = FlowCall(parsed[0], t, self.default_timeout,
+                                                origin=endpoint_of(event["channel"]))
+        self._save(call)
+        self._emit(call, reasons.EV_ACCEPTED, t)
 
     def on_ChannelStateChange(self, event: dict, t: float) -> None:
         call, leg = self._leg(event.get("channel"))
@@ -122,6 +137,7 @@ class ClickToCallFlow:
                 call.a_status = status
             else:
                 call.b_status = status
+            self._save(call)
         if status == "RINGING":
             self._state(call, leg, "Ringing", t)
         elif status == "ANSWER" and leg == "b":
@@ -132,15 +148,18 @@ class ClickToCallFlow:
             return
         if state == "Ringing" and leg == "a" and not call.origin_ringing:
             call.origin_ringing = True
+            self._save(call)
             self._emit(call, reasons.EV_ORIGIN_RINGING, t)
         elif state == "Ringing" and leg == "b" and not call.destination_ringing:
             call.destination_ringing = True
+            self._save(call)
             self._emit(call, reasons.EV_DESTINATION_RINGING, t)
         elif state == "Up" and leg == "b" and not call.connected:
             call.connected = t
-            self._emit(call, reasons.EV_CONNECTED, t)
             if call.record and call.bridge_id:
                 self._record(call, t)
+            self._save(call)
+            self._emit(call, reasons.EV_CONNECTED, t)
 
     def on_StasisStart(self, event: dict, t: float) -> None:
         args = [str(a) for a in event.get("args") or ()]
@@ -152,16 +171,20 @@ class ClickToCallFlow:
             call = self.calls[args[1]] = FlowCall(args[1], t, self.default_timeout)
         if call.a_answered or call.final:
             return
-        if len(args) >= 8:
-            call.client, call.kind, call.destination = args[3], args[4], args[5]
-            call.record = args[6] == "1"
-            call.timeout = _float(args[7], self.default_timeout)
+        self._apply_args(call, args, channel)
         call.a_answered = t
         self._emit(call, reasons.EV_ORIGIN_ANSWERED, t)
         if not call.destination:
             self._fail(call, reasons.ASTERISK_ERROR, t, text="appArgs carry no destination")
             return
         self._setup(call, channel["id"], t)
+
+    def _apply_args(self, call: FlowCall, args: list[str], channel: dict) -> None:
+        call.origin = call.origin or endpoint_of(channel)
+        if len(args) >= 8:
+            call.client, call.kind, call.destination = args[3], args[4], args[5]
+            call.record = args[6] == "1"
+            call.timeout = _float(args[7], self.default_timeout)
 
     def on_ChannelDestroyed(self, event: dict, t: float) -> None:
         call, leg = self._leg(event.get("channel"))
@@ -194,8 +217,15 @@ class ClickToCallFlow:
         endpoint, timeout = self.dial_string(call), str(int(call.timeout))
         call.bridge_id = bridge_id
         call.b_dial = t
+        self._save(call)
+        if call.kind == "number":
+            unreachable = f"trunk unavailable ({endpoint})"
+            allocation_failed = reasons.DESTINATION_UNREACHABLE
+        else:  # an endpoint Asterisk cannot allocate a channel for: not registered
+            unreachable = f"{call.destination} is not registered"
+            allocation_failed = reasons.DESTINATION_OFFLINE
 
-        def work() -> str:
+        def work() -> tuple[str, str] | None:
             rest.post("/bridges", params={"type": "mixing", "bridgeId": bridge_id, "name": bridge_id})
             rest.post(f"/bridges/{bridge_id}/addChannel", params={"channel": a_id})
             try:
@@ -204,20 +234,23 @@ class ClickToCallFlow:
                     "channelId": b_id, "originator": a_id})
             except Exception as exc:
                 if getattr(exc, "status", 0) == 500 and "allocation failed" in str(exc).lower():
-                    return reasons.DESTINATION_OFFLINE
+                    return allocation_failed, f"{reasons.describe(allocation_failed)}: {unreachable}"
                 raise
             rest.post(f"/bridges/{bridge_id}/addChannel", params={"channel": b_id})
             rest.post(f"/channels/{b_id}/dial", params={"caller": a_id, "timeout": timeout})
-            return ""
+            return None
+
+        self._setting_up.add(rid)
 
         def done(failure: Any, error: BaseException | None) -> None:
+            self._setting_up.discard(rid)
             if call.final:
                 return
             if error is not None:
                 log.warning("c2c %s: setting up the destination failed: %s", rid, error)
                 self._fail(call, reasons.ASTERISK_ERROR, self.clock(), text=str(error)[:200])
             elif failure:
-                self._fail(call, failure, self.clock())
+                self._fail(call, failure[0], self.clock(), text=failure[1])
 
         self.run(work, done)
 
@@ -226,12 +259,15 @@ class ClickToCallFlow:
         # client/date/id: the transcoder reads its tags from this shape of name.
         name = f"{call.client or 'c2c'}/{day}/c2c-{call.request_id}"
         call.recording = name
+        rid = call.request_id
         path = f"/bridges/{call.bridge_id}/record"
 
         def done(_result: Any, error: BaseException | None) -> None:
             if error is not None:
-                log.warning("c2c %s: recording did not start: %s", call.request_id, error)
+                log.warning("c2c %s: recording did not start: %s", rid, error)
                 call.recording = None
+                if not call.final:
+                    self._save(call)
 
         self.run(lambda: self.rest.post(path, params={"name": name, "format": "wav",
                                                       "ifExists": "overwrite"}), done)
@@ -258,9 +294,116 @@ class ClickToCallFlow:
         self._emit(call, reasons.EV_FINAL, t, result=result, reason=reason, recording=call.recording,
                    **fields)
         self.calls.pop(call.request_id, None)
+        if self.flows is not None:
+            try:
+                self.flows.delete(call.request_id)
+            except Exception:
+                log.exception("c2c %s: dropping the flow state failed", call.request_id)
+
+    # ---- engine restarts ----------------------------------------------------------------------
+
+    def _save(self, call: FlowCall) -> None:
+        if self.flows is None or call.final:
+            return
+        try:
+            self.flows.save(call.request_id, dataclasses.asdict(call), self.clock())
+        except Exception:  # the call goes on; only a restart would lose it
+            log.exception("c2c %s: saving the flow state failed", call.request_id)
+
+    def restore(self) -> int:
+        """Load the calls a previous engine left in progress (start, before any event)."""
+        if self.flows is None:
+            return 0
+        names = {f.name for f in dataclasses.fields(FlowCall)}
+        for state in self.flows.load():
+            try:
+                call = FlowCall(**{k: v for k, v in state.items() if k in names})
+            except TypeError:
+                log.warning("c2c: unreadable flow state %r dropped", state.get("request_id"))
+                continue
+            self.calls.setdefault(call.request_id, call)
+        if self.calls:
+            log.info("c2c: %d call(s) in progress restored from SQLite", len(self.calls))
+        return len(self.calls)
+
+    def reconcile(self, channels: Iterable[dict], bridges: Iterable[str] = (),
+                  now: float | None = None) -> dict[str, int]:
+        """After a resync: match the calls with the legs Asterisk still has (loop thread).
+
+        `channels`: dicts with id, state, name and, for a channel in our Stasis app,
+        stasis_args. A call whose legs are all gone ended unseen; one leg of a connected call
+        gone means it is over; legs of a call we never knew are adopted."""
+        now = self.clock() if now is None else now
+        legs: dict[str, dict[str, dict]] = {}
+        for channel in channels:
+            parsed = parse_channel_id(channel.get("id", ""))
+            if parsed is not None:
+                legs.setdefault(parsed[0], {})[parsed[1]] = channel
+        bridges = set(bridges)
+        result = {"adopted": 0, "ended": 0}
+        for rid, found in legs.items():
+            if rid not in self.calls:
+                self._adopt(rid, found, bridges, now)
+                result["adopted"] += 1
+        for call in list(self.calls.values()):
+            if call.final or call.request_id in self._setting_up:
+                continue
+            found = legs.get(call.request_id, {})
+            a, b = found.get("a"), found.get("b")
+            if b is not None and b.get("state") == "Up" and not call.connected:
+                self._state(call, "b", "Up", now)
+            if a is not None and b is not None:
+                continue
+            if a is not None and not call.b_dial:
+                if not call.a_answered and a.get("state") == "Up" and a.get("stasis_args"):
+                    self._continue(call, a, now)  # answered while we were away
+                continue  # leg A still ringing: its events will follow
+            if a is not None and now - call.b_dial < SETUP_GRACE:
+                continue  # leg B is being created: its ChannelCreated may still be on its way
+            result["ended"] += 1
+            text = "the call ended while the engine was not watching"
+            if call.connected:
+                # When it ended is unknown: no duration rather than a wrong one.
+                self._finish(call, now, reasons.RESULT_COMPLETED, None, text=text, duration=None)
+            else:
+                self._fail(call, reasons.ENDED_UNSEEN, now, text=text)
+        return result
+
+    def _continue(self, call: FlowCall, a: dict, now: float) -> None:
+        """Leg A answered and sits in our app, the destination never dialled: do it now."""
+        self._apply_args(call, [str(x) for x in a.get("stasis_args") or ()], a)
+        call.a_answered = now
+        self._emit(call, reasons.EV_ORIGIN_ANSWERED, now)
+        if call.destination:
+            self._setup(call, a["id"], now)
+        else:
+            self._fail(call, reasons.ASTERISK_ERROR, now, text="appArgs carry no destination")
+
+    def _adopt(self, rid: str, found: dict[str, dict], bridges: set[str], now: float) -> None:
+        """Legs of a request this flow never knew (its state lost, or placed while away)."""
+        a, b = found.get("a"), found.get("b")
+        call = self.calls[rid] = FlowCall(rid, now, self.default_timeout)
+        if a is not None:
+            self._apply_args(call, [str(x) for x in a.get("stasis_args") or ()], a)
+        log.info("c2c %s: adopted from Asterisk's channels (%s)", rid, ", ".join(sorted(found)))
+        if b is not None:
+            call.bridge_id = f"c2c-{rid}" if f"c2c-{rid}" in bridges else ""
+            call.a_answered = call.b_dial = now
+            call.destination_ringing = b.get("state") == "Ringing"
+            if b.get("state") == "Up":  # talking already: the duration counts from now
+                call.connected = now
+        elif a is not None and f"c2c-{rid}" in bridges:
+            # Set up half-way (bridge, no leg B): end it in the sweep that follows.
+            call.bridge_id = f"c2c-{rid}"
+            call.a_answered = call.b_dial = now - SETUP_GRACE
+        elif a is not None and a.get("state") == "Up" and a.get("stasis_args"):
+            self._continue(call, a, now)
+        elif a is not None:
+            call.origin_ringing = a.get("state") == "Ringing"
+        self._save(call)
 
     def _emit(self, call: FlowCall, event: str, t: float, **fields: Any) -> None:
-        extra = {"destination": call.destination or None, **fields}
+        extra = {"origin": call.origin or None, "destination": call.destination or None, **fields}
         reason = extra.pop("reason", None)
         result = extra.pop("result", None)
         body = outcomes.outcome(call.request_id, call.client, event, result=result, reason=reason,
@@ -274,6 +417,15 @@ class ClickToCallFlow:
         self.publish(f"c2c.{event}", body)
         if event == reasons.EV_FINAL:
             log.info("c2c %s final: %s %s", call.request_id, result, reason or "")
+
+
+def endpoint_of(channel: dict | None) -> str:
+    """"1013010" of a channel named PJSIP/1013010-0000002a (the origin); "" if unnamed."""
+    name = (channel or {}).get("name") or ""
+    _tech, _, rest = name.partition("/")
+    if not rest:
+        return ""
+    return rest.rsplit("-", 1)[0] if "-" in rest else rest
 
 
 def _float(text: str, default: float) -> float:

@@ -33,6 +33,16 @@ CREATE TABLE IF NOT EXISTS c2c_outcomes (
 CREATE INDEX IF NOT EXISTS c2c_outcomes_updated ON c2c_outcomes (updated);
 """
 
+# The flow's calls in progress (flow.FlowCall as JSON), so an engine restart can finish them.
+FLOWS_MIGRATION = "clicktocall-2-flows"
+FLOWS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS c2c_flows (
+    request_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+"""
+
 _FIELDS = ("client", "origin", "destination", "result", "reason", "text", "cause", "cause_txt",
            "duration", "recording")
 MAX_EVENTS = 20
@@ -72,6 +82,31 @@ class OutcomeStore:
         cur = (conn or self.connection).execute(
             "SELECT * FROM c2c_outcomes ORDER BY updated DESC LIMIT ?", (limit,))
         return [_row(cur, r) for r in cur.fetchall()]
+
+
+class FlowStore:
+    """c2c_flows: one row per call in progress, written at each step, deleted at its final."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def save(self, request_id: str, state: dict[str, Any], t: float) -> None:
+        self.connection.execute(
+            "INSERT INTO c2c_flows (request_id, state, updated) VALUES (?, ?, ?) "
+            "ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, "
+            "updated = excluded.updated", (request_id, json.dumps(state), t))
+
+    def delete(self, request_id: str) -> None:
+        self.connection.execute("DELETE FROM c2c_flows WHERE request_id = ?", (request_id,))
+
+    def load(self) -> list[dict[str, Any]]:
+        out = []
+        for (text,) in self.connection.execute("SELECT state FROM c2c_flows ORDER BY updated"):
+            try:
+                out.append(json.loads(text))
+            except ValueError:
+                continue
+        return out
 
 
 def _row(cur: sqlite3.Cursor, row: Any) -> dict[str, Any]:

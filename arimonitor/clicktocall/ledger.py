@@ -217,6 +217,8 @@ class Ledger:
 
 def _refused(outcome: str | None) -> bool:
     try:
-        return bool(outcome) and json.loads(outcome).get("result") == "refused"
-    except ValueError:
+        body = json.loads(outcome) if outcome else {}
+        # Never placed, so the same id may go again: refusals, and retries that ran out.
+        return body.get("result") == "refused" or body.get("reason") == "retries_exhausted"
+    except (ValueError, AttributeError):
         return False

@@ -28,6 +28,7 @@ H_REASON_TEXT = "x-c2c-reason-text"
 H_REFUSED_AT = "x-c2c-refused-at"    # epoch seconds
 H_ATTEMPTS = "x-c2c-attempts"        # retries so far (retry path)
 H_LAST_ERROR = "x-c2c-last-error"    # why the last attempt is retried
+H_FIRST_TRY = "x-c2c-first-try"      # epoch seconds of the first failed attempt (retry path)
 H_REQUEST_ID = "x-c2c-request-id"
 
 
@@ -46,7 +47,10 @@ def outcome(request_id: str, client: str, event: str, *, result: str | None = No
 
 def refusal_outcome(request_id: str, client: str, refusal: Refusal,
                     req: ClickToCallRequest | None = None) -> dict[str, Any]:
-    return outcome(request_id, client, reasons.EV_FINAL, result=reasons.RESULT_REFUSED,
+    # retries_exhausted: dead-lettered like a refusal, but the request itself was fine.
+    result = (reasons.RESULT_FAILED if refusal.reason == reasons.RETRIES_EXHAUSTED
+              else reasons.RESULT_REFUSED)
+    return outcome(request_id, client, reasons.EV_FINAL, result=result,
                    reason=refusal.reason, text=refusal.text,
                    origin=req.origin if req else None,
                    destination=req.destination if req else None)
@@ -75,11 +79,23 @@ def dead_letter_properties(original: pika.BasicProperties, refusal: Refusal) -> 
     return _copy(original, headers)
 
 
+def retry_state(original: pika.BasicProperties, now: float | None = None) -> tuple[int, float]:
+    """(attempts made, counting this one; epoch of the first) from the retry headers."""
+    headers = original.headers or {}
+    now = time.time() if now is None else now
+    try:
+        attempts = int(headers.get(H_ATTEMPTS) or 0) + 1
+        first = float(headers.get(H_FIRST_TRY) or now)
+    except (TypeError, ValueError):
+        attempts, first = 1, now
+    return attempts, min(first, now)
+
+
 def retry_properties(original: pika.BasicProperties, error: str,
                      delay_seconds: float) -> tuple[pika.BasicProperties, int]:
     headers = dict(original.headers or {})
-    attempts = int(headers.get(H_ATTEMPTS) or 0) + 1
-    headers.update({H_ATTEMPTS: attempts, H_LAST_ERROR: error[:200]})
+    attempts, first = retry_state(original)
+    headers.update({H_ATTEMPTS: attempts, H_LAST_ERROR: error[:200], H_FIRST_TRY: int(first)})
     props = _copy(original, headers)
     # The broker drops `expiration` when it dead-letters the message back to the main queue.
     props.expiration = str(max(1, int(delay_seconds * 1000)))

@@ -92,6 +92,8 @@ def run(cfg: Config, stopper: Any, log: logging.Logger) -> int:
     settings = ConsumerSettings.from_env(
         results_exchange=cfg["clicktocall.results_exchange"], prefetch=cfg["clicktocall.prefetch"],
         workers=WORKERS, retry_delay=cfg["clicktocall.retry_delay"],
+        max_attempts=cfg["clicktocall.max_attempts"], max_age=cfg["clicktocall.max_age"],
+        failback_check=cfg["clicktocall.failback_check"],
         limits=Limits(default_timeout=cfg["clicktocall.default_timeout"],
                       max_timeout=cfg["clicktocall.max_timeout"]))
     if settings.test_ack_delay:

@@ -51,10 +51,18 @@ ORIGIN_NO_ANSWER = "origin_no_answer"
 ORIGIN_FAILED = "origin_failed"            # congestion, rejected, gone without a reason
 DESTINATION_BUSY = "destination_busy"
 DESTINATION_NO_ANSWER = "destination_no_answer"
-DESTINATION_OFFLINE = "destination_offline"  # create answered "Allocation failed", or cause 20
+DESTINATION_OFFLINE = "destination_offline"  # an endpoint not registered: cause 20, CHANUNAVAIL
+# A phone number (trunk_dial) or an endpoint Asterisk could not allocate a channel for: the
+# /channels/create of leg B answered 500 "Allocation failed" (trunk down, unknown endpoint).
+DESTINATION_UNREACHABLE = "destination_unreachable"
 DESTINATION_FAILED = "destination_failed"
 ORIGIN_HUNG_UP = "origin_hung_up"          # the origin gave up while the destination rang
 ASTERISK_ERROR = "asterisk_error"          # a REST step of the flow failed
+# The engine was down (or lost Asterisk) when the call ended: how it ended is unknown.
+ENDED_UNSEEN = "ended_unseen"
+# Never placed: Asterisk stayed unreachable past clicktocall.max_attempts / max_age (consumer;
+# dead-lettered). Result `failed`, yet the same request_id may be sent again.
+RETRIES_EXHAUSTED = "retries_exhausted"
 
 FAILURE_TEXT = {
     ORIGIN_BUSY: "origin busy",
@@ -63,9 +71,12 @@ FAILURE_TEXT = {
     DESTINATION_BUSY: "destination busy",
     DESTINATION_NO_ANSWER: "destination did not answer",
     DESTINATION_OFFLINE: "destination offline",
+    DESTINATION_UNREACHABLE: "destination unreachable",
     DESTINATION_FAILED: "destination call failed",
     ORIGIN_HUNG_UP: "origin hung up before the destination answered",
     ASTERISK_ERROR: "Asterisk error",
+    RETRIES_EXHAUSTED: "Asterisk unreachable, retries exhausted",
+    ENDED_UNSEEN: "the call ended while the engine was not watching",
 }
 
 # ---- results: the `result` field of a final outcome ----------------------------------------

@@ -108,6 +108,14 @@ def progress_line(label: str, done: int, total: int | None, started: float, now:
     return f"{label}  {done}/{total}  {pct}%  {duration(elapsed)} elapsed{left}"
 
 
+def backlog_line(label: str, count: int, per_second: float) -> str:
+    """`backlog 1,234 jobs, 37/s, ~33s left`; no estimate while nothing has finished yet."""
+    if per_second <= 0:
+        return f"{label} {count:,} jobs, no rate yet"
+    rate = f"{per_second:.1f}" if per_second < 10 else f"{per_second:,.0f}"
+    return f"{label} {count:,} jobs, {rate}/s, ~{duration(count / per_second)} left"
+
+
 class Progress:
     """Rewrites one line on a terminal (at most every `interval` s); plain lines elsewhere."""
 

@@ -25,7 +25,7 @@ _FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
                               ("reason",)),
     protocol.TOPIC_RECORDING: (("client",), ("endpoint",), ("call_id", "call"), ("mp3", "file", "wav", "name"),
                                ("duration",), ("cause", "reason")),
-    protocol.TOPIC_C2C: (("request_id", "request", "correlation_id"), ("client",), ("origin", "caller", "from"),
+    protocol.TOPIC_C2C: (("client",), ("origin", "caller", "from"),
                          ("->",), ("destination", "callee", "to", "number"), ("result", "outcome", "state"),
                          ("reason",), ("duration",)),
     protocol.TOPIC_WARNING: (("message", "text", "reason"),),
@@ -43,7 +43,8 @@ _HIDE: dict[str, set[str]] = {
     protocol.TOPIC_LINK: {"since"},
 }
 # Renamed in key=value extras, so the line reads in the operator's words.
-_RENAME = {"id": "call", "hangup_cause": "cause", "end_reason": "reason", "job_id": "job"}
+_RENAME = {"id": "call", "hangup_cause": "cause", "end_reason": "reason", "job_id": "job",
+           "request_id": "request"}
 
 
 def _value(value: Any, key: str, body: dict) -> str:

@@ -54,7 +54,9 @@ COMPONENTS: list[Callable[[Any], Any]] = [
 ]
 
 PUB_HWM = 100_000
-EVENTS_HWM = 100_000
+# In messages, and a message may be a batch of up to 64 frames (64 KiB): 5,000 bounds a
+# backlog to a few hundred MB at worst. Past it the reader drops, counts, and we resync.
+EVENTS_HWM = 5_000
 CHECKPOINT_EVERY = 10.0  # seconds between WAL checkpoints (off the loop thread)
 
 
@@ -112,6 +114,7 @@ class Engine:
         self.loop.add_socket(self.control_sock, self.control.on_readable)
         self.metrics_timer = self.loop.every(cfg["logging.metrics_interval"], self.write_metrics)
         self.loop.every(1.0, self.effects.flush_ips)
+        self.loop.every(1.0, self.services.heartbeat)
         self.checkpoint_worker = Worker(self.loop, "sqlite-checkpoint")
         self.loop.every(CHECKPOINT_EVERY, lambda: self.checkpoint_worker.submit(self.store.checkpoint))
         self.components = [factory(self) for factory in (COMPONENTS if components is None else components)]
@@ -154,7 +157,7 @@ class Engine:
         for component in self.components:
             if hasattr(component, "start"):
                 component.start()
-        self.services.request_resync("engine start")
+        self.services.start()  # the restart outage, then the first resync
         self.probe.start()
         # Long-lived start-up objects leave the collector's view: a full collection then walks
         # only what traffic created, which keeps the latency tail short.

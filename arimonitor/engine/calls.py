@@ -184,6 +184,45 @@ def finish_call(state: State, call: Call, t: float, reason: str = S.END_HANGUP) 
     return call
 
 
+def rekey_call(state: State, call: Call, new_id: str) -> None:
+    """Give an active call another id (one of its channels'): a restored call keeps the id a
+    previous run announced it under."""
+    old = call.id
+    if new_id == old or new_id in state.calls:
+        return
+    del state.calls[old]
+    call.id = new_id
+    state.calls[new_id] = call
+    for channel_id in call.channels:
+        ch = state.channels.get(channel_id)
+        if ch is not None:
+            ch.call_id = new_id
+    for name, call_id in state.recordings.items():
+        if call_id == old:
+            state.recordings[name] = new_id
+    if old in state.unannounced:
+        state.unannounced.discard(old)
+        state.unannounced.add(new_id)
+
+
+def restore_call(state: State, call: Call, row: dict[str, Any]) -> None:
+    """An adopted call a previous run had announced: its id, times and description back.
+
+    Answered stays the adoption time only if it was answered while no engine saw it."""
+    if row["id"] in call.channels:
+        rekey_call(state, call, row["id"])
+    if row.get("created") is not None:
+        call.created = row["created"]  # as first announced (arrival order, not ARI's clock)
+    if row.get("answered") is not None:
+        if call.state == S.CALL_RINGING:
+            call.state = S.call_next(call.state, S.CALL_UP)
+        call.answered = row["answered"]
+    for name in ("client", "origin", "destination", "direction", "dial_status"):
+        if row.get(name):
+            setattr(call, name, row[name])
+    call.adopted = call.state == S.CALL_UP and row.get("answered") is None
+
+
 def describe(state: State, call: Call) -> None:
     """Origin, destination, direction and client from the call's channels.
 

@@ -25,6 +25,8 @@ class Effects(Protocol):
     # slow, order-insensitive output (the calls log) to release(). Optional: see intake.py.
     def hold(self) -> None: ...
     def release(self) -> None: ...
+    # Optional: after a resync, forget saved active calls not in `keep` (outputs.py).
+    def prune_active(self, keep: set[str]) -> int: ...
 
 
 class RecordingEffects:
@@ -70,3 +72,6 @@ class RecordingEffects:
 
     def release(self) -> None:
         pass
+
+    def prune_active(self, keep: set[str]) -> int:
+        return 0

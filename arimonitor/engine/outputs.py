@@ -7,12 +7,22 @@ The calls log is the one output that is deferred: while the intake applies a bur
 (`hold()` ... `release()`, one drain of the events socket, a few ms at most), its lines are
 kept and then written as one log record: a rotating file handler costs ~35 us per record
 (stat, seek, format twice, flush), which at full speed was a fifth of the engine's time.
-Outside a burst every line is written at once, as before. PUB and SQLite are never deferred.
+Outside a burst every line is written at once, as before. The ended call's history row and
+PUB are never deferred.
+
+Active calls are written to SQLite (`active_calls`) on their ringing and up transitions, so a
+restarted engine that adopts their channels again restores their true times. Those writes are
+deferred like the calls log: kept by call id during a burst and written in one transaction at
+release (a call that rings and ends within one burst is never written). A kill -9 can lose
+the writes of the burst in progress: those calls come back with adoption-time answers, as
+before; a row left for a call that ended is pruned after the next resync.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -61,6 +71,8 @@ class EngineEffects:
         self.server = server
         self.dirty_ips: dict[str, float] = {}  # ip -> last_seen, flushed every second
         self._held: list[str] | None = None    # calls-log lines of the current burst
+        self._active_dirty: dict[str, Call | None] = {}  # id -> call to write, None: delete
+        self._active_saved: set[str] = set()   # ids with a row in active_calls
 
     def _call_event(self, what: str, call: Call) -> None:
         view = call.view()
@@ -83,17 +95,55 @@ class EngineEffects:
     def release(self) -> None:
         """The burst is over: write the kept lines (one record), back to writing at once."""
         lines, self._held = self._held, None
+        if self._active_dirty:
+            self.flush_active()
         if lines and self.calls_log is not None:
             write_lines(self.calls_log, lines)
 
+    def _active_changed(self, call: Call) -> None:
+        self._active_dirty[call.id] = call
+        if self._held is None:
+            self.flush_active()
+
+    def flush_active(self) -> None:
+        """Write the active calls changed since the last flush (one transaction)."""
+        dirty, self._active_dirty = self._active_dirty, {}
+        saved = self._active_saved
+        now = time.time()
+        rows, gone = [], []
+        for call_id, call in dirty.items():
+            if call is None:
+                if call_id in saved:
+                    saved.discard(call_id)
+                    gone.append((self.server, call_id))
+            else:
+                saved.add(call_id)
+                rows.append((call.server, call_id, call.created, call.answered, call.client,
+                             call.origin, call.destination, call.direction, call.dial_status,
+                             json.dumps(sorted(call.channels)), now))
+        if rows or gone:
+            self.store.save_active(rows, gone)
+
+    def prune_active(self, keep: set[str]) -> int:
+        """After a resync: drop the rows of calls that are not active any more."""
+        self.flush_active()
+        self._active_saved &= keep
+        return self.store.prune_active(self.server, keep)
+
     def call_started(self, call: Call) -> None:
+        self._active_changed(call)
         self._call_event("ringing", call)
 
     def call_answered(self, call: Call) -> None:
+        self._active_changed(call)
         self._call_event("up", call)
 
     def call_ended(self, call: Call) -> None:
         self.store.save_call(call.view())
+        if call.id in self._active_saved or call.id in self._active_dirty:
+            self._active_dirty[call.id] = None
+            if self._held is None:
+                self.flush_active()
         self._call_event("ended", call)
 
     def endpoint_state(self, endpoint: Endpoint, old_state: str) -> None:

@@ -2,7 +2,8 @@
 
 Asterisk's REST side can stall while its WebSocket stays up (asterisk/asterisk#2078), so a
 healthy event stream proves nothing about REST. Each result goes to the loop thread through
-`report(ok, latency, info, error)`; the engine counts, shows, and warns on a stall.
+`report(ok, latency, info, error, auth_failed)`; the engine counts, shows, and warns on a
+stall. A 401/403 is not a stall: Asterisk answered and refused the credentials (auth_failed).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from arimonitor.ari.rest import AriError, AriRest
+from arimonitor.ari.rest import AriAuthError, AriError, AriRest
 
-Report = Callable[[bool, float, "dict[str, Any] | None", str], None]
+# report(ok, latency, info, error, auth_failed)
+Report = Callable[[bool, float, "dict[str, Any] | None", str, bool], None]
 
 
 class Probe:
@@ -37,10 +39,12 @@ class Probe:
         started = time.monotonic()
         try:
             info = self.rest.asterisk_info(timeout=self.timeout())
+        except AriAuthError as exc:
+            self.report(False, time.monotonic() - started, None, str(exc), True)
         except AriError as exc:
-            self.report(False, time.monotonic() - started, None, str(exc))
+            self.report(False, time.monotonic() - started, None, str(exc), False)
         else:
-            self.report(True, time.monotonic() - started, info, "")
+            self.report(True, time.monotonic() - started, info, "", False)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval()):
@@ -59,10 +63,13 @@ class ProbeStats:
         self.last_ok_at = 0.0
         self.last_error = ""
         self.stalled = False
+        self.auth_failed = False      # the last answer was 401/403 (probe or resync)
+        self.auth_error = ""
 
     def view(self) -> dict[str, Any]:
         return {"ok": self.ok, "failed": self.failed, "stalls": self.stalls,
                 "last_latency_ms": None if self.last_latency is None else round(self.last_latency * 1000, 2),
                 "max_latency_ms": round(self.max_latency * 1000, 2),
                 "last_ok_at": self.last_ok_at, "last_error": self.last_error,
-                "stalled": self.stalled}
+                "stalled": self.stalled, "auth_failed": self.auth_failed,
+                "auth_error": self.auth_error}

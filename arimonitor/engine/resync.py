@@ -77,14 +77,19 @@ def end_all_calls(handlers: Handlers, reason: str, now: float) -> int:
     return ended
 
 
-def reconcile(handlers: Handlers, snap: Snapshot, app: str, now: float | None = None) -> dict[str, Any]:
-    """Make the state equal to the snapshot; return what changed (loop thread)."""
+def reconcile(handlers: Handlers, snap: Snapshot, app: str, now: float | None = None,
+              persisted: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Make the state equal to the snapshot; return what changed (loop thread).
+
+    `persisted`: active-call rows a previous run saved (store.load_active); an adopted call
+    with a channel in one of them gets that row's id, times and description back."""
     t0 = time.monotonic()
     now = time.time() if now is None else now
     state = handlers.state
     fx = handlers.fx
     touched = state.touched or set()
-    result: dict[str, Any] = {"adopted": 0, "adopted_channels": 0, "ended": 0, "dropped_channels": 0,
+    result: dict[str, Any] = {"adopted": 0, "restored": 0, "adopted_channels": 0, "ended": 0,
+                              "dropped_channels": 0,
                               "changed": 0, "addresses": 0, "asterisk_restart": False}
 
     entity, startup = asterisk_identity(snap.info)
@@ -169,6 +174,8 @@ def reconcile(handlers: Handlers, snap: Snapshot, app: str, now: float | None = 
     for bridge_id in [b for b in state.bridges if b not in seen_bridges and b not in touched]:
         del state.bridges[bridge_id]
 
+    if persisted:
+        result["restored"] = _restore(state, adopted_calls, persisted)
     for call in adopted_calls:
         if call.id in state.calls:  # not merged into another
             result["adopted"] += 1
@@ -182,6 +189,27 @@ def reconcile(handlers: Handlers, snap: Snapshot, app: str, now: float | None = 
     result["fetch_seconds"] = round(snap.fetch_seconds, 4)
     result["engine_seconds"] = round(time.monotonic() - t0, 4)
     return result
+
+
+def _restore(state: Any, adopted: list[Any], persisted: list[dict[str, Any]]) -> int:
+    """Adopted calls whose channels a previous run saved as one call: merged into one (ARI
+    may show no bridge, e.g. a dialplan Dial), with that run's id, times and description."""
+    by_channel = {ch_id: row for row in persisted for ch_id in row["channels"]}
+    groups: dict[str, tuple[dict[str, Any], Any]] = {}
+    for call in adopted:
+        if call.id not in state.calls:
+            continue  # merged into another
+        row = next((by_channel[c] for c in sorted(call.channels) if c in by_channel), None)
+        if row is None:
+            continue
+        if row["id"] in groups:
+            first = groups[row["id"]][1]
+            groups[row["id"]] = (row, C.merge_calls(state, first, call))
+        else:
+            groups[row["id"]] = (row, call)
+    for row, call in groups.values():
+        C.restore_call(state, call, row)
+    return len(groups)
 
 
 def _adopt_stasis(handlers: Handlers, ch: Any, obj: dict[str, Any], app: str) -> None:

@@ -3,7 +3,9 @@
 Loop thread (fast, non-blocking):
     services.status() / stats() / active_calls(client) / endpoints(client, state)
     services.remote_ips() / history(client, since, limit) / outages(limit)
+    services.start()                     # the engine starts: restart outage, first resync
     services.request_resync(reason)      # async; result logged, counted, published
+    services.heartbeat()                 # every second: the last-alive mark in SQLite
     services.continue_channel(channel_id)
     services.recording_meta(name) / recording_live(name)   # for the transcoder's tags
     services.load_files(tables)          # swap in a v2.7 Tables snapshot
@@ -21,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from arimonitor import protocol
-from arimonitor.ari.rest import AriError, AriHttpError
+from arimonitor.ari.rest import AriAuthError, AriError, AriHttpError
 from arimonitor.engine import resync as R
 from arimonitor.engine import states as S
 from arimonitor.engine.handlers import Handlers
@@ -32,6 +34,9 @@ from arimonitor.engine.state import State
 from arimonitor.engine.store import Store
 
 log = logging.getLogger(__name__)
+
+# What a resync changed, kept with each outage (store `outages.changes`, `status`).
+OUTAGE_CHANGES = ("adopted", "restored", "ended", "dropped_channels", "changed", "addresses")
 
 
 def load_files(state: State, tables: Any) -> dict[str, int]:
@@ -72,6 +77,7 @@ class Services:
                                      "since": None, "reason": ""}
         self.reader_stats: dict[str, Any] = {}
         self.outage_started: float | None = None
+        self.last_outage: dict[str, Any] | None = None
         self.resync_running = False
         self.resync_pending = ""
         self.last_resync: dict[str, Any] = {}
@@ -89,6 +95,20 @@ class Services:
         for problem in getattr(tables, "problems", ()):
             log.warning("%s", problem)
         return result
+
+    # ---- life -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """The engine starts: the time since the previous run's last-alive mark is an outage
+        (kill -9, crash, stop): closed, with what the first resync changed, like a link's."""
+        alive = self.store.last_alive()
+        if alive is not None and self.outage_started is None:
+            self.outage_started = alive
+        self.heartbeat()
+        self.request_resync("engine start")
+
+    def heartbeat(self) -> None:
+        self.store.mark_alive(time.time())
 
     # ---- the reader's link ------------------------------------------------------------------
 
@@ -163,31 +183,56 @@ class Services:
             self.state.touched = None
             self.state.counters.resync_failures += 1
             text = str(error) if isinstance(error, AriError) else repr(error)
-            log.warning("resync (%s) failed: %s", reason, text)
-            self.notifier.publish("warning.resync", {"text": f"resync failed: {text}", "reason": reason})
+            if isinstance(error, AriAuthError):
+                # Asterisk is there and says no: an operator's fix, not an outage.
+                self.auth_failure(text)
+            else:
+                log.warning("resync (%s) failed: %s", reason, text)
+                self.notifier.publish("warning.resync", {"text": f"resync failed: {text}",
+                                                         "reason": reason})
             for waiter in waiters:
                 waiter(None, text)
-            # Keep trying while the link is up: state we cannot trust must not stay silently.
-            self.loop.call_later(2.0, lambda: self.request_resync(f"retry after: {reason}"))
+            # Keep trying: state we cannot trust must not stay silently (slower on bad auth).
+            retry = 10.0 if isinstance(error, AriAuthError) else 2.0
+            self.loop.call_later(retry, lambda: self.request_resync(f"retry after: {reason}"))
             return
+        self.auth_ok()
+        fx = self.handlers.fx
+        # Rows of active calls a previous run announced: read only if ARI has channels we do
+        # not know (after an engine restart), to restore their true times when adopted.
+        persisted = (self.store.load_active(self.state.server)
+                     if any(obj.get("id") not in self.state.channels for obj in snap.channels)
+                     else [])
+        fx.hold()  # adopted calls' rows and log lines: one write
         try:
-            result = R.reconcile(self.handlers, snap, self.app)
+            result = R.reconcile(self.handlers, snap, self.app, persisted=persisted)
         finally:
             self.state.touched = None
+            fx.release()
+        prune = getattr(fx, "prune_active", None)
+        if prune is not None:
+            result["pruned"] = prune(set(self.state.calls))
         if self.intake is not None:
             self.intake.superseded_before = snap.started
         self.state.counters.resyncs += 1
         result.update({"reason": reason, "at": time.time(),
                        "total_seconds": round(time.time() - started, 4)})
         self.last_resync = result
-        log.info("resync done (%s): adopted %d call(s), ended %d, endpoints changed %d, "
-                 "addresses %d; fetch %.3f s, engine %.3f s", reason, result["adopted"],
-                 result["ended"], result["changed"], result["addresses"], result["fetch_seconds"],
-                 result["engine_seconds"])
+        log.info("resync done (%s): adopted %d call(s) (%d with their times restored), ended %d, "
+                 "endpoints changed %d, addresses %d; fetch %.3f s, engine %.3f s", reason,
+                 result["adopted"], result["restored"], result["ended"], result["changed"],
+                 result["addresses"], result["fetch_seconds"], result["engine_seconds"])
         if self.outage_started is not None:
+            changes = {k: result[k] for k in OUTAGE_CHANGES}
             self.store.add_outage(self.state.server, self.outage_started, result["at"], reason,
-                                  {k: result[k] for k in ("adopted", "ended", "changed", "addresses")})
+                                  changes)
             result["unseen_seconds"] = round(result["at"] - self.outage_started, 3)
+            self.state.counters.outages += 1
+            self.last_outage = {"disconnected": self.outage_started, "resynced": result["at"],
+                                "unseen": result["unseen_seconds"], "reason": reason,
+                                "changes": changes}
+            log.info("outage closed: %.3f s unseen (%s); %s", result["unseen_seconds"], reason,
+                     ", ".join(f"{k} {v}" for k, v in changes.items()))
             self.outage_started = None
         self.notifier.publish("link.resynced", dict(result))
         for waiter in waiters:
@@ -233,10 +278,20 @@ class Services:
 
     # ---- probe ------------------------------------------------------------------------------
 
-    def on_probe(self, ok: bool, latency: float, info: dict[str, Any] | None, error: str) -> None:
+    def on_probe(self, ok: bool, latency: float, info: dict[str, Any] | None, error: str,
+                 auth_failed: bool = False) -> None:
         p = self.probe
         p.last_latency = latency
         p.max_latency = max(p.max_latency, latency)
+        if auth_failed:
+            # Asterisk answered, and refused us: not a stall, not "unavailable".
+            p.failed += 1
+            p.last_error = error
+            p.stalled = False
+            self.auth_failure(error)
+            return
+        if ok:
+            self.auth_ok()
         stalled = not ok or latency > self.stall_after
         if ok:
             p.ok += 1
@@ -255,6 +310,22 @@ class Services:
             entity, startup = R.asterisk_identity(info)
             if self.state.asterisk_startup and startup and startup != self.state.asterisk_startup:
                 self.on_asterisk_restart(entity, startup)
+
+    def auth_failure(self, text: str) -> None:
+        """ARI REST answered 401/403 (probe or resync): warn once per episode, show in status."""
+        p = self.probe
+        p.auth_error = text
+        if not p.auth_failed:
+            p.auth_failed = True
+            self.state.counters.auth_failures += 1
+            self.handlers.fx.warning("ari_auth", f"ARI authentication failed: {text}",
+                                     {"error": text})
+
+    def auth_ok(self) -> None:
+        p = self.probe
+        if p.auth_failed:
+            p.auth_failed, p.auth_error = False, ""
+            log.info("ARI REST accepts our credentials again")
 
     def on_asterisk_restart(self, entity: str, startup: str) -> None:
         ended = R.end_all_calls(self.handlers, S.END_LOST, time.time())
@@ -315,7 +386,9 @@ class Services:
         return {"uptime": round(time.time() - self.started, 1), "link": dict(self.link),
                 "state": self.state.summary(), "probe": self.probe.view(),
                 "last_event_age": intake.last_event_age() if intake else None,
-                "resync_running": self.resync_running, "last_resync": self.last_resync}
+                "resync_running": self.resync_running, "last_resync": self.last_resync,
+                "outage_open_since": self.outage_started,
+                "last_outage": self.last_outage or next(iter(self.store.outages(1)), None)}
 
     def stats(self) -> dict[str, Any]:
         intake = self.intake

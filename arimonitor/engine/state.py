@@ -88,7 +88,10 @@ class Call:
     channels: set[str] = field(default_factory=set)
     recording: str = ""
     recording_state: str = ""
-    adopted: bool = False        # learnt from a resync, not seen from its start
+    # Learnt from a resync and its answer time unknown: answered = adoption time, billsec a
+    # lower bound. A call whose times a previous run had saved (active_calls) is restored
+    # with them and is not flagged.
+    adopted: bool = False
 
     @property
     def duration(self) -> float:
@@ -148,6 +151,7 @@ class Counters:
         "adopted",
         "applied",
         "asterisk_restarts",
+        "auth_failures",
         "bytes",
         "calls_ended",
         "calls_lost",
@@ -161,6 +165,7 @@ class Counters:
         "link_down",
         "link_up",
         "malformed",
+        "outages",
         "received",
         "resync_failures",
         "resyncs",
@@ -170,7 +175,7 @@ class Counters:
     )
 
     PERSISTED = ("received", "applied", "duplicate", "malformed", "unknown_type", "calls_ended",
-                 "calls_lost", "resyncs", "asterisk_restarts", "frames_lost")
+                 "calls_lost", "resyncs", "asterisk_restarts", "frames_lost", "outages")
 
     def __init__(self) -> None:
         for name in self.__slots__:

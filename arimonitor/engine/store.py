@@ -1,7 +1,8 @@
 """SQLite (stdlib, WAL): what only arimonitor knows, written before it is reported anywhere.
 
-Tables: call history, the remote-IP registry (v2.7 REMOTEIPS), counters that must survive a
-restart, outages, and `migrations`, through which other components add their own tables:
+Tables: call history, active calls as last announced (restored after a restart), the
+remote-IP registry (v2.7 REMOTEIPS), counters that must survive a restart, outages, the
+engine's last-alive mark (`meta`), and `migrations`, through which other components add their own tables:
 
     store.migrate("transcode-1", "CREATE TABLE IF NOT EXISTS transcode_jobs (...)")
     store.connection.execute(...)          # loop thread only
@@ -38,7 +39,19 @@ CREATE TABLE IF NOT EXISTS outages (
     id INTEGER PRIMARY KEY AUTOINCREMENT, server TEXT, disconnected REAL, resynced REAL,
     unseen REAL, reason TEXT, changes TEXT);
 """),
+    # Active calls as last announced (ringing / up): a restarted engine that adopts their
+    # channels again restores the true created/answered times instead of the adoption time.
+    ("core-2", """
+CREATE TABLE IF NOT EXISTS active_calls (
+    server TEXT NOT NULL, id TEXT NOT NULL, created REAL, answered REAL, client TEXT,
+    origin TEXT, destination TEXT, direction TEXT, dial_status TEXT, channels TEXT,
+    updated REAL, PRIMARY KEY (server, id));
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value REAL);
+"""),
 ]
+
+_ACTIVE_COLUMNS = ("server", "id", "created", "answered", "client", "origin", "destination",
+                   "direction", "dial_status", "channels", "updated")
 
 _CALL_COLUMNS = ("server", "id", "client", "origin", "destination", "direction", "created",
                  "answered", "ended", "hangup_cause", "cause_txt", "end_reason", "dial_status",
@@ -131,6 +144,41 @@ class Store:
 
     def count_calls(self) -> int:
         return self.connection.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+    # ---- active calls (restored after a restart) -------------------------------------------
+
+    def save_active(self, rows: Iterable[tuple], gone: Iterable[tuple[str, str]]) -> None:
+        """One transaction: upsert `rows` (values in _ACTIVE_COLUMNS order), delete `gone`
+        ((server, id) pairs)."""
+        with self.transaction():
+            self.connection.executemany(
+                f"INSERT OR REPLACE INTO active_calls ({','.join(_ACTIVE_COLUMNS)}) "
+                f"VALUES ({','.join('?' * len(_ACTIVE_COLUMNS))})", rows)
+            self.connection.executemany("DELETE FROM active_calls WHERE server=? AND id=?", gone)
+
+    def load_active(self, server: str) -> list[dict[str, Any]]:
+        rows = self.connection.execute("SELECT * FROM active_calls WHERE server=?", (server,))
+        return [{**dict(r), "channels": json.loads(r["channels"] or "[]")} for r in rows]
+
+    def prune_active(self, server: str, keep: Iterable[str]) -> int:
+        """Delete the rows of calls that are no longer active (ended while we were away)."""
+        keep = set(keep)
+        ids = [r[0] for r in self.connection.execute(
+            "SELECT id FROM active_calls WHERE server=?", (server,)) if r[0] not in keep]
+        if ids:
+            with self.transaction():
+                self.connection.executemany("DELETE FROM active_calls WHERE server=? AND id=?",
+                                            [(server, i) for i in ids])
+        return len(ids)
+
+    # ---- liveness mark (the unseen window of an engine restart) --------------------------
+
+    def mark_alive(self, t: float) -> None:
+        self.connection.execute("INSERT OR REPLACE INTO meta VALUES ('engine_alive', ?)", (t,))
+
+    def last_alive(self) -> float | None:
+        row = self.connection.execute("SELECT value FROM meta WHERE name='engine_alive'").fetchone()
+        return row[0] if row else None
 
     # ---- remote IPs -------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 import zmq
 
+from arimonitor.console import render
 from arimonitor.transcode.jobs import MIGRATION, SCHEMA, JobBook
 from arimonitor.transcode.rescan import Rescanner, ScanReport, tags_for
 
@@ -58,7 +59,8 @@ class TranscodeComponent:
                  notify: Callable[[str, dict], None] | None = None,
                  describe: Callable[[str], dict | None] | None = None,
                  busy: Callable[[str], bool] | None = None, settle: float = 10.0,
-                 tick_interval: float = 0.5,
+                 tick_interval: float = 0.5, backlog_every: float = 10.0,
+                 backlog_threshold: int = 50,
                  clock: Callable[[], float] = time.time) -> None:
         self.cfg = cfg
         self.ctx = context or zmq.Context.instance()
@@ -77,6 +79,10 @@ class TranscodeComponent:
         self.results_sock: zmq.Socket | None = None
         self.last_scan: ScanReport | None = None
         self._last_periodic = 0.0
+        # a progress line in the engine log every `backlog_every` s while the backlog is big
+        self.backlog_every = backlog_every
+        self.backlog_threshold = backlog_threshold
+        self._last_backlog_log = 0.0
 
     @staticmethod
     def tables() -> tuple[str, str]:
@@ -156,6 +162,17 @@ class TranscodeComponent:
         if self.rescanner.waiting and now - self._last_periodic >= self.settle:
             self._last_periodic = now
             self.rescan()
+        if now - self._last_backlog_log >= self.backlog_every:
+            self._last_backlog_log = now
+            self.log_backlog()
+
+    def log_backlog(self) -> str | None:
+        backlog = self.book.backlog()
+        if backlog < self.backlog_threshold:
+            return None
+        line = render.backlog_line("transcoder backlog", backlog, self.book.jobs_per_second())
+        log.info("%s (%d worker(s) alive)", line, len(self.book.live_workers()))
+        return line
 
     def rescan(self) -> ScanReport:
         report = self.rescanner.scan(self.book.has_job, self.busy)

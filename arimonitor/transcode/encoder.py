@@ -135,6 +135,9 @@ def convert(conv: Conversion, encoders: Sequence[Encoder],
     _remove_stale_parts(folder, name)
     tmp = str(folder / f".{name}.{os.getpid()}.part")
     notes = ["WAV header unfinished (writer crashed?); used the file length"] if wav.header_repaired else []
+    if wav.truncated_from is not None:
+        notes.append(f"WAV truncated: header announces {wav.truncated_from:.2f}s, file holds"
+                     f" {wav.duration:.2f}s; converted what is there")
     try:
         used = _encode(wav, tmp, conv, encoders, check, notes)
         write_tags(tmp, conv.tags, conv.job_id)

@@ -4,8 +4,12 @@ States: pending -> sent -> done | failed (pending again after a retryable error 
 job). Rules that keep a recording from being lost or converted twice:
 - A job is inserted (committed) before it is ever sent; one job per WAV (UNIQUE), so
   Asterisk's duplicated RecordingFinished or a rescan cannot add a second.
-- A sent job with no result by its deadline, or taken by a worker that went silent (or
-  restarted under the same name), is sent again with the next attempt number.
+- A sent job with no result by its deadline is sent again with the next attempt number.
+- A worker silent for three heartbeat intervals (or restarted under the same name) is gone:
+  its started job is sent again at once (counted as a failure: it may be what killed it), and
+  so is every job not started yet (not counted). PUSH round-robin gives no way to tell which
+  worker's pipe held an unstarted job, so those queued in a live worker run twice; the first
+  ok result wins and the other is a duplicate.
 - A result is applied once: `done` is final for any later result; an error result counts only
   for the attempt in flight (a late error of an older attempt is stale).
 - Errors retry with exponential backoff up to `max_attempts`, then `failed` with the reason.
@@ -62,6 +66,7 @@ class WorkerSeen:
     failed: int = 0
     encoders: tuple[str, ...] = ()
     speed: Mapping[str, float] | None = None
+    gone: bool = False  # declared gone (its jobs resent); any later traffic makes it alive again
 
     def alive(self, now: float) -> bool:
         return now - self.last_seen < 3 * self.interval  # three missed hellos: gone
@@ -92,7 +97,8 @@ class JobBook:
         self.workers: dict[str, WorkerSeen] = {}
         self.counters = {"submitted": 0, "sent": 0, "resent": 0, "done": 0, "failed": 0,
                          "retried": 0, "duplicate_results": 0, "stale_results": 0,
-                         "unknown_results": 0, "malformed": 0, "abandoned": 0}
+                         "unknown_results": 0, "malformed": 0, "abandoned": 0,
+                         "workers_gone": 0, "resent_worker_gone": 0}
         self._recent: deque[tuple[float, float]] = deque()  # (finished, audio seconds)
 
     # ---- submitting -------------------------------------------------------------------------
@@ -172,18 +178,36 @@ class JobBook:
     # ---- timers -----------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Expire lost jobs, then send. Call every ~0.5 s from the engine loop."""
+        """Declare silent workers gone, expire lost jobs, then send. Call every ~0.5 s."""
         now = self.clock()
-        dead = [w.name for w in self.workers.values() if not w.alive(now)]
-        rows = self.db.execute("SELECT job_id, attempt, worker, deadline FROM transcode_jobs"
-                               " WHERE state=?", (SENT,)).fetchall()
+        for w in list(self.workers.values()):
+            if not w.gone and not w.alive(now):
+                w.gone = True
+                self._worker_gone(w.name, f"worker {w.name} (pid {w.pid}) silent for"
+                                          f" {now - w.last_seen:.1f}s, 3 heartbeats missed")
+        rows = self.db.execute("SELECT job_id, attempt FROM transcode_jobs WHERE state=? AND"
+                               " deadline<=?", (SENT, now)).fetchall()
         for row in rows:
-            if row["deadline"] is not None and row["deadline"] <= now:
-                self._lost(row["job_id"], row["attempt"], f"no result within the deadline"
-                           f" (attempt {row['attempt']})")
-            elif row["worker"] in dead:
-                self._lost(row["job_id"], row["attempt"], f"worker {row['worker']} went silent")
+            self._lost(row["job_id"], row["attempt"], f"no result within the deadline"
+                       f" (attempt {row['attempt']})")
         self.pump()
+
+    def _worker_gone(self, name: str, reason: str) -> None:
+        """Everything the worker may have held goes out again now, not at its deadline."""
+        self.counters["workers_gone"] += 1
+        rows = self.db.execute("SELECT job_id, attempt, worker FROM transcode_jobs WHERE state=?"
+                               " AND (worker=? OR worker IS NULL)", (SENT, name)).fetchall()
+        started = [r for r in rows if r["worker"] == name]
+        queued = [r for r in rows if r["worker"] is None]
+        log.warning("%s: sending again its %d started job(s) and the %d not started anywhere yet",
+                    reason, len(started), len(queued))
+        for row in started:
+            self._lost(row["job_id"], row["attempt"], reason)
+        now = self.clock()
+        # maybe in the dead worker's pipe, maybe in a live one's: not the job's fault, not counted
+        self.db.executemany("UPDATE transcode_jobs SET state=?, next_try=?, worker=NULL"
+                            " WHERE job_id=? AND state=?", [(PENDING, now, r["job_id"], SENT) for r in queued])
+        self.counters["resent_worker_gone"] += len(rows)
 
     def _lost(self, job_id: str, attempt: int, reason: str) -> None:
         log.warning("job %s attempt %d lost: %s; sending again", job_id, attempt, reason)
@@ -214,36 +238,36 @@ class JobBook:
         now = self.clock()
         old = self.workers.get(name)
         restarted = old is not None and old.pid != pid
-        if restarted:
+        if restarted and not old.gone:
             # supervisord restarted it under the same name: what the old one held is lost
-            self._requeue_worker(name, f"worker {name} restarted (pid {old.pid} -> {pid})")
+            self._worker_gone(name, f"worker {name} restarted (pid {old.pid} -> {pid})")
+        elif old is not None and old.gone and not restarted:
+            log.warning("worker %s is back after %.1fs of silence; late results are applied once",
+                        name, now - old.last_seen)
         self.workers[name] = WorkerSeen(
             name, pid, now, float(body.get("interval", 2.0)), body.get("busy"),
             int(body.get("done", 0)), int(body.get("failed", 0)),
             tuple(body.get("encoders") or ()), body.get("speed") or {})
-        if restarted or old is None or not old.alive(now):
+        if restarted or old is None or old.gone or not old.alive(now):
             self.pump()  # new capacity, or jobs to send again
 
-    def _requeue_worker(self, name: str, reason: str) -> None:
-        rows = self.db.execute("SELECT job_id, attempt FROM transcode_jobs WHERE state=? AND worker=?",
-                               (SENT, name)).fetchall()
-        for row in rows:
-            self._lost(row["job_id"], row["attempt"], reason)
+    def _seen(self, name: str) -> None:
+        """Any message from a worker counts as a heartbeat."""
+        seen = self.workers.get(name)
+        if seen is not None:
+            seen.last_seen = self.clock()
+            seen.gone = False
 
     def _started(self, body: dict) -> None:
         self.db.execute("UPDATE transcode_jobs SET worker=? WHERE job_id=? AND attempt=? AND state=?",
                         (str(body["worker"]), str(body["job_id"]), int(body["attempt"]), SENT))
-        seen = self.workers.get(str(body["worker"]))
-        if seen is not None:
-            seen.last_seen = self.clock()
+        self._seen(str(body["worker"]))
 
     def apply_result(self, body: dict) -> str:
         """'applied', 'duplicate', 'stale' or 'unknown'."""
         job_id, attempt = str(body["job_id"]), int(body.get("attempt", 0))
         row = self.db.execute("SELECT * FROM transcode_jobs WHERE job_id=?", (job_id,)).fetchone()
-        worker = self.workers.get(str(body.get("worker")))
-        if worker is not None:
-            worker.last_seen = self.clock()
+        self._seen(str(body.get("worker")))
         if row is None:
             self.counters["unknown_results"] += 1
             log.warning("result for unknown job %s ignored", job_id)
@@ -277,6 +301,8 @@ class JobBook:
              body.get("seconds"), body.get("encoder"), json.dumps(body.get("notes") or []),
              row["job_id"]))
         self.counters["done"] += 1
+        for note in body.get("notes") or []:
+            log.warning("job %s done with a warning: %s (%s)", row["job_id"], note, row["wav"])
         self._recent.append((now, float(body.get("wav_duration") or 0.0)))
         self.notify("recording.mp3", {"job_id": row["job_id"], "client": row["client"],
                                       "call_id": row["call_id"], "mp3": body.get("mp3"),
@@ -360,14 +386,39 @@ class JobBook:
         for w in self.workers.values():
             entry = per_worker.setdefault(w.name, {"done": 0, "failed": 0, "running": 0,
                                                    "audio_seconds": 0.0, "busy_seconds": 0.0})
-            entry.update(alive=w.alive(now), pid=w.pid, busy=w.busy, encoders=list(w.encoders),
-                         last_seen=round(now - w.last_seen, 1))
+            alive = w.alive(now)
+            entry.update(alive=alive, state="alive" if alive else "gone", pid=w.pid, busy=w.busy,
+                         encoders=list(w.encoders), last_seen=round(now - w.last_seen, 1),
+                         last_seen_at=w.last_seen, interval=w.interval)
         audio = sum(a for _, a in self._recent)
+        backlog = by_state[PENDING] + by_state[SENT]
+        per_second = self._jobs_per_second(now)
         return {"pending": by_state[PENDING], "running": by_state[SENT], "done": by_state[DONE],
                 "failed": by_state[FAILED], "workers_alive": len(self.live_workers(now)),
                 "rate": {"window_seconds": window, "jobs_per_minute": round(len(self._recent) * 60 / window, 1),
+                         "jobs_per_second": round(per_second, 2),
                          "audio_seconds_per_second": round(audio / window, 2)},
+                "backlog": {"jobs": backlog, "jobs_per_second": round(per_second, 2),
+                            "seconds_left": round(backlog / per_second, 1) if per_second > 0 else None},
                 "per_worker": per_worker, "counters": dict(self.counters)}
+
+    def backlog(self) -> int:
+        """Jobs not finished yet: pending + in flight."""
+        return self.db.execute("SELECT COUNT(*) FROM transcode_jobs WHERE state IN (?, ?)",
+                               (PENDING, SENT)).fetchone()[0]
+
+    def jobs_per_second(self, window: float = 60.0) -> float:
+        now = self.clock()
+        while self._recent and self._recent[0][0] < now - window:
+            self._recent.popleft()
+        return self._jobs_per_second(now)
+
+    def _jobs_per_second(self, now: float) -> float:
+        """Jobs done per second since the oldest one still in the window (not the whole window:
+        a backlog that started 5 s ago must not look twelve times slower than it is)."""
+        if not self._recent:
+            return 0.0
+        return len(self._recent) / max(now - self._recent[0][0], 1.0)
 
     # ---- recordings (RecordingStarted/Finished/Failed as Asterisk reported them) -------------
 

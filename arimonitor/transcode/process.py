@@ -22,5 +22,5 @@ def run(cfg: Config, stopper, log: logging.Logger) -> int:
     # supervisord passes --name transcoder_00; run_process names the logger after it
     name = log.name if log.name and log.name != "root" else f"transcoder-{os.getpid()}"
     worker = Worker(name, cfg["zmq.jobs"], cfg["zmq.results"], choice.encoders, stopper, log,
-                    speed=choice.speed)
+                    speed=choice.speed, hello_interval=cfg["transcoder.heartbeat"])
     return worker.run()

@@ -87,6 +87,9 @@ class Rescanner:
         now = self.clock()
         seen: dict[str, tuple[int, float]] = {}
         for source, folder in self.folders:
+            if not os.path.exists(folder):
+                # normal before the first recording: Asterisk (or the simulator) creates it
+                continue
             if not os.path.isdir(folder):
                 report.errors.append(f"{folder}: not a folder")
                 continue

@@ -2,7 +2,8 @@
 
 Why not the stdlib `wave`: it trusts the header and silently returns fewer frames from a
 truncated file, and it cannot tell us where the audio starts. We need both: a truncated
-recording must fail loudly, and the fast encoder streams the data chunk straight from disk.
+recording is converted as far as it goes but said so (`truncated_from`), and the fast encoder
+streams the data chunk straight from disk.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class WavInfo:
     data_bytes: int
     # the data size field was a placeholder (writer crashed): the file length was used instead
     header_repaired: bool = False
+    # the header announced more audio than the file holds (copy cut short, disk full): the
+    # seconds it announced; what is there was used
+    truncated_from: float | None = None
 
     @property
     def frames(self) -> int:
@@ -110,12 +114,12 @@ def _info(path: str, fmt: tuple[int, int, int, int, int], offset: int, declared:
     repaired = False
     if declared in _UNFINISHED_SIZES and available > 0:
         declared, repaired = available, True
+    truncated_from = None
     if declared > available:
-        raise CorruptWav(
-            f"{path}: truncated: header announces {declared / (align * rate):.2f}s of audio, "
-            f"file holds {max(available, 0) / (align * rate):.2f}s")
+        truncated_from = round(declared / (align * rate), 2)
+        declared = max(available, 0)
     data = declared - declared % align  # a torn last frame is dropped, not played as noise
-    return WavInfo(path, tag, channels, rate, bits, align, offset, data, repaired)
+    return WavInfo(path, tag, channels, rate, bits, align, offset, data, repaired, truncated_from)
 
 
 def iter_pcm(info: WavInfo, chunk_frames: int = 65536,

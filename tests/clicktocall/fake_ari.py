@@ -41,6 +41,7 @@ class FakeAri:
         self.channels: dict[str, dict] = {}
         self.seen: list[Seen] = []
         self.fail_next = 0  # answer this many originates with 503
+        self.originate_delay = 0.0  # seconds each originate takes (in-flight work for SIGTERM)
         self.fail_alloc: set[str] = set()  # online for GET, yet the originate fails (500)
         self.lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -115,6 +116,8 @@ class FakeAri:
 
     async def _originate(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else None
+        if self.originate_delay:
+            await asyncio.sleep(self.originate_delay)
         if not self._record(request, body):
             return web.json_response({"message": "Authentication required"}, status=401)
         params = request.query

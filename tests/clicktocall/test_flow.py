@@ -15,6 +15,7 @@ from arimonitor.clicktocall.flow import ClickToCallFlow
 from arimonitor.clicktocall.history import SCHEMA, OutcomeStore
 from arimonitor.console.commands import clicktocall as commands
 from arimonitor.console.registry import Registry
+from arimonitor.console.watch import summarise
 from tests.support import ARI
 
 TRACES = ARI / "traces"
@@ -109,6 +110,11 @@ def test_recorded_pjsip_click_to_call_connects_records_and_ends():
     assert record[2]["name"].startswith("101/") and record[2]["name"].endswith(f"/c2c-{RID}")
     final = world.final()
     assert (final["result"], final["reason"], final["cause"]) == ("completed", None, 16)
+    # Every event names both ends (arictl watch: `c2c.final 101 1013010 -> 1123000 completed`).
+    assert {(b["origin"], b["destination"]) for _, b in world.published[2:]} == {
+        ("1013010", "1123000")}
+    assert summarise("c2c.final", final).startswith(
+        "c2c.final 101 1013010 -> 1123000 completed 4s request=" + RID)
     assert 3.5 < final["duration"] < 5.5  # B answered 21:22:12.2, A hung up 21:22:16.2
     assert ("DELETE", f"/bridges/{bridge}", None) in world.rest.calls
     row = world.store.get(RID)
@@ -136,8 +142,10 @@ def test_recorded_origin_failures_have_true_reasons(trace_id, reason):
 
 def _answered(world: World, kind="endpoint", dest="1123000", timeout="20"):
     a = f"c2c-{RID}-a"
-    world.flow.on_event({"type": "ChannelCreated", "channel": {"id": a, "state": "Down"}}, 100.0)
-    world.flow.on_event({"type": "StasisStart", "channel": {"id": a, "state": "Up"},
+    world.flow.on_event({"type": "ChannelCreated", "channel": {
+        "id": a, "state": "Down", "name": "PJSIP/1013010-0000002a"}}, 100.0)
+    world.flow.on_event({"type": "StasisStart", "channel": {
+        "id": a, "state": "Up", "name": "PJSIP/1013010-0000002a"},
                          "args": ["click2call", RID, "A", "101", kind, dest, "0", timeout]}, 103.0)
 
 
@@ -161,14 +169,26 @@ def test_destination_cause_0_early_is_a_failure_not_no_answer():
     assert world.final()["reason"] == reasons.DESTINATION_FAILED
 
 
-def test_number_goes_through_the_trunk_and_offline_destination():
-    rest = FakeRest({"/channels/create": AriHttpError("POST", "/channels/create", 500,
-                                                      {"error": "Allocation failed"})})
-    world = World(rest)
+def test_number_goes_through_the_trunk_and_allocation_failed_is_a_true_reason():
+    def failing() -> FakeRest:
+        return FakeRest({"/channels/create": AriHttpError("POST", "/channels/create", 500,
+                                                          {"error": "Allocation failed"})})
+
+    world = World(failing())
     _answered(world, kind="number", dest="+5511987654321")
-    create = next(c for c in rest.calls if c[1] == "/channels/create")
+    create = next(c for c in world.rest.calls if c[1] == "/channels/create")
     assert create[2]["endpoint"] == "PJSIP/+5511987654321@trunk"
+    final = world.final()
+    # A trunk that cannot be allocated is not an "offline" (unregistered) phone.
+    assert (final["result"], final["reason"]) == ("failed", reasons.DESTINATION_UNREACHABLE)
+    assert final["text"] == ("destination unreachable: trunk unavailable "
+                             "(PJSIP/+5511987654321@trunk)")
+    assert (final["origin"], final["destination"]) == ("1013010", "+5511987654321")
+    # An endpoint Asterisk cannot allocate is an unregistered one: offline is the truth there.
+    world = World(failing())
+    _answered(world)
     assert world.final()["reason"] == reasons.DESTINATION_OFFLINE
+    assert world.final()["text"] == "destination offline: 1123000 is not registered"
 
 
 def test_origin_hangs_up_while_destination_rings_and_rest_error():

@@ -100,3 +100,88 @@ def test_asterisk_restart_ends_every_call():
     ringing = json.loads((REST / "channels_ringing_in_stasis.json").read_text())
     R.reconcile(handlers, _snapshot(ringing, info=restarted), "arimonitor", now=30.0)
     assert fx.continued == [channels[0]["id"], ringing[0]["id"]]
+
+
+def test_adopted_channels_of_a_saved_call_get_its_id_and_times_back():
+    state, fx, handlers = new_engine_state()
+    channels = json.loads((REST / "channels_click2call_pjsip.json").read_text())
+    ids = sorted(c["id"] for c in channels)
+    assert len(ids) == 2
+    row = {"id": ids[1], "created": 50.0, "answered": 60.0, "client": "101", "origin": "1013010",
+           "destination": "1123000", "direction": "originated", "dial_status": "ANSWER",
+           "channels": ids, "server": state.server}
+    # no bridge in the snapshot: without the saved row the legs could be two calls
+    result = R.reconcile(handlers, _snapshot(channels), "arimonitor", now=200.0, persisted=[row])
+    assert (result["adopted"], result["restored"]) == (1, 1)
+    (call,) = state.calls.values()
+    assert (call.id, call.created, call.answered, call.adopted) == (ids[1], 50.0, 60.0, False)
+    assert (call.direction, call.dial_status, call.channels) == ("originated", "ANSWER", set(ids))
+    assert all(state.channels[c].call_id == ids[1] for c in ids)
+    assert ("call.up", ids[1]) in fx.log
+    R.reconcile(handlers, _snapshot(), "arimonitor", now=300.0)
+    assert (fx.ended[-1]["id"], fx.ended[-1]["billsec"], fx.ended[-1]["adopted"]) == (ids[1], 240.0, False)
+
+
+def test_a_saved_call_answered_while_nobody_watched_keeps_the_adoption_time():
+    state, _fx, handlers = new_engine_state()
+    channels = json.loads((REST / "channels_during_call.json").read_text())
+    row = {"id": channels[0]["id"], "created": 50.0, "answered": None, "client": "", "origin": "",
+           "destination": "", "direction": "", "dial_status": "", "channels": [channels[0]["id"]]}
+    R.reconcile(handlers, _snapshot(channels), "arimonitor", now=200.0, persisted=[row])
+    (call,) = state.calls.values()
+    assert call.created == 50.0
+    if call.state == S.CALL_UP:
+        assert call.answered == 200.0 and call.adopted  # a lower bound, and flagged as such
+
+
+def test_active_calls_are_saved_on_ringing_and_up_once_per_burst_and_deleted_at_end():
+    from arimonitor.engine.notifier import Notifier
+    from arimonitor.engine.outputs import EngineEffects
+    from arimonitor.engine.state import Call, Counters
+    from arimonitor.engine.store import Store
+
+    store = Store(":memory:")
+    fx = EngineEffects(store, Notifier(None), Counters(), lambda _id: None, None, "asterisk1")
+    a, b = Call("a", "asterisk1", 1.0), Call("b", "asterisk1", 2.0)
+    a.channels, b.channels = {"a", "a2"}, {"b"}
+    fx.call_started(a)  # outside a burst: written at once
+    assert [r["id"] for r in store.load_active("asterisk1")] == ["a"]
+    fx.hold()
+    a.answered = 5.0
+    fx.call_answered(a)
+    fx.call_started(b)
+    b.ended = 3.0
+    fx.call_ended(b)    # rang and ended within one burst: never written
+    assert store.load_active("asterisk1")[0]["answered"] is None
+    fx.release()
+    (row,) = store.load_active("asterisk1")
+    assert (row["id"], row["answered"], row["channels"]) == ("a", 5.0, ["a", "a2"])
+    a.ended = 9.0
+    fx.call_ended(a)
+    assert store.load_active("asterisk1") == [] and store.count_calls() == 2
+    store.save_active([("asterisk1", "stale", 1.0, None, "", "", "", "", "", "[]", 1.0)], [])
+    assert fx.prune_active(set()) == 1 and store.load_active("asterisk1") == []
+
+
+def test_auth_failure_warns_once_per_episode_and_is_not_a_stall():
+    from arimonitor.engine.loop import Loop
+    from arimonitor.engine.notifier import Notifier
+    from arimonitor.engine.services import Services
+    from arimonitor.engine.store import Store
+
+    state, fx, handlers = new_engine_state()
+    services = Services(state=state, handlers=handlers, store=Store(":memory:"),
+                        notifier=Notifier(None), loop=Loop(), app="arimonitor",
+                        snapshot=lambda: None)
+    for _ in range(3):
+        services.on_probe(False, 0.01, None, "GET /asterisk/info: HTTP 401: ARI refused user 'x'", True)
+    warnings = [entry for entry in fx.log if entry[0].startswith("warning.")]
+    assert [w[0] for w in warnings] == ["warning.ari_auth"]
+    view = services.probe.view()
+    assert view["auth_failed"] and not view["stalled"] and view["failed"] == 3
+    assert state.counters.auth_failures == 1
+    services.on_probe(True, 0.01, INFO, "", False)
+    assert not services.probe.view()["auth_failed"]
+    services.on_probe(False, 0.01, None, "HTTP 401", True)  # a new episode
+    assert state.counters.auth_failures == 2
+    services.loop.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,15 @@ def test_reader_reconnect_after_websocket_drop_leaves_no_stale_call(sim, stack):
     db = sqlite3.connect(Path(stack["tmp"], "var", "arimonitor.sqlite"))
     outage = eventually(lambda: db.execute("SELECT unseen, changes FROM outages").fetchone())
     assert outage[0] is not None and outage[0] >= 0
+    # ... and shown: the window and what the resync changed, in `status` and `stats`.
+    reply = ctl(stack["address"], "status")
+    last = reply["data"]["last_outage"]
+    assert last["unseen"] == pytest.approx(outage[0], abs=0.01) and last["unseen"] > 0
+    assert last["resynced"] - last["disconnected"] == pytest.approx(last["unseen"], abs=0.01)
+    assert (last["changes"]["ended"], last["changes"]["adopted"], last["changes"]["changed"]) == (1, 0, 0)
+    assert "last outage:" in reply["text"] and "ended 1" in reply["text"]
+    reply = ctl(stack["address"], "stats")
+    assert reply["data"]["counters"]["outages"] == 1 and "outages" in reply["text"]
 
 
 def test_simulator_restart_ends_every_call_as_lost(sim, stack):
@@ -213,3 +223,74 @@ def test_engine_kill_9_under_load_comes_back_equal_to_ari(sim, stack, processes)
                or any(r["id"] == long_call for r in history(stack, "--limit", "10000")))
     after = {r["id"] for r in history(stack, "--limit", "10000")}
     assert recorded <= after
+
+
+def _restart_engine(stack, processes, name: str) -> None:
+    engine = stack["procs"]["engine"]
+    os.killpg(engine.pid, signal.SIGKILL)
+    engine.wait()
+    env = {"ARIMONITOR_CONFIG": str(stack["ini"])}
+    stack["procs"]["engine"] = processes.python("procs/call_engine.py", env=env,
+                                                log=Path(stack["tmp"], "out", name))
+
+
+def test_engine_kill_9_mid_call_keeps_the_true_answer_time(sim, stack, processes):
+    c = sim.control
+    c.register("1013010")
+    c.register("1123000")
+    c.behaviour("1013010", talk=1000)
+    caller = c.call("1013010", "1123000")
+    (call,) = eventually(lambda: [x for x in active(stack) if x["state"] == "up"])
+    _restart_engine(stack, processes, "engine2.out")
+    killed_at = time.time()
+    eventually(lambda: ctl(stack["address"], "status", timeout=1)["data"]["last_resync"], timeout=15)
+    (again,) = active(stack)
+    # the same call, under the same id, with the times the first run saw
+    assert (again["id"], again["origin"], again["destination"]) == (call["id"], "1013010", "1123000")
+    assert again["answered"] == pytest.approx(call["answered"], abs=0.001)
+    assert again["created"] == pytest.approx(call["created"], abs=0.001)
+    assert again["adopted"] is False and again["direction"] == call["direction"]
+    # the reader's PUSH drops what it cannot send: hang up once it reaches the new engine
+    eventually(lambda: status(stack)["link"]["state"] == "connected", timeout=10)
+    c.hangup(caller)
+    (row,) = eventually(lambda: history(stack))
+    assert row["id"] == call["id"] and row["end_reason"] == "hangup"
+    assert row["answered"] == pytest.approx(call["answered"], abs=0.001)
+    assert row["billsec"] == pytest.approx(row["ended"] - call["answered"], abs=0.01)
+    assert row["billsec"] > row["ended"] - killed_at  # more than an adoption-time answer gives
+    # the engine's own downtime is an outage too, closed by its first resync
+    last = status(stack)["last_outage"]
+    assert last["changes"]["restored"] == 1 and last["unseen"] > 0
+    import sqlite3
+    db = sqlite3.connect(Path(stack["tmp"], "var", "arimonitor.sqlite"))
+    eventually(lambda: db.execute("SELECT COUNT(*) FROM active_calls").fetchone() == (0,))
+
+
+def test_wrong_password_is_an_auth_failure_not_an_outage(sim, processes, tmp_path):
+    import json
+
+    ini = write_config(tmp_path, sim, ari={"password": "not-" + sim.password})
+    start_stack(processes, ini, tmp_path, reader=False)
+    address = control_address(tmp_path)
+
+    def auth_failed():
+        reply = ctl(address, "status", timeout=1)
+        return reply["data"]["probe"]["auth_failed"] and reply
+    reply = eventually(auth_failed, timeout=15)
+    probe = reply["data"]["probe"]
+    assert not probe["stalled"] and "401" in probe["auth_error"]
+    assert "ARI refused user 'arimonitor'" in probe["auth_error"]
+    assert "ari auth:   FAILED" in reply["text"] and "unavailable" not in reply["text"].lower()
+    assert sim.password not in json.dumps(reply)
+    # probe and resync keep failing, but it is one episode: one warning, one count
+    eventually(lambda: stats_of(address)["probe"]["failed"] >= 2, timeout=10)
+    counters = stats_of(address)["counters"]
+    assert counters["auth_failures"] == 1 and counters["resyncs"] == 0
+    # the warning event (warning.ari_auth on PUB; its log line, one per episode)
+    log = Path(tmp_path, "var", "log", "engine.log").read_text()
+    assert log.count("ari_auth: ARI authentication failed") == 1
+    assert "Asterisk unavailable" not in log and "rest_stall" not in log
+
+
+def stats_of(address: str) -> dict:
+    return ctl(address, "stats", timeout=2)["data"]

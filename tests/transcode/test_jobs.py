@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arimonitor import protocol
+from arimonitor.console.render import backlog_line
 from arimonitor.transcode.jobs import (
     DONE,
     FAILED,
@@ -280,3 +281,49 @@ def test_every_job_completes_exactly_once_whatever_the_network_does(tmp_path_fac
         if all(book.job(i)["state"] == DONE for i in ids):
             break
     assert {i: done[i] for i in ids} == dict.fromkeys(ids, 1)
+
+
+def test_gone_worker_its_queued_jobs_go_out_at_once_and_a_slow_workers_late_result_counts_once(env):
+    book, net, clock, events = env
+    hello(book, "w1", 100)
+    hello(book, "w2", 200)
+    submit(book, 4)  # window 2 x 2: all four sent; which pipe each went into is unknown
+    a = net.sent[0]
+    book.on_message(protocol.transcode_message(protocol.KIND_STARTED, {"job_id": a["job_id"], "attempt": 1, "worker": "w1"}))
+    clock.t += 5
+    hello(book, "w2", 200)
+    book.tick()  # w1 is 5 s silent (interval 2): still alive
+    assert book.counters["workers_gone"] == 0 and len(net.sent) == 4
+    clock.t += 1.5
+    hello(book, "w2", 200)
+    book.tick()  # 6.5 s: three heartbeats missed, w1 is gone
+    assert book.counters["workers_gone"] == 1 and book.counters["resent_worker_gone"] == 4
+    assert sorted(s["attempt"] for s in net.sent[4:]) == [2, 2]  # window of w2 alone: 2
+    assert book.job(a["job_id"])["failures"] == 1  # its started job counts (it may be the killer)
+    queued = [book.job(s["job_id"]) for s in net.sent[1:4]]
+    assert {q["failures"] for q in queued} == {0}  # maybe never in w1's pipe: not their fault
+    assert book.stats()["per_worker"]["w1"]["state"] == "gone"
+    book.tick()
+    assert book.counters["workers_gone"] == 1  # declared once
+    # w1 was merely slow: its late result is applied; the resend's result is a duplicate
+    result(book, a, worker="w1")
+    assert book.job(a["job_id"])["state"] == DONE and book.stats()["per_worker"]["w1"]["state"] == "alive"
+    for sent in [s for s in net.sent if s["job_id"] == a["job_id"]][1:]:
+        result(book, sent, worker="w2")
+    assert book.counters["duplicate_results"] == 1
+    assert [b["job_id"] for t, b in events if t == "recording.mp3"] == [a["job_id"]]
+
+
+def test_backlog_rate_and_estimate(env):
+    book, net, clock, _ = env
+    hello(book, "w1")
+    submit(book, 10)
+    for i in range(4):
+        clock.t += 1
+        result(book, net.sent[i], worker="w1")
+    clock.t += 1  # 4 done in the last 5 s
+    stats = book.stats()
+    assert stats["done"] == 4 and stats["backlog"]["jobs"] == 6
+    assert stats["backlog"]["jobs_per_second"] == 1.0 and stats["backlog"]["seconds_left"] == 6.0
+    assert backlog_line("backlog", 1234, 37.2) == "backlog 1,234 jobs, 37/s, ~33s left"
+    assert backlog_line("backlog", 5, 0) == "backlog 5 jobs, no rate yet"

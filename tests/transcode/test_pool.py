@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,10 +25,10 @@ from tests.transcode.loop import SimpleLoop
 HERE = Path(__file__).resolve().parent
 
 
-def write_config(tmp: Path, deadline: str = "120s") -> Path:
+def write_config(tmp: Path, deadline: str = "120s", heartbeat: str = "2s") -> Path:
     ini = tmp / "arimonitor.ini"
     ini.write_text(f"[paths]\nvar = {tmp / 'var'}\n\n[transcoder]\njob_deadline = {deadline}\n"
-                   "max_attempts = 4\n")
+                   f"max_attempts = 4\nheartbeat = {heartbeat}\n")
     return ini
 
 
@@ -40,8 +41,8 @@ def start_workers(processes, ini: Path, n: int) -> list:
 
 
 @pytest.fixture
-def engine_side(tmp_path):
-    ini = write_config(tmp_path)
+def engine_side(tmp_path, request):
+    ini = write_config(tmp_path, heartbeat=getattr(request, "param", "2s"))
     cfg = load_config(ini)
     conn = sqlite3.connect(str(tmp_path / "db.sqlite"), isolation_level=None)
     conn.row_factory = sqlite3.Row
@@ -134,3 +135,43 @@ def test_engine_killed_with_jobs_pending_every_job_completes_once(processes, tmp
     assert len(mp3s) == 10
     for mp3 in mp3s:
         assert read_mp3_info(str(mp3)).duration == pytest.approx(900, abs=0.5)
+
+
+@pytest.mark.parametrize("engine_side", ["0.3s"], indirect=True)
+def test_worker_killed_with_queued_jobs_they_complete_elsewhere_long_before_the_deadline(
+        processes, engine_side):
+    """PUSH already put jobs into the victim's pipe; they die with it and must go out again as
+    soon as it misses three heartbeats (0.9 s here), not after the 120 s job deadline."""
+    ini, cfg, component, loop, published = engine_side
+    book = component.book
+    start_workers(processes, ini, 2)
+    component.start(loop)
+    loop.run_until(lambda: len(book.live_workers()) == 2, 20, "both workers' hello")
+    rec = Path(cfg["paths.recordings"])
+    for i in range(8):
+        make_wav(rec / "101" / "2026-11-24" / f"q{i}.wav", 600)
+    component.rescan()  # 8 jobs; the window sends 6: one running + two queued in each worker
+    assert book.stats()["running"] == 6
+
+    def victim_started():
+        started = [j for j in book.jobs(state="sent") if j["worker"]]
+        return started[0]["worker"] if started else None
+
+    victim = loop.run_until(victim_started, 20, "a job started")
+    os.kill(book.workers[victim].pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    loop.run_until(lambda: book.stats()["done"] == 8, 25, "all 8 jobs done")
+    assert time.monotonic() - killed_at < 25  # the job deadline is 120 s
+    stats = book.stats()
+    assert stats["counters"]["workers_gone"] == 1
+    assert stats["counters"]["resent_worker_gone"] >= 3  # its started job + its queued ones
+    assert stats["per_worker"][victim]["state"] == "gone"
+    survivor = next(n for n in stats["per_worker"] if n != victim)
+    assert stats["per_worker"][survivor]["state"] == "alive"
+    ids = [b["job_id"] for t, b in published if t == "recording.mp3"]
+    assert len(ids) == 8 and len(set(ids)) == 8  # each applied exactly once
+    done = book.jobs(state="done")
+    assert sum(j["worker"] == victim for j in done) <= 1  # at most one it finished before the kill
+    for job in done:
+        assert read_mp3_info(job["mp3"]).duration == pytest.approx(600, abs=0.5)
+    assert stats["failed"] == 0

@@ -143,7 +143,8 @@ def test_recording_events_and_console_commands(component):
     assert reply["status"] == "ok" and "disk full" in reply["text"]
     assert reply["data"]["recordings"][0]["state"] == "failed"
     reply = registry.dispatch({"id": "2", "cmd": "jobs", "args": []}, None)
-    assert reply["data"]["pending"] == 1 and reply["text"].startswith("pending 1")
+    assert reply["data"]["pending"] == 1 and reply["text"].startswith("PENDING")
+    assert reply["text"].splitlines()[2].split()[0] == "1" and "backlog 1 jobs" in reply["text"]
     job = component.book.jobs()[0]
     assert job["client"] == "101" and job["call_id"] == "1732480000.7"
     assert job["mp3"].endswith("mp3/101/2026-11-24/1732480000.7.mp3")

@@ -27,6 +27,17 @@ def _limit(text: str) -> int:
     return value
 
 
+def _seconds(value: float | None) -> str:
+    return "?" if value is None else f"{value:.1f} s"
+
+
+def _changes(r: dict) -> str:
+    """What a resync changed (also kept with each outage)."""
+    text = (f"adopted {r.get('adopted', 0)} ({r.get('restored', 0)} restored), ended {r.get('ended', 0)}, "
+            f"changed {r.get('changed', 0)}")
+    return text + (f", addresses {r['addresses']}" if r.get("addresses") else "")
+
+
 def _clock(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
 
@@ -44,17 +55,26 @@ def register(registry: Registry) -> None:
             *processes_lines(data["processes"]),
             f"link:       {link['state']} (epoch {link['epoch']}){' - ' + link['reason'] if link['reason'] else ''}",
             f"asterisk:   {s['asterisk_id'] or '?'} started {s['asterisk_startup'] or '?'}",
-            (f"rest probe: {'STALLED' if probe['stalled'] else 'ok'}, last {probe['last_latency_ms']} ms, "
-            f"{probe['failed']} failed"),
+            (f"rest probe: {'AUTH FAILED' if probe.get('auth_failed') else 'STALLED' if probe['stalled'] else 'ok'}"
+             f", last {probe['last_latency_ms']} ms, {probe['failed']} failed"),
             f"last event: {_age(data['last_event_age'])}",
             f"calls:      {s['calls']} active ({s['calls_up']} up), {s['channels']} channels",
             f"endpoints:  {s['online']}/{s['endpoints']} online, {s['not_in_files']} not in files",
             f"remote IPs: {s['remote_ips']}",
         ]
+        if probe.get("auth_failed"):
+            lines.append(f"ari auth:   FAILED - {probe.get('auth_error') or 'HTTP 401'}")
         if data["last_resync"]:
             r = data["last_resync"]
-            lines.append(f"last resync: {_clock(r.get('at'))} ({r.get('reason')}): adopted {r['adopted']}, "
-                         f"ended {r['ended']}, changed {r['changed']}")
+            lines.append(f"last resync: {_clock(r.get('at'))} ({r.get('reason')}): {_changes(r)}")
+        if data.get("outage_open_since"):
+            lines.append(f"outage:     unseen since {_clock(data['outage_open_since'])} "
+                         f"({render.duration(time.time() - data['outage_open_since'])}), resync pending")
+        outage = data.get("last_outage")
+        if outage:
+            lines.append(f"last outage: {_clock(outage.get('disconnected'))} -> {_clock(outage.get('resynced'))}, "
+                         f"unseen {_seconds(outage.get('unseen'))} ({outage.get('reason')}): "
+                         f"{_changes(outage.get('changes') or {})}")
         return Reply(data, "\n".join(lines))
 
     @registry.command("stats", category="engine", summary="event, loss and liveness counters",
@@ -68,9 +88,10 @@ def register(registry: Registry) -> None:
             "events": ("received", "applied", "duplicate", "malformed", "unknown_type", "superseded",
                        "frames_lost", "handler_error"),
             "calls": ("calls_ended", "calls_lost", "adopted", "continued", "continue_failed", "claimed"),
-            "link": ("link_up", "link_down", "resyncs", "resync_failures", "asterisk_restarts"),
+            "link": ("link_up", "link_down", "outages", "resyncs", "resync_failures", "asterisk_restarts",
+                     "auth_failures"),
         }
-        rows = [(group if i == 0 else "", name, c[name], totals.get(name))
+        rows = [(group if i == 0 else "", name, c.get(name), totals.get(name))
                 for group, names in groups.items() for i, name in enumerate(names)]
         reader = data["reader"]
         if reader:
@@ -95,7 +116,8 @@ def register(registry: Registry) -> None:
             raise CommandError(protocol.E_ARI_UNAVAILABLE, str(exc)) from None
         except AriError as exc:
             raise CommandError(protocol.E_ARI_UNAVAILABLE, f"recovery failed: {exc}") from None
-        text = (f"resync done: adopted {result['adopted']} call(s), ended {result['ended']}, "
+        text = (f"resync done: adopted {result['adopted']} call(s) ({result.get('restored', 0)} with "
+                f"their times restored), ended {result['ended']}, "
                 f"endpoints changed {result['changed']}, addresses {result['addresses']} "
                 f"(fetch {result['fetch_seconds']} s, engine {result['engine_seconds']} s)")
         return Reply(result, text)

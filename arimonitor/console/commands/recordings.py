@@ -7,10 +7,12 @@ They need the engine's TranscodeComponent: by default `ctx.transcode`; the compo
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from typing import Any
 
 from arimonitor import protocol
+from arimonitor.console import render
 from arimonitor.console.registry import Arg, CommandError, Option, Registry, Reply
 
 STATES = ("pending", "sent", "done", "failed")
@@ -18,6 +20,28 @@ STATES = ("pending", "sent", "done", "failed")
 
 def _when(t: float | None) -> str:
     return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
+
+
+def jobs_text(stats: dict[str, Any]) -> str:
+    """The pool at a glance: counts and rate, a backlog line, then one row per worker."""
+    rate, backlog, counters = stats["rate"], stats["backlog"], stats["counters"]
+    lines = [render.table(
+        [(stats["pending"], stats["running"], stats["done"], stats["failed"],
+          f"{rate['jobs_per_minute']}/min", f"{rate['audio_seconds_per_second']}x",
+          counters.get("resent", 0), counters.get("workers_gone", 0))],
+        ["PENDING", "RUNNING", "DONE", "FAILED", "RATE", "AUDIO/S", "RESENT", "WORKERS GONE"],
+        align="rrrrrrrr")]
+    if backlog["jobs"]:
+        lines.append(render.backlog_line("backlog", backlog["jobs"], backlog["jobs_per_second"]))
+    now = time.time()
+    workers = sorted(stats["per_worker"].items())
+    lines += ["", render.table(
+        [(name, w.get("state", "unknown"), w.get("pid"), w["done"], w["failed"], w["running"],
+          render.duration(w["audio_seconds"]), render.age(w.get("last_seen_at"), now),
+          w.get("busy")) for name, w in workers],
+        ["WORKER", "STATE", "PID", "DONE", "FAILED", "RUNNING", "AUDIO", "LAST SEEN", "BUSY WITH"],
+        title="workers", empty="no worker has said hello yet")]
+    return "\n".join(lines)
 
 
 def _component(get: Callable[[Any], Any], ctx: Any) -> Any:
@@ -38,21 +62,15 @@ def register(registry: Registry, get: Callable[[Any], Any] = lambda ctx: getattr
         stats = book.stats()
         if state:
             rows = book.jobs(client=client, state=state)
-            lines = [f"{r['job_id']}  {r['state']:<7}  try {r['attempt']}  {r['client'] or '-':<8}"
-                     f"  {r['wav']}" + (f"  [{r['code']}] {r['reason']}" if r['reason'] else "")
-                     for r in rows]
-            return Reply({"jobs": rows, **stats}, "\n".join(lines) or f"no {state} jobs")
-        rate = stats["rate"]
-        lines = [(f"pending {stats['pending']}  running {stats['running']}  done {stats['done']}"
-                 f"  failed {stats['failed']}  workers alive {stats['workers_alive']}"),
-                 (f"rate (last {rate['window_seconds']:.0f}s): {rate['jobs_per_minute']} jobs/min,"
-                 f" {rate['audio_seconds_per_second']} audio s/s")]
-        for name, w in sorted(stats["per_worker"].items()):
-            alive = {True: "alive", False: "silent"}.get(w.get("alive"), "gone")
-            lines.append(f"  {name:<16} {alive:<6} done {w['done']:<6} failed {w['failed']:<4}"
-                         f" running {w['running']}  audio {w['audio_seconds']:.0f}s"
-                         + (f"  busy with {w['busy']}" if w.get("busy") else ""))
-        return Reply(stats, "\n".join(lines))
+            text = render.table(
+                [(r["job_id"], r["state"], r["attempt"], r["client"] or None, r["worker"],
+                  render.age(r["finished"] or r["sent_at"] or r["created"]), r["wav"],
+                  f"[{r['code']}] {r['reason']}" if r["reason"] else None) for r in rows],
+                ["JOB", "STATE", "TRY", "CLIENT", "WORKER", "WHEN", "WAV", "PROBLEM"],
+                title=f"{state} jobs", empty=f"no {state} jobs")
+            return Reply({"jobs": rows, **stats}, text)
+        return Reply(stats, jobs_text(stats))
+
 
     @registry.command(
         "recordings", category="recordings",
