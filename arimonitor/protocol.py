@@ -85,6 +85,7 @@ E_BUSY = 6
 E_ARI_UNAVAILABLE = 7
 E_MALFORMED = 8
 E_API_VERSION = 9
+E_ARI_AUTH = 10
 E_INTERNAL = 99
 
 ERROR_NAMES = {
@@ -98,8 +99,15 @@ ERROR_NAMES = {
     E_ARI_UNAVAILABLE: "Asterisk unavailable",
     E_MALFORMED: "malformed request",
     E_API_VERSION: "API version mismatch",
+    E_ARI_AUTH: "Asterisk refused our credentials",
     E_INTERNAL: "internal error",
 }
+
+
+def ari_error_code(exc: Exception) -> int:
+    # by name: arictl imports this module and must not pay for importing requests
+    """E_ARI_AUTH for a refused user/password (fix the config), else E_ARI_UNAVAILABLE."""
+    return E_ARI_AUTH if type(exc).__name__ == "AriAuthError" else E_ARI_UNAVAILABLE
 
 
 def request(req_id: str, cmd: str, args: list[str] | None = None, opts: dict | None = None,

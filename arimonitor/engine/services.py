@@ -160,7 +160,7 @@ class Services:
     # ---- resync -----------------------------------------------------------------------------
 
     def request_resync(self, reason: str,
-                       waiter: Callable[[dict[str, Any] | None, str], None] | None = None) -> bool:
+                       waiter: Callable[[dict[str, Any] | None, str | AriError], None] | None = None) -> bool:
         """Start a resync (loop thread); if one runs, another follows it. True if started now."""
         if waiter is not None:
             self._waiters.append(waiter)
@@ -191,7 +191,8 @@ class Services:
                 self.notifier.publish("warning.resync", {"text": f"resync failed: {text}",
                                                          "reason": reason})
             for waiter in waiters:
-                waiter(None, text)
+                # the error itself when ARI said why, so `recovery` can tell auth from outage
+                waiter(None, error if isinstance(error, AriError) else text)
             # Keep trying: state we cannot trust must not stay silently (slower on bad auth).
             retry = 10.0 if isinstance(error, AriAuthError) else 2.0
             self.loop.call_later(retry, lambda: self.request_resync(f"retry after: {reason}"))
@@ -246,7 +247,7 @@ class Services:
         done = threading.Event()
         box: dict[str, Any] = {}
 
-        def waiter(result: dict[str, Any] | None, error: str) -> None:
+        def waiter(result: dict[str, Any] | None, error: str | AriError) -> None:
             box["result"], box["error"] = result, error
             done.set()
 
@@ -254,7 +255,8 @@ class Services:
         if not done.wait(timeout):
             raise TimeoutError(f"no resync result within {timeout:g} s")
         if box["result"] is None:
-            raise AriError(box["error"])
+            error = box["error"]
+            raise error if isinstance(error, AriError) else AriError(error)
         return box["result"]
 
     def call_in_loop(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:

@@ -290,6 +290,10 @@ def test_wrong_password_is_an_auth_failure_not_an_outage(sim, processes, tmp_pat
     log = Path(tmp_path, "var", "log", "engine.log").read_text()
     assert log.count("ari_auth: ARI authentication failed") == 1
     assert "Asterisk unavailable" not in log and "rest_stall" not in log
+    # a console command that needs ARI says which: credentials, not a dead Asterisk
+    refused = ctl(address, "recovery", timeout=30)
+    assert refused["status"] == "error" and refused["code"] == protocol.E_ARI_AUTH
+    assert sim.password not in json.dumps(refused)
 
 
 def stats_of(address: str) -> dict:

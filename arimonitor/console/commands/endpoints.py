@@ -142,7 +142,7 @@ def _sweep(ctx: Any) -> Reply:
     try:
         listed = rest.endpoints() or []
     except AriError as exc:
-        raise CommandError(protocol.E_ARI_UNAVAILABLE, f"GET /endpoints failed: {exc}") from None
+        raise CommandError(protocol.ari_error_code(exc), f"GET /endpoints failed: {exc}") from None
     finally:
         rest.close()
     fetch_seconds = time.monotonic() - started

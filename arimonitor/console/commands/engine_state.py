@@ -115,7 +115,7 @@ def register(registry: Registry) -> None:
         except TimeoutError as exc:
             raise CommandError(protocol.E_ARI_UNAVAILABLE, str(exc)) from None
         except AriError as exc:
-            raise CommandError(protocol.E_ARI_UNAVAILABLE, f"recovery failed: {exc}") from None
+            raise CommandError(protocol.ari_error_code(exc), f"recovery failed: {exc}") from None
         text = (f"resync done: adopted {result['adopted']} call(s) ({result.get('restored', 0)} with "
                 f"their times restored), ended {result['ended']}, "
                 f"endpoints changed {result['changed']}, addresses {result['addresses']} "
