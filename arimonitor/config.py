@@ -103,6 +103,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("console", "manager_enabled", "yes", dt.boolean, "serve the v2.7 line console"),
     _s("console", "manager_host", "127.0.0.1", dt.loopback_host, "manager port address"),
     _s("console", "manager_port", "1101", dt.port_number, "manager port (v2.7: 1101)"),
+    _s("console", "manager_changes", "no", dt.boolean,
+       "let the manager port (no login) change settings and show passwords"),
     _s("console", "timeout", "5s", dt.seconds, "arictl reply timeout"),
     _s("sim", "host", "127.0.0.1", dt.loopback_host, "simulator address"),
     _s("sim", "port", "8088", dt.port_number, "simulator port (REST + WebSocket)"),

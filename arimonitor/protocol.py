@@ -86,6 +86,7 @@ E_ARI_UNAVAILABLE = 7
 E_MALFORMED = 8
 E_API_VERSION = 9
 E_ARI_AUTH = 10
+E_FORBIDDEN = 11
 E_INTERNAL = 99
 
 ERROR_NAMES = {
@@ -100,6 +101,7 @@ ERROR_NAMES = {
     E_MALFORMED: "malformed request",
     E_API_VERSION: "API version mismatch",
     E_ARI_AUTH: "Asterisk refused our credentials",
+    E_FORBIDDEN: "not allowed on this port",
     E_INTERNAL: "internal error",
 }
 
@@ -110,12 +112,20 @@ def ari_error_code(exc: Exception) -> int:
     return E_ARI_AUTH if type(exc).__name__ == "AriAuthError" else E_ARI_UNAVAILABLE
 
 
+# Who asks: the manager port marks its requests, because anyone on the machine can reach
+# 127.0.0.1:1101 while the control socket is the owner's alone (0600 in a 0700 folder).
+VIA_MANAGER = "manager"
+
+
 def request(req_id: str, cmd: str, args: list[str] | None = None, opts: dict | None = None,
-            api: int | None = None) -> bytes:
+            api: int | None = None, via: str | None = None) -> bytes:
     from arimonitor import API_VERSION
 
-    return dumps({"id": req_id, "cmd": cmd, "args": args or [], "opts": opts or {},
-                  "api": API_VERSION if api is None else api})
+    body = {"id": req_id, "cmd": cmd, "args": args or [], "opts": opts or {},
+            "api": API_VERSION if api is None else api}
+    if via:
+        body["via"] = via
+    return dumps(body)
 
 
 def ok(req_id: str | None, data: Any = None, text: str = "") -> dict:
@@ -140,7 +150,7 @@ TOPIC_PROGRESS = "progress"
 # control.level {"process": name|"all", "level": "DEBUG"|"INFO"|...}: every process listens
 TOPIC_CONTROL = "control"
 TOPICS = (TOPIC_CALL, TOPIC_ENDPOINT, TOPIC_RECORDING, TOPIC_C2C, TOPIC_WARNING, TOPIC_LINK,
-          TOPIC_PROGRESS)
+          TOPIC_PROGRESS, TOPIC_CONTROL)
 
 
 def level_change(process: str, level: str) -> list[bytes]:

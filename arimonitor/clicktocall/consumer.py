@@ -29,7 +29,7 @@ import pika.exceptions
 
 from arimonitor.clicktocall import broker, outcomes, reasons
 from arimonitor.clicktocall import placer as P
-from arimonitor.clicktocall.ledger import Ledger, Route
+from arimonitor.clicktocall.ledger import KEEP_FINAL, Ledger, Route
 from arimonitor.clicktocall.listener import OutcomeListener
 from arimonitor.clicktocall.request import (
     MAX_BODY,
@@ -44,6 +44,7 @@ from arimonitor.clicktocall.request import (
 TEST_ACK_DELAY_ENV = "ARIMONITOR_C2C_TEST_ACK_DELAY"
 UNSENT_CHECK = 10.0      # seconds between sweeps of final outcomes the broker never confirmed
 DRAIN_TIMEOUT = 10.0     # longest wait for in-flight originates on SIGTERM
+PRUNE_EVERY = 3600.0     # seconds between deletions of old ledger rows (kept for days)
 
 
 @dataclass
@@ -95,7 +96,7 @@ class ConsumerSession:
                          "exhausted": 0, "replied": 0}
         self._generation = 0
         self._inflight: dict[int, _Delivery] = {}
-        self.latencies: list[float] = []  # queue-to-originate (receive -> decision), seconds
+        self._next_prune = time.monotonic() + PRUNE_EVERY  # the ledger pruned itself at start
 
     # ---- one connection -----------------------------------------------------------------------
 
@@ -128,6 +129,7 @@ class ConsumerSession:
             if now >= next_unsent:
                 next_unsent = now + UNSENT_CHECK
                 self._send_unsent()
+            self._maybe_prune(now)
             if server_index > 0 and probe is None and now >= next_probe:
                 probe = _Probe(self.servers, self._connect)
             if probe is not None and probe.done.is_set():
@@ -215,7 +217,6 @@ class ConsumerSession:
             return  # a delivery of a channel that is gone: the broker redelivers it
         self._inflight.pop(delivery.tag, None)
         req = decision.request
-        self.latencies.append(time.monotonic() - delivery.received)
         if decision.kind == P.ACCEPTED:
             self.counters["accepted"] += 1
             self.log.info("c2c %s accepted: %s -> %s (client %s)", req.request_id, req.origin,
@@ -325,6 +326,24 @@ class ConsumerSession:
                 self._publish_event(body)
             elif not (self.ledger.get(route.request_id) or {}).get("reply_sent"):
                 self._publish_final(route, body)
+
+    def _maybe_prune(self, now: float) -> bool:
+        """Old ledger rows go at most once per PRUNE_EVERY (also across reconnects)."""
+        if now < self._next_prune:
+            return False
+        self._next_prune = now + PRUNE_EVERY
+        self._prune()
+        return True
+
+    def _prune(self) -> None:
+        try:
+            removed = self.ledger.prune()
+        except Exception:  # housekeeping: never worth dropping the connection
+            self.log.exception("pruning the ledger failed")
+            return
+        if removed:
+            self.log.info("ledger: %d request(s) older than %.0f days removed", removed,
+                          KEEP_FINAL / 86400)
 
     def _send_unsent(self) -> None:
         for route, body in self.ledger.unsent():

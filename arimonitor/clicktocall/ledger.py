@@ -32,7 +32,7 @@ FINAL = "final"
 
 RING_MARGIN = 15.0           # seconds after the ring timeout before an unreported call stops counting
 MAX_CALL = 4 * 3600.0
-KEEP_FINAL = 7 * 86400.0     # rows older than this are purged at start
+KEEP_FINAL = 7 * 86400.0     # rows older than this are purged at start, then now and then
 
 NEW, RESUME, DUPLICATE, FOREIGN, LIMIT = "new", "resume", "duplicate", "foreign", "limit"
 
@@ -78,7 +78,14 @@ class Ledger:
         # the last rows, and then Asterisk's 409 still guards the live calls.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        self._db.execute("DELETE FROM requests WHERE updated < ?", (clock() - KEEP_FINAL,))
+        self.prune()
+
+    def prune(self) -> int:
+        """Delete rows not touched for KEEP_FINAL seconds (at start, and from the consumer's
+        periodic work); returns how many."""
+        with self._lock, self._db:
+            return self._db.execute("DELETE FROM requests WHERE updated < ?",
+                                    (self._clock() - KEEP_FINAL,)).rowcount
 
     def close(self) -> None:
         with self._lock:

@@ -73,7 +73,7 @@ class _Forwarder:
             self.sock.connect(self.endpoint)
         self.serial += 1
         req_id = f"manager-{threading.get_ident()}-{self.serial}"
-        self.sock.send(protocol.request(req_id, words[0], words[1:]))
+        self.sock.send(protocol.request(req_id, words[0], words[1:], via=protocol.VIA_MANAGER))
         if not self.sock.poll(int(self.timeout * 1000)):
             self.close()
             return protocol.error(req_id, protocol.E_BUSY,

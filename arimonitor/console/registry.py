@@ -80,6 +80,12 @@ class Command:
     slow: bool = False
     hidden: bool = False
     description: str = ""
+    # changes something, or shows secrets: True, or a test of the parsed arguments
+    privileged: bool | Callable[[dict[str, Any]], bool] = False
+
+    def is_privileged(self, kwargs: dict[str, Any]) -> bool:
+        check = self.privileged
+        return bool(check(kwargs) if callable(check) else check)
 
     @property
     def usage(self) -> str:
@@ -120,6 +126,9 @@ class Command:
             lines += [""] + [f"  {n.ljust(width)}  {h}" for n, h in details]
         if self.examples:
             lines += ["", "examples:"] + [f"  {e}" for e in self.examples]
+        if self.privileged:
+            lines += ["", ("changes something or shows secrets: not on the manager port unless "
+                           "[console] manager_changes = yes")]
         return "\n".join(lines)
 
 
@@ -127,18 +136,22 @@ class Command:
 class Registry:
     commands: dict[str, Command] = field(default_factory=dict)
     _aliases: dict[str, str] = field(default_factory=dict)
+    # [console] manager_changes: may the manager port (no login) run privileged commands?
+    manager_privileged: bool = False
 
     def command(self, name: str, *, category: str, summary: str, aliases: Sequence[str] = (),
                 args: Sequence[Arg] = (), options: Sequence[Option] = (),
                 examples: Sequence[str] = (), slow: bool = False, hidden: bool = False,
-                description: str = "") -> Callable[[Callable[..., Reply]], Callable[..., Reply]]:
+                description: str = "",
+                privileged: bool | Callable[[dict[str, Any]], bool] = False,
+                ) -> Callable[[Callable[..., Reply]], Callable[..., Reply]]:
         def register(handler: Callable[..., Reply]) -> Callable[..., Reply]:
             for word in (name, *aliases):
                 if word in self.commands or word in self._aliases:
                     raise ValueError(f"command name {word!r} registered twice")
             self.commands[name] = Command(name, handler, category, summary, tuple(aliases),
                                           tuple(args), tuple(options), tuple(examples), slow,
-                                          hidden, description)
+                                          hidden, description, privileged)
             for alias in aliases:
                 self._aliases[alias] = name
             return handler
@@ -232,7 +245,14 @@ class Registry:
             more = f"; did you mean: {', '.join(hint)}?" if hint else "; type 'help' for the list"
             raise CommandError(protocol.E_UNKNOWN_COMMAND, f"unknown command {message['cmd']!r}{more}",
                                data={"suggestions": hint})
-        return cmd, self.parse(cmd, args, opts)
+        kwargs = self.parse(cmd, args, opts)
+        if (message.get("via") == protocol.VIA_MANAGER and not self.manager_privileged
+                and cmd.is_privileged(kwargs)):
+            raise CommandError(protocol.E_FORBIDDEN,
+                               f"{cmd.name}: not allowed on the manager port, which has no login "
+                               f"(it changes something or shows secrets); use arictl, or set "
+                               f"[console] manager_changes = yes")
+        return cmd, kwargs
 
     def execute(self, req_id: Any, cmd: Command, kwargs: dict[str, Any], ctx: Any) -> dict:
         """Run a prepared command and wrap its outcome in the reply envelope; never raises."""

@@ -102,6 +102,7 @@ class Engine:
         self.intake = Intake(self.handlers, self.services)
         self.services.intake = self.intake
         self.registry = build_registry()
+        self.registry.manager_privileged = cfg["console.manager_changes"]
         self.ctx = EngineContext(cfg, self.state, self.services, self.store, self.notifier,
                                  self.state.counters, self.registry, self)
         self.control = ControlServer(self.control_sock, self.loop, self.registry, self.ctx)

@@ -1,8 +1,9 @@
 """The control socket: a ROUTER that answers REQ clients (arictl, the manager port, others).
 
 Each request is [identity, b"", json]. Fast commands run inline in the loop; `slow` ones in a
-thread, their reply sent from the loop when done (ROUTER allows deferred replies). Every reply
-is the protocol envelope; a malformed request is answered with E_MALFORMED, never a crash.
+thread, their reply sent from the loop when done (ROUTER allows deferred replies). At most
+MAX_SLOW slow commands run at once; one more is answered E_BUSY at once, not queued. Every
+reply is the protocol envelope; a malformed request is answered with E_MALFORMED, never a crash.
 """
 
 from __future__ import annotations
@@ -20,25 +21,47 @@ from arimonitor.engine.loop import Loop
 
 log = logging.getLogger(__name__)
 
+# Slow commands running at once (each on a thread of its own). A cap with an immediate E_BUSY
+# rather than a ThreadPoolExecutor's queue: nothing waits unboundedly, and the threads stay
+# daemon threads, so a command stuck on a dead Asterisk never holds up the engine's exit.
+MAX_SLOW = 4
+
 
 def bind_private(sock: zmq.Socket, endpoint: str) -> None:
-    """Bind; an ipc:// file is made 0600 (the config already refuses non-loopback tcp)."""
-    if endpoint.startswith("ipc://"):
-        path = endpoint[len("ipc://"):]
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        old = os.umask(0o077)
-        try:
-            sock.bind(endpoint)
-        finally:
-            os.umask(old)
-        os.chmod(path, 0o600)
-    else:
+    """Bind so that only our own user can connect (the config already refuses non-loopback tcp).
+
+    An ipc:// socket is a file, and connecting to it needs search permission on its directory,
+    so the guard is the directory: when we create it, it is made 0700 at once (mkdir 0700, then
+    chmod 0700 since the umask may have changed that mode), and a socket inside it is out of
+    other users' reach from the moment it exists, whatever the socket's own mode. Neither of
+    the alternatives would do: chmod 0600 *after* bind leaves a window, and a connection made
+    in it survives the chmod; os.umask(0o077) around bind is process-wide, so it changes the
+    mode of whatever other threads create meanwhile. The socket is still chmod 0600 after bind
+    (cheap; it matters in a directory we did not make). A directory that already exists is left
+    as it is (it may be /tmp): if other users can enter it, the log says so.
+    """
+    if not endpoint.startswith("ipc://"):
         sock.bind(endpoint)
+        return
+    path = endpoint[len("ipc://"):]
+    folder = os.path.dirname(path) or "."
+    try:
+        os.makedirs(folder, mode=0o700)
+    except FileExistsError:
+        if os.stat(folder).st_mode & 0o077:
+            log.warning("%s is open to other users: the socket %s is protected by its own mode "
+                        "0600 only; make the directory 0700", folder, path)
+    else:
+        os.chmod(folder, 0o700)
+    sock.bind(endpoint)
+    os.chmod(path, 0o600)
 
 
 class ControlServer:
-    def __init__(self, sock: zmq.Socket, loop: Loop, registry: Registry, ctx: Any) -> None:
+    def __init__(self, sock: zmq.Socket, loop: Loop, registry: Registry, ctx: Any,
+                 max_slow: int = MAX_SLOW) -> None:
         self.sock = sock
+        self.max_slow = max_slow
         self.loop = loop
         self.registry = registry
         self.ctx = ctx
@@ -81,6 +104,12 @@ class ControlServer:
             return
         if not cmd.slow:
             self._reply(route, self.registry.execute(req_id, cmd, kwargs, self.ctx))
+            return
+        # slow_running only changes on the loop thread (here and in done), so no lock is needed
+        if self.slow_running >= self.max_slow:
+            self._reply(route, protocol.error(
+                req_id, protocol.E_BUSY, f"{cmd.name}: {self.slow_running} slow command(s) "
+                "already running; try again when they are done"))
             return
         self.slow_running += 1
 

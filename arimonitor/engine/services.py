@@ -267,9 +267,12 @@ class Services:
         def run() -> None:
             try:
                 box["value"] = fn()
-            except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            except BaseException as exc:  # re-raised in the caller's thread
                 box["error"] = exc
-            done.set()
+                if not isinstance(exc, Exception):
+                    raise  # KeyboardInterrupt, SystemExit: the loop thread must see them too
+            finally:
+                done.set()  # whatever happened, the caller is not left waiting for its timeout
 
         self.loop.call_soon_threadsafe(run)
         if not done.wait(timeout):

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import zmq
 
 from arimonitor.console import render
+from arimonitor.engine.control import bind_private
 from arimonitor.transcode.jobs import MIGRATION, SCHEMA, JobBook
 from arimonitor.transcode.rescan import Rescanner, ScanReport, tags_for
 
@@ -43,15 +44,6 @@ class Loop(Protocol):
 
 class EventSource(Protocol):
     def on_event(self, event_type: str, fn: Callable[[dict, float], Any]) -> None: ...
-
-
-def _prepare_ipc(address: str) -> str | None:
-    """ipc:// files live in a 0700 folder; returns the file path to chmod after bind."""
-    if not address.startswith("ipc://"):
-        return None
-    path = address[len("ipc://"):]
-    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
 
 
 class TranscodeComponent:
@@ -105,10 +97,7 @@ class TranscodeComponent:
         self.results_sock.setsockopt(zmq.LINGER, 0)
         for sock, address in ((self.jobs_sock, self.cfg["zmq.jobs"]),
                               (self.results_sock, self.cfg["zmq.results"])):
-            path = _prepare_ipc(address)
-            sock.bind(address)
-            if path:
-                os.chmod(path, 0o600)
+            bind_private(sock, address)  # the engine's own: ipc:// in a 0700 folder, file 0600
 
     def start(self, loop: Loop) -> None:
         if self.jobs_sock is None:

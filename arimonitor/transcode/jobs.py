@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 PENDING, SENT, DONE, FAILED = "pending", "sent", "done", "failed"
 STATES = (PENDING, SENT, DONE, FAILED)
+RATE_WINDOW = 60.0  # seconds of finished jobs the rates look at (and all that is kept of them)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS transcode_jobs (
@@ -304,6 +305,7 @@ class JobBook:
         for note in body.get("notes") or []:
             log.warning("job %s done with a warning: %s (%s)", row["job_id"], note, row["wav"])
         self._recent.append((now, float(body.get("wav_duration") or 0.0)))
+        self._trim_recent(now)  # bounded to a window's worth of jobs even if no one asks
         self.notify("recording.mp3", {"job_id": row["job_id"], "client": row["client"],
                                       "call_id": row["call_id"], "mp3": body.get("mp3"),
                                       "duration": body.get("duration"),
@@ -364,10 +366,9 @@ class JobBook:
         rows = self.db.execute(sql + " ORDER BY created DESC LIMIT ?", (*params, limit)).fetchall()
         return [dict(r) for r in rows]
 
-    def stats(self, window: float = 60.0) -> dict[str, Any]:
+    def stats(self, window: float = RATE_WINDOW) -> dict[str, Any]:
         now = self.clock()
-        while self._recent and self._recent[0][0] < now - window:
-            self._recent.popleft()
+        self._trim_recent(now, window)
         by_state = dict.fromkeys(STATES, 0)
         for row in self.db.execute("SELECT state, COUNT(*) n FROM transcode_jobs GROUP BY state"):
             by_state[row["state"]] = row["n"]
@@ -407,11 +408,15 @@ class JobBook:
         return self.db.execute("SELECT COUNT(*) FROM transcode_jobs WHERE state IN (?, ?)",
                                (PENDING, SENT)).fetchone()[0]
 
-    def jobs_per_second(self, window: float = 60.0) -> float:
+    def jobs_per_second(self, window: float = RATE_WINDOW) -> float:
         now = self.clock()
+        self._trim_recent(now, window)
+        return self._jobs_per_second(now)
+
+    def _trim_recent(self, now: float, window: float = RATE_WINDOW) -> None:
+        """Forget jobs finished more than `window` seconds ago (the rates look no further)."""
         while self._recent and self._recent[0][0] < now - window:
             self._recent.popleft()
-        return self._jobs_per_second(now)
 
     def _jobs_per_second(self, now: float) -> float:
         """Jobs done per second since the oldest one still in the window (not the whole window:

@@ -57,7 +57,16 @@ def parse_job(body: Any) -> Conversion:
             raise BadJob(f"mp3 {mp3} is outside mp3_root {root}")
     return Conversion(job_id=body["job_id"], wav=body["wav"], mp3=mp3, bitrate=bitrate,
                       sample_rate=rate, tags={str(k): str(v) for k, v in tags.items()},
-                      delete_wav=bool(body.get("delete_wav", False)), mp3_root=root)
+                      delete_wav=body.get("delete_wav") is True, mp3_root=root)
+
+
+def delete_wav_note(body: dict) -> str | None:
+    """A note when `delete_wav` is neither a JSON true nor false: such a job keeps its WAV
+    ("no" or "false" as a string must never delete a recording)."""
+    value = body.get("delete_wav")
+    if value is None or isinstance(value, bool):
+        return None
+    return f"delete_wav {value!r} is not true or false: WAV kept"
 
 
 class Worker:
@@ -188,9 +197,14 @@ class Worker:
         self.done += 1
         self.log.info("job %s: %s (%.1fs audio) in %.3fs by %s", conv.job_id, Path(out.mp3).name,
                       out.wav_duration, out.seconds, out.encoder)
+        notes = list(out.notes)
+        note = delete_wav_note(body)
+        if note:
+            self.log.warning("job %s: %s", conv.job_id, note)
+            notes.append(note)
         return self._result(body, ok=True, mp3=out.mp3, duration=out.duration,
                             wav_duration=out.wav_duration, seconds=out.seconds, encoder=out.encoder,
-                            wav_deleted=out.wav_deleted, notes=out.notes)
+                            wav_deleted=out.wav_deleted, notes=notes)
 
     def _result(self, body: dict, **fields) -> list[bytes]:
         result = {"job_id": body.get("job_id"), "attempt": body.get("attempt", 0), "worker": self.name,

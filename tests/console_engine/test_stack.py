@@ -116,20 +116,40 @@ def test_endpoints_sweep_is_slow_but_events_keep_flowing(sim, stack):
     assert "active" in json.loads(out)["text"] and data["seconds"] >= 1.0
 
 
-def test_manager_port_answers_status(stack):
-    def answer() -> str:
-        with socket.create_connection(("127.0.0.1", stack["port"]), timeout=5) as conn:
-            conn.sendall(b"status\nquit\n")
-            received = b""
-            while b"--END COMMAND--" not in received:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    break
-                received += chunk
-            return received.decode()
+def manager_say(stack, line: str) -> str:
+    with socket.create_connection(("127.0.0.1", stack["port"]), timeout=5) as conn:
+        conn.sendall(line.encode() + b"\nquit\n")
+        received = b""
+        while b"--END COMMAND--" not in received:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        return received.decode()
 
-    text = eventually(answer, timeout=10)
+
+def test_manager_port_answers_status(stack):
+    text = eventually(lambda: manager_say(stack, "status"), timeout=10)
     assert text.startswith("OK\n") and "link:" in text and "reader:" in text
+
+
+@pytest.mark.parametrize("line", ["list 101 --show-passwords", "set logging.level DEBUG", "debug on all",
+                                  "reload all", "recovery", "ips whitelist add 127.0.0.1",
+                                  """_report '{"process": "clicktocall"}'"""])
+def test_manager_port_refuses_what_changes_things_or_shows_secrets(stack, line):
+    # anyone on the machine reaches 127.0.0.1:1101; the ZeroMQ control socket is the owner's
+    text = eventually(lambda: manager_say(stack, line), timeout=10)
+    assert text.startswith("ERROR 11 "), text
+    assert "manager_changes" in text
+
+
+def test_manager_port_still_reads_and_masks(stack):
+    text = eventually(lambda: manager_say(stack, "list 101"), timeout=10)
+    assert text.startswith("OK\n") and "ENDPOINTS FOR CLIENT 101" in text and "********" in text
+    assert manager_say(stack, "ips").startswith("OK\n")
+    # arictl on the private socket may still do it
+    code, reply = run(stack, "list", "101", "--show-passwords")
+    assert code == 0 and "********" not in reply["text"]
 
 
 def test_set_survives_an_engine_restart(sim, stack):

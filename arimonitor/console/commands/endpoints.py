@@ -95,7 +95,8 @@ def register(registry: Registry) -> None:
                  Option("type", "only this endpoint type (TYPE: in endpoints_pjsip.def)"),
                  Option("show-passwords", "show passwords instead of ********", flag=True)],
         examples=["list", "list 101", "list 101 --status offline", "list --type condominio",
-                  "list 101 --show-passwords"])
+                  "list 101 --show-passwords"],
+        privileged=lambda kw: bool(kw.get("show_passwords")))
     def list_endpoints(ctx, client=None, status=None, type=None, show_passwords=False) -> Reply:
         tables = ctx.tables
         eps = [e for e in ctx.state.endpoints.values()

@@ -108,7 +108,8 @@ def register(registry: Registry) -> None:
 
     @registry.command("recovery", category="engine", slow=True,
                       summary="resynchronise with Asterisk now (GET endpoints, channels, bridges)",
-                      aliases=("resync",), examples=["recovery"])
+                      aliases=("resync",), examples=["recovery"],
+        privileged=True)
     def recovery(ctx) -> Reply:
         try:
             result = ctx.services.recover(timeout=max(10.0, ctx.cfg["ari.rest_timeout"] * 5))

@@ -32,7 +32,8 @@ def register(registry: Registry) -> None:
         options=[Option("whitelisted", "only whitelisted IPs", flag=True)],
         examples=["ips", "ips --whitelisted", "ips whitelist add 10.0.0.5",
                   "ips whitelist remove 10.0.0.5"],
-        description="The whitelist flag is stored in SQLite (kept across restarts).")
+        description="The whitelist flag is stored in SQLite (kept across restarts).",
+        privileged=lambda kw: kw.get("action") == "whitelist")
     def ips(ctx, action=None, op=None, ip=None, whitelisted=False) -> Reply:
         if action is None:
             rows = [r.view() for r in sorted(ctx.state.remote_ips.values(), key=lambda r: r.ip)

@@ -111,7 +111,8 @@ def register(registry: Registry) -> None:
                       args=[Arg("mode", "on = DEBUG, off = back to logging.level", choices=("on", "off")),
                             Arg("process", "engine, ari-reader, transcoder (every transcoder_NN), "
                                 "transcoder_00, clicktocall, or all (default)", optional=True)],
-                      examples=["debug on", "debug on transcoder", "debug off all"])
+                      examples=["debug on", "debug on transcoder", "debug off all"],
+        privileged=True)
     def debug(ctx, mode, process=None) -> Reply:
         process = process or "all"
         configured = ctx.cfg["logging.level"]
@@ -133,7 +134,8 @@ def register(registry: Registry) -> None:
     @registry.command("_report", category="engine", hidden=True,
                       summary="a process's periodic report (clicktocall: broker, queue, counters)",
                       args=[Arg("report", "JSON object: process, broker, queue, connected_since, counters",
-                                convert=_json_object)])
+                                convert=_json_object)],
+        privileged=True)
     def report(ctx, report) -> Reply:
         name = report["process"]
         if len(name) > 64:

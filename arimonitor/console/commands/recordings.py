@@ -80,7 +80,8 @@ def register(registry: Registry, get: Callable[[Any], Any] = lambda ctx: getattr
                   "recordings retry failed", "recordings rescan"],
         description="Without a word: the latest recordings. 'retry' puts failed jobs back in the"
                     " queue with a fresh attempt budget; 'rescan' queues WAVs that have no MP3 and"
-                    " no job (crash leftovers, MixMonitor files).")
+                    " no job (crash leftovers, MixMonitor files).",
+        privileged=lambda kw: (kw.get("words") or [""])[0] in ("retry", "rescan"))
     def recordings(ctx, words=None) -> Reply:
         component = _component(get, ctx)
         words = words or []

@@ -46,7 +46,8 @@ def register(registry: Registry) -> None:
         args=[Arg("what", "which file, or all", choices=WHAT)],
         examples=["reload all", "reload endpoints", "reload clients"],
         description="Endpoints: endpoints_pjsip.def; clients: __CLIENTES__.DEF; "
-                    "mqservers: __MQSERVERS__.DEF. A file that cannot be read keeps its old table.")
+                    "mqservers: __MQSERVERS__.DEF. A file that cannot be read keeps its old table.",
+        privileged=True)
     def reload(ctx, what) -> Reply:
         parts = tuple(FILE_OF) if what == "all" else (what,)
         cfg = ctx.cfg

@@ -145,7 +145,8 @@ def register(registry: Registry) -> None:
                             Arg("value", "the new value, as in arimonitor.ini")],
                       examples=["set logging.level DEBUG", "set transcoder.bitrate 64",
                                 "set ari.probe_interval 10s"],
-                      description=f"Settable at run time: {', '.join(settable)}.")
+                      description=f"Settable at run time: {', '.join(settable)}.",
+        privileged=True)
     def set_(ctx, name, value) -> Reply:
         setting = SETTINGS_BY_NAME.get(name)
         if setting is None:
