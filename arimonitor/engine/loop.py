@@ -53,6 +53,10 @@ class Loop:
         self._seq = itertools.count()
         self._calls: collections.deque = collections.deque()
         self._wake_r, self._wake_w = os.pipe()
+        # A worker may finish after close(): writing to the closed fd number could land in a
+        # file that reused it (the SQLite database). The lock makes "closed" and the write one.
+        self._wake_lock = threading.Lock()
+        self._closed = False
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self.poller.register(self._wake_r, zmq.POLLIN)
@@ -87,11 +91,14 @@ class Loop:
     # ---- threads ----------------------------------------------------------------------------
 
     def call_soon_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._calls.append((fn, args))
-        try:
-            os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass  # the pipe is full of wake-ups already: the loop is awake
+        with self._wake_lock:
+            if self._closed:
+                return  # the engine is shutting down: nobody will run it
+            self._calls.append((fn, args))
+            try:
+                os.write(self._wake_w, b"x")
+            except BlockingIOError:
+                pass  # the pipe is full of wake-ups already: the loop is awake
 
     def run_in_thread(self, work: Callable[[], Any], done: Done, name: str = "engine-work") -> None:
         def target() -> None:
@@ -151,9 +158,11 @@ class Loop:
             log.exception("loop callback %r failed", fn)
 
     def close(self) -> None:
-        self.poller.unregister(self._wake_r)
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        with self._wake_lock:
+            self._closed = True
+            self.poller.unregister(self._wake_r)
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
 
 class Worker:

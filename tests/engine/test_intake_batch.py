@@ -172,3 +172,15 @@ def test_calls_log_lines_of_a_burst_read_as_if_written_one_by_one(tmp_path):
         "ringing call=1", "up call=1 100%", "ended call=1", "ringing call=2"]
     stamp = lines[0].split(" ", 2)[:2]
     assert all(line.split(" ", 2)[:2] == stamp for line in lines[:3])
+
+
+def test_work_finishing_after_the_loop_closed_is_dropped_not_written_to_a_stale_fd(tmp_path):
+    from arimonitor.engine.loop import Loop
+
+    loop = Loop()
+    loop.close()
+    # both pipe fd numbers are free again: other files (a database) may now hold them
+    with open(tmp_path / "a.db", "wb") as first, open(tmp_path / "b.db", "wb") as second:
+        assert first.fileno() >= 0 and second.fileno() >= 0
+        loop.call_soon_threadsafe(lambda: None)  # a worker thread finishing late: no error
+    assert (tmp_path / "a.db").read_bytes() == b"" and (tmp_path / "b.db").read_bytes() == b""
