@@ -43,6 +43,12 @@ class FakeAri:
         self.fail_next = 0  # answer this many originates with 503
         self.originate_delay = 0.0  # seconds each originate takes (in-flight work for SIGTERM)
         self.fail_alloc: set[str] = set()  # online for GET, yet the originate fails (500)
+        # Originates after the first `hold_after` wait (in flight, unanswered) until release():
+        # a test can stop the consumer with work in flight whatever the machine's speed.
+        self.hold_after: int | None = None
+        self.held = 0  # originates waiting at that gate now
+        self._admitted = 0
+        self._released = threading.Event()
         self.lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -59,6 +65,10 @@ class FakeAri:
         with self.lock:
             return [s for s in self.seen if s.method == "POST" and s.path == "/ari/channels"
                     and (channel_id is None or s.params.get("channelId") == channel_id)]
+
+    def release(self) -> None:
+        """Let the held originates (and every later one) go on."""
+        self._released.set()
 
     def hangup_all(self) -> None:
         with self.lock:
@@ -114,10 +124,27 @@ class FakeAri:
         return web.json_response({"technology": request.match_info["tech"], "resource": resource,
                                   "state": state, "channel_ids": channel_ids})
 
+    async def _gate(self) -> None:
+        if self.hold_after is None or self._released.is_set():
+            return
+        with self.lock:
+            self._admitted += 1
+            hold = self._admitted > self.hold_after
+            self.held += hold
+        if not hold:
+            return
+        try:
+            while not self._released.is_set():
+                await asyncio.sleep(0.01)
+        finally:
+            with self.lock:
+                self.held -= 1
+
     async def _originate(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else None
         if self.originate_delay:
             await asyncio.sleep(self.originate_delay)
+        await self._gate()
         if not self._record(request, body):
             return web.json_response({"message": "Authentication required"}, status=401)
         params = request.query

@@ -10,31 +10,45 @@ import subprocess
 import time
 
 from arimonitor.clicktocall import outcomes, reasons
+from arimonitor.clicktocall.consumer import DRAIN_TIMEOUT
+from arimonitor.clicktocall.process import WORKERS
 from tests.support import eventually
 
 STOPWAITSECS = 20  # supervisord.conf [program:clicktocall]
 
 
 def test_sigterm_mid_flood_finishes_in_flight_and_requeues_the_rest(c2c, processes):
-    total = 600
-    c2c.ari.originate_delay = 0.04  # 8 workers: ~200 originates/s, so SIGTERM lands mid-flood
+    # No bet on the machine's speed: after `hold` originates the fake ARI holds each worker's
+    # originate unanswered, so SIGTERM lands with WORKERS in flight and the rest of the
+    # prefetch window not started, and only then (once the drain began) lets them finish.
+    total, hold, prefetch = 600, 100, 50
+    c2c.ari.hold_after = hold
     for i in range(total):
         c2c.publish(c2c.request(f"term-{i:04d}", client="900", origin=f"90000{i % 20:02d}"),
                     reply=False)
-    proc = c2c.start_consumer(processes)
-    eventually(lambda: len(c2c.ari.channels) >= 100, timeout=20)
-    began = time.monotonic()
+    # the held originates must not time out on the consumer's side while the test looks on
+    proc = c2c.start_consumer(processes, ARIMONITOR_CLICKTOCALL_PREFETCH=str(prefetch),
+                              ARIMONITOR_ARI_REST_TIMEOUT="120s")
+    # every worker held, and the broker refilled the prefetch window behind them
+    eventually(lambda: c2c.ari.held == WORKERS
+               and c2c.counts(c2c.topology.queue)[0] == total - hold - prefetch, timeout=60)
     proc.send_signal(signal.SIGTERM)
+    eventually(lambda: "draining:" in c2c.log_text(), timeout=30)
+    c2c.ari.release()
+    released = time.monotonic()
     try:
         code = proc.wait(STOPWAITSECS)
     except subprocess.TimeoutExpired:
         raise AssertionError(f"still running {STOPWAITSECS} s after SIGTERM") from None
     assert code == 0, c2c.log_text()[-2000:]
-    assert time.monotonic() - began < STOPWAITSECS
+    # it ended because its in-flight work was done, not because the drain gave up waiting
+    assert "still in flight after" not in c2c.log_text()
+    assert time.monotonic() - released < DRAIN_TIMEOUT
     placed = set(c2c.ari.channels)
     asked = collections.Counter(s.params["channelId"] for s in c2c.ari.originates())
     assert max(asked.values()) == 1, "an originate was sent twice"
-    assert 100 <= len(placed) < total, "the flood was over before SIGTERM; make it bigger"
+    # the first `hold`, then the ones in flight at SIGTERM; nothing not started went on
+    assert len(placed) == hold + WORKERS
     # Nothing lost: every message is placed (and acked) or back on the queue, never both.
     eventually(lambda: c2c.counts(c2c.topology.queue) == (total - len(placed), 0))
     assert c2c.counts(c2c.topology.dead_letter_queue)[0] == 0
@@ -50,7 +64,7 @@ def test_sigterm_mid_flood_finishes_in_flight_and_requeues_the_rest(c2c, process
     log = c2c.log_text()
     assert "duplicate (already placed)" not in log
     drained = re.search(r"draining: (\d+) never started, requeued; waiting for (\d+) in flight", log)
-    assert drained and int(drained[1]) > 0 and int(drained[2]) > 0, "SIGTERM found no work in flight"
+    assert drained and (int(drained[1]), int(drained[2])) == (prefetch - WORKERS, WORKERS), drained
 
 
 def test_retries_stop_at_max_attempts_with_a_failed_outcome(c2c, processes):

@@ -10,6 +10,7 @@ import pytest
 from arimonitor.console import client
 from arimonitor.console.commands import build_registry
 from tests.console.conftest import arictl, start_engine
+from tests.support import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -87,10 +88,13 @@ def test_long_request_and_reply_frames(engine):
 
 def test_dead_engine_exits_3_quickly_with_the_two_causes(tmp_path):
     started = time.monotonic()
-    out = arictl("--timeout", "3", "--endpoint", f"ipc://{tmp_path}/nothing.sock", "status")
+    out = arictl("--timeout", "3", "--endpoint", f"ipc://{tmp_path}/nothing.sock", "status",
+                 timeout=60)
     elapsed = time.monotonic() - started
     assert out.returncode == 3
-    assert elapsed < 3 + 1.5  # whole process, start-up included
+    # It gives up on its own timeout instead of hanging; the margin is for the process's
+    # start-up on a loaded machine (it is the whole process that is timed).
+    assert elapsed < 3 + 15, elapsed
     assert "arimonitor status" in out.stderr and "[zmq] control" in out.stderr
 
 
@@ -102,11 +106,17 @@ def test_dead_tcp_engine_exits_3(tmp_path):
 
 
 def test_stuck_engine_exits_3_within_the_timeout(engine):
+    stuck = 10.0  # the engine answers only after this long
     started = time.monotonic()
-    out = arictl("--timeout", "0.5", "sleep", "1.5", env=engine.env)
+    out = arictl("--timeout", "0.5", "sleep", str(stuck), env=engine.env, timeout=60)
+    elapsed = time.monotonic() - started
     assert out.returncode == 3
-    assert time.monotonic() - started < 0.5 + 1.5
+    # Gave up after its 0.5 s instead of waiting for the late reply: the rest of `stuck` is
+    # the margin for the process's start-up on a loaded machine.
+    assert elapsed < stuck, elapsed
     assert "no reply" in out.stderr
+    # the fake engine is single-threaded: the next test gets it back awake
+    eventually(lambda: arictl("version", env=engine.env).returncode == 0, timeout=30)
 
 
 def test_non_loopback_endpoint_is_refused():

@@ -327,3 +327,18 @@ def test_backlog_rate_and_estimate(env):
     assert stats["backlog"]["jobs_per_second"] == 1.0 and stats["backlog"]["seconds_left"] == 6.0
     assert backlog_line("backlog", 1234, 37.2) == "backlog 1,234 jobs, 37/s, ~33s left"
     assert backlog_line("backlog", 5, 0) == "backlog 5 jobs, no rate yet"
+
+
+def test_finished_jobs_kept_for_the_rate_stay_bounded_without_stats(env):
+    book, net, clock, _events = env
+    hello(book)
+    for i in range(200):
+        book.submit(f"/w/{i}.wav", f"/m/{i}.mp3")
+    for _ in range(100):  # every 10 s the jobs in flight (2: one worker's window) finish
+        for sent in [s for s in net.sent if book.job(s["job_id"])["state"] == SENT]:
+            result(book, sent)
+        clock.t += 10
+        hello(book)  # nobody calls stats() or jobs_per_second() meanwhile
+    assert book.counters["done"] == 200
+    # what the 60 s rate looks at, and no more: 7 rounds of 2 jobs at most, not 200
+    assert len(book._recent) <= 7 * 2

@@ -156,3 +156,24 @@ def test_recording_events_and_console_commands(component):
     assert job["job_id"] in reply["text"]
     reply = registry.dispatch({"id": "6", "cmd": "recordings", "args": ["a", "b"]}, None)
     assert reply["code"] == protocol.E_BAD_ARGUMENTS
+
+
+@pytest.mark.parametrize("value", ["no", "false", "yes", 1, [True]])
+def test_delete_wav_must_be_a_json_true_anything_else_keeps_the_wav(tmp_path, value):
+    make_wav(tmp_path / "a.wav", 1)
+    (tmp_path / "mp3").mkdir()
+    replies = run(worker(), protocol.transcode_message(protocol.KIND_JOB, job(tmp_path, delete_wav=value)))
+    res = replies[-1][1]
+    assert res["ok"] and not res["wav_deleted"] and (tmp_path / "a.wav").exists()
+    assert any("delete_wav" in note and "WAV kept" in note for note in res["notes"]), res["notes"]
+
+
+@pytest.mark.parametrize("value, deleted", [(True, True), (False, False)])
+def test_delete_wav_true_deletes_false_keeps_without_a_note(tmp_path, value, deleted):
+    make_wav(tmp_path / "a.wav", 1)
+    (tmp_path / "mp3").mkdir()
+    replies = run(worker(), protocol.transcode_message(protocol.KIND_JOB, job(tmp_path, delete_wav=value)))
+    res = replies[-1][1]
+    assert res["ok"] and res["wav_deleted"] is deleted
+    assert (tmp_path / "a.wav").exists() is not deleted
+    assert not any("delete_wav" in note for note in res["notes"])
