@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import pika
 import pika.exceptions
+
+from arimonitor.backoff import Backoff
 
 # ---- topology --------------------------------------------------------------------------------
 
@@ -103,27 +104,6 @@ def parameters(server: Server, heartbeat: int = 30, timeout: float = 5.0) -> pik
         client_properties={"connection_name": f"arimonitor-clicktocall-{server.name}-{os.getpid()}"})
 
 
-# ---- backoff ---------------------------------------------------------------------------------
-
-
-class Backoff:
-    """Exponential wait between rounds, capped, with jitter; reset after a good session."""
-
-    def __init__(self, first: float = 0.5, cap: float = 30.0, rng: random.Random | None = None):
-        self.first = first
-        self.cap = cap
-        self._rng = rng or random.Random()
-        self._next = first
-
-    def next_delay(self) -> float:
-        delay = self._next
-        self._next = min(self.cap, self._next * 2)
-        return delay * self._rng.uniform(0.8, 1.2)
-
-    def reset(self) -> None:
-        self._next = self.first
-
-
 # ---- the outer loop --------------------------------------------------------------------------
 
 
@@ -163,7 +143,7 @@ def run_sessions(servers: Sequence[Server], session: Session, stopper: Stopping,
     while not stopper.stopping:
         connection, index = _first_that_answers(servers, stopper, log, connect)
         if connection is None:
-            delay = backoff.next_delay()
+            delay = backoff.next()
             log.warning("no RabbitMQ server answered; next round in %.1f s", delay)
             stopper.wait(delay)
             continue
@@ -181,7 +161,7 @@ def run_sessions(servers: Sequence[Server], session: Session, stopper: Stopping,
         if last.consumed:
             backoff.reset()
         if not stopper.stopping and not last.consumed:
-            stopper.wait(backoff.next_delay())
+            stopper.wait(backoff.next())
     return last
 
 

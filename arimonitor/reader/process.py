@@ -7,31 +7,16 @@ step (jitter, so many readers do not return in step), back to 0.5 s after a heal
 from __future__ import annotations
 
 import logging
-import random
 import time
 
 from arimonitor import protocol
+from arimonitor.backoff import Backoff
 from arimonitor.config import Config
 from arimonitor.process import Stopper
 from arimonitor.reader.connection import Connection, ReaderStats, basic_auth, events_url
 from arimonitor.reader.forwarder import Forwarder
 
 STATS_INTERVAL = 2.0
-
-
-class Backoff:
-    def __init__(self, initial: float = 0.5, cap: float = 30.0, rng: random.Random | None = None) -> None:
-        self.initial, self.cap = initial, cap
-        self.step = initial
-        self.rng = rng or random.Random()
-
-    def next(self) -> float:
-        delay = self.step * self.rng.uniform(0.5, 1.0)
-        self.step = min(self.cap, self.step * 2)
-        return delay
-
-    def reset(self) -> None:
-        self.step = self.initial
 
 
 class Reader:

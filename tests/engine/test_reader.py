@@ -11,9 +11,9 @@ import pytest
 import zmq
 
 from arimonitor import protocol
+from arimonitor.backoff import Backoff
 from arimonitor.reader.connection import Connection, ReaderStats, basic_auth, events_url
 from arimonitor.reader.forwarder import Forwarder
-from arimonitor.reader.process import Backoff
 from arimonitor.sim.testing import SimServer
 
 
