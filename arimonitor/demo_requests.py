@@ -76,8 +76,11 @@ class DemoRequester(threading.Thread):
                 request = self.pick(tables)
                 channel.basic_publish(
                     "", server.queue, json.dumps(request).encode(),
+                    # a demo request left on the queue when the demo stops must not ring phones
+                    # at the next start: RabbitMQ drops it after a minute
                     pika.BasicProperties(content_type="application/json", delivery_mode=2,
-                                         reply_to=reply_queue, correlation_id=request["request_id"]))
+                                         reply_to=reply_queue, correlation_id=request["request_id"],
+                                         expiration="60000"))
                 self.say(f"demo click-to-call: asked {request['origin']} -> {request['destination']} "
                          f"for client {request['client']} ({request['request_id']})")
                 deadline = self.every

@@ -124,6 +124,11 @@ class RecordingComponent:
 
     # ---- engine life ----------------------------------------------------------------------------
 
+    @property
+    def book(self) -> Any:
+        """The job book, for `status` (transcoders alive) as well as `jobs`."""
+        return self.transcode.book
+
     def register_commands(self, registry: Any) -> None:
         self.transcode.register_commands(registry)
 

@@ -223,6 +223,10 @@ def test_click_to_call_end_to_end_and_a_refusal(world):
     shown = world.ctl("c2c", rid)
     assert shown["result"] == "completed"
     assert [e[0] for e in shown["events"]][-2:] == ["connected", "final"]
+    assert (shown["origin"], shown["destination"]) == ("1013030", "1013031")
+    listing = ctl(world.address, "c2c")["text"]
+    row = next(line for line in listing.splitlines() if rid in line)
+    assert "1013030" in row and "1013031" in row and "completed" in row
 
     # gravar=S: the flow recorded its own bridge; the recording policy stayed out of it
     assert final["recording"] and final["recording"].endswith(f"c2c-{rid}")
@@ -301,3 +305,11 @@ def test_manager_port_of_the_real_engine_answers_status(world):
     text = data.decode()
     assert text.startswith("OK\n"), text
     assert "--END COMMAND--" in text and "connected" in text, text
+
+
+def test_status_sees_the_transcoder_and_clicktocall_processes(world):
+    # status reports every other process: the worker's hellos and the consumer's _report
+    def seen():
+        text = ctl(world.address, "status")["text"]
+        return "transcoder: 1 alive (transcoder_00)" in text and "clicktocall: seen" in text and text
+    eventually(seen, timeout=20)

@@ -11,6 +11,7 @@ from typing import Any
 
 from arimonitor import protocol
 from arimonitor.clicktocall.reasons import describe
+from arimonitor.console import render
 from arimonitor.console.registry import Arg, CommandError, Option, Registry, Reply
 
 
@@ -18,17 +19,19 @@ def _when(t: float | None) -> str:
     return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
 
 
-def _line(row: dict[str, Any]) -> str:
-    outcome = row["result"] or row["state"]
-    why = describe(row["reason"]) if row["reason"] else ""
-    talk = f" {row['duration']:.0f}s" if row.get("duration") else ""
-    return (f"{_when(row['updated'])}  {row['request_id']:<36}  {row['client'] or '-':<6}  "
-            f"-> {row['destination'] or '-':<14}  {outcome}{talk}" + (f"  ({why})" if why else ""))
+def _table(rows: list[dict[str, Any]]) -> str:
+    return render.table(
+        [(_when(r["updated"]), r["request_id"], r["client"], r["origin"], r["destination"],
+          r["result"] or r["state"], render.duration(r["duration"]) if r.get("duration") else None,
+          describe(r["reason"]) if r["reason"] else None) for r in rows],
+        ["WHEN", "REQUEST", "CLIENT", "FROM", "TO", "OUTCOME", "TALK", "WHY"],
+        title="CLICK-TO-CALL REQUESTS", empty="no click-to-call requests yet")
 
 
 def _detail(row: dict[str, Any]) -> str:
     lines = [f"request   {row['request_id']}", f"client    {row['client'] or '-'}",
-             f"to        {row['destination'] or '-'}", f"state     {row['state']}"]
+             f"from      {row['origin'] or '-'}", f"to        {row['destination'] or '-'}",
+             f"state     {row['state']}"]
     if row["result"]:
         lines.append(f"result    {row['result']}" + (f"  {describe(row['reason'])}" if row["reason"] else ""))
     if row["cause"] is not None:
@@ -61,6 +64,6 @@ def register(registry: Registry, get: Callable[[Any], Any] = lambda ctx: getattr
             return Reply(row, _detail(row))
         rows = component.store.recent(max(1, min(limit, 500)))
         live = component.in_progress()
-        text = "\n".join(_line(r) for r in rows) or "no click-to-call requests yet"
+        text = _table(rows)
         return Reply({"recent": rows, "in_progress": live},
                      f"{text}\n{len(live)} in progress")
