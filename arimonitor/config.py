@@ -98,6 +98,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("clicktocall", "retry_delay", "5s", dt.seconds, "wait before a request is tried again"),
     _s("clicktocall", "max_attempts", "20", dt.positive_integer, "retries before a request is dead-lettered (retries_exhausted)"),
     _s("clicktocall", "max_age", "10m", dt.seconds, "oldest a request may be and still be retried (retries_exhausted)"),
+    _s("clicktocall", "max_wait", "5m", dt.seconds,
+       "refuse a request whose AMQP timestamp is older than this (0 = no limit)"),
     _s("clicktocall", "failback_check", "30s", dt.seconds,
        "on a later MQ server, how often to check whether the first is back"),
     _s("console", "manager_enabled", "yes", dt.boolean, "serve the v2.7 line console"),

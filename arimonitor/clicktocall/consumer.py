@@ -13,6 +13,7 @@ back; the ledger and the deterministic channel id make that harmless.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -185,6 +186,9 @@ class ConsumerSession:
         delivery = _Delivery(method.delivery_tag, properties, body, time.monotonic())
         parsed = parse_request(body, properties.reply_to, properties.correlation_id,
                                self.settings.limits)
+        stamp = properties.timestamp
+        if not isinstance(parsed, Refusal) and isinstance(stamp, int) and stamp > 0:
+            parsed = dataclasses.replace(parsed, queued_at=float(stamp))
         if isinstance(parsed, Refusal):
             self._refuse(delivery, parsed, None)
             return

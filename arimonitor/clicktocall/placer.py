@@ -56,6 +56,7 @@ class Decision:
 class PlacerSettings:
     app: str
     default_record: bool = False
+    max_wait: float = 0.0  # seconds a stamped request may wait in the queue; 0 = no limit
 
 
 def app_args(req: ClickToCallRequest, kind: str, record: bool) -> str:
@@ -97,6 +98,14 @@ class Placer:
         if verdict == L.LIMIT:
             return Decision(REFUSED, req, Refusal.of(
                 reasons.CALL_LIMIT, f"{client.max_calls} calls up for client {req.client}"))
+        if self.settings.max_wait and req.queued_at is not None:
+            waited = time.time() - req.queued_at
+            if waited > self.settings.max_wait:
+                # Clicked long ago (we were down, the queue backed up): ringing the phone now
+                # would surprise its owner. After the ledger check, so a placed call that is
+                # redelivered late is still a duplicate, never an expired refusal.
+                return Decision(REFUSED, req, Refusal.of(
+                    reasons.EXPIRED, f"waited {waited:.0f} s (limit {self.settings.max_wait:.0f} s)"))
         try:
             refusal = self._check_online(req.origin)
             if refusal:

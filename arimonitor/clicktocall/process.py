@@ -85,7 +85,8 @@ def run(cfg: Config, stopper: Any, log: logging.Logger) -> int:
     listener = OutcomeListener(cfg["zmq.publish"], ledger, log)
     listener.start()
     placer = Placer(PlacerSettings(app=cfg["ari.app"],
-                                   default_record=cfg["recordings.default_record"]),
+                                   default_record=cfg["recordings.default_record"],
+                                   max_wait=cfg["clicktocall.max_wait"]),
                     tables.current, ledger,
                     lambda: LeanAri(cfg["ari.url"], cfg["ari.user"], cfg["ari.password"],
                                     cfg["ari.rest_timeout"]), log)

@@ -24,6 +24,7 @@ ORIGIN_UNREACHABLE = "origin_unreachable"  # originate answered 500 "Allocation 
 ASTERISK_REJECTED = "asterisk_rejected"    # any other 4xx on the originate
 DUPLICATE_REQUEST_ID = "duplicate_request_id"  # same id already used by another client
 INTERNAL_ERROR = "internal_error"          # a bug of ours: kept in the dead-letter queue
+EXPIRED = "expired"                        # waited in the queue longer than clicktocall.max_wait
 
 REFUSAL_TEXT = {
     MALFORMED: "malformed request",
@@ -43,6 +44,7 @@ REFUSAL_TEXT = {
     ASTERISK_REJECTED: "Asterisk rejected the originate",
     DUPLICATE_REQUEST_ID: "request_id already used by another client",
     INTERNAL_ERROR: "internal error",
+    EXPIRED: "waited too long in the queue",
 }
 
 # ---- call failures: placed, but the two legs never talked ------------------------------------

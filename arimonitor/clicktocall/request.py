@@ -72,6 +72,8 @@ class ClickToCallRequest:
     variables: Mapping[str, str] = field(default_factory=dict)
     reply_to: str | None = None
     correlation_id: str | None = None
+    # when the publisher stamped it (AMQP timestamp, epoch seconds); None if unstamped
+    queued_at: float | None = None
 
     @property
     def origin_channel_id(self) -> str:

@@ -93,11 +93,11 @@ class C2C:
         return body
 
     def publish(self, body: dict | bytes, correlation_id: str | None = None,
-                reply: bool = True) -> None:
+                reply: bool = True, timestamp: int | None = None) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         props = pika.BasicProperties(reply_to=self.reply_queue if reply else None,
                                      correlation_id=correlation_id, delivery_mode=2,
-                                     content_type="application/json")
+                                     content_type="application/json", timestamp=timestamp)
         self.channel.basic_publish("", self.topology.queue, data, props)
 
     def get_all(self, queue: str) -> list[tuple[Any, Any, bytes]]:

@@ -83,6 +83,19 @@ def test_every_refusal_is_dead_lettered_with_its_reason_and_replied(c2c, process
     assert c2c.ari.originates() == []
 
 
+def test_a_request_stamped_long_ago_is_refused_as_expired_and_never_rings(c2c, processes):
+    import time
+
+    c2c.start_consumer(processes, ARIMONITOR_CLICKTOCALL_MAX_WAIT="2m")
+    reply, headers = _refused(c2c, c2c.request("old-one"), timestamp=int(time.time()) - 3600)
+    assert (reply["result"], reply["reason"]) == ("refused", reasons.EXPIRED)
+    assert headers[outcomes.H_REASON] == reasons.EXPIRED
+    assert c2c.ari.originates() == []
+    # a fresh stamp goes through
+    c2c.publish(c2c.request("new-one"), timestamp=int(time.time()))
+    eventually(lambda: c2c.ari.originates("c2c-new-one-a"), timeout=10)
+
+
 def test_allocation_failed_and_call_limit(c2c, processes):
     c2c.start_consumer(processes)
     # Online a moment ago, gone now: ARI answers 500 "Allocation failed" and sends no event.

@@ -98,3 +98,23 @@ def test_same_id_other_client_is_refused_and_refused_ids_may_retry(world):
     world.ari.register("1013010")
     world.placer._online.clear()
     assert world.placer.place(req("again")).kind == P.ACCEPTED
+
+
+def test_a_request_that_waited_too_long_is_refused_but_a_late_redelivery_stays_a_duplicate(world):
+    import dataclasses
+    import time
+
+    placer = P.Placer(P.PlacerSettings(app="arimonitor", max_wait=300), lambda: TABLES, world.ledger,
+                      lambda: AriRest(world.ari.url, "arimonitor", "pw", 2.0), logging.getLogger("t"))
+    fresh = dataclasses.replace(req("fresh"), queued_at=time.time() - 10)
+    assert placer.place(fresh).kind == P.ACCEPTED
+    stale = dataclasses.replace(req("stale"), queued_at=time.time() - 3600)
+    decision = placer.place(stale)
+    assert decision.kind == P.REFUSED and decision.refusal.reason == reasons.EXPIRED
+    assert "waited 3600 s" in decision.refusal.text
+    assert [o.params["channelId"] for o in world.ari.originates()] == ["c2c-fresh-a"]
+    # the call placed a minute ago, redelivered an hour late: still the same call, not a refusal
+    late = dataclasses.replace(req("fresh"), queued_at=time.time() - 3600)
+    assert placer.place(late).kind == P.DUPLICATE
+    # unstamped requests have no age to judge
+    assert placer.place(req("unstamped")).kind == P.ACCEPTED
