@@ -5,71 +5,28 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import uuid
 
 import pytest
 
-from arimonitor.config import load_config
-from arimonitor.supervision import Tree
-from tests.support import PYTHON, ROOT, eventually, pid_alive, write_config
-
-ARIMONITOR = [PYTHON, str(ROOT / "bin" / "arimonitor")]
-
-
-def run(*words: str, env: dict, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run([*ARIMONITOR, *words], env=env, capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, check=False)
+from tests.support import eventually, pid_alive, write_config
+from tests.trees import ARIMONITOR, demo_tree, run_arimonitor, running
 
 
 @pytest.fixture
 def tree_env(tmp_path):
-    mq = tmp_path / "__MQSERVERS__.DEF"
-    queue = f"test-tree-{uuid.uuid4().hex[:8]}"
-    mq.write_text(f"[principal]\nhost=127.0.0.1\nport=5672\nuser=guest\npassword=guest\nvhost=/\n"
-                  f"queue={queue}\n", encoding="utf-8")
-    ini = write_config(tmp_path, {"transcoder": {"workers": 2}, "files": {"mqservers": str(mq)}})
-    env = {**os.environ, "ARIMONITOR_CONFIG": str(ini)}
-    tree = Tree(load_config(ini, environ=env), demo=True)
-    yield env, tree
-    # whatever happened, nothing may outlive the test
-    pids = [p["pid"] for p in tree.processes() if p.get("pid")]
-    sup = tree.supervisord_pid()
-    run("stop", env=env)
-    for pid in [p for p in [sup, *pids] if p]:
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-    _delete_queues(queue)
-
-
-def _delete_queues(queue: str) -> None:
-    import pika
-
-    try:
-        conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
-    except pika.exceptions.AMQPError:
-        return
-    try:
-        ch = conn.channel()
-        for name in (queue, f"{queue}.retry", f"{queue}.dead"):
-            ch.queue_delete(name)
-    finally:
-        conn.close()
-
-
-def running(tree: Tree) -> dict[str, int]:
-    return {p["name"]: p["pid"] for p in tree.processes() if p["statename"] == "RUNNING"}
+    with demo_tree(tmp_path, workers=2) as demo:
+        yield demo.env, demo.tree
 
 
 def test_start_kill_restart_stop(tree_env):
     env, tree = tree_env
-    started = run("start", "--demo", env=env)
+    started = run_arimonitor("start", "--demo", env=env)
     assert started.returncode == 0, started.stdout + started.stderr
     expected = {"engine", "ari-reader", "transcoder_00", "transcoder_01", "clicktocall", "ari-sim"}
     before = running(tree)
     assert set(before) >= expected
 
-    status = run("status", env=env)
+    status = run_arimonitor("status", env=env)
     assert status.returncode == 0, status.stdout
     assert "engine" in status.stdout and "RUNNING" in status.stdout
 
@@ -90,34 +47,34 @@ def test_start_kill_restart_stop(tree_env):
     sup = tree.supervisord_pid()
     assert sup
 
-    stopped = run("stop", env=env)
+    stopped = run_arimonitor("stop", env=env)
     assert stopped.returncode == 0, stopped.stderr
     assert not pid_alive(sup)
     assert [pid for pid in children if pid_alive(pid)] == []
-    gone = run("status", env=env)
+    gone = run_arimonitor("status", env=env)
     assert gone.returncode == 3
 
 
 def test_supervisorctl_talks_to_the_tree(tree_env):
     env, _tree = tree_env
-    assert run("start", "--demo", env=env).returncode == 0
-    ctl = run("ctl", "status", env=env)
+    assert run_arimonitor("start", "--demo", env=env).returncode == 0
+    ctl = run_arimonitor("ctl", "status", env=env)
     assert "arimonitor:engine" in ctl.stdout and "RUNNING" in ctl.stdout
-    tail = run("ctl", "tail", "arimonitor:engine", env=env)
+    tail = run_arimonitor("ctl", "tail", "arimonitor:engine", env=env)
     assert "engine starting" in tail.stdout
 
 
 def test_start_refuses_a_second_tree(tree_env):
     env, _tree = tree_env
-    assert run("start", "--demo", env=env).returncode == 0
-    again = run("start", "--demo", env=env)
+    assert run_arimonitor("start", "--demo", env=env).returncode == 0
+    again = run_arimonitor("start", "--demo", env=env)
     assert again.returncode == 1
     assert "already running" in again.stderr
 
 
 def test_bad_config_stops_start_with_the_key_named(tmp_path):
     ini = write_config(tmp_path, {"ari": {"ping_interval": "often"}})
-    result = run("start", env={**os.environ, "ARIMONITOR_CONFIG": str(ini)})
+    result = run_arimonitor("start", env={**os.environ, "ARIMONITOR_CONFIG": str(ini)})
     assert result.returncode == 1
     assert "[ari] ping_interval" in result.stderr
 
@@ -128,7 +85,7 @@ def test_tail_prefixes_each_line_with_its_process(tmp_path):
     log.mkdir(parents=True)
     (log / "engine.log").write_text("one\ntwo\n")
     (log / "ari-reader.log").write_text("three\n")
-    result = run("tail", "--no-follow", "-n", "5", "engine", "ari-reader",
+    result = run_arimonitor("tail", "--no-follow", "-n", "5", "engine", "ari-reader",
                  env={**os.environ, "ARIMONITOR_CONFIG": str(ini)})
     assert result.stdout.splitlines() == ["engine     | one", "engine     | two", "ari-reader | three"]
 

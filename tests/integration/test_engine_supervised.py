@@ -6,76 +6,29 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import uuid
 
 import pytest
 
-from arimonitor.config import load_config
 from arimonitor.sim.testing import Control
-from arimonitor.supervision import Tree
 from tests.engine.stack import ctl
 from tests.support import (
-    PYTHON,
-    ROOT,
     eventually,
     eventually_assert,
     pid_alive,
-    write_config,
 )
+from tests.trees import demo_tree, run_arimonitor, running
 
 pytestmark = pytest.mark.timeout(120)
 
-ARIMONITOR = [PYTHON, str(ROOT / "bin" / "arimonitor")]
-
-
-def run(*words: str, env: dict, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run([*ARIMONITOR, *words], env=env, capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, check=False)
-
-
 @pytest.fixture
-def demo_tree(tmp_path):
-    mq = tmp_path / "__MQSERVERS__.DEF"
-    queue = f"test-engine-sup-{uuid.uuid4().hex[:8]}"
-    mq.write_text(f"[principal]\nhost=127.0.0.1\nport=5672\nuser=guest\npassword=guest\nvhost=/\n"
-                  f"queue={queue}\n", encoding="utf-8")
-    ini = write_config(tmp_path, {"transcoder": {"workers": 1}, "files": {"mqservers": str(mq)}})
-    env = {**os.environ, "ARIMONITOR_CONFIG": str(ini)}
-    cfg = load_config(ini, environ=env)
-    tree = Tree(cfg, demo=True)
-    yield env, cfg, tree
-    pids = [p["pid"] for p in tree.processes() if p.get("pid")]
-    sup = tree.supervisord_pid()
-    run("stop", env=env)
-    for pid in [p for p in [sup, *pids] if p]:
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-    _delete_queues(queue)
+def demo(tmp_path):
+    with demo_tree(tmp_path, workers=1) as tree:
+        yield tree.env, tree.cfg, tree.tree
 
 
-def _delete_queues(queue: str) -> None:
-    import pika
-
-    try:
-        conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
-    except pika.exceptions.AMQPError:
-        return
-    try:
-        ch = conn.channel()
-        for name in (queue, f"{queue}.retry", f"{queue}.dead"):
-            ch.queue_delete(name)
-    finally:
-        conn.close()
-
-
-def running(tree: Tree) -> dict[str, int]:
-    return {p["name"]: p["pid"] for p in tree.processes() if p["statename"] == "RUNNING"}
-
-
-def test_engine_kill_9_under_supervisord_comes_back_equal_to_ari(demo_tree):
-    env, cfg, tree = demo_tree
-    started = run("start", "--demo", env=env)
+def test_engine_kill_9_under_supervisord_comes_back_equal_to_ari(demo):
+    env, cfg, tree = demo
+    started = run_arimonitor("start", "--demo", env=env)
     assert started.returncode == 0, started.stdout + started.stderr
     address = cfg["zmq.control"]
     sim = Control(f"http://127.0.0.1:{cfg['sim.port']}")

@@ -1,0 +1,81 @@
+"""The real supervisord tree for tests: started the way the README starts it, in a temp dir,
+and always torn down (supervisord and every child), with its RabbitMQ queues deleted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from arimonitor.config import Config, load_config
+from arimonitor.supervision import Tree
+from tests.support import PYTHON, ROOT, pid_alive, write_config
+
+ARIMONITOR = [PYTHON, str(ROOT / "bin" / "arimonitor")]
+
+
+def run_arimonitor(*words: str, env: dict, timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run([*ARIMONITOR, *words], env=env, capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, check=False)
+
+
+def running(tree: Tree) -> dict[str, int]:
+    """Program name -> pid of every RUNNING program."""
+    return {p["name"]: p["pid"] for p in tree.processes() if p["statename"] == "RUNNING"}
+
+
+@dataclass
+class DemoTree:
+    env: dict[str, str]
+    cfg: Config
+    tree: Tree
+    queue: str
+
+
+@contextmanager
+def demo_tree(folder: Path, workers: int = 2) -> Iterator[DemoTree]:
+    """A config for a demo tree under `folder` (free ports, its own click-to-call queue)."""
+    from arimonitor.clicktocall import broker
+
+    queue = f"test-tree-{uuid.uuid4().hex[:8]}"
+    mq = folder / "__MQSERVERS__.DEF"
+    mq.write_text(f"[principal]\nhost=127.0.0.1\nport=5672\nuser=guest\npassword=guest\nvhost=/\n"
+                  f"queue={queue}\n", encoding="utf-8")
+    ini = write_config(folder, {"transcoder": {"workers": workers}, "files": {"mqservers": str(mq)}})
+    env = {**os.environ, "ARIMONITOR_CONFIG": str(ini)}
+    cfg = load_config(ini, environ=env)
+    tree = Tree(cfg, demo=True)
+    try:
+        yield DemoTree(env, cfg, tree, queue)
+    finally:
+        # whatever happened, nothing may outlive the test
+        pids = [p["pid"] for p in tree.processes() if p.get("pid")]
+        sup = tree.supervisord_pid()
+        run_arimonitor("stop", env=env)
+        for pid in [p for p in [sup, *pids] if p]:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        _delete_topology(broker, broker.Topology.for_queue(queue, cfg["clicktocall.results_exchange"]))
+
+
+def _delete_topology(broker, topology) -> None:
+    import pika
+
+    try:
+        conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
+    except pika.exceptions.AMQPError:
+        return
+    try:
+        # the shared results exchange stays: other trees may use it
+        ch = conn.channel()
+        queues, _exchanges = topology.names()
+        for name in queues:
+            ch.queue_delete(name)
+        ch.exchange_delete(topology.dead_letter_exchange)
+    finally:
+        conn.close()
