@@ -16,12 +16,9 @@ Outcomes go out as engine PUB `c2c.<event>` (final: `c2c.final`) and into SQLite
 Collaborators come in through the constructor; REST runs through `run(work, done)` (the
 engine's REST worker thread) and never touches this object's state from there.
 
-Engine restarts: each call's state (FlowCall) is kept in the component's SQLite table
-(`history.FlowStore`) at every step and dropped at its final. A new flow `restore()`s the rows,
-so events after the restart (the hang-up of a call connected before it) finish the call with
-its stored times; `reconcile(channels, bridges)` after each resync compares the calls with the
-channels Asterisk still has (legs c2c-<rid>-a|b), rebuilds calls it never knew, and ends those
-whose legs went away unseen.
+Engine restarts: each call's state (FlowCall) is saved in the component's SQLite table
+(`history.FlowStore`) at every step and dropped at its final; `restore()` and, after each
+resync, `reconcile(channels, bridges)` pick the calls up again (flowstate.py).
 """
 
 from __future__ import annotations
@@ -30,17 +27,19 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from arimonitor.clicktocall import outcomes, reasons
+from arimonitor.clicktocall import flowstate, outcomes, reasons
 from arimonitor.clicktocall import verdict as V
+from arimonitor.clicktocall.flowstate import SETUP_GRACE, FlowCall
 from arimonitor.clicktocall.history import FlowStore, OutcomeStore
 from arimonitor.clicktocall.request import destination_channel_id, parse_channel_id
 
 log = logging.getLogger(__name__)
 
-SETUP_GRACE = 5.0  # seconds leg B may take to show up in the engine's state after its create
+# FlowCall and SETUP_GRACE live in flowstate.py (restarts); imported from here as before.
+__all__ = ["EVENT_TYPES", "SETUP_GRACE", "ClickToCallFlow", "FlowCall", "Rest", "endpoint_of"]
+
 EVENT_TYPES = ("ChannelCreated", "ChannelStateChange", "Dial", "StasisStart", "ChannelDestroyed")
 _ORIGIN_FAILURES = {V.BUSY: reasons.ORIGIN_BUSY, V.NO_ANSWER: reasons.ORIGIN_NO_ANSWER,
                     V.OFFLINE: reasons.ORIGIN_UNREACHABLE, V.FAILED: reasons.ORIGIN_FAILED}
@@ -55,28 +54,6 @@ class Rest(Protocol):
 
 Done = Callable[[Any, BaseException | None], None]
 Run = Callable[[Callable[[], Any], Done], None]
-
-
-@dataclass
-class FlowCall:
-    request_id: str
-    created: float
-    timeout: float
-    client: str = ""
-    origin: str = ""
-    kind: str = "endpoint"
-    destination: str = ""
-    record: bool = False
-    a_status: str = ""
-    a_answered: float = 0.0
-    b_dial: float = 0.0
-    b_status: str = ""
-    connected: float = 0.0
-    bridge_id: str = ""
-    recording: str | None = None
-    origin_ringing: bool = False
-    destination_ringing: bool = False
-    final: bool = False
 
 
 class ClickToCallFlow:
@@ -312,95 +289,12 @@ class ClickToCallFlow:
 
     def restore(self) -> int:
         """Load the calls a previous engine left in progress (start, before any event)."""
-        if self.flows is None:
-            return 0
-        names = {f.name for f in dataclasses.fields(FlowCall)}
-        for state in self.flows.load():
-            try:
-                call = FlowCall(**{k: v for k, v in state.items() if k in names})
-            except TypeError:
-                log.warning("c2c: unreadable flow state %r dropped", state.get("request_id"))
-                continue
-            self.calls.setdefault(call.request_id, call)
-        if self.calls:
-            log.info("c2c: %d call(s) in progress restored from SQLite", len(self.calls))
-        return len(self.calls)
+        return flowstate.restore(self)
 
     def reconcile(self, channels: Iterable[dict], bridges: Iterable[str] = (),
                   now: float | None = None) -> dict[str, int]:
-        """After a resync: match the calls with the legs Asterisk still has (loop thread).
-
-        `channels`: dicts with id, state, name and, for a channel in our Stasis app,
-        stasis_args. A call whose legs are all gone ended unseen; one leg of a connected call
-        gone means it is over; legs of a call we never knew are adopted."""
-        now = self.clock() if now is None else now
-        legs: dict[str, dict[str, dict]] = {}
-        for channel in channels:
-            parsed = parse_channel_id(channel.get("id", ""))
-            if parsed is not None:
-                legs.setdefault(parsed[0], {})[parsed[1]] = channel
-        bridges = set(bridges)
-        result = {"adopted": 0, "ended": 0}
-        for rid, found in legs.items():
-            if rid not in self.calls:
-                self._adopt(rid, found, bridges, now)
-                result["adopted"] += 1
-        for call in list(self.calls.values()):
-            if call.final or call.request_id in self._setting_up:
-                continue
-            found = legs.get(call.request_id, {})
-            a, b = found.get("a"), found.get("b")
-            if b is not None and b.get("state") == "Up" and not call.connected:
-                self._state(call, "b", "Up", now)
-            if a is not None and b is not None:
-                continue
-            if a is not None and not call.b_dial:
-                if not call.a_answered and a.get("state") == "Up" and a.get("stasis_args"):
-                    self._continue(call, a, now)  # answered while we were away
-                continue  # leg A still ringing: its events will follow
-            if a is not None and now - call.b_dial < SETUP_GRACE:
-                continue  # leg B is being created: its ChannelCreated may still be on its way
-            result["ended"] += 1
-            text = "the call ended while the engine was not watching"
-            if call.connected:
-                # When it ended is unknown: no duration rather than a wrong one.
-                self._finish(call, now, reasons.RESULT_COMPLETED, None, text=text, duration=None)
-            else:
-                self._fail(call, reasons.ENDED_UNSEEN, now, text=text)
-        return result
-
-    def _continue(self, call: FlowCall, a: dict, now: float) -> None:
-        """Leg A answered and sits in our app, the destination never dialled: do it now."""
-        self._apply_args(call, [str(x) for x in a.get("stasis_args") or ()], a)
-        call.a_answered = now
-        self._emit(call, reasons.EV_ORIGIN_ANSWERED, now)
-        if call.destination:
-            self._setup(call, a["id"], now)
-        else:
-            self._fail(call, reasons.ASTERISK_ERROR, now, text="appArgs carry no destination")
-
-    def _adopt(self, rid: str, found: dict[str, dict], bridges: set[str], now: float) -> None:
-        """Legs of a request this flow never knew (its state lost, or placed while away)."""
-        a, b = found.get("a"), found.get("b")
-        call = self.calls[rid] = FlowCall(rid, now, self.default_timeout)
-        if a is not None:
-            self._apply_args(call, [str(x) for x in a.get("stasis_args") or ()], a)
-        log.info("c2c %s: adopted from Asterisk's channels (%s)", rid, ", ".join(sorted(found)))
-        if b is not None:
-            call.bridge_id = f"c2c-{rid}" if f"c2c-{rid}" in bridges else ""
-            call.a_answered = call.b_dial = now
-            call.destination_ringing = b.get("state") == "Ringing"
-            if b.get("state") == "Up":  # talking already: the duration counts from now
-                call.connected = now
-        elif a is not None and f"c2c-{rid}" in bridges:
-            # Set up half-way (bridge, no leg B): end it in the sweep that follows.
-            call.bridge_id = f"c2c-{rid}"
-            call.a_answered = call.b_dial = now - SETUP_GRACE
-        elif a is not None and a.get("state") == "Up" and a.get("stasis_args"):
-            self._continue(call, a, now)
-        elif a is not None:
-            call.origin_ringing = a.get("state") == "Ringing"
-        self._save(call)
+        """After a resync: match the calls with the legs Asterisk still has (flowstate.py)."""
+        return flowstate.reconcile(self, channels, bridges, now)
 
     def _emit(self, call: FlowCall, event: str, t: float, **fields: Any) -> None:
         extra = {"origin": call.origin or None, "destination": call.destination or None, **fields}

@@ -1,7 +1,7 @@
 """Channels: originate, create + dial, answer, hangup, inbound and dialplan calls.
 
 Event order in each flow follows the captures in ../shared/ari/traces (see the comments).
-Local channels run the `lab` dialplan of ../shared/ari/asterisk-conf/extensions.conf.
+Local channels run the `lab` dialplan of ../shared/ari/asterisk-conf/extensions.conf (lab.py).
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import Any
 from arimonitor.sim import shapes
 from arimonitor.sim.core import Pbx
 from arimonitor.sim.hub import Scope
+from arimonitor.sim.lab import LAB, Lab
 from arimonitor.sim.media import Media
 from arimonitor.sim.shapes import event
 from arimonitor.sim.state import BUSY, DEAD, NOANSWER, AriError, Channel
 
-LAB = ("answer", "ringanswer", "hold", "echo", "busy", "congestion", "noanswer", "reject")
 ALLOCATION_FAILED = AriError(500, "Allocation failed", {"error": "Allocation failed"})
 
 
@@ -32,6 +32,7 @@ class Calls:
     def __init__(self, pbx: Pbx, media: Media) -> None:
         self.pbx = pbx
         self.media = media
+        self.lab = Lab(pbx, self)  # Local channels: the lab dialplan (lab.py)
         media.on_channel_gone = self.hangup_snoops
 
     # ---- lookups -----------------------------------------------------------------------
@@ -152,7 +153,7 @@ class Calls:
 
     def _dial(self, one: Channel, two: Channel | None) -> None:
         if two is not None:
-            self._run_lab(one, two)
+            self.lab.run(one, two)
             return
         ep = self.pbx.endpoints[one.resource]
         b = ep.behaviour
@@ -204,87 +205,6 @@ class Calls:
         app, ch.app = ch.app, None
         self.pbx.emit(event("StasisEnd", channel=ch.json()), Scope(channel=ch, app_only=app))
         self.pbx.varset(ch, "STASISSTATUS", "SUCCESS")
-
-    # ---- Local channels and the lab dialplan ----------------------------------------
-    def _run_lab(self, one: Channel, two: Channel) -> None:
-        pbx, prog = self.pbx, two.program
-        ringing = prog in ("ringanswer", "noanswer")
-        if one.variables.get("__dial_mode") == "originate" or not ringing:
-            # originate: Dial starts at once; /dial on a ringing Local: after the ring (trace)
-            self._dial_event(one, "")
-        if prog in ("answer", "hold", "echo"):
-            pbx.dialplan(two, "Answer", "", 1)
-            self._local_answer(one, two)
-            wait = {"answer": 2, "hold": 60, "echo": 5}[prog]
-            pbx.later(0.01, pbx.dialplan, two, "Wait", str(wait), 2, channel=two)
-            if prog == "answer":
-                pbx.later(wait, pbx.dialplan, two, "Playback", "silence/1", 3, channel=two)
-                pbx.later(wait + 1, self._lab_hangup, two, 4, channel=two)
-            else:
-                pbx.later(wait, self._lab_hangup, two, 3, channel=two)
-        elif ringing:
-            pbx.dialplan(two, "Ringing", "", 1)
-            pbx.set_state(one, "Ringing")
-            if one.variables.get("__dial_mode") == "dial":
-                self._dial_event(one, "")
-            self._dial_event(one, "RINGING")
-            pbx.dialplan(two, "Wait", "2" if prog == "ringanswer" else "60", 2)
-            if prog == "ringanswer":
-                pbx.later(2, self._lab_ringanswer, one, two, channel=two)
-            else:
-                pbx.later(60, self._lab_hangup, two, 3, channel=two)
-            pbx.later(one.dial_timeout, self._local_timeout, one, two, channel=one)
-        elif prog in ("busy", "congestion"):
-            # busy: Busy(5) answers the Dial with BUSY, ;1 dies with cause 0 (failures trace)
-            cause = 17 if prog == "busy" else 34
-            pbx.dialplan(two, prog.capitalize(), "5", 1)
-            if prog == "congestion":
-                pbx.set_state(two, "Busy")
-            self._dial_event(one, prog.upper())
-            pbx.ev("ChannelHangupRequest", two, cause=0)
-            self._destroy(one, 0)
-            if prog == "busy":
-                pbx.set_state(two, "Busy")
-            pbx.ev("ChannelHangupRequest", two, cause=16, soft=True)
-            self._destroy(two, cause)
-        else:  # reject: Hangup(21)
-            pbx.dialplan(two, "Hangup", "21", 1)
-            self._lab_hangup(two, 1, cause=21)
-
-    def _local_answer(self, one: Channel, two: Channel) -> None:
-        two.answered = one.answered = True
-        self.pbx.set_state(two, "Up")
-        self.pbx.set_state(one, "Up")
-        self._dial_event(one, "ANSWER")
-        if one.variables.get("__dial_mode") == "originate":
-            self._stasis_start(one)
-
-    def _lab_ringanswer(self, one: Channel, two: Channel) -> None:
-        self.pbx.dialplan(two, "Answer", "", 3)
-        self._local_answer(one, two)
-        self.pbx.later(0.5, self.pbx.dialplan, two, "Wait", "30", 4, channel=two)
-        self.pbx.later(32, self._lab_hangup, two, 5, channel=two)
-
-    def _lab_hangup(self, two: Channel, priority: int, cause: int = 16) -> None:
-        """The ;2 half reaches Hangup(): it goes, then the ;1 half follows."""
-        self.pbx.dialplan(two, "Hangup", "" if cause == 16 else str(cause), priority)
-        self.pbx.ev("ChannelHangupRequest", two, cause=cause, soft=True)
-        one = self.pbx.channels.get(two.peer_id or "")
-        if one is not None:
-            self.pbx.ev("ChannelHangupRequest", one, cause=cause)
-        self._destroy(two, cause)
-        if one is not None:
-            self.stasis_end(one)
-            self._destroy(one, cause)
-
-    def _local_timeout(self, one: Channel, two: Channel) -> None:
-        if one.answered or two.gone:
-            return
-        self.pbx.ev("ChannelHangupRequest", two, cause=19)
-        self.stasis_end(one)
-        self._destroy(one, 19)
-        self.pbx.ev("ChannelHangupRequest", two, cause=16, soft=True)
-        self._destroy(two, 19)
 
     # ---- hangup ------------------------------------------------------------------------
     def delete(self, channel_id: str, reason: str | None, reason_code: str | None = None) -> None:
