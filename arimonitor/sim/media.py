@@ -43,8 +43,8 @@ class Media:
         self.pbx.emit(event("BridgeCreated", bridge=bridge.json()), Scope(bridge=bridge))
         return bridge.json()
 
-    def add_channel(self, bridge_id: str, channel_ids: str | None) -> None:
-        bridge = self.get_bridge(bridge_id)
+    def _stasis_channels(self, channel_ids: str | None) -> list:
+        """The channels a bridge operation names, checked the way Asterisk checks them."""
         if not channel_ids:
             raise AriError(400, "Missing parameter channel")
         chans = []
@@ -55,7 +55,11 @@ class Media:
             if ch.app is None:
                 raise AriError(422, "Channel not in Stasis application")
             chans.append(ch)
-        for ch in chans:
+        return chans
+
+    def add_channel(self, bridge_id: str, channel_ids: str | None) -> None:
+        bridge = self.get_bridge(bridge_id)
+        for ch in self._stasis_channels(channel_ids):
             if ch.bridge_id == bridge.id:
                 continue
             self.leave_bridge(ch)
@@ -74,18 +78,9 @@ class Media:
 
     def remove_channel(self, bridge_id: str, channel_ids: str | None) -> None:
         bridge = self.get_bridge(bridge_id)
-        if not channel_ids:
-            raise AriError(400, "Missing parameter channel")
-        chans = []
-        for cid in channel_ids.split(","):
-            ch = self.pbx.channels.get(cid)
-            if ch is None:
-                raise AriError(400, "Channel not found")
-            if ch.app is None:
-                raise AriError(422, "Channel not in Stasis application")
-            if ch.bridge_id != bridge.id:
-                raise AriError(422, "Channel not in this bridge")
-            chans.append(ch)
+        chans = self._stasis_channels(channel_ids)
+        if any(ch.bridge_id != bridge.id for ch in chans):
+            raise AriError(422, "Channel not in this bridge")
         for ch in chans:
             self.leave_bridge(ch)
 
