@@ -30,6 +30,8 @@ import pika
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from measure import cpu_seconds, percentile
+
 from arimonitor.clicktocall import broker
 from arimonitor.sim.testing import Control
 from tests.support import free_port
@@ -118,17 +120,6 @@ def baseline(channel, n: int) -> float:
     return rate
 
 
-def cpu_seconds(proc: subprocess.Popen) -> float:
-    """User + system CPU of a child process so far (Linux /proc)."""
-    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=3000)
@@ -163,7 +154,7 @@ def main() -> None:
         for i in range(args.requests):
             ch.basic_publish("", queue, request(f"tp-{i}", i), props)
         control.clear_requests()
-        sim_cpu = cpu_seconds(sim)
+        sim_cpu = cpu_seconds(sim.pid)
         consumer = start("clicktocall.py", env, tmp / "clicktocall.log")
         got = wait_for(lambda: (o := originates(control)) and len(o) >= args.requests and o,
                        120, f"{args.requests} originates")
@@ -171,8 +162,8 @@ def main() -> None:
         rate = (len(got) - 1) / span if span > 0 else float("inf")
         print(f"click-to-call queue->originate accepted:  {rate:8.0f} req/s "
               f"({len(got)} originates in {span:.2f} s; {rate / raw:.2f} x baseline)")
-        print(f"  CPU during the drain: consumer {cpu_seconds(consumer):.1f} s (incl. start-up), "
-              f"simulator {cpu_seconds(sim) - sim_cpu:.1f} s")
+        print(f"  CPU during the drain: consumer {cpu_seconds(consumer.pid):.1f} s (incl. start-up), "
+              f"simulator {cpu_seconds(sim.pid) - sim_cpu:.1f} s")
 
         # ---- latency at a paced rate -----------------------------------------------------------
         control.clear_requests()

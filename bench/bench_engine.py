@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import zmq
+from measure import cpu_seconds
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -118,18 +119,6 @@ def bench_in_process(n: int) -> float:
 # the reader and the engine (plus each one's ZeroMQ I/O thread). CPU seconds of each are read
 # from /proc over the measured interval, so the figures say who spends what per event and what
 # rate the cores could carry at best (cores / total CPU per event), not only the rate seen.
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a whole process (all its threads), in seconds."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
 
 def bench_pipeline(n: int, tree: Path = ROOT) -> dict:
     """Frames through the real processes of `tree` (a checkout: compare before/after)."""

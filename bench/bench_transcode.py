@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from measure import cpu_seconds
+
 from arimonitor.config import load_config
 from arimonitor.transcode.component import TranscodeComponent
 from arimonitor.transcode.encoders import LameEncoder, PydubEncoder
@@ -90,13 +92,13 @@ def run_pool(tmp: Path, wavs_dir: Path, workers: int, files: int, seconds: float
         loop.run_until(lambda: len(component.book.live_workers()) == workers, 60, "workers")
         started = time.perf_counter()
         engine_cpu = time.process_time()
-        workers_cpu = sum(_cpu_seconds(p.pid) for p in procs)
+        workers_cpu = sum(cpu_seconds(p.pid) for p in procs)
         component.rescan()
         counters = component.book.counters  # cheap: stats() runs SQL, not for a hot predicate
         loop.run_until(lambda: counters["done"] + counters["failed"] >= files, 3600, "all jobs")
         wall = time.perf_counter() - started
         engine_cpu = time.process_time() - engine_cpu
-        workers_cpu = sum(_cpu_seconds(p.pid) for p in procs) - workers_cpu
+        workers_cpu = sum(cpu_seconds(p.pid) for p in procs) - workers_cpu
         stats = component.book.stats()
     finally:
         for proc in procs:
@@ -108,13 +110,6 @@ def run_pool(tmp: Path, wavs_dir: Path, workers: int, files: int, seconds: float
             "failed": stats["failed"], "per_worker": {k: v["done"] for k, v in stats["per_worker"].items()},
             "resent": stats["counters"]["resent"], "engine_cpu": engine_cpu,
             "workers_cpu": workers_cpu}
-
-
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of a process from /proc (Linux)."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def memory(tmp: Path, hours: float) -> dict:
