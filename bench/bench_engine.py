@@ -39,7 +39,7 @@ def free_port() -> int:
 
 
 def write_config(tmp: Path, ari_url: str = "http://127.0.0.1:9/ari", **extra: str) -> Path:
-    files = ROOT.parent / "shared" / "fixtures" / "v27"
+    files = ROOT / "tests" / "data" / "fixtures" / "v27"
     text = (f"[ari]\nurl = {ari_url}\nuser = bench\npassword = bench\nping_interval = 5s\n"
             f"probe_interval = 60s\n[paths]\nvar = {tmp}/var\n"
             f"[files]\nendpoints = {extra.get('endpoints', files / 'endpoints_pjsip.def')}\n"

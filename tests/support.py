@@ -15,9 +15,10 @@ from typing import Any
 from arimonitor.pids import pid_alive  # noqa: F401 (tests import it from here)
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-FIXTURES = SHARED / "fixtures"
-ARI = SHARED / "ari"
+# Copies of ../shared/fixtures and ../shared/ari: a user's clone has no ../shared beside it.
+DATA = ROOT / "tests" / "data"
+FIXTURES = DATA / "fixtures"
+ARI = DATA / "ari"
 PYTHON = sys.executable
 
 
