@@ -30,7 +30,7 @@ import pika.exceptions
 
 from arimonitor.clicktocall import broker, outcomes, reasons
 from arimonitor.clicktocall import placer as P
-from arimonitor.clicktocall.ledger import KEEP_FINAL, Ledger, Route
+from arimonitor.clicktocall.ledger import KEEP_FINAL, Final, Ledger, Route
 from arimonitor.clicktocall.listener import OutcomeListener
 from arimonitor.clicktocall.request import (
     MAX_BODY,
@@ -73,6 +73,7 @@ class _Delivery:
     body: bytes
     received: float
     future: Future | None = None
+    redelivered: bool = False
 
 
 class ConsumerSession:
@@ -183,12 +184,15 @@ class ConsumerSession:
     # ---- messages -----------------------------------------------------------------------------
 
     def _on_message(self, channel, method, properties: pika.BasicProperties, body: bytes) -> None:
-        delivery = _Delivery(method.delivery_tag, properties, body, time.monotonic())
+        delivery = _Delivery(method.delivery_tag, properties, body, time.monotonic(),
+                             redelivered=bool(method.redelivered))
         parsed = parse_request(body, properties.reply_to, properties.correlation_id,
                                self.settings.limits)
         stamp = properties.timestamp
-        if not isinstance(parsed, Refusal) and isinstance(stamp, int) and stamp > 0:
-            parsed = dataclasses.replace(parsed, queued_at=float(stamp))
+        if not isinstance(parsed, Refusal):
+            parsed = dataclasses.replace(
+                parsed, redelivered=bool(method.redelivered),
+                queued_at=float(stamp) if isinstance(stamp, int) and stamp > 0 else None)
         if isinstance(parsed, Refusal):
             self._refuse(delivery, parsed, None)
             return
@@ -233,7 +237,7 @@ class ConsumerSession:
             self.log.info("c2c %s is a duplicate (already placed): acked, no second call",
                           req.request_id)
             self._ack(delivery.tag)
-            self._resend_final(req.request_id)
+            self._send_final(req.request_id)
         elif decision.kind == P.RETRY:
             self._retry(delivery, decision)
         else:
@@ -247,6 +251,15 @@ class ConsumerSession:
             self.channel.basic_ack(tag)
 
     def _refuse(self, delivery: _Delivery, refusal: Refusal, req: ClickToCallRequest | None) -> None:
+        request_id = req.request_id if req else _request_id_of(delivery.body)
+        client = req.client if req else ""
+        route = Route(request_id or "", client, delivery.properties.reply_to,
+                      delivery.properties.correlation_id)
+        if delivery.redelivered and request_id and self.ledger.answered(route):
+            # Judged and answered before a crash took the ack: one reply per message.
+            self.log.info("c2c %s: redelivered after its reply went; acked", request_id)
+            self.channel.basic_ack(delivery.tag)
+            return
         self.counters["exhausted" if refusal.reason == reasons.RETRIES_EXHAUSTED
                       else "refused"] += 1
         props = outcomes.dead_letter_properties(delivery.properties, refusal)
@@ -257,17 +270,16 @@ class ConsumerSession:
             self.log.error("dead letter not confirmed (%s); message requeued", exc)
             self.channel.basic_nack(delivery.tag, requeue=True)
             return
-        request_id = req.request_id if req else _request_id_of(delivery.body)
         self.log.info("c2c %s refused: %s", request_id or "(no id)", refusal.text)
-        client = req.client if req else ""
         body = outcomes.refusal_outcome(request_id or "", client, refusal, req)
-        route = Route(request_id or "", client, delivery.properties.reply_to,
-                      delivery.properties.correlation_id)
         # Another client's request owns that id in the ledger: reply, but never touch its row.
-        if req is not None and refusal.reason != reasons.DUPLICATE_REQUEST_ID:
-            self.ledger.finish(request_id, body, route)
+        recorded = req is not None and refusal.reason != reasons.DUPLICATE_REQUEST_ID
+        final = self.ledger.finish(request_id, body, route) if recorded else None
+        if final is None:
+            final = Final(request_id or "", client, body, (route,) if route.reply_to else (),
+                          results_sent=False)
         self.channel.basic_ack(delivery.tag)
-        self._publish_final(route, body)
+        self._publish_final(final, recorded=recorded)
 
     def _retry(self, delivery: _Delivery, decision: P.Decision) -> None:
         attempts, first = outcomes.retry_state(delivery.properties)
@@ -296,22 +308,29 @@ class ConsumerSession:
 
     # ---- outcomes -----------------------------------------------------------------------------
 
-    def _publish_final(self, route: Route, body: dict) -> None:
-        """Reply (if asked) and results exchange, both confirmed; then the ledger says sent."""
+    def _publish_final(self, final: Final, recorded: bool = True) -> None:
+        """The final outcome to each request message's reply_to (its own correlation_id) and
+        once to the results exchange, all confirmed; the ledger marks each as it is confirmed
+        (`recorded` False: a refusal the ledger does not hold)."""
+        body = {**final.outcome, "client": final.outcome.get("client") or final.client}
         data = outcomes.encode(body)
-        props = outcomes.reply_properties(route.correlation_id, route.request_id)
         try:
-            if route.reply_to:
+            for route in final.routes:
+                props = outcomes.reply_properties(route.correlation_id, final.request_id,
+                                                  route.reply_to)
                 # Default exchange, not mandatory: a reply queue that is gone is the asker's loss.
                 self.confirmed.basic_publish("", route.reply_to, data, props)
-            self.confirmed.basic_publish(self.topology.results_exchange,
-                                         outcomes.routing_key(body), data, props)
+                self.counters["replied"] += 1
+                if recorded:
+                    self.ledger.sent(route)
+            if not final.results_sent:
+                props = outcomes.reply_properties(None, final.request_id)
+                self.confirmed.basic_publish(self.topology.results_exchange,
+                                             outcomes.routing_key(body), data, props)
+                if recorded:
+                    self.ledger.results_sent(final.request_id)
         except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
-            self.log.warning("outcome of %s not confirmed: %s", route.request_id, exc)
-            return
-        self.counters["replied"] += 1
-        if route.request_id:
-            self.ledger.sent(route.request_id)
+            self.log.warning("outcome of %s not confirmed: %s", final.request_id, exc)
 
     def _publish_event(self, body: dict) -> None:
         self.events.basic_publish(self.topology.results_exchange, outcomes.routing_key(body),
@@ -323,13 +342,13 @@ class ConsumerSession:
             return
         for _ in range(200):
             try:
-                route, body = self.listener.queue.get_nowait()
+                item = self.listener.queue.get_nowait()
             except queue.Empty:
                 return
-            if route is None:
-                self._publish_event(body)
-            elif not (self.ledger.get(route.request_id) or {}).get("reply_sent"):
-                self._publish_final(route, body)
+            if isinstance(item, Final):
+                self._send_final(item.request_id)  # what is still unsent, read afresh
+            else:
+                self._publish_event(item)
 
     def _maybe_prune(self, now: float) -> bool:
         """Old ledger rows go at most once per PRUNE_EVERY (also across reconnects)."""
@@ -350,14 +369,14 @@ class ConsumerSession:
                           KEEP_FINAL / 86400)
 
     def _send_unsent(self) -> None:
-        for route, body in self.ledger.unsent():
-            self._publish_final(route, body)
+        for final in self.ledger.unsent():
+            self._publish_final(final)
 
-    def _resend_final(self, request_id: str) -> None:
-        """A duplicate of a finished request: its asker may have missed the answer."""
+    def _send_final(self, request_id: str) -> None:
+        """What of a finished request's final is still unsent (a duplicate message's route)."""
         final = self.ledger.final(request_id)
-        if final is not None:
-            self._publish_final(*final)
+        if final is not None and (final.routes or not final.results_sent):
+            self._publish_final(final)
 
 
 class _Probe:

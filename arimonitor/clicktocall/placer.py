@@ -90,7 +90,7 @@ class Placer:
         if refusal:
             return Decision(REFUSED, req, refusal)
         client = tables.clients[req.client]
-        verdict = self._ledger.reserve(req, client.max_calls)
+        verdict = self._ledger.reserve(req, client.max_calls, req.redelivered)
         if verdict == L.DUPLICATE:
             return Decision(DUPLICATE, req)
         if verdict == L.FOREIGN:

@@ -100,7 +100,8 @@ def run(cfg: Config, stopper: Any, log: logging.Logger) -> int:
     if settings.test_ack_delay:
         log.warning("TEST ONLY: acks of accepted requests are delayed %.1f s", settings.test_ack_delay)
     session = ConsumerSession(servers, settings, placer, ledger, listener, stopper, log)
-    session = report.track(cfg, session, servers, stopper, log)  # `_report` to the engine: status
+    # `_report` to the engine (status), then the catch-up of finals the PUB missed
+    session = report.track(cfg, session, servers, stopper, log, report.CatchUp(ledger, listener))
     try:
         end = broker.run_sessions(servers, session, stopper, log)
     finally:

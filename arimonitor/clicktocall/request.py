@@ -74,6 +74,8 @@ class ClickToCallRequest:
     correlation_id: str | None = None
     # when the publisher stamped it (AMQP timestamp, epoch seconds); None if unstamped
     queued_at: float | None = None
+    # the broker's redelivered flag: this very message may have been judged before a crash
+    redelivered: bool = False
 
     @property
     def origin_channel_id(self) -> str:
