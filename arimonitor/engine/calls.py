@@ -59,12 +59,12 @@ def channel_from_ari(obj: dict[str, Any], now: float, created: float | None = No
 
 # Click-to-call legs: c2c-<request>-a and c2c-<request>-b (the flow's ids), or the lab
 # trace's c2c-<kind>-a-<n> / -b-<n>. Leg B belongs to leg A's call from its first event.
-_C2C_LEG_B = re.compile(r"^(c2c-.+)-b(-\d+)?$")
+_C2C_LEG_B = re.compile(r"(c2c-.+)-b(-[0-9]+)?")
 
 
 def c2c_leg_a(channel_id: str) -> str | None:
     """The A leg's channel id for a click-to-call B leg, else None."""
-    match = _C2C_LEG_B.match(channel_id)
+    match = _C2C_LEG_B.fullmatch(channel_id)
     return f"{match.group(1)}-a{match.group(2) or ''}" if match else None
 
 
