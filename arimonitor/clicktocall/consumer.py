@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import pika
 import pika.exceptions
 
-from arimonitor.clicktocall import broker, outcomes, reasons
+from arimonitor.clicktocall import broker, deadletters, outcomes, reasons
 from arimonitor.clicktocall import placer as P
 from arimonitor.clicktocall.ledger import KEEP_FINAL, Final, Ledger, Route
 from arimonitor.clicktocall.listener import OutcomeListener
@@ -46,6 +46,8 @@ TEST_ACK_DELAY_ENV = "ARIMONITOR_C2C_TEST_ACK_DELAY"
 UNSENT_CHECK = 10.0      # seconds between sweeps of final outcomes the broker never confirmed
 DRAIN_TIMEOUT = 10.0     # longest wait for in-flight originates on SIGTERM
 PRUNE_EVERY = 3600.0     # seconds between deletions of old ledger rows (kept for days)
+CHECKPOINT_EVERY = 60.0  # seconds between ledger WAL checkpoints (its size stays bounded)
+DEAD_TRIM_EVERY = 30.0   # seconds between trims of <queue>.dead (deadletters.py)
 
 
 @dataclass
@@ -57,6 +59,8 @@ class ConsumerSettings:
     max_attempts: int = 20     # attempts (the first included) before retries_exhausted
     max_age: float = 600.0     # seconds since the first failed attempt, idem
     failback_check: float = 30.0  # seconds between checks that the first server is back
+    dead_letter_max: int = 10000      # messages kept in <queue>.dead
+    dead_letter_max_age: float = 7 * 86400.0  # seconds a dead letter is kept
     limits: Limits = field(default_factory=Limits)
     test_ack_delay: float = 0.0
 
@@ -95,10 +99,11 @@ class ConsumerSession:
                                            thread_name_prefix="c2c-place")
         self.consumed = False
         self.counters = {"accepted": 0, "duplicate": 0, "refused": 0, "retried": 0,
-                         "exhausted": 0, "replied": 0}
+                         "exhausted": 0, "replied": 0, "dead_dropped": 0}
         self._generation = 0
         self._inflight: dict[int, _Delivery] = {}
         self._next_prune = time.monotonic() + PRUNE_EVERY  # the ledger pruned itself at start
+        self._next_checkpoint = time.monotonic() + CHECKPOINT_EVERY
 
     # ---- one connection -----------------------------------------------------------------------
 
@@ -123,6 +128,7 @@ class ConsumerSession:
         probe: _Probe | None = None
         next_probe = time.monotonic() + self.settings.failback_check
         next_unsent = time.monotonic() + UNSENT_CHECK
+        next_trim = time.monotonic()
         reason = "stopping"
         while not self.stopper.stopping:
             connection.process_data_events(time_limit=0.05)
@@ -132,6 +138,9 @@ class ConsumerSession:
                 next_unsent = now + UNSENT_CHECK
                 self._send_unsent()
             self._maybe_prune(now)
+            if now >= next_trim:
+                next_trim = now + DEAD_TRIM_EVERY
+                self._trim_dead_letters()
             if server_index > 0 and probe is None and now >= next_probe:
                 probe = _Probe(self.servers, self._connect)
             if probe is not None and probe.done.is_set():
@@ -350,8 +359,25 @@ class ConsumerSession:
             else:
                 self._publish_event(item)
 
+    def _trim_dead_letters(self) -> None:
+        dropped = deadletters.trim(self.confirmed, self.topology.dead_letter_queue,
+                                   self.settings.dead_letter_max, self.settings.dead_letter_max_age)
+        if dropped:
+            self.counters["dead_dropped"] += dropped
+            self.log.warning("%s: %d oldest dead letter(s) dropped (limits %d messages, %.0f s; "
+                             "%d dropped so far)", self.topology.dead_letter_queue, dropped,
+                             self.settings.dead_letter_max, self.settings.dead_letter_max_age,
+                             self.counters["dead_dropped"])
+
     def _maybe_prune(self, now: float) -> bool:
-        """Old ledger rows go at most once per PRUNE_EVERY (also across reconnects)."""
+        """Old ledger rows go at most once per PRUNE_EVERY (also across reconnects); the WAL
+        is checkpointed every CHECKPOINT_EVERY."""
+        if now >= self._next_checkpoint:
+            self._next_checkpoint = now + CHECKPOINT_EVERY
+            try:
+                self.ledger.checkpoint()
+            except Exception:  # housekeeping (a full disk, a busy file): the next one tries again
+                self.log.debug("ledger checkpoint failed", exc_info=True)
         if now < self._next_prune:
             return False
         self._next_prune = now + PRUNE_EVERY

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from arimonitor import walbound
 from arimonitor.clicktocall.request import ClickToCallRequest
 
 ORIGINATING = "originating"  # reserved; the originate may or may not have reached Asterisk
@@ -103,10 +104,10 @@ class Ledger:
         self._clock = clock
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL: a commit survives a process crash (our failure model); an OS crash may lose
         # the last rows, and then Asterisk's 409 still guards the live calls.
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        walbound.configure(self._db)
+        self._path = str(path)
         self._db.executescript(_SCHEMA)
         with self._db:
             if not self._db.execute("SELECT 1 FROM replies LIMIT 1").fetchone():
@@ -122,6 +123,11 @@ class Ledger:
             self._db.execute("DELETE FROM replies WHERE request_id NOT IN "
                              "(SELECT request_id FROM requests)")
             return removed
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """Bound the WAL (walbound.py); from the consumer's periodic work."""
+        with self._lock:
+            return walbound.checkpoint(self._db, self._path)
 
     def close(self) -> None:
         with self._lock:

@@ -95,6 +95,8 @@ def run(cfg: Config, stopper: Any, log: logging.Logger) -> int:
         workers=WORKERS, retry_delay=cfg["clicktocall.retry_delay"],
         max_attempts=cfg["clicktocall.max_attempts"], max_age=cfg["clicktocall.max_age"],
         failback_check=cfg["clicktocall.failback_check"],
+        dead_letter_max=cfg["clicktocall.dead_letter_max"],
+        dead_letter_max_age=cfg["clicktocall.dead_letter_max_age"],
         limits=Limits(default_timeout=cfg["clicktocall.default_timeout"],
                       max_timeout=cfg["clicktocall.max_timeout"]))
     if settings.test_ack_delay:
