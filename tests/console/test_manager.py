@@ -150,7 +150,7 @@ def test_busy_slots_refuse_and_a_trickled_line_hits_its_deadline(engine):
 def test_one_peer_address_holds_a_limited_number_of_slots():
     import logging
 
-    from arimonitor.console.manager import BACKLOG, ManagerServer, _Server
+    from arimonitor.commands.manager import BACKLOG, ManagerServer, _Server
     from tests.support import free_port
 
     cfg = {"console.manager_host": "127.0.0.1", "console.manager_port": free_port(),
