@@ -171,7 +171,7 @@ def test_active_calls_are_saved_on_ringing_and_up_once_per_burst_and_deleted_at_
     assert fx.prune_active(set()) == 1 and store.load_active("asterisk1") == []
 
 
-def test_auth_failure_warns_once_per_episode_and_is_not_a_stall():
+def _services():
     from arimonitor.engine.loop import Loop
     from arimonitor.engine.notifier import Notifier
     from arimonitor.engine.services import Services
@@ -181,6 +181,11 @@ def test_auth_failure_warns_once_per_episode_and_is_not_a_stall():
     services = Services(state=state, handlers=handlers, store=Store(":memory:"),
                         notifier=Notifier(None), loop=Loop(), app="arimonitor",
                         snapshot=lambda: None)
+    return state, fx, services
+
+
+def test_auth_failure_warns_once_per_episode_and_is_not_a_stall():
+    state, fx, services = _services()
     for _ in range(3):
         services.on_probe(False, 0.01, None, "GET /asterisk/info: HTTP 401: ARI refused user 'x'", True)
     warnings = [entry for entry in fx.log if entry[0].startswith("warning.")]
@@ -197,15 +202,8 @@ def test_auth_failure_warns_once_per_episode_and_is_not_a_stall():
 
 def test_an_http_error_answer_is_an_error_not_a_stall():
     from arimonitor.commands.engine_state import _probe_state
-    from arimonitor.engine.loop import Loop
-    from arimonitor.engine.notifier import Notifier
-    from arimonitor.engine.services import Services
-    from arimonitor.engine.store import Store
 
-    state, fx, handlers = new_engine_state()
-    services = Services(state=state, handlers=handlers, store=Store(":memory:"),
-                        notifier=Notifier(None), loop=Loop(), app="arimonitor",
-                        snapshot=lambda: None)
+    _state, fx, services = _services()
     for _ in range(3):
         services.on_probe(False, 0.01, None, "GET /asterisk/info: HTTP 500 Internal Server Error",
                           False, 500)
