@@ -200,7 +200,7 @@ class ConsumerSession:
         stamp = properties.timestamp
         if not isinstance(parsed, Refusal):
             parsed = dataclasses.replace(
-                parsed, redelivered=bool(method.redelivered),
+                parsed, redelivered=bool(method.redelivered), publisher=properties.user_id,
                 queued_at=float(stamp) if isinstance(stamp, int) and stamp > 0 else None)
         if isinstance(parsed, Refusal):
             self._refuse(delivery, parsed, None)

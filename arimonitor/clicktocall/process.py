@@ -15,6 +15,7 @@ from typing import Any
 
 from arimonitor.clicktocall import broker, report
 from arimonitor.clicktocall.ari_http import LeanAri
+from arimonitor.clicktocall.authorize import Policy
 from arimonitor.clicktocall.consumer import ConsumerSession, ConsumerSettings
 from arimonitor.clicktocall.ledger import Ledger
 from arimonitor.clicktocall.listener import OutcomeListener
@@ -79,6 +80,13 @@ def run(cfg: Config, stopper: Any, log: logging.Logger) -> int:
             return 0
         servers = tables.current().mqservers
     log.info("RabbitMQ servers, in order: %s", ", ".join(broker.describe(s) for s in servers))
+    try:
+        policy = Policy.from_config(cfg)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 78  # a configuration error: supervisord shows it, as for any bad setting
+    log.log(logging.WARNING if not policy.publishers else logging.INFO,
+            "click-to-call authorization: %s", policy.describe())
     var = Path(cfg["paths.var"])
     var.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(var / LEDGER_FILE)
@@ -86,7 +94,7 @@ def run(cfg: Config, stopper: Any, log: logging.Logger) -> int:
     listener.start()
     placer = Placer(PlacerSettings(app=cfg["ari.app"],
                                    default_record=cfg["recordings.default_record"],
-                                   max_wait=cfg["clicktocall.max_wait"]),
+                                   max_wait=cfg["clicktocall.max_wait"], policy=policy),
                     tables.current, ledger,
                     lambda: LeanAri(cfg["ari.url"], cfg["ari.user"], cfg["ari.password"],
                                     cfg["ari.rest_timeout"]), log)

@@ -77,6 +77,8 @@ class ClickToCallRequest:
     queued_at: float | None = None
     # the broker's redelivered flag: this very message may have been judged before a crash
     redelivered: bool = False
+    # the AMQP user_id (RabbitMQ checked it is the publishing connection's user); None if unset
+    publisher: str | None = None
 
     @property
     def origin_channel_id(self) -> str:
