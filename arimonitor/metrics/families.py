@@ -22,6 +22,8 @@ from prometheus_client.core import (
     Metric,
 )
 
+from arimonitor.engine.states import ENDPOINT_STATES
+
 PREFIX = "arimonitor_"
 STALE_AFTER = 15.0  # a process reporting every 5 s is stale after three missed reports
 
@@ -78,7 +80,12 @@ def _engine(snap: dict[str, Any]) -> Iterator[Metric]:
     yield start
     endpoints = _gauge("endpoints", "endpoints by client and state; the samples add up to "
                        "every endpoint `arictl list` shows", ("server", "client", "state"))
-    for (client, state), n in sorted(snap["endpoints"].items()):
+    # Every state of every client, zeros included: "all of client X offline" must be a 0 an
+    # alert can see, not a series that vanished.
+    counts = dict.fromkeys(((client, state) for client, _ in snap["endpoints"]
+                            for state in ENDPOINT_STATES), 0)
+    counts.update(snap["endpoints"])
+    for (client, state), n in sorted(counts.items()):
         endpoints.add_metric([server, client, state], n)
     yield endpoints
     counters = snap["counters"]
