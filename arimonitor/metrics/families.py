@@ -164,7 +164,7 @@ def _processes(snap: dict[str, Any]) -> Iterator[Metric]:
     restarts.add_metric(["ari-reader"], snap["reader_restarts"])
     workers = snap["transcoders"]
     if workers is not None:
-        restarts.add_metric(["transcoder"], workers["gone"])
+        restarts.add_metric(["transcoder"], workers.get("gone", 0))
         alive = _gauge("transcoder_workers_alive", "transcoder workers heard from lately")
         alive.add_metric([], workers["alive"])
         yield alive

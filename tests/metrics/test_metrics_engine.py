@@ -26,7 +26,7 @@ BOUNDED_LABELS = {"server", "client", "state", "direction", "cause", "reason", "
 @pytest.fixture
 def here():
     engine = EngineHere()
-    component = engine.in_loop(lambda: MetricsComponent(engine.engine))
+    component = engine.in_loop(lambda: MetricsComponent(engine.ctx))
     component.start()
     try:
         yield engine, component
@@ -88,7 +88,7 @@ def test_every_family_is_named_documented_and_bounded(here):
 
 def test_ended_calls_and_click_to_call_outcomes_are_counted_from_the_notifier(here):
     engine, component = here
-    publish = engine.engine.notifier.publish
+    publish = engine.ctx.publish
 
     def traffic():
         publish("call.ended", {"id": "call-9f3a01", "hangup_cause": 16, "end_reason": "hangup",
@@ -182,7 +182,7 @@ def test_config_refuses_metrics_beyond_loopback_without_a_password(tmp_path):
 def test_port_zero_is_off(tmp_path):
     engine = EngineHere(metrics={"port": "0"})
     try:
-        component = engine.in_loop(lambda: MetricsComponent(engine.engine))
+        component = engine.in_loop(lambda: MetricsComponent(engine.ctx))
         component.start()
         assert component.server is None
         component.close()
