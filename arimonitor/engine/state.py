@@ -31,6 +31,10 @@ class Endpoint:
     address_at: float = 0.0
     last_change: float = 0.0
 
+    def registered(self) -> bool:
+        """Asterisk holds a contact for it now (a removed contact's address is only "last seen")."""
+        return bool(self.ip) and self.contact_status != "Removed"
+
     def view(self) -> dict[str, Any]:
         return {"id": self.id, "technology": self.technology, "client": self.client,
                 "type": self.type, "guid": self.guid, "in_files": self.in_files,
