@@ -1,4 +1,4 @@
-"""The click-to-call flow as an engine component (one line in engine/app.py COMPONENTS):
+"""The click-to-call flow as an engine component (one line in engineproc/app.py COMPONENTS):
 
     from arimonitor.clicktocall.component import ClickToCallComponent
     COMPONENTS = [..., ClickToCallComponent]
@@ -60,7 +60,7 @@ class ClickToCallComponent:
                      result["adopted"], result["ended"])
 
     def register_commands(self, registry: Any) -> None:
-        from arimonitor.console.commands import clicktocall
+        from arimonitor.commands import clicktocall
 
         clicktocall.register(registry, lambda ctx: self)
 

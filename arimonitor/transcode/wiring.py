@@ -1,4 +1,4 @@
-"""Recording policy + transcoder pool as one engine component (one line in engine/app.py).
+"""Recording policy + transcoder pool as one engine component (one line in engineproc/app.py).
 
     COMPONENTS = [..., RecordingComponent, ...]
 

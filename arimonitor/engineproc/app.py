@@ -26,12 +26,11 @@ from arimonitor.ari.ami import AmiClient
 from arimonitor.ari.contacts import cli_contacts
 from arimonitor.ari.rest import AriRest
 from arimonitor.clicktocall.component import ClickToCallComponent
+from arimonitor.commands import build_registry
+from arimonitor.commands.manager import ManagerComponent
 from arimonitor.config import Config
-from arimonitor.console.commands import build_registry
-from arimonitor.console.manager import ManagerComponent
 from arimonitor.engine import resync as R
 from arimonitor.engine.context import EngineContext
-from arimonitor.engine.control import ControlServer, bind_private
 from arimonitor.engine.handlers import Handlers
 from arimonitor.engine.intake import Intake
 from arimonitor.engine.loop import Loop, Worker
@@ -41,8 +40,10 @@ from arimonitor.engine.probe import Probe
 from arimonitor.engine.services import Services
 from arimonitor.engine.state import Counters, RemoteIp, State
 from arimonitor.engine.store import Store
+from arimonitor.engineproc.control import ControlServer
 from arimonitor.logs import setup_line_log
 from arimonitor.transcode.wiring import RecordingComponent
+from arimonitor.zmqbind import bind_private
 
 log = logging.getLogger(__name__)
 
