@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from arimonitor.console.commands.endpoints import _row
+from arimonitor.commands.endpoints import _row
 from arimonitor.sim.core import Pbx
 from tests.engine.replay import new_engine_state
 
