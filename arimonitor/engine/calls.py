@@ -99,11 +99,22 @@ def attach_channel(state: State, ch: Channel) -> Call | None:
     return call
 
 
+def id_order(unique_id: str) -> tuple:
+    """Asterisk's creation order of two unique ids ("1796089434.9" before "1796089434.10").
+
+    Channels that arrive in one batch share a receive time; comparing their ids as text would
+    make the dialled leg the older and the call would take its id and direction."""
+    epoch, _, sequence = unique_id.partition(".")
+    if epoch.isdigit() and sequence.isdigit():
+        return (0, int(epoch), int(sequence), "")
+    return (1, 0, 0, unique_id)
+
+
 def merge_calls(state: State, a: Call, b: Call) -> Call:
     """Make one call of two; the older stays. Returns the survivor."""
     if a is b:
         return a
-    keep, gone = (a, b) if (a.created, a.id) <= (b.created, b.id) else (b, a)
+    keep, gone = (a, b) if (a.created, id_order(a.id)) <= (b.created, id_order(b.id)) else (b, a)
     for channel_id in gone.channels:
         ch = state.channels.get(channel_id)
         if ch is not None:
@@ -233,7 +244,7 @@ def describe(state: State, call: Call) -> None:
     members = [state.channels[c] for c in call.channels if c in state.channels]
     if not members:
         return
-    members.sort(key=lambda ch: (ch.id != call.id, ch.created, ch.id))
+    members.sort(key=lambda ch: (ch.id != call.id, ch.created, id_order(ch.id)))
     first = members[0]
     others = [ch for ch in members[1:]
               if not ch.snoop and not (first.pair_key and ch.pair_key == first.pair_key)]
@@ -244,7 +255,13 @@ def describe(state: State, call: Call) -> None:
         call.origin = first.endpoint if first_ours or first.originated or not first.caller \
             else first.caller
         leg_ours = _ours(endpoints, leg)
-        call.destination = leg.endpoint if leg_ours or leg.pair_key else (first.exten or leg.endpoint)
+        if leg_ours or (leg.pair_key and (first.originated or not first.exten)):
+            call.destination = leg.endpoint
+        else:
+            # the dialplan sent the call on (a trunk, a Local/ringanswer@lab after Stasis): the
+            # operator and Asterisk's CDR know it by the number dialled; who answered is a detail
+            call.destination = first.exten or leg.endpoint
+        call.answered_by = leg.endpoint if leg.endpoint != call.destination else ""
     elif first.originated:
         call.origin, leg_ours = first.caller, first_ours
         call.destination, first_ours = first.endpoint, False

@@ -81,6 +81,7 @@ class Call:
     client: str = ""
     origin: str = ""
     destination: str = ""
+    answered_by: str = ""        # the answering channel, when `destination` is the number dialled
     direction: str = S.DIRECTION_UNKNOWN
     answered: float | None = None
     ended: float | None = None
@@ -115,6 +116,7 @@ class Call:
     def view(self) -> dict[str, Any]:
         return {"id": self.id, "server": self.server, "client": self.client,
                 "origin": self.origin, "destination": self.destination,
+                "answered_by": self.answered_by,
                 "direction": self.direction, "state": self.state, "created": self.created,
                 "answered": self.answered, "ended": self.ended,
                 "hangup_cause": self.hangup_cause, "cause_txt": self.cause_txt,
