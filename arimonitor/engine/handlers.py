@@ -77,10 +77,6 @@ class Handlers(CallHandlers, EndpointHandlers):
         if frame in self._recent or frame in self._older:
             c.duplicate += 1
             return
-        recent = self._recent
-        recent.add(frame)
-        if len(recent) > _DEDUP_WINDOW:
-            self._older, self._recent = recent, set()
         try:
             event = _decode(frame.decode())
         except (ValueError, UnicodeDecodeError) as exc:
@@ -89,6 +85,12 @@ class Handlers(CallHandlers, EndpointHandlers):
         if type(event) is not dict:
             self._bad(frame, where, "not a JSON object")
             return
+        # Only frames that parsed are remembered: the same bad frame sent 300 times is 300
+        # malformed, not 1 malformed and 299 duplicates.
+        recent = self._recent
+        recent.add(frame)
+        if len(recent) > _DEDUP_WINDOW:
+            self._older, self._recent = recent, set()
         self.apply_event(event, t, frame, where)
 
     def apply_event(self, event: dict, t: float, frame: bytes | None = None, where: str = "") -> None:
@@ -131,6 +133,9 @@ class Handlers(CallHandlers, EndpointHandlers):
 
     def _bad(self, frame: bytes | None, where: str, why: str, event: Any = None) -> None:
         self.counters.malformed += 1
+        if frame is not None:  # a bad frame seen again is malformed again, not a duplicate
+            self._recent.discard(frame)
+            self._older.discard(frame)
         if self._limiter.allow():
             log.warning("malformed frame%s: %s: %s", where and f" at {where}", why,
                         excerpt(frame, event))

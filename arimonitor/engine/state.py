@@ -40,6 +40,7 @@ class Endpoint:
                 "type": self.type, "guid": self.guid, "in_files": self.in_files,
                 "state": self.state, "peer_status": self.peer_status,
                 "contact_uri": self.contact_uri, "contact_status": self.contact_status,
+                "registered": self.registered(),
                 "ip": self.ip, "port": self.port, "roundtrip_usec": self.roundtrip_usec,
                 "address_source": self.address_source, "address_at": self.address_at,
                 "last_change": self.last_change}

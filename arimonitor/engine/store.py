@@ -2,7 +2,7 @@
 
 Tables: call history, active calls as last announced (restored after a restart), the
 remote-IP registry (v2.7 REMOTEIPS), counters that must survive a restart, outages, the
-engine's last-alive mark (`meta`), and `migrations`, through which other components add their own tables:
+engine's last-alive mark (`meta`), the settings `set` saved (`runtime_settings`), and `migrations`, through which other components add their own tables:
 
     store.migrate("transcode-1", "CREATE TABLE IF NOT EXISTS transcode_jobs (...)")
     store.connection.execute(...)          # loop thread only
@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from arimonitor import walbound
 
 _CORE = [
     ("core-1", """
@@ -51,6 +53,11 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value REAL);
     # The channel that answered, when the destination shown is the number dialled (a call the
     # dialplan sent on through Local/ringanswer@lab is "to 5551234", as in Asterisk's CDR).
     ("core-3", "ALTER TABLE calls ADD COLUMN answered_by TEXT;"),
+    # Raw values `set` saved (name as before, when the console owned this table).
+    ("console-settings-1", """
+CREATE TABLE IF NOT EXISTS runtime_settings (
+    name TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);
+"""),
 ]
 
 _ACTIVE_COLUMNS = ("server", "id", "created", "answered", "client", "origin", "destination",
@@ -69,8 +76,7 @@ class Store:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.connection = sqlite3.connect(self.path, isolation_level=None)
         self.connection.row_factory = sqlite3.Row
-        self.connection.execute("PRAGMA journal_mode=WAL")
-        self.connection.execute("PRAGMA synchronous=NORMAL")
+        walbound.configure(self.connection)  # WAL, NORMAL, the WAL file's size bound
         self.connection.execute("PRAGMA busy_timeout=5000")
         # No checkpoint inside a commit on the loop thread (it syncs: milliseconds of stall);
         # `checkpoint()` runs from a timer on a connection of its own, off the loop.
@@ -95,12 +101,13 @@ class Store:
         return _Transaction(self.connection)
 
     def checkpoint(self) -> tuple[int, int, int]:
-        """Copy the WAL into the database (PASSIVE: never waits for, nor blocks, the writer).
+        """Copy the WAL into the database (PASSIVE: never waits for, nor blocks, the writer),
+        and cut a WAL grown past its bound back (walbound.py).
 
         Opens its own connection, so it may run in any thread."""
-        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=0)
         try:
-            return tuple(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
+            return walbound.checkpoint(conn, self.path)
         finally:
             conn.close()
 
@@ -229,8 +236,31 @@ class Store:
         rows = self.connection.execute("SELECT * FROM outages ORDER BY id DESC LIMIT ?", (limit,))
         return [{**dict(r), "changes": json.loads(r["changes"] or "{}")} for r in rows]
 
+    # ---- settings saved by `set` --------------------------------------------------------------
+
+    def save_setting(self, name: str, raw: str) -> None:
+        self.connection.execute("INSERT OR REPLACE INTO runtime_settings VALUES (?, ?, ?)",
+                                (name, raw, time.time()))
+
+    def saved_setting_names(self) -> set[str]:
+        return {r[0] for r in self.connection.execute("SELECT name FROM runtime_settings")}
+
     def close(self) -> None:
         self.connection.close()
+
+
+def saved_settings(database: str | Path) -> dict[str, str]:
+    """Raw values saved by `set`, read before the engine opens its Store ({} if none)."""
+    if str(database) == ":memory:" or not Path(database).exists():
+        return {}
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT name, value FROM runtime_settings").fetchall()
+    except sqlite3.OperationalError:  # the table does not exist yet: nothing was ever set
+        return {}
+    finally:
+        conn.close()
+    return dict(rows)
 
 
 class _Transaction:

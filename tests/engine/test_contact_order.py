@@ -27,7 +27,7 @@ def test_re_registration_shows_the_live_contact_not_the_old_ones_removal(tmp_pat
                                 lambda p: p.register("1013015", ip="127.0.0.2", port=5080)])
     statuses = [e["contact_info"]["contact_status"] for e in sent if e["type"] == "ContactStatusChange"]
     assert statuses[-2:] == ["NonQualified", "Removed"], "the real order: new contact first"
-    row = _row(ep, None, False)
+    row = _row(ep.view(), None, False)
     assert (row["ip"], row["port"], row["last_seen"]) == ("127.0.0.2", 5080, None)
     assert row["contact_status"] == "NonQualified"
 
@@ -35,6 +35,6 @@ def test_re_registration_shows_the_live_contact_not_the_old_ones_removal(tmp_pat
 def test_after_unregistration_the_address_is_last_seen_only(tmp_path):
     _sent, ep = _feed(tmp_path, [lambda p: p.register("1013015", port=5070),
                                  lambda p: p.unregister("1013015")])
-    row = _row(ep, None, False)
+    row = _row(ep.view(), None, False)
     assert row["state"] == "offline"
     assert (row["ip"], row["port"], row["last_seen"]) == (None, None, "127.0.0.1:5070")
