@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from arimonitor.engine import resync as R
@@ -24,6 +26,8 @@ from arimonitor.engine.store import Store
 
 log = logging.getLogger(__name__)
 
+_CLIENT_STATE = attrgetter("client", "state")
+_CLIENT_DIRECTION_STATE = attrgetter("client", "direction", "state")
 # Endpoints applied per loop callback by `sweep_endpoints`.
 SWEEP_CHUNK = 1000
 
@@ -79,7 +83,8 @@ class EngineDoor:
         return self._totals()
 
     def link(self) -> dict[str, Any]:
-        return {**self._link.link, "reader": dict(self._link.reader_stats or {})}
+        return {**self._link.link, "reader": dict(self._link.reader_stats or {}),
+                "outage_open_since": self._resyncer.outage_started}
 
     def tables(self) -> Any:
         return self._tables
@@ -89,6 +94,16 @@ class EngineDoor:
 
     def active_calls(self, client: str | None = None) -> list[dict[str, Any]]:
         return self._queries.active_calls(client)
+
+    def count_endpoints(self) -> dict[tuple[str, str], int]:
+        # map + attrgetter: the loop runs this per scrape; ~1.5x faster than a generator
+        return Counter(map(_CLIENT_STATE, self._state.endpoints.values()))
+
+    def count_calls(self) -> dict[tuple[str, str, str], int]:
+        return Counter(map(_CLIENT_DIRECTION_STATE, self._state.calls.values()))
+
+    def read_database(self) -> sqlite3.Connection:
+        return self._store.reader()
 
     def remote_ips(self) -> list[dict[str, Any]]:
         return self._queries.remote_ips()
