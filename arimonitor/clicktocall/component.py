@@ -41,7 +41,7 @@ class ClickToCallComponent:
             self.rest, engine.rest_worker.submit, engine.notifier.publish, self.store,
             app=cfg["ari.app"], trunk_dial=cfg["clicktocall.trunk_dial"],
             default_timeout=cfg["clicktocall.default_timeout"],
-            flows=FlowStore(engine.store.connection))
+            flows=FlowStore(engine.store.connection), ready=engine.readiness)
         # Calls a previous engine left in progress: their later events find them again.
         self.flow.restore()
         for event_type in EVENT_TYPES:

@@ -10,6 +10,7 @@ a factory `(engine) -> component`. A component may have `register_commands(regis
     engine.notifier.subscribe("call.", fn) / engine.notifier.publish(topic, body)
     engine.store.migrate(name, sql) / engine.store.connection
     engine.services (queries, resync, recording_meta), engine.state, engine.cfg
+    engine.readiness.run(name, steps, done, alive)  # REST steps that wait for Stasis/bridges
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from arimonitor.engine.loop import Loop, Worker
 from arimonitor.engine.notifier import Notifier
 from arimonitor.engine.outputs import EngineEffects
 from arimonitor.engine.probe import Probe
+from arimonitor.engine.readiness import EVENT_TYPES as READINESS_EVENTS
+from arimonitor.engine.readiness import Readiness
 from arimonitor.engine.services import Services
 from arimonitor.engine.state import Counters, RemoteIp, State
 from arimonitor.engine.store import Store
@@ -92,6 +95,12 @@ class Engine:
                                      lambda channel_id: self.services.continue_channel(channel_id),
                                      setup_line_log("calls", cfg), cfg["ari.server_id"])
         self.handlers = Handlers(self.state, self.effects)
+        # Requests made on an event wait for the state they need (issue 16); its listeners go
+        # first, so a component's own listener for the same event sees the steps already sent.
+        self.readiness = Readiness(self.state, self.rest_worker.submit,
+                                   lambda: self.cfg["ari.state_timeout"])
+        for event_type in READINESS_EVENTS:
+            self.handlers.on_event(event_type, self.readiness.on_event)
         self.services = Services(
             state=self.state, handlers=self.handlers, store=self.store, notifier=self.notifier,
             loop=self.loop, app=cfg["ari.app"],
@@ -116,6 +125,8 @@ class Engine:
         self.metrics_timer = self.loop.every(cfg["logging.metrics_interval"], self.write_metrics)
         self.loop.every(1.0, self.effects.flush_ips)
         self.loop.every(1.0, self.services.heartbeat)
+        self.loop.every(0.5, self.readiness.tick)
+        self.notifier.subscribe("link.resynced", lambda _topic, _body: self.readiness.recheck())
         self.checkpoint_worker = Worker(self.loop, "sqlite-checkpoint")
         self.loop.every(CHECKPOINT_EVERY, lambda: self.checkpoint_worker.submit(self.store.checkpoint))
         self.components = [factory(self) for factory in (COMPONENTS if components is None else components)]
