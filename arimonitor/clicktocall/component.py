@@ -1,4 +1,4 @@
-"""The click-to-call flow as an engine component (one line in engine/app.py COMPONENTS):
+"""The click-to-call flow as an engine component (one line in engineproc/app.py COMPONENTS):
 
     from arimonitor.clicktocall.component import ClickToCallComponent
     COMPONENTS = [..., ClickToCallComponent]
@@ -41,7 +41,7 @@ class ClickToCallComponent:
             self.rest, engine.rest_worker.submit, engine.notifier.publish, self.store,
             app=cfg["ari.app"], trunk_dial=cfg["clicktocall.trunk_dial"],
             default_timeout=cfg["clicktocall.default_timeout"],
-            flows=FlowStore(engine.store.connection), ready=engine.readiness)
+            flows=FlowStore(engine.store.connection), run_steps=engine.run_steps)
         # Calls a previous engine left in progress: their later events find them again.
         self.flow.restore()
         for event_type in EVENT_TYPES:
@@ -60,7 +60,7 @@ class ClickToCallComponent:
                      result["adopted"], result["ended"])
 
     def register_commands(self, registry: Any) -> None:
-        from arimonitor.console.commands import clicktocall
+        from arimonitor.commands import clicktocall
 
         clicktocall.register(registry, lambda ctx: self)
 

@@ -15,7 +15,7 @@ Outcomes go out as engine PUB `c2c.<event>` (final: `c2c.final`) and into SQLite
 
 Collaborators come in through the constructor; REST runs through `run(work, done)` (the
 engine's REST worker thread) and never touches this object's state from there. The setup and
-the recording go as steps through `ready` (the engine's readiness): addChannel and dial of leg
+the recording go as steps through `run_steps` (the engine's, engine/readiness.py): addChannel and dial of leg
 B wait for its StasisStart, the bridge recording for the bridge, so a real Asterisk's late
 StasisStart (422/409 when sent too soon) never fails a call.
 
@@ -37,8 +37,8 @@ from arimonitor.clicktocall import verdict as V
 from arimonitor.clicktocall.flowstate import SETUP_GRACE, FlowCall
 from arimonitor.clicktocall.history import FlowStore, OutcomeStore
 from arimonitor.clicktocall.request import destination_channel_id, parse_channel_id
-from arimonitor.engine.readiness import Cancelled, SendAtOnce, Step, in_stasis
-from arimonitor.engine.readiness import bridge as need_bridge
+from arimonitor.engine.api import Cancelled, RunSteps, SendAtOnce, Step, in_stasis
+from arimonitor.engine.api import bridge as need_bridge
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +61,6 @@ Done = Callable[[Any, BaseException | None], None]
 Run = Callable[[Callable[[], Any], Done], None]
 
 
-class Ready(Protocol):
-    """`engine.readiness` (engine/readiness.py): REST steps that wait for what they need."""
-
-    def run(self, name: str, steps: list[Step], done: Callable[[BaseException | None], None],
-            alive: Callable[[], bool] = ...) -> Any: ...
-
-
 class _Unreachable(Exception):
     """Asterisk could not allocate leg B: the destination's failure, not Asterisk's."""
 
@@ -80,10 +73,10 @@ class ClickToCallFlow:
     def __init__(self, rest: Rest, run: Run, publish: Callable[[str, dict], None],
                  store: OutcomeStore | None, *, app: str, trunk_dial: str,
                  default_timeout: float = 30.0, clock: Callable[[], float] = time.time,
-                 flows: FlowStore | None = None, ready: Ready | None = None) -> None:
+                 flows: FlowStore | None = None, run_steps: RunSteps | None = None) -> None:
         self.rest = rest
         self.run = run
-        self.ready: Ready = ready or SendAtOnce(run)
+        self.run_steps: RunSteps = run_steps or SendAtOnce(run)
         self.publish = publish
         self.store = store
         self.app = app
@@ -263,7 +256,7 @@ class ClickToCallFlow:
                 log.warning("c2c %s: setting up the destination failed: %s", rid, error)
                 self._fail(call, reasons.ASTERISK_ERROR, self.clock(), text=str(error)[:200])
 
-        self.ready.run(f"c2c {rid}", steps, done, alive=lambda: not call.final)
+        self.run_steps(f"c2c {rid}", steps, done, lambda: not call.final)
 
     def _record(self, call: FlowCall, t: float) -> None:
         day = time.strftime("%Y-%m-%d", time.localtime(t))
@@ -283,7 +276,7 @@ class ClickToCallFlow:
         step = Step(f"record bridge {bridge_id}",
                     lambda: self.rest.post(f"/bridges/{bridge_id}/record", params=params),
                     needs=(need_bridge(bridge_id),))
-        self.ready.run(f"c2c {rid}", [step], done, alive=lambda: not call.final)
+        self.run_steps(f"c2c {rid}", [step], done, lambda: not call.final)
 
     def _hang_up(self, call: FlowCall) -> None:
         rest, rid, bridge = self.rest, call.request_id, call.bridge_id

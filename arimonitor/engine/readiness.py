@@ -17,7 +17,9 @@ it); the steps run in order, consecutive ready steps in one worker job.
 - `alive()` false (the call ended, the owner moved on) ends it with `Cancelled`.
 
 Every sequence ends with exactly one `done(error)` on the loop thread: None when all steps
-were answered. Only the loop thread touches this object.
+were answered. Only the loop thread touches this object. The vocabulary (`Step`, `Need`,
+`in_stasis`, `bridge`, the errors) lives in engine/api.py, the components' door; they call
+`engine.run_steps(name, steps, done, alive)`.
 """
 
 from __future__ import annotations
@@ -25,57 +27,28 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from arimonitor.engine.api import (
+    BRIDGE,
+    STASIS,
+    Cancelled,
+    Need,
+    StateNotReached,
+    Step,
+    StepsDone,
+    bridge,
+    in_stasis,
+    not_in_stasis,
+)
 from arimonitor.engine.state import Counters, State
 
 log = logging.getLogger(__name__)
 
-STASIS, BRIDGE = "stasis", "bridge"
 MAX_RACES = 3  # 409/422 answers one sequence may retry; each retry waits for a StasisStart
 EVENT_TYPES = ("StasisStart", "ChannelDestroyed", "BridgeCreated", "BridgeDestroyed")
 
 Submit = Callable[[Callable[[], Any], Callable[[Any, BaseException | None], None]], None]
-Done = Callable[[BaseException | None], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Need:
-    kind: str  # STASIS | BRIDGE
-    id: str
-
-    def __str__(self) -> str:
-        return f"channel {self.id} in Stasis" if self.kind == STASIS else f"bridge {self.id}"
-
-
-def in_stasis(channel_id: str) -> Need:
-    return Need(STASIS, channel_id)
-
-
-def bridge(bridge_id: str) -> Need:
-    return Need(BRIDGE, bridge_id)
-
-
-@dataclass(frozen=True)
-class Step:
-    what: str                          # for logs: "addChannel c2c-…-b"
-    request: Callable[[], Any]         # runs on the REST worker thread
-    needs: tuple[Need, ...] = ()
-    gives: tuple[Need, ...] = ()       # known true once this step was answered (a 200 to POST /bridges)
-
-
-class StateNotReached(Exception):
-    """What a step needed never showed (deadline, or its channel/bridge went away)."""
-
-
-class Cancelled(Exception):
-    """The sequence's owner no longer wants it (alive() turned false)."""
-
-
-def not_in_stasis(error: BaseException) -> bool:
-    """Asterisk's answer to a request that needs a channel in Stasis, sent before it was."""
-    return getattr(error, "status", 0) in (409, 422) and "not in stasis" in str(error).lower()
 
 
 class Readiness:
@@ -94,7 +67,7 @@ class Readiness:
             return channel is not None and channel.in_stasis
         return need.id in self.state.bridges
 
-    def run(self, name: str, steps: Sequence[Step], done: Done,
+    def run(self, name: str, steps: Sequence[Step], done: StepsDone,
             alive: Callable[[], bool] = lambda: True) -> Steps:
         """Start a sequence now; `name` (a recording, a request id) goes into logs and reasons."""
         sequence = Steps(self, name, list(steps), done, alive)
@@ -171,7 +144,7 @@ class Readiness:
 class Steps:
     """One sequence of steps; made by `Readiness.run`."""
 
-    def __init__(self, owner: Readiness, name: str, steps: list[Step], done: Done,
+    def __init__(self, owner: Readiness, name: str, steps: list[Step], done: StepsDone,
                  alive: Callable[[], bool]) -> None:
         self.owner = owner
         self.name = name
@@ -256,18 +229,3 @@ class Steps:
         self.finished = True
         self.done(error)
 
-
-class SendAtOnce:
-    """`Readiness.run` for a part used without an engine state (unit tests): every step is
-    sent at once, in order, in one job; the first failure ends the sequence."""
-
-    def __init__(self, submit: Submit) -> None:
-        self.submit = submit
-
-    def run(self, name: str, steps: Sequence[Step], done: Done,
-            alive: Callable[[], bool] = lambda: True) -> None:
-        def work() -> None:
-            for step in steps:
-                step.request()
-
-        self.submit(work, lambda _result, error: done(error))

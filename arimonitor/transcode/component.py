@@ -29,10 +29,10 @@ from typing import Any, Protocol
 
 import zmq
 
-from arimonitor.console import render
-from arimonitor.engine.control import bind_private
+from arimonitor.commands import render
 from arimonitor.transcode.jobs import MIGRATION, SCHEMA, JobBook
 from arimonitor.transcode.rescan import Rescanner, ScanReport, tags_for
+from arimonitor.zmqbind import bind_private
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class TranscodeComponent:
         events.on_event("RecordingFailed", self.on_recording_failed)
 
     def register_commands(self, registry) -> None:
-        from arimonitor.console.commands import recordings
+        from arimonitor.commands import recordings
 
         recordings.register(registry, lambda ctx: self)
 

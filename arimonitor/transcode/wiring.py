@@ -1,4 +1,4 @@
-"""Recording policy + transcoder pool as one engine component (one line in engine/app.py).
+"""Recording policy + transcoder pool as one engine component (one line in engineproc/app.py).
 
     COMPONENTS = [..., RecordingComponent, ...]
 
@@ -25,8 +25,8 @@ from typing import Any
 
 from arimonitor.ari.rest import AriRest
 from arimonitor.clicktocall.request import parse_channel_id
-from arimonitor.engine.readiness import Cancelled, SendAtOnce, Step, in_stasis
-from arimonitor.engine.readiness import bridge as need_bridge
+from arimonitor.engine.api import Cancelled, RunSteps, SendAtOnce, Step, in_stasis
+from arimonitor.engine.api import bridge as need_bridge
 from arimonitor.transcode.component import TranscodeComponent
 from arimonitor.transcode.policy import SNOOP_PREFIX, CallInfo, Recorder
 
@@ -52,13 +52,13 @@ class WorkerAri:
     """
 
     def __init__(self, rest: Any, submit: Submit, app: str,
-                 refused: Callable[[str, str], None], ready: Any = None,
+                 refused: Callable[[str, str], None], run_steps: RunSteps | None = None,
                  wanted: Callable[[str], bool] = lambda name: True) -> None:
         self.rest = rest
         self.submit = submit
         self.app = app
         self.refused = refused
-        self.ready = ready or SendAtOnce(submit)
+        self.run_steps: RunSteps = run_steps or SendAtOnce(submit)
         self.wanted = wanted
         self._snoops: dict[str, str] = {}  # snoop id -> channel to snoop, until it is recorded
 
@@ -67,7 +67,7 @@ class WorkerAri:
             if error is not None and not isinstance(error, Cancelled):
                 self.refused(name, str(error)[:300])
 
-        self.ready.run(f"recording {name}", steps, done, alive=lambda: self.wanted(name))
+        self.run_steps(f"recording {name}", steps, done, lambda: self.wanted(name))
 
     def _cleanup(self, what: str, work: Callable[[], Any]) -> None:
         def done(_result: Any, error: BaseException | None) -> None:
@@ -120,7 +120,7 @@ class RecordingComponent:
         self.rest = AriRest.from_config(cfg)  # its own session, used only on the REST worker
         self.ari = WorkerAri(self.rest, engine.rest_worker.submit, cfg["ari.app"],
                              refused=lambda name, reason: self.recorder.refused(name, reason),
-                             ready=engine.readiness, wanted=lambda name: self.recorder.wants(name))
+                             run_steps=engine.run_steps, wanted=lambda name: self.recorder.wants(name))
         self.recorder = Recorder(self.ari, records=self.records,
                                  default=lambda: cfg["recordings.default_record"],
                                  failed=self.recording_failed)

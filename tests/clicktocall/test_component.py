@@ -9,7 +9,7 @@ import zmq
 from arimonitor.clicktocall import reasons
 from arimonitor.clicktocall.component import ClickToCallComponent
 from arimonitor.config import load_config
-from arimonitor.engine.app import Engine
+from arimonitor.engineproc.app import Engine
 from tests.support import ARI, eventually
 
 RID = "0f0e0d0c-req"

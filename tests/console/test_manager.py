@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from arimonitor.console.manager import TERMINATOR, reply_block
+from arimonitor.commands.manager import TERMINATOR, reply_block
 from tests.console.conftest import arictl
 from tests.support import eventually
 

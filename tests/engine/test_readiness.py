@@ -5,14 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from arimonitor.ari.rest import AriHttpError
-from arimonitor.engine.readiness import (
-    Cancelled,
-    Readiness,
-    StateNotReached,
-    Step,
-    bridge,
-    in_stasis,
-)
+from arimonitor.engine.api import Cancelled, StateNotReached, Step, bridge, in_stasis
+from arimonitor.engine.readiness import Readiness
 from arimonitor.engine.state import Bridge, Channel, State
 
 NOT_IN_STASIS = {"message": "Channel not in Stasis application"}

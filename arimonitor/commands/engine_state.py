@@ -6,9 +6,9 @@ import time
 
 from arimonitor import datatypes, protocol
 from arimonitor.ari.rest import AriError
-from arimonitor.console import render
-from arimonitor.console.commands.processes import processes_lines, processes_view
-from arimonitor.console.registry import Arg, CommandError, Option, Registry, Reply
+from arimonitor.commands import render
+from arimonitor.commands.processes import processes_lines, processes_view
+from arimonitor.commands.registry import Arg, CommandError, Option, Registry, Reply
 
 
 def _age(seconds: float | None) -> str:

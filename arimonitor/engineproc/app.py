@@ -10,7 +10,7 @@ a factory `(engine) -> component`. A component may have `register_commands(regis
     engine.notifier.subscribe("call.", fn) / engine.notifier.publish(topic, body)
     engine.store.migrate(name, sql) / engine.store.connection
     engine.services (queries, resync, recording_meta), engine.state, engine.cfg
-    engine.readiness.run(name, steps, done, alive)  # REST steps that wait for Stasis/bridges
+    engine.run_steps(name, steps, done, alive)   # REST steps that wait for Stasis/bridges
 """
 
 from __future__ import annotations
@@ -27,12 +27,11 @@ from arimonitor.ari.ami import AmiClient
 from arimonitor.ari.contacts import cli_contacts
 from arimonitor.ari.rest import AriRest
 from arimonitor.clicktocall.component import ClickToCallComponent
+from arimonitor.commands import build_registry
+from arimonitor.commands.manager import ManagerComponent
 from arimonitor.config import Config
-from arimonitor.console.commands import build_registry
-from arimonitor.console.manager import ManagerComponent
 from arimonitor.engine import resync as R
 from arimonitor.engine.context import EngineContext
-from arimonitor.engine.control import ControlServer, bind_private
 from arimonitor.engine.handlers import Handlers
 from arimonitor.engine.intake import Intake
 from arimonitor.engine.loop import Loop, Worker
@@ -44,8 +43,10 @@ from arimonitor.engine.readiness import Readiness
 from arimonitor.engine.services import Services
 from arimonitor.engine.state import Counters, RemoteIp, State
 from arimonitor.engine.store import Store
+from arimonitor.engineproc.control import ControlServer
 from arimonitor.logs import setup_line_log
 from arimonitor.transcode.wiring import RecordingComponent
+from arimonitor.zmqbind import bind_private
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,8 @@ class Engine:
                                      lambda channel_id: self.services.continue_channel(channel_id),
                                      setup_line_log("calls", cfg), cfg["ari.server_id"])
         self.handlers = Handlers(self.state, self.effects)
-        # Requests made on an event wait for the state they need (issue 16); its listeners go
-        # first, so a component's own listener for the same event sees the steps already sent.
+        # Requests made on an event wait for the state they need (issue 16). Its listeners are
+        # the first of each event: a waiting step is on its way before any component reacts.
         self.readiness = Readiness(self.state, self.rest_worker.submit,
                                    lambda: self.cfg["ari.state_timeout"])
         for event_type in READINESS_EVENTS:
@@ -151,6 +152,10 @@ class Engine:
 
     def claim_channels(self, name: str, fn: Callable[..., bool]) -> None:
         self.handlers.add_claimer(name, fn)
+
+    def run_steps(self, name: str, steps: Any, done: Callable[[BaseException | None], None],
+                  alive: Callable[[], bool] = lambda: True) -> None:
+        self.readiness.run(name, steps, done, alive)
 
     # ---- life -------------------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from arimonitor import protocol
 from arimonitor.ari.rest import AriError, AriRest
-from arimonitor.console import render
-from arimonitor.console.registry import Arg, CommandError, Option, Registry, Reply
+from arimonitor.commands import render
+from arimonitor.commands.registry import Arg, CommandError, Option, Registry, Reply
 from arimonitor.engine import states as S
 
 CHUNK = 1000

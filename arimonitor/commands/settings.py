@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from arimonitor import protocol
+from arimonitor.commands import render
+from arimonitor.commands.registry import Arg, CommandError, Registry, Reply
 from arimonitor.config import SETTINGS, SETTINGS_BY_NAME, Config, ConfigError
-from arimonitor.console import render
-from arimonitor.console.registry import Arg, CommandError, Registry, Reply
 from arimonitor.logs import set_level
 
 log = logging.getLogger(__name__)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from arimonitor.commands.settings import apply_saved
 from arimonitor.config import Config
-from arimonitor.console.commands.settings import apply_saved
-from arimonitor.engine.app import Engine
+from arimonitor.engineproc.app import Engine
 from arimonitor.process import Stopper
 
 

@@ -11,8 +11,8 @@ import ipaddress
 import time
 
 from arimonitor import protocol
-from arimonitor.console import render
-from arimonitor.console.registry import Arg, CommandError, Option, Registry, Reply
+from arimonitor.commands import render
+from arimonitor.commands.registry import Arg, CommandError, Option, Registry, Reply
 
 
 def _ip(text: str) -> str:

@@ -249,7 +249,7 @@ class ManagerComponent:
 
     def __init__(self, engine: Any) -> None:
         cfg = engine.cfg
-        self.log = logging.getLogger("arimonitor.console.manager")
+        self.log = logging.getLogger("arimonitor.commands.manager")
         self.server = (ManagerServer(cfg, self.log, context=engine.zctx)
                        if cfg["console.manager_enabled"] else None)
 

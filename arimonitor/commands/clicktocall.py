@@ -11,8 +11,8 @@ from typing import Any
 
 from arimonitor import protocol
 from arimonitor.clicktocall.reasons import describe
-from arimonitor.console import render
-from arimonitor.console.registry import Arg, CommandError, Option, Registry, Reply
+from arimonitor.commands import render
+from arimonitor.commands.registry import Arg, CommandError, Option, Registry, Reply
 
 
 def _when(t: float | None) -> str:

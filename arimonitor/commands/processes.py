@@ -16,9 +16,9 @@ import time
 from typing import Any
 
 from arimonitor import protocol
-from arimonitor.console import render
-from arimonitor.console.commands.settings import publish_level
-from arimonitor.console.registry import Arg, CommandError, Registry, Reply
+from arimonitor.commands import render
+from arimonitor.commands.registry import Arg, CommandError, Registry, Reply
+from arimonitor.commands.settings import publish_level
 from arimonitor.logs import set_level
 
 # A process reporting every REPORT_INTERVAL s is stale after three missed reports.

@@ -12,7 +12,7 @@ import os
 from dataclasses import replace
 from typing import Any
 
-from arimonitor.console.registry import Arg, Registry, Reply
+from arimonitor.commands.registry import Arg, Registry, Reply
 from arimonitor.v27 import Tables, diff, load_all
 
 WHAT = ("clients", "endpoints", "mqservers", "all")
