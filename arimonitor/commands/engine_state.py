@@ -1,4 +1,4 @@
-"""Engine commands: status, stats, recovery, calls, history (ctx is engine/context.py)."""
+"""Engine commands: status, stats, recovery, calls, history (ctx is the engine API, engine/api.py)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def register(registry: Registry) -> None:
                       summary="processes, link, Asterisk, calls and endpoints at a glance",
                       examples=["status"])
     def status(ctx) -> Reply:
-        data = ctx.services.status()
+        data = ctx.status()
         data["processes"] = processes_view(ctx)
         s, link, probe = data["state"], data["link"], data["probe"]
         lines = [
@@ -80,8 +80,8 @@ def register(registry: Registry) -> None:
     @registry.command("stats", category="engine", summary="event, loss and liveness counters",
                       examples=["stats"])
     def stats(ctx) -> Reply:
-        data = ctx.services.stats()
-        totals = ctx.engine.totals() if ctx.engine is not None else {}
+        data = ctx.stats()
+        totals = ctx.totals()
         data["totals"] = totals
         c, intake, probe = data["counters"], data["intake"], data["probe"]
         groups = {
@@ -114,7 +114,7 @@ def register(registry: Registry) -> None:
         privileged=True)
     def recovery(ctx) -> Reply:
         try:
-            result = ctx.services.recover(timeout=max(10.0, ctx.cfg["ari.rest_timeout"] * 5))
+            result = ctx.recover(timeout=max(10.0, ctx.cfg["ari.rest_timeout"] * 5))
         except TimeoutError as exc:
             raise CommandError(protocol.E_ARI_UNAVAILABLE, str(exc)) from None
         except AriError as exc:
@@ -129,7 +129,7 @@ def register(registry: Registry) -> None:
                       args=[Arg("client", "only this client's calls", optional=True)],
                       examples=["calls", "calls 101"])
     def calls(ctx, client=None) -> Reply:
-        rows = ctx.services.active_calls(client)
+        rows = ctx.active_calls(client)
         if not rows:
             return Reply(rows, "no active calls" + (f" for client {client}" if client else ""))
         now = time.time()
@@ -146,7 +146,7 @@ def register(registry: Registry) -> None:
                                Option("limit", "rows (default 20)", convert=_limit, default=20)],
                       examples=["history", "history --client 101 --since 1h", "history --limit 100"])
     def history(ctx, client=None, since=None, limit=20) -> Reply:
-        rows = ctx.services.history(client, since, limit)
+        rows = ctx.history(client, since, limit)
         if not rows:
             return Reply(rows, "no calls in history for that filter")
         text = render.table(
@@ -161,9 +161,9 @@ def register(registry: Registry) -> None:
     @registry.command("_engine_endpoints", category="engine", summary="every endpoint record (raw)",
                       hidden=True)
     def engine_endpoints(ctx) -> Reply:
-        return Reply(ctx.services.endpoints())
+        return Reply(ctx.endpoints())
 
     @registry.command("_engine_ips", category="engine", summary="the remote-IP registry (raw)",
                       hidden=True)
     def engine_ips(ctx) -> Reply:
-        return Reply(ctx.services.remote_ips())
+        return Reply(ctx.remote_ips())

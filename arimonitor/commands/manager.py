@@ -28,6 +28,7 @@ from typing import Any
 import zmq
 
 from arimonitor import protocol
+from arimonitor.engine.api import EngineApi
 
 TERMINATOR = "--END COMMAND--"
 MAX_LINE = 4096
@@ -247,10 +248,10 @@ class ManagerComponent:
     on: arictl still reaches it over ZeroMQ.
     """
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: EngineApi) -> None:
         cfg = engine.cfg
         self.log = logging.getLogger("arimonitor.commands.manager")
-        self.server = (ManagerServer(cfg, self.log, context=engine.zctx)
+        self.server = (ManagerServer(cfg, self.log, context=engine.zmq_context)
                        if cfg["console.manager_enabled"] else None)
 
     def start(self) -> None:

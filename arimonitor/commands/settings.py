@@ -4,17 +4,15 @@ Only settings declared `settable=True` in config.SETTINGS can be set, and only t
 readers look the value up at use time (the engine and its components keep a reference to one
 Config and read `cfg[name]` when they need it). A `set` builds a new Config with
 `with_overrides`, swaps it into every holder of the old one, applies the side effects the
-setting needs (a log level), and records the raw value in SQLite (`runtime_settings`) so
-`apply_saved()` puts it back when the engine starts again.
+setting needs (a log level), and records the raw value in the engine's store
+(`runtime_settings`) so `engineproc.process.apply_saved()` puts it back when the engine starts
+again.
 """
 
 from __future__ import annotations
 
 import difflib
 import logging
-import sqlite3
-import time
-from pathlib import Path
 from typing import Any
 
 from arimonitor import protocol
@@ -24,73 +22,6 @@ from arimonitor.config import SETTINGS, SETTINGS_BY_NAME, Config, ConfigError
 from arimonitor.logs import set_level
 
 log = logging.getLogger(__name__)
-
-MIGRATION = "console-settings-1"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runtime_settings (
-    name TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);
-"""
-
-
-# ---- persistence ---------------------------------------------------------------------------
-
-def saved_overrides(database: str | Path) -> dict[str, str]:
-    """Raw values saved by `set`, read straight from the engine's SQLite file ({} if none)."""
-    if str(database) == ":memory:" or not Path(database).exists():
-        return {}
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
-        rows = conn.execute("SELECT name, value FROM runtime_settings").fetchall()
-    except sqlite3.OperationalError:  # the table does not exist yet: nothing was ever set
-        return {}
-    finally:
-        conn.close()
-    return dict(rows)
-
-
-def apply_saved(cfg: Config, logger: logging.Logger | None = None) -> Config:
-    """The engine's start-up config: the file's plus what `set` saved (still settable, valid)."""
-    logger = logger or log
-    good: dict[str, str] = {}
-    for name, value in saved_overrides(cfg["paths.database"]).items():
-        setting = SETTINGS_BY_NAME.get(name)
-        if setting is None or not setting.settable:
-            logger.warning("saved setting %s ignored: no longer settable at run time", name)
-            continue
-        try:
-            cfg.with_overrides({**good, name: value})
-        except ConfigError as exc:
-            logger.warning("saved setting %s ignored: %s", name, exc)
-            continue
-        good[name] = value
-    if not good:
-        return cfg
-    new = cfg.with_overrides(good)
-    logger.info("settings saved by 'set' applied: %s",
-                ", ".join(f"{n}={new.display(n)}" for n in sorted(good)))
-    if "logging.level" in good:
-        set_level(new["logging.level"])
-    return new
-
-
-def _save(ctx: Any, name: str, raw: str) -> None:
-    ctx.store.migrate(MIGRATION, SCHEMA)
-    ctx.store.connection.execute("INSERT OR REPLACE INTO runtime_settings VALUES (?, ?, ?)",
-                                 (name, raw, time.time()))
-
-
-def _saved_names(ctx: Any) -> set[str]:
-    ctx.store.migrate(MIGRATION, SCHEMA)
-    return {r[0] for r in ctx.store.connection.execute("SELECT name FROM runtime_settings")}
-
-
-# ---- the swap ------------------------------------------------------------------------------
-
-def swap_config(ctx: Any, new: Config) -> None:
-    """The engine's one Config takes the new values in place, so every holder (engine,
-    components, functions that captured it) reads them at its next use."""
-    ctx.cfg.take_values(new)
-
 
 def _unknown(name: str) -> CommandError:
     close = difflib.get_close_matches(name, list(SETTINGS_BY_NAME), n=3, cutoff=0.5)
@@ -121,7 +52,7 @@ def register(registry: Registry) -> None:
                       description=f"Settable at run time: {', '.join(settable)}.")
     def get(ctx, name=None) -> Reply:
         if name is None:
-            saved = _saved_names(ctx)
+            saved = ctx.saved_setting_names()
             rows = [_row(ctx.cfg, s.name) for s in SETTINGS]
             for row in rows:
                 row["saved"] = row["name"] in saved
@@ -133,7 +64,7 @@ def register(registry: Registry) -> None:
         if name not in SETTINGS_BY_NAME:
             raise _unknown(name)
         row = _row(ctx.cfg, name)
-        row["saved"] = name in _saved_names(ctx)
+        row["saved"] = name in ctx.saved_setting_names()
         default = row["default"] or '""'
         text = (f"{name} = {row['value']}  (default {default}"
                 f"{'; settable' if row['settable'] else '; fixed at start'}"
@@ -161,8 +92,8 @@ def register(registry: Registry) -> None:
         except (ValueError, ConfigError) as exc:
             raise CommandError(protocol.E_BAD_VALUE, f"bad value for {name}: {exc}") from None
         old_display = ctx.cfg.display(name)
-        _save(ctx, name, value)  # recorded first: a set that is shown is a set that survives
-        swap_config(ctx, new)
+        ctx.save_setting(name, value)  # recorded first: a set that is shown is a set that survives
+        ctx.take_config(new)  # every holder of the one Config reads the new value at its next use
         if name == "logging.level":
             set_level(new[name])
             publish_level(ctx, "all", new[name])
@@ -176,4 +107,4 @@ def register(registry: Registry) -> None:
 def publish_level(ctx: Any, process: str, level: str) -> None:
     """protocol.level_change on the engine PUB (every process's LevelListener follows it)."""
     topic, body = protocol.level_change(process, level)
-    ctx.notifier.publish(topic.decode(), protocol.loads(body))
+    ctx.publish(topic.decode(), protocol.loads(body))

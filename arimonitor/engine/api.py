@@ -77,7 +77,7 @@ def not_in_stasis(error: BaseException) -> bool:
 
 
 # run_steps(name, steps, done, alive): EngineApi.run_steps, or SendAtOnce(submit) without an engine
-RunSteps = Callable[[str, Sequence[Step], StepsDone, Callable[[], bool]], None]
+RunSteps = Callable[[str, Sequence[Step], StepsDone, "Callable[[], bool] | None"], None]
 
 
 class SendAtOnce:
@@ -88,7 +88,7 @@ class SendAtOnce:
         self.submit = submit
 
     def __call__(self, name: str, steps: Sequence[Step], done: StepsDone,
-                 alive: Callable[[], bool] = lambda: True) -> None:
+                 alive: Callable[[], bool] | None = None) -> None:
         def work() -> None:
             for step in steps:
                 step.request()
@@ -138,7 +138,7 @@ class EngineApi(Protocol):
                 limit: int = 50) -> list[dict[str, Any]]: ...
 
     def call(self, call_id: str) -> dict[str, Any] | None:
-        """A live call's view plus `channels`: the views of its channels, in id order."""
+        """A live call's view plus `channel_views`: its channels' views, in id order."""
 
     def channels(self, prefix: str = "") -> list[dict[str, Any]]:
         """Views of the live channels whose id starts with `prefix`."""
@@ -162,18 +162,19 @@ class EngineApi(Protocol):
     def whitelist(self, ip: str, wanted: bool) -> dict[str, Any]:
         """Set a remote IP's whitelist flag and save it; KeyError if the IP is unknown."""
 
-    def apply_endpoint_states(self, listed: list[dict[str, Any]], fetched_at: float) -> int:
-        """ARI's endpoint objects (one GET /endpoints) into the state; returns how many changed.
-        An event newer than `fetched_at` wins over the sweep."""
-
-    def finish_endpoint_sweep(self, listed_ids: set[str], fetched_at: float) -> dict[str, int]:
-        """What the sweep did not list is unknown; returns changed and counts per state."""
+    def sweep_endpoints(self, listed: list[dict[str, Any]], fetched_at: float,
+                        progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+        """Worker thread: ARI's endpoint objects (one GET /endpoints made at `fetched_at`) into
+        the state, in steps that let events through between them (progress(done, total) after
+        each); what ARI did not list becomes unknown; an event newer than the GET wins.
+        Returns changed, online, offline, unknown, total, chunks (steps) and step (their size)."""
 
     def note_process_report(self, report: dict[str, Any]) -> None:
         """Another process's `_report` (click-to-call consumer...), kept for `status`."""
 
     def process_reports(self) -> dict[str, dict[str, Any]]: ...
-    def note_level_sent(self, process: str, level: str) -> None: ...
+    def note_level_sent(self, process: str, level: str) -> None:
+        """`debug`: the level sent to a process (`all` replaces every earlier one)."""
     def levels_sent(self) -> dict[str, str]: ...
 
     def recover(self, timeout: float = 30.0) -> dict[str, Any]:
@@ -203,12 +204,12 @@ class EngineApi(Protocol):
         the connection is the engine's (loop thread only)."""
 
     def run_steps(self, name: str, steps: Sequence[Step], done: StepsDone,
-                  alive: Callable[[], bool] = lambda: True) -> None:
+                  alive: Callable[[], bool] | None = None) -> None:
         """REST requests made on an event, in order on the REST worker thread, each sent once the
         engine has seen what it `needs` (a channel's StasisStart, a bridge); a 409/422 race is
         sent again at the StasisStart; done(None) when all were answered, else done(error):
         the REST error, `StateNotReached` (ari.state_timeout, or the channel went), `Cancelled`
-        (alive() false). Loop thread."""
+        (alive() false; None: always wanted). Loop thread."""
 
     def submit_rest(self, work: Callable[[], Any], done: Done | None = None) -> None:
         """Run work() on the engine's REST worker thread, in order; done(result, error) on the

@@ -68,9 +68,9 @@ class Readiness:
         return need.id in self.state.bridges
 
     def run(self, name: str, steps: Sequence[Step], done: StepsDone,
-            alive: Callable[[], bool] = lambda: True) -> Steps:
+            alive: Callable[[], bool] | None = None) -> Steps:
         """Start a sequence now; `name` (a recording, a request id) goes into logs and reasons."""
-        sequence = Steps(self, name, list(steps), done, alive)
+        sequence = Steps(self, name, list(steps), done, alive or (lambda: True))
         sequence.advance()
         return sequence
 

@@ -83,9 +83,6 @@ class Services:
         self.last_resync: dict[str, Any] = {}
         self._waiters: list[Callable[[dict[str, Any] | None, str], None]] = []
         self.intake: Any = None             # set by the app: last event age, lag, batch
-        # console: `_report` of other processes (name -> report + received), `debug` levels sent
-        self.process_reports: dict[str, dict[str, Any]] = {}
-        self.levels_sent: dict[str, str] = {}
 
     # ---- files ------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Tables: call history, active calls as last announced (restored after a restart), the
 remote-IP registry (v2.7 REMOTEIPS), counters that must survive a restart, outages, the
-engine's last-alive mark (`meta`), and `migrations`, through which other components add their own tables:
+engine's last-alive mark (`meta`), the settings `set` saved (`runtime_settings`), and `migrations`, through which other components add their own tables:
 
     store.migrate("transcode-1", "CREATE TABLE IF NOT EXISTS transcode_jobs (...)")
     store.connection.execute(...)          # loop thread only
@@ -47,6 +47,11 @@ CREATE TABLE IF NOT EXISTS active_calls (
     origin TEXT, destination TEXT, direction TEXT, dial_status TEXT, channels TEXT,
     updated REAL, PRIMARY KEY (server, id));
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value REAL);
+"""),
+    # Raw values `set` saved (name as before, when the console owned this table).
+    ("console-settings-1", """
+CREATE TABLE IF NOT EXISTS runtime_settings (
+    name TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);
 """),
 ]
 
@@ -225,8 +230,31 @@ class Store:
         rows = self.connection.execute("SELECT * FROM outages ORDER BY id DESC LIMIT ?", (limit,))
         return [{**dict(r), "changes": json.loads(r["changes"] or "{}")} for r in rows]
 
+    # ---- settings saved by `set` --------------------------------------------------------------
+
+    def save_setting(self, name: str, raw: str) -> None:
+        self.connection.execute("INSERT OR REPLACE INTO runtime_settings VALUES (?, ?, ?)",
+                                (name, raw, time.time()))
+
+    def saved_setting_names(self) -> set[str]:
+        return {r[0] for r in self.connection.execute("SELECT name FROM runtime_settings")}
+
     def close(self) -> None:
         self.connection.close()
+
+
+def saved_settings(database: str | Path) -> dict[str, str]:
+    """Raw values saved by `set`, read before the engine opens its Store ({} if none)."""
+    if str(database) == ":memory:" or not Path(database).exists():
+        return {}
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT name, value FROM runtime_settings").fetchall()
+    except sqlite3.OperationalError:  # the table does not exist yet: nothing was ever set
+        return {}
+    finally:
+        conn.close()
+    return dict(rows)
 
 
 class _Transaction:

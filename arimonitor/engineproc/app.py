@@ -1,16 +1,10 @@
-"""The engine's composition root: builds every part, wires them, runs the loop. Only wiring.
+"""The engine program's composition root: builds every part, wires them, runs the loop.
 
-Components (transcoder pool, click-to-call flow, ...) plug in with one line in COMPONENTS:
-a factory `(engine) -> component`. A component may have `register_commands(registry)`,
-`start()` and `close()`; it reaches the engine through:
-
-    engine.loop.add_socket(sock, handler) / engine.loop.every(seconds, fn)
-    engine.on_event("StasisStart", fn)           # fn(event, t) after the core handler
-    engine.claim_channels("name", fn)            # fn(channel, args) -> True: we drive it
-    engine.notifier.subscribe("call.", fn) / engine.notifier.publish(topic, body)
-    engine.store.migrate(name, sql) / engine.store.connection
-    engine.services (queries, resync, recording_meta), engine.state, engine.cfg
-    engine.run_steps(name, steps, done, alive)   # REST steps that wait for Stasis/bridges
+Components (transcoder pool, click-to-call flow, manager port) plug in with one line in
+COMPONENTS: a factory `(api) -> component`, where `api` is the engine's door
+(`engine/api.py` `EngineApi`, implemented by `engine/door.py`), the same object console
+commands get as `ctx`. A component may have `register_commands(registry)`, `start()` and
+`close()`.
 """
 
 from __future__ import annotations
@@ -31,7 +25,7 @@ from arimonitor.commands import build_registry
 from arimonitor.commands.manager import ManagerComponent
 from arimonitor.config import Config
 from arimonitor.engine import resync as R
-from arimonitor.engine.context import EngineContext
+from arimonitor.engine.door import EngineDoor
 from arimonitor.engine.handlers import Handlers
 from arimonitor.engine.intake import Intake
 from arimonitor.engine.loop import Loop, Worker
@@ -50,7 +44,7 @@ from arimonitor.zmqbind import bind_private
 
 log = logging.getLogger(__name__)
 
-# One line per component: `lambda engine: SomeComponent(engine)`. Order = start order.
+# One line per component: a factory `(api: EngineApi) -> component`. Order = start order.
 COMPONENTS: list[Callable[[Any], Any]] = [
     RecordingComponent,     # transcoder pool + recording policy (transcode/wiring.py)
     ClickToCallComponent,   # click-to-call flow: dial, bridge, outcomes, own bridge recording
@@ -113,8 +107,11 @@ class Engine:
         self.services.intake = self.intake
         self.registry = build_registry()
         self.registry.manager_privileged = cfg["console.manager_changes"]
-        self.ctx = EngineContext(cfg, self.state, self.services, self.store, self.notifier,
-                                 self.state.counters, self.registry, self)
+        # The engine's door: all components and console commands may use (engine/api.py).
+        self.ctx = EngineDoor(cfg=cfg, state=self.state, services=self.services, store=self.store,
+                              notifier=self.notifier, loop=self.loop, handlers=self.handlers,
+                              rest_worker=self.rest_worker, zmq_context=self.zctx,
+                              totals=self.totals, readiness=self.readiness)
         self.control = ControlServer(self.control_sock, self.loop, self.registry, self.ctx)
         self.probe = Probe(AriRest.from_config(cfg), lambda: self.cfg["ari.probe_interval"],
                            lambda *a: self.loop.call_soon_threadsafe(self.services.on_probe, *a),
@@ -130,7 +127,8 @@ class Engine:
         self.notifier.subscribe("link.resynced", lambda _topic, _body: self.readiness.recheck())
         self.checkpoint_worker = Worker(self.loop, "sqlite-checkpoint")
         self.loop.every(CHECKPOINT_EVERY, lambda: self.checkpoint_worker.submit(self.store.checkpoint))
-        self.components = [factory(self) for factory in (COMPONENTS if components is None else components)]
+        self.components = [factory(self.ctx)
+                           for factory in (COMPONENTS if components is None else components)]
         for component in self.components:
             if hasattr(component, "register_commands"):
                 component.register_commands(self.registry)
@@ -144,18 +142,6 @@ class Engine:
             sock.setsockopt(zmq.RCVHWM, rcvhwm)
         bind_private(sock, endpoint)
         return sock
-
-    # ---- plugging ---------------------------------------------------------------------------
-
-    def on_event(self, event_type: str, fn: Callable[[dict, float], Any]) -> None:
-        self.handlers.on_event(event_type, fn)
-
-    def claim_channels(self, name: str, fn: Callable[..., bool]) -> None:
-        self.handlers.add_claimer(name, fn)
-
-    def run_steps(self, name: str, steps: Any, done: Callable[[BaseException | None], None],
-                  alive: Callable[[], bool] = lambda: True) -> None:
-        self.readiness.run(name, steps, done, alive)
 
     # ---- life -------------------------------------------------------------------------------
 

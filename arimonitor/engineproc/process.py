@@ -4,13 +4,41 @@ from __future__ import annotations
 
 import logging
 
-from arimonitor.commands.settings import apply_saved
-from arimonitor.config import Config
+from arimonitor.config import SETTINGS_BY_NAME, Config, ConfigError
+from arimonitor.engine.store import saved_settings
 from arimonitor.engineproc.app import Engine
+from arimonitor.logs import set_level
 from arimonitor.process import Stopper
+
+log = logging.getLogger(__name__)
 
 
 def run(cfg: Config, stopper: Stopper, log: logging.Logger) -> int:
     engine = Engine(apply_saved(cfg, log))  # what `set` saved survives a restart
     engine.run(lambda: stopper.stopping)
     return 0
+
+
+def apply_saved(cfg: Config, logger: logging.Logger | None = None) -> Config:
+    """The engine's start-up config: the file's plus what `set` saved (still settable, valid)."""
+    logger = logger or log
+    good: dict[str, str] = {}
+    for name, value in saved_settings(cfg["paths.database"]).items():
+        setting = SETTINGS_BY_NAME.get(name)
+        if setting is None or not setting.settable:
+            logger.warning("saved setting %s ignored: no longer settable at run time", name)
+            continue
+        try:
+            cfg.with_overrides({**good, name: value})
+        except ConfigError as exc:
+            logger.warning("saved setting %s ignored: %s", name, exc)
+            continue
+        good[name] = value
+    if not good:
+        return cfg
+    new = cfg.with_overrides(good)
+    logger.info("settings saved by 'set' applied: %s",
+                ", ".join(f"{n}={new.display(n)}" for n in sorted(good)))
+    if "logging.level" in good:
+        set_level(new["logging.level"])
+    return new

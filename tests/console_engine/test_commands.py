@@ -16,9 +16,9 @@ from arimonitor.commands.processes import (
     processes_lines,
     processes_view,
 )
-from arimonitor.commands.settings import apply_saved
 from arimonitor.config import load_config
 from arimonitor.engine.state import RemoteIp
+from arimonitor.engineproc.process import apply_saved
 from tests.console_engine.engine_here import EngineHere
 from tests.engine.stack import V27
 
