@@ -62,6 +62,7 @@ class ClickToCallComponent:
         from arimonitor.commands import clicktocall
 
         clicktocall.register(registry, lambda ctx: self)
+        clicktocall.register_catchup(registry, lambda ctx: self)
 
     def in_progress(self) -> list[dict[str, Any]]:
         return [{"request_id": c.request_id, "client": c.client, "destination": c.destination,

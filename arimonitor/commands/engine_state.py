@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from arimonitor import datatypes, protocol
 from arimonitor.ari.rest import AriError
@@ -42,6 +43,15 @@ def _clock(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
 
 
+def _probe_state(probe: dict[str, Any]) -> str:
+    """What the last probe says, as what it is: refused, an HTTP error, no answer, fine."""
+    if probe.get("auth_failed"):
+        return "AUTH FAILED"
+    if probe.get("http_error"):
+        return f"ERROR ({probe['http_error'][:80]})"
+    return "STALLED" if probe["stalled"] else "ok"
+
+
 def register(registry: Registry) -> None:
     @registry.command("status", category="engine",
                       summary="processes, link, Asterisk, calls and endpoints at a glance",
@@ -55,7 +65,7 @@ def register(registry: Registry) -> None:
             *processes_lines(data["processes"]),
             f"link:       {link['state']} (epoch {link['epoch']}){' - ' + link['reason'] if link['reason'] else ''}",
             f"asterisk:   {s['asterisk_id'] or '?'} started {s['asterisk_startup'] or '?'}",
-            (f"rest probe: {'AUTH FAILED' if probe.get('auth_failed') else 'STALLED' if probe['stalled'] else 'ok'}"
+            (f"rest probe: {_probe_state(probe)}"
              f", last {probe['last_latency_ms']} ms, {probe['failed']} failed"),
             f"last event: {_age(data['last_event_age'])}",
             f"calls:      {s['calls']} active ({s['calls_up']} up), {s['channels']} channels",

@@ -2,8 +2,9 @@
 
 Asterisk's REST side can stall while its WebSocket stays up (asterisk/asterisk#2078), so a
 healthy event stream proves nothing about REST. Each result goes to the loop thread through
-`report(ok, latency, info, error, auth_failed)`; the engine counts, shows, and warns on a
-stall. A 401/403 is not a stall: Asterisk answered and refused the credentials (auth_failed).
+`report(ok, latency, info, error, auth_failed, http_status)`; the engine counts, shows, and
+warns on a stall. An answer is not a stall: a 401/403 refused the credentials (auth_failed),
+another HTTP error (a 500) is Asterisk answering "error" (http_status), each shown as what it is.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from arimonitor.ari.rest import AriAuthError, AriError, AriRest
+from arimonitor.ari.rest import AriAuthError, AriError, AriHttpError, AriRest
 
-# report(ok, latency, info, error, auth_failed)
-Report = Callable[[bool, float, "dict[str, Any] | None", str, bool], None]
+# report(ok, latency, info, error, auth_failed, http_status)
+Report = Callable[[bool, float, "dict[str, Any] | None", str, bool, "int | None"], None]
 
 
 class Probe:
@@ -40,11 +41,13 @@ class Probe:
         try:
             info = self.rest.asterisk_info(timeout=self.timeout())
         except AriAuthError as exc:
-            self.report(False, time.monotonic() - started, None, str(exc), True)
+            self.report(False, time.monotonic() - started, None, str(exc), True, exc.status)
+        except AriHttpError as exc:
+            self.report(False, time.monotonic() - started, None, str(exc), False, exc.status)
         except AriError as exc:
-            self.report(False, time.monotonic() - started, None, str(exc), False)
+            self.report(False, time.monotonic() - started, None, str(exc), False, None)
         else:
-            self.report(True, time.monotonic() - started, info, "", False)
+            self.report(True, time.monotonic() - started, info, "", False, None)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval()):
@@ -65,6 +68,7 @@ class ProbeStats:
         self.stalled = False
         self.auth_failed = False      # the last answer was 401/403 (probe or resync)
         self.auth_error = ""
+        self.http_error = ""          # the last answer was another HTTP error (a 500): not a stall
 
     def view(self) -> dict[str, Any]:
         return {"ok": self.ok, "failed": self.failed, "stalls": self.stalls,
@@ -72,4 +76,4 @@ class ProbeStats:
                 "max_latency_ms": round(self.max_latency * 1000, 2),
                 "last_ok_at": self.last_ok_at, "last_error": self.last_error,
                 "stalled": self.stalled, "auth_failed": self.auth_failed,
-                "auth_error": self.auth_error}
+                "auth_error": self.auth_error, "http_error": self.http_error}

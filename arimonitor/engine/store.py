@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from arimonitor import walbound
+
 _CORE = [
     ("core-1", """
 CREATE TABLE IF NOT EXISTS calls (
@@ -70,8 +72,7 @@ class Store:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.connection = sqlite3.connect(self.path, isolation_level=None)
         self.connection.row_factory = sqlite3.Row
-        self.connection.execute("PRAGMA journal_mode=WAL")
-        self.connection.execute("PRAGMA synchronous=NORMAL")
+        walbound.configure(self.connection)  # WAL, NORMAL, the WAL file's size bound
         self.connection.execute("PRAGMA busy_timeout=5000")
         # No checkpoint inside a commit on the loop thread (it syncs: milliseconds of stall);
         # `checkpoint()` runs from a timer on a connection of its own, off the loop.
@@ -96,12 +97,13 @@ class Store:
         return _Transaction(self.connection)
 
     def checkpoint(self) -> tuple[int, int, int]:
-        """Copy the WAL into the database (PASSIVE: never waits for, nor blocks, the writer).
+        """Copy the WAL into the database (PASSIVE: never waits for, nor blocks, the writer),
+        and cut a WAL grown past its bound back (walbound.py).
 
         Opens its own connection, so it may run in any thread."""
-        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=0)
         try:
-            return tuple(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
+            return walbound.checkpoint(conn, self.path)
         finally:
             conn.close()
 
@@ -119,10 +121,6 @@ class Store:
         marks = ",".join("?" * len(_CALL_COLUMNS))
         self.connection.execute(f"INSERT OR REPLACE INTO calls ({','.join(_CALL_COLUMNS)}) "
                                 f"VALUES ({marks})", [row.get(c) for c in _CALL_COLUMNS])
-
-    def update_recording(self, server: str, call_id: str, name: str, state: str) -> None:
-        self.connection.execute("UPDATE calls SET recording=?, recording_state=? "
-                                "WHERE server=? AND id=?", (name, state, server, call_id))
 
     def history(self, client: str | None = None, since: float | None = None,
                 limit: int = 50, conn: sqlite3.Connection | None = None) -> list[dict[str, Any]]:

@@ -138,6 +138,15 @@ class RecordingComponent:
         engine.subscribe("call.up", self.on_call_up)
         engine.subscribe("call.ended", self.on_call_ended)
         engine.offer("transcoders", self.transcoders)
+        # After every resync (engine start included) the engine knows which recordings still
+        # run: one that finished while the engine was down (no RecordingFinished ever comes)
+        # is no longer busy, so a rescan gives it its job without an operator's `rescan`.
+        engine.subscribe("link.resynced", self.on_resynced)
+
+    def on_resynced(self, _topic: str, _body: dict[str, Any]) -> None:
+        report = self.transcode.rescan()
+        if report.found:
+            log.info("recordings after resync: %d WAV(s) without MP3 queued", len(report.found))
 
     # ---- engine life ----------------------------------------------------------------------------
 

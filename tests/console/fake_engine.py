@@ -91,7 +91,8 @@ def main(argv: list[str]) -> int:
                                    "ARIMONITOR_CONSOLE_MANAGER_PORT": str(manager_port),
                                    "ARIMONITOR_CONSOLE_TIMEOUT": "3s"})
         logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-        manager = ManagerServer(cfg, logging.getLogger("manager"), max_connections=3, idle_timeout=5.0)
+        manager = ManagerServer(cfg, logging.getLogger("manager"), max_connections=3, idle_timeout=5.0,
+                                line_deadline=2.0)
         manager.start()
 
     stopping = threading.Event()
