@@ -34,6 +34,8 @@ from arimonitor.engine.notifier import Notifier
 from arimonitor.engine.outputs import EngineEffects, dialplan_continuer
 from arimonitor.engine.probe import Probe, ProbeStats
 from arimonitor.engine.queries import Queries
+from arimonitor.engine.readiness import EVENT_TYPES as READINESS_EVENTS
+from arimonitor.engine.readiness import Readiness
 from arimonitor.engine.resyncer import Resyncer
 from arimonitor.engine.state import Counters, RemoteIp, State
 from arimonitor.engine.store import Store
@@ -93,7 +95,7 @@ class Engine:
                               resyncer=self.resyncer, link=self.link, store=self.store,
                               notifier=self.notifier, loop=self.loop, handlers=self.handlers,
                               rest_worker=self.rest_worker, zmq_context=self.zctx,
-                              totals=self.totals)
+                              totals=self.totals, readiness=self.readiness)
         self.control = ControlServer(self.control_sock, self.loop, self.registry, self.ctx)
         self.probe = Probe(AriRest.from_config(cfg), lambda: self.cfg["ari.probe_interval"],
                            lambda *a: self.loop.call_soon_threadsafe(self.link.on_probe, *a),
@@ -105,6 +107,8 @@ class Engine:
         self.metrics_timer = self.loop.every(cfg["logging.metrics_interval"], self.write_metrics)
         self.loop.every(1.0, self.effects.flush_ips)
         self.loop.every(1.0, self.resyncer.heartbeat)
+        self.loop.every(0.5, self.readiness.tick)
+        self.notifier.subscribe("link.resynced", lambda _topic, _body: self.readiness.recheck())
         self.checkpoint_worker = Worker(self.loop, "sqlite-checkpoint")
         self.loop.every(CHECKPOINT_EVERY, lambda: self.checkpoint_worker.submit(self.store.checkpoint))
         self.components = [factory(self.ctx)
@@ -124,6 +128,12 @@ class Engine:
                                self.state.counters),
             setup_line_log("calls", cfg), cfg["ari.server_id"])
         self.handlers = Handlers(self.state, self.effects)
+        # Requests made on an event wait for the state they need (issue 16). Its listeners are
+        # the first of each event: a waiting step is on its way before any component reacts.
+        self.readiness = Readiness(self.state, self.rest_worker.submit,
+                                   lambda: self.cfg["ari.state_timeout"])
+        for event_type in READINESS_EVENTS:
+            self.handlers.on_event(event_type, self.readiness.on_event)
         auth = AriAuth(ProbeStats(), self.handlers)
         self.resyncer = Resyncer(handlers=self.handlers, store=self.store, notifier=self.notifier,
                                  loop=self.loop, app=cfg["ari.app"], auth=auth,
