@@ -33,6 +33,8 @@ setup(
             "pytest-timeout>=2.3",
             "hypothesis>=6.100",
             "pexpect>=4.9",
+            # contrib/prometheus/alerts.yml is read by its test
+            "pyyaml>=6",
             "ruff>=0.5",
         ],
     },
