@@ -24,6 +24,7 @@ from typing import Any
 
 from arimonitor import protocol
 from arimonitor.ari.rest import AriAuthError, AriError, AriHttpError
+from arimonitor.engine import probe as P
 from arimonitor.engine import resync as R
 from arimonitor.engine import states as S
 from arimonitor.engine.handlers import Handlers
@@ -72,7 +73,7 @@ class Services:
         self.stall_after = stall_after
         self.tables: Any = None
         self.started = time.time()
-        self.probe = ProbeStats()
+        self.probe = ProbeStats(stall_after)
         self.link: dict[str, Any] = {"state": "unknown", "server": state.server, "epoch": None,
                                      "since": None, "reason": ""}
         self.reader_stats: dict[str, Any] = {}
@@ -281,48 +282,50 @@ class Services:
     # ---- probe ------------------------------------------------------------------------------
 
     def on_probe(self, ok: bool, latency: float, info: dict[str, Any] | None, error: str,
-                 auth_failed: bool = False, http_status: int | None = None) -> None:
+                 auth_failed: bool = False, http_status: int | None = None,
+                 kind: str | None = None, reason: str = "") -> None:
+        """A probe's result (probe.py): anything but a quick 200 is a problem, named for `status`."""
         p = self.probe
         p.last_latency = latency
         p.max_latency = max(p.max_latency, latency)
-        if auth_failed:
-            # Asterisk answered, and refused us: not a stall, not "unavailable".
-            p.failed += 1
-            p.last_error = error
-            p.stalled = False
-            self.auth_failure(error)
-            return
-        if http_status is not None:
-            # Asterisk answered, with an error (a 500): an error, not a stall.
-            p.failed += 1
-            p.last_error = error
-            p.stalled = False
-            if not p.http_error:
-                self.handlers.fx.warning("rest_error", f"ARI REST answers an error ({error[:200]})",
-                                         {"status": http_status})
-            p.http_error = error[:200]
-            return
-        p.http_error = ""  # fine, or no answer at all (a stall, below)
-        if ok:
-            self.auth_ok()
-        stalled = not ok or latency > self.stall_after
+        if kind is None:  # a caller that does not classify
+            kind = P.AUTH if auth_failed else P.HTTP if http_status is not None else "" if ok else P.NO_ANSWER
+            reason = error
+        if ok and latency > self.stall_after:
+            kind, reason = P.SLOW, f"slow answer ({latency:.2f} s)"
         if ok:
             p.ok += 1
             p.last_ok_at = time.time()
+            self.auth_ok()
         else:
             p.failed += 1
             p.last_error = error
-        if stalled and not p.stalled:
-            p.stalls += 1
-            link_up = self.link.get("state") == protocol.LINK_CONNECTED
-            text = (f"ARI REST {'failed' if not ok else 'slow'} ({error or f'{latency:.2f} s'})"
-                    + ("; the WebSocket is still up" if link_up else ""))
-            self.handlers.fx.warning("rest_stall", text, {"latency": latency, "link_up": link_up})
-        p.stalled = stalled
+        was = p.problem
+        if p.note(kind, http_status, reason, time.time()):
+            self._warn_rest(kind, http_status, reason, latency)
+        elif was and not kind:
+            log.info("ARI REST answers again (was: %s)", was)
+        if kind == P.AUTH:
+            self.auth_failure(error)
         if ok and info:
             entity, startup = R.asterisk_identity(info)
             if self.state.asterisk_startup and startup and startup != self.state.asterisk_startup:
                 self.on_asterisk_restart(entity, startup)
+
+    def _warn_rest(self, kind: str, status: int | None, reason: str, latency: float) -> None:
+        """Once per problem episode (and when its kind changes); auth warns on its own."""
+        link_up = self.link.get("state") == protocol.LINK_CONNECTED
+        still = "; the WebSocket is still up" if link_up else ""
+        if kind == P.HTTP:
+            self.handlers.fx.warning("rest_error", f"ARI REST answers an error ({reason}){still}",
+                                     {"status": status, "link_up": link_up})
+        elif kind in P.STALLS:
+            self.probe.stalls += 1
+            self.handlers.fx.warning("rest_stall", f"ARI REST {'slow' if kind == P.SLOW else 'failed'} "
+                                     f"({reason}){still}", {"latency": latency, "link_up": link_up})
+        elif kind != P.AUTH:
+            self.handlers.fx.warning("rest_down", f"ARI REST unreachable ({reason}){still}",
+                                     {"link_up": link_up})
 
     def auth_failure(self, text: str) -> None:
         """ARI REST answered 401/403 (probe or resync): warn once per episode, show in status."""

@@ -117,7 +117,9 @@ class Engine:
         self.control = ControlServer(self.control_sock, self.loop, self.registry, self.ctx)
         self.probe = Probe(AriRest.from_config(cfg), lambda: self.cfg["ari.probe_interval"],
                            lambda *a: self.loop.call_soon_threadsafe(self.services.on_probe, *a),
-                           lambda: self.cfg["ari.rest_timeout"])
+                           lambda: self.cfg["ari.rest_timeout"], stats=self.services.probe)
+        # The WebSocket dropped: ask REST at once what Asterisk is doing (restarting, down...).
+        self.notifier.subscribe("link.disconnected", lambda _topic, _body: self.probe.wake())
         self.metrics_log = setup_line_log("metrics", cfg)
         self.counter_base = self.store.load_counters()
         self.loop.add_socket(self.events, self.intake.on_readable)
