@@ -73,13 +73,13 @@ class LinkMonitor:
         if state == protocol.LINK_CONNECTED:
             self.state.counters.link_up += 1
             log.info("reader connected to Asterisk (epoch %s)", notice.get("epoch"))
-            self.notifier.publish(f"{protocol.TOPIC_LINK}.connected", dict(self.link))
+            self.notifier.publish(protocol.TOPIC_LINK_CONNECTED, dict(self.link))
             self.resyncer.request("reader connected")
         elif state == protocol.LINK_DISCONNECTED:
             self.state.counters.link_down += 1
             self.resyncer.outage_from(t)
             log.warning("reader lost Asterisk: %s", reason or "no reason given")
-            self.notifier.publish(f"{protocol.TOPIC_LINK}.disconnected", dict(self.link))
+            self.notifier.publish(protocol.TOPIC_LINK_DISCONNECTED, dict(self.link))
         else:
             log.warning("link notice with unknown state %r ignored", state)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import zmq
 
+from arimonitor import protocol
 from arimonitor.ari.ami import AmiClient
 from arimonitor.ari.contacts import cli_contacts
 from arimonitor.ari.rest import AriRest
@@ -110,7 +111,7 @@ class Engine:
         self.loop.every(1.0, self.effects.flush_ips)
         self.loop.every(1.0, self.resyncer.heartbeat)
         self.loop.every(0.5, self.readiness.tick)
-        self.notifier.subscribe("link.resynced", lambda _topic, _body: self.readiness.recheck())
+        self.notifier.subscribe(protocol.TOPIC_LINK_RESYNCED, lambda _topic, _body: self.readiness.recheck())
         self.checkpoint_worker = Worker(self.loop, "sqlite-checkpoint")
         self.loop.every(CHECKPOINT_EVERY, lambda: self.checkpoint_worker.submit(self.store.checkpoint))
         self.components = [factory(self.ctx)
