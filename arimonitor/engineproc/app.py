@@ -102,7 +102,7 @@ class Engine:
                            lambda *a: self.loop.call_soon_threadsafe(self.link.on_probe, *a),
                            lambda: self.cfg["ari.rest_timeout"], stats=self.link.probe)
         # The WebSocket dropped: ask REST at once what Asterisk is doing (restarting, down...).
-        self.notifier.subscribe("link.disconnected", lambda _topic, _body: self.probe.wake())
+        self.notifier.subscribe(protocol.TOPIC_LINK_DISCONNECTED, lambda _topic, _body: self.probe.wake())
         self.metrics_log = setup_line_log("metrics", cfg)
         self.counter_base = self.store.load_counters()
         self.loop.add_socket(self.events, self.intake.on_readable)
