@@ -17,6 +17,7 @@ Any other thread (a `slow` command):
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -401,7 +402,20 @@ class Services:
                 "last_event_age": intake.last_event_age() if intake else None,
                 "resync_running": self.resync_running, "last_resync": self.last_resync,
                 "outage_open_since": self.outage_started,
-                "last_outage": self.last_outage or next(iter(self.store.outages(1)), None)}
+                "last_outage": self._last_outage(),
+                "store": self._store_view()}
+
+    def _store_view(self) -> dict[str, Any]:
+        view = getattr(self.handlers.fx, "store_view", None)
+        return view() if view else {"error": "", "unsaved": 0, "dropped": 0}
+
+    def _last_outage(self) -> dict[str, Any] | None:
+        if self.last_outage:
+            return self.last_outage
+        try:
+            return next(iter(self.store.outages(1)), None)
+        except sqlite3.Error:
+            return None
 
     def stats(self) -> dict[str, Any]:
         intake = self.intake
