@@ -16,8 +16,6 @@ from supervisor.xmlrpc import SupervisorTransport
 from arimonitor.config import Config
 from arimonitor.pids import pid_alive
 
-GROUP = "arimonitor"
-
 
 @dataclass
 class Tree:

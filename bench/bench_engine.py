@@ -283,9 +283,9 @@ def bench_memory(endpoints: int, calls: int) -> float:
 
 def bench_resync(endpoints: int, channels: int) -> dict:
     from arimonitor.engine import resync as R
-    from arimonitor.engine.effects import RecordingEffects
     from arimonitor.engine.handlers import Handlers
     from arimonitor.engine.state import State
+    from tests.engine.fakes import RecordingEffects
 
     eps = [{"technology": "PJSIP", "resource": str(1000000 + i),
             "state": "online" if i % 3 else "offline", "channel_ids": []} for i in range(endpoints)]

@@ -95,8 +95,6 @@ EV_ORIGIN_ANSWERED = "origin_answered"
 EV_DESTINATION_RINGING = "destination_ringing"
 EV_CONNECTED = "connected"
 EV_FINAL = "final"
-EVENTS = (EV_ACCEPTED, EV_ORIGIN_RINGING, EV_ORIGIN_ANSWERED, EV_DESTINATION_RINGING,
-          EV_CONNECTED, EV_FINAL)
 
 
 def describe(reason: str) -> str:

@@ -21,12 +21,7 @@ from arimonitor.engine import states as S
 from arimonitor.engine.call_handlers import CallHandlers
 from arimonitor.engine.effects import Effects
 from arimonitor.engine.endpoint_handlers import EndpointHandlers
-from arimonitor.engine.handler_support import (
-    IGNORED,
-    LogLimiter,
-    builtin_claimer,
-    excerpt,
-)
+from arimonitor.engine.handler_support import IGNORED, LogLimiter, excerpt
 from arimonitor.engine.state import Channel, State
 
 log = logging.getLogger(__name__)
@@ -37,9 +32,6 @@ Claimer = Callable[[Channel, tuple], bool]
 
 _decode = json.JSONDecoder().decode  # str in: skips loads()'s encoding sniffing on the hot path
 _DEDUP_WINDOW = 256  # frames per generation; repeats arrive back to back
-
-# builtin_claimer lives in handler_support.py; imported from here as before (resync.py).
-__all__ = ["Claimer", "EventListener", "Handlers", "builtin_claimer"]
 
 
 class Handlers(CallHandlers, EndpointHandlers):
@@ -54,10 +46,40 @@ class Handlers(CallHandlers, EndpointHandlers):
         self._recent: set[bytes] = set()
         self._older: set[bytes] = set()
         self._limiter = LogLimiter()
-        self.table: dict[str, Callable[[dict, float], Any]] = {
-            name[3:]: getattr(self, name) for name in dir(self) if name.startswith("on_")}
+        self.table = self._table()
+
+    def _table(self) -> dict[str, Callable[[dict, float], Any]]:
+        """The one table from ARI event type to handler: every ARI message type (api-docs
+        events.json) is here, handled or deliberately ignored (tests/engine/test_handler_table.py)."""
+        table: dict[str, Callable[[dict, float], Any]] = {
+            # the application (here)
+            "ApplicationReplaced": self.on_ApplicationReplaced,
+            # channels, calls, Stasis (call_handlers.py)
+            "ChannelCreated": self.on_ChannelCreated,
+            "ChannelStateChange": self.on_ChannelStateChange,
+            "ChannelHangupRequest": self.on_ChannelHangupRequest,
+            "ChannelDestroyed": self.on_ChannelDestroyed,
+            "Dial": self.on_Dial,
+            "StasisStart": self.on_StasisStart,
+            "StasisEnd": self.on_StasisEnd,
+            # bridges (call_handlers.py)
+            "BridgeCreated": self.on_BridgeCreated,
+            "BridgeDestroyed": self.on_BridgeDestroyed,
+            "ChannelEnteredBridge": self.on_ChannelEnteredBridge,
+            "ChannelLeftBridge": self.on_ChannelLeftBridge,
+            "BridgeMerged": self.on_BridgeMerged,
+            # recordings (call_handlers.py)
+            "RecordingStarted": self.on_RecordingStarted,
+            "RecordingFinished": self.on_RecordingFinished,
+            "RecordingFailed": self.on_RecordingFailed,
+            # endpoints and contacts (endpoint_handlers.py)
+            "PeerStatusChange": self.on_PeerStatusChange,
+            "EndpointStateChange": self.on_EndpointStateChange,
+            "ContactStatusChange": self.on_ContactStatusChange,
+        }
         for name in IGNORED:
-            self.table.setdefault(name, self._ignore)
+            table[name] = self._ignore
+        return table
 
     # ---- extension points ---------------------------------------------------------------
 

@@ -19,7 +19,8 @@ from arimonitor.ari.contacts import SOURCE_UNKNOWN, Contact
 from arimonitor.ari.rest import AriRest
 from arimonitor.engine import calls as C
 from arimonitor.engine import states as S
-from arimonitor.engine.handlers import Handlers, builtin_claimer
+from arimonitor.engine.handler_support import builtin_claimer
+from arimonitor.engine.handlers import Handlers
 
 log = logging.getLogger(__name__)
 

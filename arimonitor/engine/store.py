@@ -122,10 +122,6 @@ class Store:
         self.connection.execute(f"INSERT OR REPLACE INTO calls ({','.join(_CALL_COLUMNS)}) "
                                 f"VALUES ({marks})", [row.get(c) for c in _CALL_COLUMNS])
 
-    def update_recording(self, server: str, call_id: str, name: str, state: str) -> None:
-        self.connection.execute("UPDATE calls SET recording=?, recording_state=? "
-                                "WHERE server=? AND id=?", (name, state, server, call_id))
-
     def history(self, client: str | None = None, since: float | None = None,
                 limit: int = 50, conn: sqlite3.Connection | None = None) -> list[dict[str, Any]]:
         """Ended calls, newest first."""

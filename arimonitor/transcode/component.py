@@ -69,7 +69,6 @@ class TranscodeComponent:
                                    cfg["paths.mp3"], settle=settle, clock=clock)
         self.jobs_sock: zmq.Socket | None = None
         self.results_sock: zmq.Socket | None = None
-        self.last_scan: ScanReport | None = None
         self._last_periodic = 0.0
         # a progress line in the engine log every `backlog_every` s while the backlog is big
         self.backlog_every = backlog_every
@@ -172,7 +171,6 @@ class TranscodeComponent:
                              mp3_root=self.cfg["paths.mp3"])
         for problem in report.errors:
             log.warning("rescan: %s", problem)
-        self.last_scan = report
         return report
 
     # ---- Asterisk's recording events ----------------------------------------------------------

@@ -30,9 +30,15 @@ def stack(sim, processes, tmp_path):
     ini = write_config(tmp_path, sim)
     procs = start_stack(processes, ini, tmp_path)
     address = control_address(tmp_path)
-    eventually(lambda: ctl(address, "status", timeout=1)["data"]["link"]["state"] == "connected",
-               timeout=15)
+    eventually(lambda: _linked(address), timeout=15)
     return {"address": address, "procs": procs, "ini": ini, "tmp": tmp_path}
+
+
+def _linked(address: str) -> bool:
+    try:
+        return ctl(address, "status", timeout=1)["data"]["link"]["state"] == "connected"
+    except TimeoutError:  # the engine is still starting (slow under load): ask again
+        return False
 
 
 def status(stack) -> dict:
