@@ -8,15 +8,16 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any
 
 from arimonitor.engine import resync as R
-from arimonitor.engine.api import Done, Listener, Timer
+from arimonitor.engine.api import Done, Listener, Step, StepsDone, Timer
 from arimonitor.engine.handlers import Handlers
 from arimonitor.engine.loop import Loop, Worker
 from arimonitor.engine.notifier import Notifier
+from arimonitor.engine.readiness import Readiness
 from arimonitor.engine.services import Services
 from arimonitor.engine.state import State
 from arimonitor.engine.store import Store
@@ -32,7 +33,8 @@ class EngineDoor:
 
     def __init__(self, *, cfg: Any, state: State, services: Services, store: Store,
                  notifier: Notifier, loop: Loop, handlers: Handlers, rest_worker: Worker,
-                 zmq_context: Any, totals: Callable[[], dict[str, int]]) -> None:
+                 zmq_context: Any, totals: Callable[[], dict[str, int]],
+                 readiness: Readiness) -> None:
         self._cfg = cfg
         self._state = state
         self._services = services
@@ -41,6 +43,7 @@ class EngineDoor:
         self._loop = loop
         self._handlers = handlers
         self._rest_worker = rest_worker
+        self._readiness = readiness
         self._zmq_context = zmq_context
         self._totals = totals
         self._views: dict[str, Callable[[], Any]] = {}
@@ -215,6 +218,10 @@ class EngineDoor:
 
     def submit_rest(self, work: Callable[[], Any], done: Done | None = None) -> None:
         self._rest_worker.submit(work, done)
+
+    def run_steps(self, name: str, steps: Sequence[Step], done: StepsDone,
+                  alive: Callable[[], bool] | None = None) -> None:
+        self._readiness.run(name, steps, done, alive)
 
     def offer(self, name: str, fn: Callable[[], Any]) -> None:
         self._views[name] = fn

@@ -25,15 +25,6 @@ from tests.engine.stack import V27
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.fixture
-def here():
-    engine = EngineHere()
-    try:
-        yield engine
-    finally:
-        engine.close()
-
-
 def test_list_masks_passwords_unless_asked_and_filters(here):
     r = here.cmd("list", "101")
     assert r["status"] == "ok" and r["text"].startswith("=== ENDPOINTS FOR CLIENT 101 (12) ===")
