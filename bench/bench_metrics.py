@@ -106,7 +106,7 @@ def run(here: EngineHere, args: argparse.Namespace) -> int:
         yardstick = []
         for _ in range(max(5, args.runs // 4)):
             started = time.perf_counter()
-            here.in_loop(lambda: engine.services.endpoints())
+            here.in_loop(lambda: engine.ctx.endpoints())
             yardstick.append((time.perf_counter() - started) * 1000)
     finally:
         component.close()
