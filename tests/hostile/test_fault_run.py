@@ -36,6 +36,7 @@ from tests.support import Processes, eventually
 pytestmark = pytest.mark.timeout(240)
 
 FLOOD, RATE = 80, 4.0
+GIVE_UP = 8.0  # seconds an answered origin waits for a destination before hanging up
 ORIGINS = [f"90100{i:02d}" for i in range(20)]
 DESTINATIONS = [f"90200{i:02d}" for i in range(20)]
 CLIENTS = "[901]\nnome=Flood\ngravar=N\nmax_chamadas=1000\n"
@@ -58,16 +59,20 @@ def _replies_thread(queue: str, seen: dict, stop: threading.Event) -> threading.
 
 
 def _hang_up_connected(sim, stop: threading.Event) -> None:
-    """The people: each connected click-to-call is hung up by its origin about a second later."""
+    """The people: each connected click-to-call is hung up by its origin about a second later;
+    an origin that hears nothing for GIVE_UP seconds (no destination dialled) gives up."""
     first_seen: dict[str, float] = {}
     while not stop.wait(0.3):
         with contextlib.suppress(Exception):  # the sim busy, a leg already gone: look again
             channels = sim.control.state()["channels"]
-            ids = [c["id"] if isinstance(c, dict) else c for c in channels]
+            ids = {c["id"] if isinstance(c, dict) else c for c in channels}
             now = time.monotonic()
             for cid in ids:
-                if (cid.startswith("c2c-") and cid.endswith("-b")
-                        and now - first_seen.setdefault(cid, now) > 1.0):
+                if not cid.startswith("c2c-"):
+                    continue
+                age = now - first_seen.setdefault(cid, now)
+                if (cid.endswith("-b") and age > 1.0) or (
+                        cid.endswith("-a") and cid[:-2] + "-b" not in ids and age > GIVE_UP):
                     with contextlib.suppress(Exception):
                         sim.control.hangup(cid[:-2] + "-a")
 
