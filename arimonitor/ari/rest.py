@@ -10,6 +10,7 @@ The password lives only in the session's auth; it is never in a message or a rep
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -94,7 +95,7 @@ class AriRest:
             return response.json()
         except ValueError:
             raise AriHttpError(method, path, response.status_code,
-                               f"answer is not JSON: {response.text[:200]!r}") from None
+                               f"answer is not JSON: {one_line(response.text)!r}") from None
 
     def get(self, path: str, params: dict | None = None, timeout: float | None = None) -> Any:
         return self.request("GET", path, params=params, timeout=timeout)
@@ -134,7 +135,19 @@ def _body(response: requests.Response) -> Any:
     try:
         return response.json()
     except ValueError:
-        return response.text[:500]
+        return one_line(response.text)
+
+
+_TAG = re.compile(r"<[^>]*>")
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def one_line(text: str, limit: int = 160) -> str:
+    """A non-JSON answer (Asterisk's HTML error page on a 503) as one short log line: the
+    page's title, or its text without tags, blanks collapsed, cut at `limit`."""
+    title = _TITLE.search(text)
+    flat = " ".join(_TAG.sub(" ", title.group(1) if title else text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _short(exc: Exception) -> str:

@@ -77,6 +77,7 @@ class Services:
                                      "since": None, "reason": ""}
         self.reader_stats: dict[str, Any] = {}
         self.outage_started: float | None = None
+        self.outage_changes: dict[str, int] = {}   # what the resyncs of the open outage changed
         self.last_outage: dict[str, Any] | None = None
         self.resync_running = False
         self.resync_pending = ""
@@ -203,7 +204,8 @@ class Services:
                      else [])
         fx.hold()  # adopted calls' rows and log lines: one write
         try:
-            result = R.reconcile(self.handlers, snap, self.app, persisted=persisted)
+            result = R.reconcile(self.handlers, snap, self.app, persisted=persisted,
+                                 last_alive=self.outage_started)
         finally:
             self.state.touched = None
             fx.release()
@@ -221,7 +223,13 @@ class Services:
                  result["adopted"], result["restored"], result["ended"], result["changed"],
                  result["addresses"], result["fetch_seconds"], result["engine_seconds"])
         if self.outage_started is not None:
-            changes = {k: result[k] for k in OUTAGE_CHANGES}
+            for key in OUTAGE_CHANGES:
+                self.outage_changes[key] = self.outage_changes.get(key, 0) + result[key]
+        if self.outage_started is not None and self.link.get("state") == protocol.LINK_CONNECTED:
+            # closed only once the WebSocket is back too: a resync while the reader is still
+            # away (the probe saw Asterisk return first) leaves the events unseen. What it
+            # changed is the sum of every resync while it was open.
+            changes, self.outage_changes = self.outage_changes, {}
             self.store.add_outage(self.state.server, self.outage_started, result["at"], reason,
                                   changes)
             result["unseen_seconds"] = round(result["at"] - self.outage_started, 3)
@@ -341,7 +349,10 @@ class Services:
             log.info("ARI REST accepts our credentials again")
 
     def on_asterisk_restart(self, entity: str, startup: str) -> None:
-        ended = R.end_all_calls(self.handlers, S.END_LOST, time.time())
+        # Its calls went with it: they end when it was last seen alive (the link's loss), so
+        # no billsec counts time nobody saw.
+        last_alive = self.outage_started if self.outage_started is not None else time.time()
+        ended = R.end_all_calls(self.handlers, S.END_ASTERISK_GONE, last_alive)
         self.state.counters.asterisk_restarts += 1
         self.state.asterisk_id, self.state.asterisk_startup = entity, startup
         self.handlers.fx.warning("asterisk_restart", f"Asterisk restarted at {startup}; "

@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from arimonitor.ari.rest import AriRest
+from arimonitor.ari.rest import AriError, AriHttpError, AriRest
 from arimonitor.clicktocall.request import parse_channel_id
 from arimonitor.engine.api import EngineApi
 from arimonitor.transcode.component import TranscodeComponent
@@ -37,6 +37,14 @@ def _q(part: str) -> str:
     from requests.utils import quote
 
     return quote(part, safe="")
+
+
+def _exists(rest: Any, channel_id: str) -> bool:
+    try:
+        rest.get(f"/channels/{_q(channel_id)}")
+    except AriError:
+        return False
+    return True
 
 
 class WorkerAri:
@@ -83,10 +91,25 @@ class WorkerAri:
         params = {"name": name, "format": fmt, "ifExists": "fail"}
 
         def work() -> None:
-            if snooped is not None:
+            if snooped is None:
+                rest.post(f"/channels/{_q(channel_id)}/record", params=params)
+                return
+            try:
                 rest.post(f"/channels/{_q(snooped)}/snoop",
                           params={"spy": "both", "app": app, "snoopId": channel_id})
-            rest.post(f"/channels/{_q(channel_id)}/record", params=params)
+            except AriHttpError:
+                if _exists(rest, channel_id):
+                    # Our snoop from before an engine restart, still recording: never cut it
+                    # (Asterisk answers 500 "already in use"); it goes on as the recording.
+                    log.info("snoop %s already records %s: kept", channel_id, name)
+                    return
+                raise
+            try:
+                rest.post(f"/channels/{_q(channel_id)}/record", params=params)
+            except Exception:
+                # the snoop we just made, without its recording: not left behind
+                rest.delete(f"/channels/{_q(channel_id)}", params={"reason": "normal"})
+                raise
 
         self._start(name, work)
 
