@@ -40,13 +40,16 @@ class ClickToCallComponent:
             self.rest, engine.submit_rest, engine.publish, self.store,
             app=cfg["ari.app"], trunk_dial=cfg["clicktocall.trunk_dial"],
             default_timeout=cfg["clicktocall.default_timeout"],
-            flows=FlowStore(engine.database(FLOWS_MIGRATION, FLOWS_SCHEMA)))
+            flows=FlowStore(engine.database(FLOWS_MIGRATION, FLOWS_SCHEMA)),
+            run_steps=engine.run_steps)
         # Calls a previous engine left in progress: their later events find them again.
         self.flow.restore()
         for event_type in EVENT_TYPES:
             engine.on_event(event_type, self.flow.on_event)
         # After every resync (engine start included): match them with Asterisk's channels.
         engine.subscribe("link.resynced", self.on_resynced)
+        # For /metrics: calls placed and not finished (metrics/snapshot.py C2C_IN_FLIGHT).
+        engine.offer("clicktocall_in_flight", lambda: len(self.flow.calls))
 
     def on_resynced(self, _topic: str, _body: dict[str, Any]) -> None:
         channels = [{"id": ch["id"], "name": ch["name"], "state": ch["state"],

@@ -32,11 +32,14 @@ from arimonitor.engine.loop import Loop, Worker
 from arimonitor.engine.notifier import Notifier
 from arimonitor.engine.outputs import EngineEffects
 from arimonitor.engine.probe import Probe
+from arimonitor.engine.readiness import EVENT_TYPES as READINESS_EVENTS
+from arimonitor.engine.readiness import Readiness
 from arimonitor.engine.services import Services
 from arimonitor.engine.state import Counters, RemoteIp, State
 from arimonitor.engine.store import Store
 from arimonitor.engineproc.control import ControlServer
 from arimonitor.logs import setup_line_log
+from arimonitor.metrics.component import MetricsComponent
 from arimonitor.transcode.wiring import RecordingComponent
 from arimonitor.zmqbind import bind_private
 
@@ -47,6 +50,7 @@ COMPONENTS: list[Callable[[Any], Any]] = [
     RecordingComponent,     # transcoder pool + recording policy (transcode/wiring.py)
     ClickToCallComponent,   # click-to-call flow: dial, bridge, outcomes, own bridge recording
     ManagerComponent,       # v2.7 manager port (console.manager_enabled), off the loop thread
+    MetricsComponent,       # Prometheus /metrics and /healthz ([metrics] port), off the loop thread
 ]
 
 PUB_HWM = 100_000
@@ -88,6 +92,12 @@ class Engine:
                                      lambda channel_id: self.services.continue_channel(channel_id),
                                      setup_line_log("calls", cfg), cfg["ari.server_id"])
         self.handlers = Handlers(self.state, self.effects)
+        # Requests made on an event wait for the state they need (issue 16). Its listeners are
+        # the first of each event: a waiting step is on its way before any component reacts.
+        self.readiness = Readiness(self.state, self.rest_worker.submit,
+                                   lambda: self.cfg["ari.state_timeout"])
+        for event_type in READINESS_EVENTS:
+            self.handlers.on_event(event_type, self.readiness.on_event)
         self.services = Services(
             state=self.state, handlers=self.handlers, store=self.store, notifier=self.notifier,
             loop=self.loop, app=cfg["ari.app"],
@@ -103,7 +113,7 @@ class Engine:
         self.ctx = EngineDoor(cfg=cfg, state=self.state, services=self.services, store=self.store,
                               notifier=self.notifier, loop=self.loop, handlers=self.handlers,
                               rest_worker=self.rest_worker, zmq_context=self.zctx,
-                              totals=self.totals)
+                              totals=self.totals, readiness=self.readiness)
         self.control = ControlServer(self.control_sock, self.loop, self.registry, self.ctx)
         self.probe = Probe(AriRest.from_config(cfg), lambda: self.cfg["ari.probe_interval"],
                            lambda *a: self.loop.call_soon_threadsafe(self.services.on_probe, *a),
@@ -115,6 +125,8 @@ class Engine:
         self.metrics_timer = self.loop.every(cfg["logging.metrics_interval"], self.write_metrics)
         self.loop.every(1.0, self.effects.flush_ips)
         self.loop.every(1.0, self.services.heartbeat)
+        self.loop.every(0.5, self.readiness.tick)
+        self.notifier.subscribe("link.resynced", lambda _topic, _body: self.readiness.recheck())
         self.checkpoint_worker = Worker(self.loop, "sqlite-checkpoint")
         self.loop.every(CHECKPOINT_EVERY, lambda: self.checkpoint_worker.submit(self.store.checkpoint))
         self.components = [factory(self.ctx)
