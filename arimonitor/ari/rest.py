@@ -45,10 +45,14 @@ class AriAuthError(AriHttpError):
 
 
 class AriUnavailable(AriError):
-    def __init__(self, method: str, path: str, reason: str):
+    """No answer. `kind`: "refused" (nothing listens: Asterisk down or restarting), "timeout"
+    (a stall), "reset" (the connection dropped mid-request), "other"."""
+
+    def __init__(self, method: str, path: str, reason: str, kind: str = "other"):
         self.method = method
         self.path = path
         self.reason = reason
+        self.kind = kind
         super().__init__(f"{method} {path}: Asterisk unavailable ({reason})")
 
 
@@ -80,9 +84,12 @@ class AriRest:
             response = self._session.request(method, url, params=params, json=body,
                                              timeout=timeout or self.timeout)
         except requests.Timeout:
-            raise AriUnavailable(method, path, f"no answer within {timeout or self.timeout:g} s") from None
+            raise AriUnavailable(method, path, f"no answer within {timeout or self.timeout:g} s",
+                                 "timeout") from None
         except requests.RequestException as exc:
-            raise AriUnavailable(method, path, type(exc).__name__ + _short(exc)) from None
+            kind = _no_answer_kind(exc)
+            reason = {"refused": "connection refused", "reset": "connection reset"}.get(kind)
+            raise AriUnavailable(method, path, reason or type(exc).__name__ + _short(exc), kind) from None
         finally:
             self.last_latency = time.monotonic() - started
         if response.status_code in (401, 403):
@@ -139,15 +146,29 @@ def _body(response: requests.Response) -> Any:
 
 
 _TAG = re.compile(r"<[^>]*>")
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.IGNORECASE | re.DOTALL)
 
 
-def one_line(text: str, limit: int = 160) -> str:
-    """A non-JSON answer (Asterisk's HTML error page on a 503) as one short log line: the
-    page's title, or its text without tags, blanks collapsed, cut at `limit`."""
-    title = _TITLE.search(text)
-    flat = " ".join(_TAG.sub(" ", title.group(1) if title else text).split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+def one_line(text: str, limit: int = 200) -> str:
+    """A non-JSON answer as one short line: Asterisk's HTML error page (a 503 "Shutdown in
+    progress" while it restarts) becomes "Service Unavailable: Shutdown in progress"."""
+    title, paragraph = _TITLE.search(text), _PARAGRAPH.search(text)
+    if title or paragraph:
+        parts = [m.group(1) for m in (title, paragraph) if m]
+        parts = [" ".join(_TAG.sub(" ", p).split()) for p in parts]
+        text = ": ".join(p for p in parts if p)
+        text = text.split(" ", 1)[1] if title and text[:3].isdigit() else text  # "503 Service…"
+    return " ".join(text.split())[:limit]
+
+
+def _no_answer_kind(exc: requests.RequestException) -> str:
+    text = str(exc).lower()
+    if "refused" in text:
+        return "refused"
+    if "reset" in text or "aborted" in text or "remotedisconnected" in text:
+        return "reset"
+    return "other"
 
 
 def _short(exc: Exception) -> str:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from arimonitor import protocol
 from arimonitor.ari.rest import AriAuthError, AriError
 from arimonitor.engine import resync as R
 from arimonitor.engine.handlers import Handlers
@@ -99,7 +100,7 @@ class Resyncer:
             self._failed(error, reason, waiters)
             return
         result = self._apply(snap, reason, started)
-        self.notifier.publish("link.resynced", dict(result))
+        self.notifier.publish(protocol.TOPIC_LINK_RESYNCED, dict(result))
         for waiter in waiters:
             waiter(result, "")
         if self.pending:
@@ -115,7 +116,7 @@ class Resyncer:
             self.auth.failed(text)
         else:
             log.warning("resync (%s) failed: %s", reason, text)
-            self.notifier.publish("warning.resync", {"text": f"resync failed: {text}",
+            self.notifier.publish(protocol.TOPIC_WARNING_RESYNC, {"text": f"resync failed: {text}",
                                                      "reason": reason})
         for waiter in waiters:
             # the error itself when ARI said why, so `recovery` can tell auth from outage

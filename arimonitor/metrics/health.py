@@ -20,6 +20,8 @@ def problems(snap: dict[str, Any]) -> list[str]:
     probe = snap["probe"]
     if probe.get("auth_failed"):
         found.append("ARI authentication failed: check [ari] user and password")
+    elif probe.get("problem"):  # anything but a quick 200: 503 shutting down, refused, stall
+        found.append(f"ARI REST probe: {probe['problem']}")
     elif probe.get("stalled"):
         found.append(f"ARI REST probe stalled ({probe.get('last_error') or 'slow'})")
     if snap["outage_open_since"] is not None and link.get("state") == "connected":
