@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -53,7 +54,10 @@ class CatchUp:
         for body in finals:
             if isinstance(body, dict) and body.get("request_id"):
                 before = self.ledger.final(str(body["request_id"]))
-                self.listener.handle(f"{protocol.TOPIC_C2C}.final", body)
+                try:
+                    self.listener.handle(f"{protocol.TOPIC_C2C}.final", body)
+                except sqlite3.Error:
+                    return  # a full disk: still open in the ledger, asked again next interval
                 self.caught += before is None
 
 
