@@ -224,7 +224,8 @@ def restore_call(state: State, call: Call, row: dict[str, Any]) -> None:
     """An adopted call a previous run had announced: its id, times and description back.
 
     Answered stays the adoption time only if it was answered while no engine saw it."""
-    if row["id"] in call.channels:
+    # Its own id, or (click-to-call) leg A's while only leg B survived the restart.
+    if row["id"] in call.channels or row["id"] in {c2c_leg_a(c) for c in call.channels}:
         rekey_call(state, call, row["id"])
     if row.get("created") is not None:
         call.created = row["created"]  # as first announced (arrival order, not ARI's clock)

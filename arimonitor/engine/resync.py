@@ -261,7 +261,10 @@ def _restore(state: Any, adopted: list[Any], persisted: list[dict[str, Any]]) ->
     for call in adopted:
         if call.id not in state.calls:
             continue  # merged into another
-        row = next((by_channel[c] for c in sorted(call.channels) if c in by_channel), None)
+        # A click-to-call leg B belongs to its leg A's call, even when A ended while we were
+        # down (the saved row may know only A): filed under A, never as a call of its own.
+        row = next((by_channel[k] for c in sorted(call.channels, key=C.id_order)
+                    for k in (c, C.c2c_leg_a(c)) if k in by_channel), None)
         if row is None:
             continue
         if row["id"] in groups:

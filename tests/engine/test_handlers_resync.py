@@ -130,6 +130,23 @@ def test_adopted_channels_of_a_saved_call_get_its_id_and_times_back():
     assert (fx.ended[-1]["id"], fx.ended[-1]["billsec"], fx.ended[-1]["adopted"]) == (ids[1], 240.0, False)
 
 
+def test_leg_b_whose_leg_a_ended_while_we_were_down_is_filed_under_leg_a():
+    """The saved row knows only leg A (written when A rang); A hung up during the restart.
+    Leg B, still up, is that call: never a call of its own named after B."""
+    state, _fx, handlers = new_engine_state()
+    channels = json.loads((REST / "channels_click2call_pjsip.json").read_text())
+    leg_a, leg_b = "c2c-pjsip-a-1795555330", "c2c-pjsip-b-1795555330"
+    only_b = [c for c in channels if c["id"] == leg_b]
+    row = {"id": leg_a, "created": 50.0, "answered": 60.0, "client": "101", "origin": "1013010",
+           "destination": "1123000", "direction": "originated", "dial_status": "",
+           "channels": [leg_a], "server": state.server}
+    result = R.reconcile(handlers, _snapshot(only_b), "arimonitor", now=200.0, persisted=[row])
+    assert result["restored"] == 1
+    (call,) = state.calls.values()
+    assert (call.id, call.created, call.answered) == (leg_a, 50.0, 60.0)
+    assert state.channels[leg_b].call_id == leg_a
+
+
 def test_a_saved_call_answered_while_nobody_watched_keeps_the_adoption_time():
     state, _fx, handlers = new_engine_state()
     channels = json.loads((REST / "channels_during_call.json").read_text())
