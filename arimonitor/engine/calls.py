@@ -185,7 +185,9 @@ def finish_call(state: State, call: Call, t: float, reason: str = S.END_HANGUP) 
         # Cause 0 is what Asterisk gives on originate/dial timeouts: the Dial status says more.
         mapped = S.DIALSTATUS_CAUSE.get(call.dial_status)
         cause = mapped or call.request_cause or (16 if call.answered is not None else 0)
-        if reason == S.END_LOST and not mapped:
+        if reason in (S.END_LOST, S.END_ASTERISK_GONE) and (not mapped or call.dial_status == "ANSWER"):
+            # nobody saw how it ended: ANSWER only says it was answered, not that it was
+            # cleared normally
             cause = 0
         call.hangup_cause = cause
         call.cause_txt = S.CAUSE_TEXT.get(cause, call.cause_txt or "Unknown")
