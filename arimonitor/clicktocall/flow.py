@@ -327,9 +327,9 @@ class ClickToCallFlow:
         return flowstate.restore(self)
 
     def reconcile(self, channels: Iterable[dict], bridges: Iterable[str] = (),
-                  now: float | None = None) -> dict[str, int]:
+                  now: float | None = None, grace: float = flowstate.SETUP_GRACE) -> dict[str, int]:
         """After a resync: match the calls with the legs Asterisk still has (flowstate.py)."""
-        return flowstate.reconcile(self, channels, bridges, now)
+        return flowstate.reconcile(self, channels, bridges, now, grace)
 
     def _emit(self, call: FlowCall, event: str, t: float, **fields: Any) -> None:
         extra = {"origin": call.origin or None, "destination": call.destination or None, **fields}
