@@ -8,7 +8,9 @@ under the arimonitor home (the checkout that holds supervisord.conf).
 from __future__ import annotations
 
 import configparser
+import difflib
 import os
+import re
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -202,21 +204,74 @@ def _convert(raw: dict[str, str], path: Path | None, home: Path) -> Config:
     return Config(values, raw, path, home)
 
 
+def private_file_problem(path: Path, holds_secret: bool) -> str | None:
+    """The one rule for every file that holds a secret (arimonitor.ini, endpoints_pjsip.def with
+    PW:, __MQSERVERS__.DEF with a password): group and others may not read it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if holds_secret and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return (f"{path} holds a password and is readable by others (mode {stat.S_IMODE(mode):o}); "
+                f"run: chmod 600 {path}")
+    return None
+
+
+# A password in a v2.7 file: `PW:value` on an endpoint line, `password = value` in a server section.
+_V27_SECRETS = {"files.endpoints": re.compile(rb"(?i)\bPW:[^\s;]"),
+                "files.mqservers": re.compile(rb"(?im)^\s*password\s*=\s*\S")}
+
+
+def secret_file_problems(cfg: Config) -> list[str]:
+    """The v2.7 files that hold a password and are readable by others (the ini is checked on load)."""
+    found = []
+    for name, pattern in _V27_SECRETS.items():
+        path = Path(cfg[name])
+        try:
+            holds = bool(pattern.search(path.read_bytes()))
+        except OSError:
+            continue
+        problem = private_file_problem(path, holds)
+        if problem:
+            found.append(problem)
+    return found
+
+
 def _check_private(path: Path, parser: configparser.ConfigParser) -> None:
     holds_secret = any(
         parser.has_option(s.section, s.key) and parser.get(s.section, s.key).strip()
         for s in SETTINGS if s.secret
     )
-    mode = path.stat().st_mode
-    if holds_secret and mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(
-            f"{path} holds a password and is readable by others (mode {stat.S_IMODE(mode):o}); "
-            f"run: chmod 600 {path}"
-        )
+    problem = private_file_problem(path, holds_secret)
+    if problem:
+        raise ConfigError(problem)
 
 
-def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Config:
-    """Read, override, convert and check; raises ConfigError naming the key at fault."""
+# ARIMONITOR_* names that are not settings: set by `arimonitor start` for supervisord, or
+# read by one tool (the prompt's history file, a test hook of the click-to-call consumer).
+NOT_SETTINGS = frozenset({"ARIMONITOR_CONFIG", "ARIMONITOR_HOME", "ARIMONITOR_PYTHON", "ARIMONITOR_RUN_DIR",
+                          "ARIMONITOR_LOG_DIR", "ARIMONITOR_TRANSCODERS", "ARIMONITOR_DEMO",
+                          "ARIMONITOR_CLICKTOCALL", "ARIMONITOR_HISTORY", "ARIMONITOR_C2C_TEST_ACK_DELAY"})
+
+
+def env_name(setting: Setting) -> str:
+    return f"ARIMONITOR_{setting.section.upper()}_{setting.key.upper()}"
+
+
+def _check_environment(environ: Mapping[str, str]) -> None:
+    """A typo'd variable is refused like a typo'd key in the file, never ignored silently."""
+    known = {env_name(s) for s in SETTINGS} | NOT_SETTINGS
+    for name in sorted(environ):
+        if name.startswith("ARIMONITOR_") and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+            hint = f"; did you mean {close[0]}?" if close else " (ARIMONITOR_<SECTION>_<KEY>, see conf/arimonitor.ini)"
+            raise ConfigError(f"unknown environment variable {name}{hint}")
+
+
+def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None,
+                check_private: bool = True) -> Config:
+    """Read, override, convert and check; raises ConfigError naming the key at fault.
+    check_private=False: `arimonitor stop`/`status` work even on a file start would refuse."""
     environ = os.environ if environ is None else environ
     home = find_home() if "ARIMONITOR_HOME" not in environ else Path(environ["ARIMONITOR_HOME"]).resolve()
     explicit = path or environ.get("ARIMONITOR_CONFIG")
@@ -228,7 +283,8 @@ def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str
                 parser.read_file(fh)
         except (configparser.Error, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read {file_path}: {exc}") from None
-        _check_private(file_path, parser)
+        if check_private:
+            _check_private(file_path, parser)
     elif explicit:
         raise ConfigError(f"config file {file_path} does not exist")
     known_sections = {s.section for s in SETTINGS}
@@ -237,12 +293,15 @@ def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str
             raise ConfigError(f"unknown section [{section}] in {file_path}")
         for key in parser.options(section):
             if f"{section}.{key}" not in SETTINGS_BY_NAME:
-                raise ConfigError(f"unknown key [{section}] {key} in {file_path}")
+                keys = [s.key for s in SETTINGS if s.section == section]
+                close = difflib.get_close_matches(key, keys, n=1, cutoff=0.7)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                raise ConfigError(f"unknown key [{section}] {key} in {file_path}{hint}")
+    _check_environment(environ)
     raw: dict[str, str] = {}
     for setting in SETTINGS:
-        env_name = f"ARIMONITOR_{setting.section.upper()}_{setting.key.upper()}"
-        if env_name in environ:
-            raw[setting.name] = environ[env_name]
+        if env_name(setting) in environ:
+            raw[setting.name] = environ[env_name(setting)]
         elif parser.has_option(setting.section, setting.key):
             raw[setting.name] = parser.get(setting.section, setting.key)
         else:

@@ -1,6 +1,13 @@
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# The tests must not depend on the operator's environment: an exported ARIMONITOR_SIM_PORT (as
+# the README suggests) would beat the free port each test writes into its own config.
+for _name in [name for name in os.environ if name.startswith("ARIMONITOR_")]:
+    del os.environ[_name]
 
 from tests.support import Processes
 

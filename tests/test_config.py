@@ -7,7 +7,7 @@ import pytest
 
 from arimonitor import datatypes as dt
 from arimonitor.config import SETTINGS, ConfigError, load_config
-from tests.support import ROOT
+from tests.support import ROOT, write_config
 
 
 def write(tmp_path, text: str, mode: int = 0o600):
@@ -89,3 +89,41 @@ def test_converters(conv, good, bad):
     for text in bad:
         with pytest.raises(ValueError):
             conv(text)
+
+
+def test_a_typo_in_the_environment_is_refused_with_did_you_mean(tmp_path):
+    ini = write_config(tmp_path)
+    with pytest.raises(ConfigError, match="unknown environment variable ARIMONITOR_SIM_PROT; "
+                                          "did you mean ARIMONITOR_SIM_PORT"):
+        load_config(ini, environ={"ARIMONITOR_SIM_PROT": "9000"})
+    with pytest.raises(ConfigError, match=r"unknown key \[sim\] prot .*did you mean port"):
+        load_config(write_config(tmp_path, {"sim": {"prot": "9000"}}), environ={})
+
+
+def test_every_file_holding_a_secret_follows_one_rule(tmp_path):
+    from arimonitor.config import secret_file_problems
+
+    endpoints = tmp_path / "endpoints_pjsip.def"
+    endpoints.write_text("#include sip/101.conf ;Endpoint:1013010 CLI:101 PW:s3cret\n")
+    mq = tmp_path / "__MQSERVERS__.DEF"
+    mq.write_text("[principal]\nhost=127.0.0.1\nqueue=q\npassword=guest\n")
+    clients = tmp_path / "__CLIENTES__.DEF"
+    clients.write_text("[101]\nnome=Acme\n")
+    for path in (endpoints, mq, clients):
+        path.chmod(0o644)
+    cfg = load_config(write_config(tmp_path, {"files": {"endpoints": endpoints, "mqservers": mq,
+                                                        "clients": clients}}), environ={})
+    found = secret_file_problems(cfg)
+    assert len(found) == 2 and "s3cret" not in " ".join(found)
+    assert f"chmod 600 {endpoints}" in found[0] and f"chmod 600 {mq}" in found[1]
+    endpoints.chmod(0o600)
+    mq.chmod(0o600)
+    assert secret_file_problems(cfg) == []
+
+
+def test_stop_and_status_read_a_file_start_would_refuse(tmp_path):
+    ini = write_config(tmp_path, {"ari": {"password": "x"}})
+    ini.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        load_config(ini, environ={})
+    assert load_config(ini, environ={}, check_private=False)["ari.password"] == "x"

@@ -29,6 +29,16 @@ def running(tree: Tree) -> dict[str, int]:
     return {p["name"]: p["pid"] for p in tree.processes() if p["statename"] == "RUNNING"}
 
 
+def tear_down(tree: Tree, env: dict) -> None:
+    """Whatever happened, nothing of the tree may outlive the test."""
+    pids = [p["pid"] for p in tree.processes() if p.get("pid")]
+    sup = tree.supervisord_pid()
+    run_arimonitor("stop", env=env)
+    for pid in [p for p in [sup, *pids] if p]:
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 @dataclass
 class DemoTree:
     env: dict[str, str]
@@ -53,13 +63,7 @@ def demo_tree(folder: Path, workers: int = 2) -> Iterator[DemoTree]:
     try:
         yield DemoTree(env, cfg, tree, queue)
     finally:
-        # whatever happened, nothing may outlive the test
-        pids = [p["pid"] for p in tree.processes() if p.get("pid")]
-        sup = tree.supervisord_pid()
-        run_arimonitor("stop", env=env)
-        for pid in [p for p in [sup, *pids] if p]:
-            if pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        tear_down(tree, env)
         _delete_topology(broker, broker.Topology.for_queue(queue, cfg["clicktocall.results_exchange"]))
 
 

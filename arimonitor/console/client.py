@@ -20,6 +20,7 @@ from arimonitor import API_VERSION, protocol
 from arimonitor.console.zmtp import ProtocolError, ReqClient, Unreachable
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_DEGRADED = 1  # `status` answered and named problems
 USAGE_CODES = {protocol.E_BAD_ARGUMENTS, protocol.E_UNKNOWN_COMMAND, protocol.E_MALFORMED}
 
 USAGE = """\
@@ -34,7 +35,8 @@ usage: arictl [--json] [--timeout T] [--config PATH] [--endpoint ADDR] [COMMAND 
   --config PATH     arimonitor.ini to read (default $ARIMONITOR_CONFIG or conf/arimonitor.ini)
   --endpoint ADDR   control socket (ipc://PATH or tcp://127.0.0.1:PORT), overriding the config
 
-exit codes: 0 ok, 1 command error, 2 usage error, 3 engine unreachable"""
+exit codes: 0 ok, 1 command error (or `status`: degraded, each problem named), 2 usage error,
+3 engine unreachable"""
 
 
 class UsageError(Exception):
@@ -135,7 +137,8 @@ class Session:
 
 def exit_code(reply: dict) -> int:
     if reply.get("status") == protocol.STATUS_OK:
-        return EXIT_OK
+        # a health report that names problems: the command worked, the system is degraded
+        return EXIT_DEGRADED if reply.get("problems") else EXIT_OK
     return EXIT_USAGE if reply.get("code") in USAGE_CODES else EXIT_ERROR
 
 

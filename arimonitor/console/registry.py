@@ -42,6 +42,8 @@ class CommandError(Exception):
 class Reply:
     data: Any = None
     text: str = ""
+    # only commands that report health: what is not healthy ([] = healthy)
+    problems: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -260,7 +262,7 @@ class Registry:
             reply = cmd.handler(ctx, **kwargs)
             if not isinstance(reply, Reply):
                 reply = Reply(data=reply, text="" if reply is None else str(reply))
-            return protocol.ok(req_id, reply.data, reply.text)
+            return protocol.ok(req_id, reply.data, reply.text, reply.problems)
         except CommandError as exc:
             return protocol.error(req_id, exc.code, exc.reason, exc.data)
         except Exception as exc:  # a bad command must never take the engine down

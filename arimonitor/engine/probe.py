@@ -2,7 +2,7 @@
 
 Asterisk's REST side can stall while its WebSocket stays up (asterisk/asterisk#2078), so a
 healthy event stream proves nothing about REST. Each result goes to the loop thread through
-`report(ok, latency, info, error, auth_failed)`; the engine counts, shows, and warns on a
+`report(ok, latency, info, error, auth_failed, not_asterisk)`; the engine counts, shows, and warns on a
 stall. A 401/403 is not a stall: Asterisk answered and refused the credentials (auth_failed).
 """
 
@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from arimonitor.ari.rest import AriAuthError, AriError, AriRest
+from arimonitor.ari.rest import AriAuthError, AriError, AriNotAsterisk, AriRest
 
-# report(ok, latency, info, error, auth_failed)
-Report = Callable[[bool, float, "dict[str, Any] | None", str, bool], None]
+# report(ok, latency, info, error, auth_failed, not_asterisk)
+Report = Callable[[bool, float, "dict[str, Any] | None", str, bool, bool], None]
 
 
 class Probe:
@@ -40,11 +40,13 @@ class Probe:
         try:
             info = self.rest.asterisk_info(timeout=self.timeout())
         except AriAuthError as exc:
-            self.report(False, time.monotonic() - started, None, str(exc), True)
+            self.report(False, time.monotonic() - started, None, str(exc), True, False)
+        except AriNotAsterisk as exc:
+            self.report(False, time.monotonic() - started, None, str(exc), False, True)
         except AriError as exc:
-            self.report(False, time.monotonic() - started, None, str(exc), False)
+            self.report(False, time.monotonic() - started, None, str(exc), False, False)
         else:
-            self.report(True, time.monotonic() - started, info, "", False)
+            self.report(True, time.monotonic() - started, info, "", False, False)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval()):
@@ -65,6 +67,7 @@ class ProbeStats:
         self.stalled = False
         self.auth_failed = False      # the last answer was 401/403 (probe or resync)
         self.auth_error = ""
+        self.not_asterisk = False     # the last answer came from something else than Asterisk
 
     def view(self) -> dict[str, Any]:
         return {"ok": self.ok, "failed": self.failed, "stalls": self.stalls,
@@ -72,4 +75,4 @@ class ProbeStats:
                 "max_latency_ms": round(self.max_latency * 1000, 2),
                 "last_ok_at": self.last_ok_at, "last_error": self.last_error,
                 "stalled": self.stalled, "auth_failed": self.auth_failed,
-                "auth_error": self.auth_error}
+                "auth_error": self.auth_error, "not_asterisk": self.not_asterisk}

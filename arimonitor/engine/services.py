@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from arimonitor import protocol
-from arimonitor.ari.rest import AriAuthError, AriError, AriHttpError
+from arimonitor.ari.rest import AriAuthError, AriError, AriHttpError, AriNotAsterisk
 from arimonitor.engine import resync as R
 from arimonitor.engine import states as S
 from arimonitor.engine.handlers import Handlers
@@ -183,6 +183,8 @@ class Services:
             self.state.touched = None
             self.state.counters.resync_failures += 1
             text = str(error) if isinstance(error, AriError) else repr(error)
+            self.probe.last_error = text
+            self.probe.not_asterisk = isinstance(error, AriNotAsterisk)
             if isinstance(error, AriAuthError):
                 # Asterisk is there and says no: an operator's fix, not an outage.
                 self.auth_failure(text)
@@ -284,10 +286,11 @@ class Services:
     # ---- probe ------------------------------------------------------------------------------
 
     def on_probe(self, ok: bool, latency: float, info: dict[str, Any] | None, error: str,
-                 auth_failed: bool = False) -> None:
+                 auth_failed: bool = False, not_asterisk: bool = False) -> None:
         p = self.probe
         p.last_latency = latency
         p.max_latency = max(p.max_latency, latency)
+        p.not_asterisk = not_asterisk
         if auth_failed:
             # Asterisk answered, and refused us: not a stall, not "unavailable".
             p.failed += 1

@@ -9,6 +9,7 @@ from arimonitor.ari.rest import AriError
 from arimonitor.console import render
 from arimonitor.console.commands.processes import processes_lines, processes_view
 from arimonitor.console.registry import Arg, CommandError, Option, Registry, Reply
+from arimonitor.engine import health
 
 
 def _age(seconds: float | None) -> str:
@@ -44,11 +45,20 @@ def _clock(t: float | None) -> str:
 
 def register(registry: Registry) -> None:
     @registry.command("status", category="engine",
-                      summary="processes, link, Asterisk, calls and endpoints at a glance",
-                      examples=["status"])
-    def status(ctx) -> Reply:
+                      summary="processes, link, Asterisk, calls and endpoints at a glance; "
+                              "exit 0 healthy, 1 degraded (each problem named)",
+                      options=[Option("brief", "one line: OK - ... or DEGRADED - problem; problem",
+                                      flag=True)],
+                      examples=["status", "status --brief"])
+    def status(ctx, brief=False) -> Reply:
         data = ctx.services.status()
         data["processes"] = processes_view(ctx)
+        found = health.problems(data, data["processes"], ctx.services.tables,
+                                transcoders_expected=ctx.cfg.transcoder_workers(),
+                                clicktocall_expected=bool(ctx.cfg["clicktocall.enabled"]))
+        data["problems"] = found
+        if brief:
+            return Reply(data, health.brief(found, data), found)
         s, link, probe = data["state"], data["link"], data["probe"]
         lines = [
             f"engine:     up {render.duration(data['uptime'])}",
@@ -62,8 +72,6 @@ def register(registry: Registry) -> None:
             f"endpoints:  {s['online']}/{s['endpoints']} online, {s['not_in_files']} not in files",
             f"remote IPs: {s['remote_ips']}",
         ]
-        if probe.get("auth_failed"):
-            lines.append(f"ari auth:   FAILED - {probe.get('auth_error') or 'HTTP 401'}")
         if data["last_resync"]:
             r = data["last_resync"]
             lines.append(f"last resync: {_clock(r.get('at'))} ({r.get('reason')}): {_changes(r)}")
@@ -75,7 +83,8 @@ def register(registry: Registry) -> None:
             lines.append(f"last outage: {_clock(outage.get('disconnected'))} -> {_clock(outage.get('resynced'))}, "
                          f"unseen {_seconds(outage.get('unseen'))} ({outage.get('reason')}): "
                          f"{_changes(outage.get('changes') or {})}")
-        return Reply(data, "\n".join(lines))
+        lines += [f"PROBLEM:    {problem}" for problem in found] or ["health:     ok"]
+        return Reply(data, "\n".join(lines), found)
 
     @registry.command("stats", category="engine", summary="event, loss and liveness counters",
                       examples=["stats"])
