@@ -204,3 +204,34 @@ def test_demo_always_stops_its_tree(tmp_path, how):
         finally:
             if demo_process.poll() is None:
                 os.killpg(demo_process.pid, signal.SIGKILL)
+
+
+def _json(*words: str, env: dict) -> dict:
+    import json
+
+    out = arictl("--json", *words, env=env)
+    return json.loads(out.stdout)
+
+
+def test_a_call_up_at_stop_is_ended_on_the_next_start_with_a_reason_and_counted(tmp_path):
+    with demo_tree(tmp_path, workers=1) as demo:
+        env = demo.env
+        assert run_arimonitor("start", "--demo", env=env).returncode == 0
+        # the demo's own traffic: wait for a call that is up
+        up = eventually(lambda: [c for c in _json("calls", env=env)["data"] if c["state"] == "up"],
+                        timeout=60, interval=0.5)
+        call_id = up[0]["id"]
+        lost_before = _json("stats", env=env)["data"]["counters"]["calls_lost"]
+        assert run_arimonitor("stop", env=env).returncode == 0
+        assert run_arimonitor("start", "--demo", env=env).returncode == 0
+
+        def in_history():
+            rows = _json("history", "--limit", "1000", env=env)["data"]
+            return next((r for r in rows if r["id"] == call_id), None)
+        row = eventually(in_history, timeout=30, interval=0.5)
+        assert row["end_reason"] == "ended while arimonitor was down"
+        assert call_id not in {c["id"] for c in _json("calls", env=env)["data"]}
+        totals = _json("stats", env=env)["data"]["totals"]
+        assert totals["calls_lost"] >= lost_before + 1
+        history = arictl("history", "--limit", "1000", env=env).stdout
+        assert "ended while arimonitor was down" in history

@@ -26,7 +26,7 @@ class Effects(Protocol):
     def hold(self) -> None: ...
     def release(self) -> None: ...
     # Optional: after a resync, forget saved active calls not in `keep` (outputs.py).
-    def prune_active(self, keep: set[str]) -> int: ...
+    def prune_active(self, keep: set[str], ended: float, reason: str) -> int: ...
 
 
 class RecordingEffects:
@@ -73,5 +73,5 @@ class RecordingEffects:
     def release(self) -> None:
         pass
 
-    def prune_active(self, keep: set[str]) -> int:
+    def prune_active(self, keep: set[str], ended: float, reason: str) -> int:
         return 0

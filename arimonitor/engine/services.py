@@ -214,7 +214,15 @@ class Services:
             fx.release()
         prune = getattr(fx, "prune_active", None)
         if prune is not None:
-            result["pruned"] = prune(set(self.state.calls))
+            # in flight when the engine stopped: ended, with a reason, counted, in the history
+            lost = prune(set(self.state.calls), self.outage_started or time.time(), S.END_ENGINE_DOWN)
+            result["pruned"] = lost
+            if lost:
+                self.state.counters.calls_lost += lost
+                self.state.counters.calls_ended += lost
+                result["ended"] += lost
+                log.info("%d call(s) up when the engine last stopped are gone from Asterisk: in the "
+                         "history as '%s'", lost, S.END_ENGINE_DOWN)
         if self.intake is not None:
             self.intake.superseded_before = snap.started
         self.state.counters.resyncs += 1

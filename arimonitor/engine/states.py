@@ -41,6 +41,8 @@ ENDPOINT_STATES = (ENDPOINT_ONLINE, ENDPOINT_OFFLINE, ENDPOINT_UNKNOWN)
 # Why a call ended.
 END_HANGUP = "hangup"
 END_LOST = "lost during outage"  # ARI no longer has it after an outage, or Asterisk restarted
+# up when the engine stopped (stop, crash, kill -9) and gone from Asterisk at the next start
+END_ENGINE_DOWN = "ended while arimonitor was down"
 
 # Direction, from the PBX's point of view.
 DIRECTION_INTERNAL = "internal"      # one of our endpoints to another

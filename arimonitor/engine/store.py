@@ -160,16 +160,31 @@ class Store:
         rows = self.connection.execute("SELECT * FROM active_calls WHERE server=?", (server,))
         return [{**dict(r), "channels": json.loads(r["channels"] or "[]")} for r in rows]
 
-    def prune_active(self, server: str, keep: Iterable[str]) -> int:
-        """Delete the rows of calls that are no longer active (ended while we were away)."""
+    def prune_active(self, server: str, keep: Iterable[str], ended: float, reason: str) -> int:
+        """Calls a previous run announced as active and Asterisk no longer has (they ended while
+        the engine was down): moved to the history as ended at `ended` (the last moment the
+        engine was seen alive) for `reason`, never dropped. Returns how many."""
         keep = set(keep)
-        ids = [r[0] for r in self.connection.execute(
-            "SELECT id FROM active_calls WHERE server=?", (server,)) if r[0] not in keep]
-        if ids:
-            with self.transaction():
-                self.connection.executemany("DELETE FROM active_calls WHERE server=? AND id=?",
-                                            [(server, i) for i in ids])
-        return len(ids)
+        rows = [dict(r) for r in self.connection.execute(
+            "SELECT * FROM active_calls WHERE server=?", (server,)) if r["id"] not in keep]
+        if not rows:
+            return 0
+        history = []
+        for row in rows:
+            created, answered = row["created"], row["answered"]
+            end = max(ended, created or ended)
+            history.append({
+                **{c: row.get(c) for c in _CALL_COLUMNS}, "ended": end, "end_reason": reason,
+                "duration": end - created if created else None,
+                "billsec": end - answered if answered else 0.0})
+        with self.transaction():
+            # a call the previous run did finish (crash between two writes) keeps its own row
+            self.connection.executemany(
+                f"INSERT OR IGNORE INTO calls ({','.join(_CALL_COLUMNS)}) "
+                f"VALUES ({','.join('?' * len(_CALL_COLUMNS))})", [[h.get(c) for c in _CALL_COLUMNS] for h in history])
+            self.connection.executemany("DELETE FROM active_calls WHERE server=? AND id=?",
+                                        [(server, r["id"]) for r in rows])
+        return len(rows)
 
     # ---- liveness mark (the unseen window of an engine restart) --------------------------
 

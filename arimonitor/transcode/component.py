@@ -104,6 +104,10 @@ class TranscodeComponent:
             self.bind()
         loop.add_socket(self.results_sock, self.drain)
         loop.every(self.tick_interval, self.tick)
+        interrupted = self.book.interrupt_recordings("arimonitor was down when it should have finished")
+        if interrupted:
+            log.info("transcoder: %d recording(s) still open from the previous run marked interrupted",
+                     interrupted)
         report = self.rescan()
         log.info("transcoder: %d WAV(s) without MP3 queued at start, %d settling",
                  len(report.found), report.settling)

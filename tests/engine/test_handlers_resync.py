@@ -159,8 +159,13 @@ def test_active_calls_are_saved_on_ringing_and_up_once_per_burst_and_deleted_at_
     a.ended = 9.0
     fx.call_ended(a)
     assert store.load_active("asterisk1") == [] and store.count_calls() == 2
-    store.save_active([("asterisk1", "stale", 1.0, None, "", "", "", "", "", "[]", 1.0)], [])
-    assert fx.prune_active(set()) == 1 and store.load_active("asterisk1") == []
+    store.save_active([("asterisk1", "stale", 1.0, 2.0, "101", "1013010", "1013020", "internal", "ANSWER",
+                        '["s1"]', 1.0)], [])
+    # up when the engine stopped, gone at the next start: in the history with a reason, not dropped
+    assert fx.prune_active(set(), 10.0, S.END_ENGINE_DOWN) == 1 and store.load_active("asterisk1") == []
+    stale = next(r for r in store.history() if r["id"] == "stale")
+    assert (stale["end_reason"], stale["ended"], stale["billsec"], stale["origin"]) == (
+        S.END_ENGINE_DOWN, 10.0, 8.0, "1013010")
 
 
 def test_auth_failure_warns_once_per_episode_and_is_not_a_stall():

@@ -342,3 +342,15 @@ def test_finished_jobs_kept_for_the_rate_stay_bounded_without_stats(env):
     assert book.counters["done"] == 200
     # what the 60 s rate looks at, and no more: 7 rounds of 2 jobs at most, not 200
     assert len(book._recent) <= 7 * 2
+
+
+def test_a_recording_open_at_engine_stop_is_interrupted_at_the_next_start(env):
+    book, _net, clock, _ = env
+    book.note_recording("r1", "recording", client="101", call_id="c1")
+    book.note_recording("r2", "done", client="101", call_id="c2")
+    clock.t += 60
+    assert book.interrupt_recordings("arimonitor was down") == 1
+    states = {r["name"]: (r["state"], r["reason"]) for r in book.recordings()}
+    assert states == {"r1": ("interrupted", "arimonitor was down"), "r2": ("done", "")}
+    book.note_recording("r1", "done")   # only the engine restarted: Asterisk finished it after all
+    assert {r["name"]: r["state"] for r in book.recordings()}["r1"] == "done"
