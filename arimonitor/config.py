@@ -51,10 +51,10 @@ SETTINGS: tuple[Setting, ...] = (
     _s("ari", "password", "", dt.text, "ARI password (ari.conf)", secret=True),
     _s("ari", "app", "arimonitor", dt.text, "Stasis application name"),
     _s("ari", "server_id", "asterisk1", dt.text, "name of this Asterisk in events and logs"),
-    _s("ari", "ping_interval", "10s", dt.seconds, "WebSocket ping interval"),
-    _s("ari", "reconnect_max", "30s", dt.seconds, "longest wait between reconnects"),
-    _s("ari", "rest_timeout", "5s", dt.seconds, "timeout of one ARI REST request"),
-    _s("ari", "probe_interval", "5s", dt.seconds, "GET /asterisk/info liveness probe", settable=True),
+    _s("ari", "ping_interval", "10s", dt.Bounded(dt.seconds, "1s", "5m"), "WebSocket ping interval"),
+    _s("ari", "reconnect_max", "30s", dt.Bounded(dt.seconds, "1s", "1h"), "longest wait between reconnects"),
+    _s("ari", "rest_timeout", "5s", dt.Bounded(dt.seconds, "100ms", "5m"), "timeout of one ARI REST request"),
+    _s("ari", "probe_interval", "5s", dt.Bounded(dt.seconds, "500ms", "1h"), "GET /asterisk/info liveness probe", settable=True),
     _s("ami", "enabled", "no", dt.boolean, "read registered contacts from AMI PJSIPShowContacts"),
     _s("ami", "host", "127.0.0.1", dt.loopback_host, "AMI host (loopback only)"),
     _s("ami", "port", "5038", dt.port_number, "AMI port"),
@@ -81,9 +81,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("logging", "level", "INFO", dt.log_level, "log level of every process", settable=True),
     _s("logging", "max_bytes", "50MB", dt.byte_size, "size of one log file before rotation"),
     _s("logging", "backups", "10", dt.integer, "rotated log files kept"),
-    _s("logging", "metrics_interval", "60s", dt.seconds, "period of the metrics log line", settable=True),
+    _s("logging", "metrics_interval", "60s", dt.Bounded(dt.seconds, "1s", "1d"), "period of the metrics log line", settable=True),
     _s("transcoder", "workers", "0", dt.integer, "transcoder processes; 0 = one per CPU core"),
-    _s("transcoder", "bitrate", "32", dt.positive_integer, "MP3 bitrate in kbit/s", settable=True),
+    _s("transcoder", "bitrate", "32", dt.choice(*dt.MP3_BITRATES), "MP3 bitrate in kbit/s", settable=True),
     _s("transcoder", "delete_wav", "no", dt.boolean, "delete a WAV once its MP3 is verified", settable=True),
     _s("transcoder", "job_deadline", "120s", dt.seconds, "resend a job with no result after this"),
     _s("transcoder", "max_attempts", "5", dt.positive_integer, "tries before a job is marked failed"),
@@ -134,11 +134,16 @@ def find_home() -> Path:
 class Config:
     """Typed, read-only view of arimonitor.ini plus overrides."""
 
-    def __init__(self, values: dict[str, Any], raw: dict[str, str], path: Path | None, home: Path):
+    def __init__(self, values: dict[str, Any], raw: dict[str, str], path: Path | None, home: Path,
+                 sources: dict[str, str] | None = None, base: dict[str, tuple[str, str]] | None = None):
         self._values = values
         self._raw = raw
         self.path = path
         self.home = home
+        # where each value comes from: default, file, environment, or set (the console)
+        self._sources = sources or dict.fromkeys(raw, "default")
+        # name -> (raw, source) before any `set`: what `unset` goes back to
+        self._base = base or {n: (v, self._sources[n]) for n, v in raw.items()}
 
     def get(self, name: str) -> Any:
         """`cfg.get("ari.url")`."""
@@ -157,20 +162,34 @@ class Config:
             return "********" if self._values[name] else ""
         return str(self._raw[name])
 
-    def with_overrides(self, overrides: Mapping[str, str]) -> Config:
+    def source(self, name: str) -> str:
+        return self._sources[name]
+
+    def base(self, name: str) -> tuple[str, str]:
+        """(raw value, source) as the file, environment or default give it, before any `set`."""
+        return self._base[name]
+
+    def with_overrides(self, overrides: Mapping[str, str], source: str = "set") -> Config:
         """A new Config with some raw values replaced and everything converted again."""
-        raw = dict(self._raw)
+        raw, sources = dict(self._raw), dict(self._sources)
         for name, value in overrides.items():
             if name not in SETTINGS_BY_NAME:
                 raise ConfigError(f"unknown setting {name!r}")
             raw[name] = str(value)
-        return _convert(raw, self.path, self.home)
+            sources[name] = source
+        return _convert(raw, self.path, self.home, sources, self._base)
+
+    def without_override(self, name: str) -> Config:
+        """Back to the file's (environment's, default's) value: the console's `unset`."""
+        raw, source = self._base[name]
+        return self.with_overrides({name: raw}, source=source)
 
     def take_values(self, other: Config) -> None:
         """Take `other`'s values in place (console `set`): every part that holds this Config,
         or a function reading it, sees the new value at its next use."""
         self._values.update(other._values)
         self._raw.update(other._raw)
+        self._sources.update(other._sources)
 
     def transcoder_workers(self) -> int:
         n = self._values["transcoder.workers"]
@@ -185,7 +204,8 @@ def _resolve_path(raw: str, home: Path, var: str, run: str) -> str:
     return str(p if p.is_absolute() else (home / p))
 
 
-def _convert(raw: dict[str, str], path: Path | None, home: Path) -> Config:
+def _convert(raw: dict[str, str], path: Path | None, home: Path, sources: dict[str, str] | None = None,
+             base: dict[str, tuple[str, str]] | None = None) -> Config:
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         try:
@@ -201,7 +221,7 @@ def _convert(raw: dict[str, str], path: Path | None, home: Path) -> Config:
             values[setting.name] = _resolve_path(raw[setting.name], home, var, run)
         elif setting.section == "zmq":
             values[setting.name] = values[setting.name].format(home=home, var=var, run=run)
-    return Config(values, raw, path, home)
+    return Config(values, raw, path, home, sources, base)
 
 
 def private_file_problem(path: Path, holds_secret: bool) -> str | None:
@@ -251,7 +271,7 @@ def _check_private(path: Path, parser: configparser.ConfigParser) -> None:
 # read by one tool (the prompt's history file, a test hook of the click-to-call consumer).
 NOT_SETTINGS = frozenset({"ARIMONITOR_CONFIG", "ARIMONITOR_HOME", "ARIMONITOR_PYTHON", "ARIMONITOR_RUN_DIR",
                           "ARIMONITOR_LOG_DIR", "ARIMONITOR_TRANSCODERS", "ARIMONITOR_DEMO",
-                          "ARIMONITOR_CLICKTOCALL", "ARIMONITOR_HISTORY", "ARIMONITOR_C2C_TEST_ACK_DELAY"})
+                          "ARIMONITOR_CLICKTOCALL", "ARIMONITOR_USER", "ARIMONITOR_HISTORY", "ARIMONITOR_C2C_TEST_ACK_DELAY"})
 
 
 def env_name(setting: Setting) -> str:
@@ -299,11 +319,12 @@ def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str
                 raise ConfigError(f"unknown key [{section}] {key} in {file_path}{hint}")
     _check_environment(environ)
     raw: dict[str, str] = {}
+    sources: dict[str, str] = {}
     for setting in SETTINGS:
         if env_name(setting) in environ:
-            raw[setting.name] = environ[env_name(setting)]
+            raw[setting.name], sources[setting.name] = environ[env_name(setting)], "environment"
         elif parser.has_option(setting.section, setting.key):
-            raw[setting.name] = parser.get(setting.section, setting.key)
+            raw[setting.name], sources[setting.name] = parser.get(setting.section, setting.key), "file"
         else:
-            raw[setting.name] = setting.default
-    return _convert(raw, file_path if file_path.exists() else None, home)
+            raw[setting.name], sources[setting.name] = setting.default, "default"
+    return _convert(raw, file_path if file_path.exists() else None, home, sources)

@@ -1,4 +1,4 @@
-"""Logging for every process: its own rotating file plus stdout for supervisord.
+"""Logging for every process: its own rotating file (plus stdout when not under supervisord).
 
 The calls log (one line per call event) and the metrics log (a periodic counters line) are
 separate files written through the `arimonitor.calls` and `arimonitor.metrics` loggers.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 import threading
 from pathlib import Path
@@ -34,7 +35,10 @@ def setup_logging(process_name: str, cfg: Config, stdout: bool = True) -> loggin
     for handler in list(root.handlers):
         root.removeHandler(handler)
     root.addHandler(_rotating(log_dir / f"{process_name}.log", cfg, FORMAT))
-    if stdout:
+    # Under supervisord stdout goes to <log>/supervisor/<name>.out: a copy of every line there
+    # doubled the disk and the reading. It keeps only what escapes logging (a crash before
+    # logging is set up, a message from C code).
+    if stdout and "SUPERVISOR_ENABLED" not in os.environ:
         console = logging.StreamHandler(sys.stdout)
         console.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(console)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import secrets
 import subprocess
 import sys
@@ -82,6 +83,9 @@ class Tree:
             "ARIMONITOR_TRANSCODERS": str(self.cfg.transcoder_workers()),
             "ARIMONITOR_DEMO": "true" if self.demo else "false",
             "ARIMONITOR_CLICKTOCALL": "true" if self.cfg["clicktocall.enabled"] else "false",
+            # supervisord's `user`: the one running it, so it neither tries to drop privileges
+            # nor logs CRIT "running as root" at every start
+            "ARIMONITOR_USER": pwd.getpwuid(os.getuid()).pw_name,
         }
         if self.cfg.path:
             env["ARIMONITOR_CONFIG"] = str(self.cfg.path)
@@ -162,6 +166,9 @@ def _start_programs(tree: Tree, timeout: float) -> tuple[bool, str]:
         folder.mkdir(parents=True, exist_ok=True)
     os.chmod(tree.run_dir, 0o700)
     tree.mode_file.write_text("demo\n" if tree.demo else "asterisk\n", encoding="utf-8")
+    # supervisord opens its log before it applies umask 077: made private here first
+    os.close(os.open(tree.log_dir / "supervisord.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    os.chmod(tree.log_dir / "supervisord.log", 0o600)
     result = subprocess.run(
         [sys.executable, "-m", "supervisor.supervisord", "-c", str(tree.conf)],
         env=tree.environment(), cwd=tree.cfg.home, capture_output=True, text=True, timeout=30,
@@ -187,12 +194,40 @@ def failure_report(tree: Tree, failing: list[str], states: dict[str, str]) -> st
     lines = ["not every program reached RUNNING:"]
     for name in failing:
         lines.append(f"  {name}: {states.get(name, 'not started')}")
-        log = tree.log_dir / "supervisor" / f"{name}.out"
-        if log.exists():
-            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
-            lines += [f"    | {line}" for line in tail]
+        # its own log, then what escaped logging (a crash before logging was set up)
+        for log in (tree.log_dir / f"{name}.log", tree.log_dir / "supervisor" / f"{name}.out"):
+            if log.exists():
+                tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+                lines += [f"    | {line}" for line in tail]
     lines.append(f"logs: {tree.log_dir}")
     return "\n".join(lines)
+
+
+# Stopped in this order, each wave waited for: the processes that talk to the outside first,
+# then the engine, then the simulator, so that no one logs "lost Asterisk" (or the engine a
+# missing reader) during a clean stop. supervisord alone would signal them all at once.
+STOP_WAVES = (("clicktocall", "transcoder_", "ari-reader"), ("engine",), ("ari-sim",))
+
+
+def _stop_in_order(tree: Tree, timeout: float) -> None:
+    try:
+        rpc = tree.rpc().supervisor
+        running = [p["name"] for p in rpc.getAllProcessInfo() if p["statename"] in ("RUNNING", "STARTING", "BACKOFF")]
+    except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
+        return
+    deadline = time.monotonic() + timeout
+    for wave in STOP_WAVES:
+        names = [n for n in running if n.startswith(wave)]
+        for name in names:
+            try:
+                rpc.stopProcess(f"{GROUP}:{name}", False)
+            except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
+                pass  # already stopping or stopped; shutdown() below ends what is left
+        while names and time.monotonic() < deadline:
+            states = tree.states()
+            if all(states.get(n) not in ("RUNNING", "STARTING", "BACKOFF", "STOPPING") for n in names):
+                break
+            time.sleep(0.05)
 
 
 def stop(tree: Tree, timeout: float = 60.0) -> tuple[bool, str]:
@@ -201,6 +236,7 @@ def stop(tree: Tree, timeout: float = 60.0) -> tuple[bool, str]:
     children = [p["pid"] for p in tree.processes() if p.get("pid")]
     if pid is None:
         return True, "arimonitor is not running"
+    _stop_in_order(tree, timeout)
     try:
         tree.rpc().supervisor.shutdown()
     except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):

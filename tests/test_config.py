@@ -127,3 +127,19 @@ def test_stop_and_status_read_a_file_start_would_refuse(tmp_path):
     with pytest.raises(ConfigError, match="chmod 600"):
         load_config(ini, environ={})
     assert load_config(ini, environ={}, check_private=False)["ari.password"] == "x"
+
+
+@pytest.mark.parametrize(("name", "value"), [("ari.probe_interval", "0"), ("logging.metrics_interval", "0"),
+                                             ("transcoder.bitrate", "999999"), ("ari.probe_interval", "999999999999d")])
+def test_bounds_are_shared_by_the_file_and_the_environment(tmp_path, name, value):
+    section, key = name.split(".")
+    with pytest.raises(ConfigError, match=rf"\[{section}\] {key}.*{re.escape(repr(value))}"):
+        load_config(write_config(tmp_path, {section: {key: value}}), environ={})
+    with pytest.raises(ConfigError, match=rf"\[{section}\] {key}"):
+        load_config(write_config(tmp_path), environ={f"ARIMONITOR_{section.upper()}_{key.upper()}": value})
+
+
+def test_every_settable_value_has_bounds():
+    for setting in SETTINGS:
+        if setting.settable and setting.convert not in (dt.boolean, dt.log_level):
+            assert hasattr(setting.convert, "describe"), setting.name

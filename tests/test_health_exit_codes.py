@@ -235,3 +235,45 @@ def test_a_call_up_at_stop_is_ended_on_the_next_start_with_a_reason_and_counted(
         assert totals["calls_lost"] >= lost_before + 1
         history = arictl("history", "--limit", "1000", env=env).stdout
         assert "ended while arimonitor was down" in history
+
+
+def _noisy_lines(tree: Tree) -> list[str]:
+    lines = []
+    for log in sorted(tree.log_dir.glob("*.log")):
+        if log.name == "supervisord.log":
+            continue
+        lines += [f"{log.name}: {line}" for line in log.read_text(errors="replace").splitlines()
+                  if " WARNING " in line or " ERROR " in line or " CRITICAL " in line]
+    return lines
+
+
+def test_a_healthy_start_and_a_clean_stop_log_no_warning_and_each_log_exists_once(tmp_path):
+    with demo_tree(tmp_path, workers=1) as demo:
+        tree = demo.tree
+        assert run_arimonitor("start", "--demo", env=demo.env).returncode == 0
+        eventually(lambda: (r := arictl("status", env=demo.env)).returncode == 0 or print(r.stdout),
+                   timeout=30, interval=0.5)
+        assert run_arimonitor("stop", env=demo.env).returncode == 0
+        assert _noisy_lines(tree) == []
+        # each process log exists once: supervisord's copy of stdout holds only what escaped logging
+        assert (tree.log_dir / "engine.log").stat().st_size > 0
+        assert all(out.stat().st_size == 0 for out in (tree.log_dir / "supervisor").glob("*.out"))
+        sup_log = tree.log_dir / "supervisord.log"
+        assert oct(sup_log.stat().st_mode & 0o777) == "0o600"
+        assert "running as root" not in sup_log.read_text()
+
+
+def test_an_outage_is_logged_once_then_counted_with_bounded_lines(tmp_path):
+    port = free_port()
+    with asterisk_tree(tmp_path, f"http://127.0.0.1:{port}/ari") as (env, tree):
+        assert run_arimonitor("start", "--no-wait-ari", env=env).returncode == 0
+        eventually(lambda: _json("stats", env=env)["data"]["counters"]["resync_failures"] >= 5,
+                   timeout=40, interval=0.5)
+        engine_log = (tree.log_dir / "engine.log").read_text().splitlines()
+        about_resync = [line for line in engine_log if "resync" in line]
+        failed = [line for line in about_resync if "failed" in line]
+        assert len(failed) == 1, failed
+        assert "retry after" not in "\n".join(engine_log)
+        assert max(len(line) for line in engine_log) < 500
+        reader_log = (tree.log_dir / "ari-reader.log").read_text().splitlines()
+        assert len([line for line in reader_log if "connecting to ARI" in line]) == 1

@@ -32,10 +32,13 @@ from arimonitor.engine.notifier import Notifier
 from arimonitor.engine.probe import ProbeStats
 from arimonitor.engine.state import State
 from arimonitor.engine.store import Store
+from arimonitor.repeats import STARTUP_GRACE, RepeatedFailure
 
 log = logging.getLogger(__name__)
 
 # What a resync changed, kept with each outage (store `outages.changes`, `status`).
+# The reason of a resync that retries a failed one (never nested: "retry after: retry after: ...").
+RETRY = "retry after: "
 OUTAGE_CHANGES = ("adopted", "restored", "ended", "dropped_channels", "changed", "addresses")
 
 
@@ -86,6 +89,8 @@ class Services:
         # console: `_report` of other processes (name -> report + received), `debug` levels sent
         self.process_reports: dict[str, dict[str, Any]] = {}
         self.levels_sent: dict[str, str] = {}
+        # an outage retries every 2 s: logged once, then counted (arimonitor/repeats.py)
+        self.resync_failures = RepeatedFailure(log, "resync with Asterisk", grace=STARTUP_GRACE)
 
     # ---- files ------------------------------------------------------------------------------
 
@@ -126,7 +131,10 @@ class Services:
             self.state.counters.link_down += 1
             if self.outage_started is None:
                 self.outage_started = t
-            log.warning("reader lost Asterisk: %s", reason or "no reason given")
+            if reason == "stopping":  # the reader is being stopped (arimonitor stop): no news
+                log.info("reader stopping; link to Asterisk closed")
+            else:
+                log.warning("reader lost Asterisk: %s", reason or "no reason given")
             self.notifier.publish("link.disconnected", dict(self.link))
         else:
             log.warning("link notice with unknown state %r ignored", state)
@@ -170,7 +178,8 @@ class Services:
         self.resync_running = True
         self.state.touched = set()
         started = time.time()
-        log.info("resync started: %s", reason)
+        # a retry every 2 s during an outage is not news: only the first attempt at INFO
+        log.log(logging.DEBUG if reason.startswith(RETRY) else logging.INFO, "resync started: %s", reason)
         self.loop.run_in_thread(self.snapshot, lambda snap, err: self._resync_done(snap, err, reason, started),
                                 name="resync")
         return True
@@ -189,16 +198,19 @@ class Services:
                 # Asterisk is there and says no: an operator's fix, not an outage.
                 self.auth_failure(text)
             else:
-                log.warning("resync (%s) failed: %s", reason, text)
-                self.notifier.publish("warning.resync", {"text": f"resync failed: {text}",
-                                                         "reason": reason})
+                first = self.resync_failures.count == 0
+                self.resync_failures.failed(f"{text} ({reason.removeprefix(RETRY)})")
+                if first:
+                    self.notifier.publish("warning.resync", {"text": f"resync failed: {text}",
+                                                             "reason": reason})
             for waiter in waiters:
                 # the error itself when ARI said why, so `recovery` can tell auth from outage
                 waiter(None, error if isinstance(error, AriError) else text)
             # Keep trying: state we cannot trust must not stay silently (slower on bad auth).
             retry = 10.0 if isinstance(error, AriAuthError) else 2.0
-            self.loop.call_later(retry, lambda: self.request_resync(f"retry after: {reason}"))
+            self.loop.call_later(retry, lambda: self.request_resync(RETRY + reason.removeprefix(RETRY)))
             return
+        self.resync_failures.succeeded()
         self.auth_ok()
         fx = self.handlers.fx
         # Rows of active calls a previous run announced: read only if ARI has channels we do

@@ -1,4 +1,9 @@
-"""Console commands `get [NAME]` and `set NAME VALUE`: the engine's runtime configuration.
+"""Console commands `get [NAME]`, `set NAME VALUE`, `unset NAME`: the engine's runtime configuration.
+
+`get` says where each value comes from (default, file, environment, set); `unset` forgets a
+`set` and goes back to the file's value; a `set` saved before the file was edited to another
+value gives way to the file at the next start. Bounds live in config.SETTINGS (the converters),
+so the file, the environment and `set` refuse the same values.
 
 Only settings declared `settable=True` in config.SETTINGS can be set, and only those whose
 readers look the value up at use time (the engine and its components keep a reference to one
@@ -30,32 +35,46 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS runtime_settings (
     name TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);
 """
+# `base`: the file's (environment's, default's) raw value when the set was made. If the file
+# says something else at a later start, the operator edited it after the set: the file wins.
+MIGRATION_BASE = "console-settings-2"
+SCHEMA_BASE = "ALTER TABLE runtime_settings ADD COLUMN base TEXT"
 
 
 # ---- persistence ---------------------------------------------------------------------------
 
-def saved_overrides(database: str | Path) -> dict[str, str]:
-    """Raw values saved by `set`, read straight from the engine's SQLite file ({} if none)."""
+def saved_overrides(database: str | Path) -> dict[str, tuple[str, str | None]]:
+    """name -> (raw value, file's value at the time) saved by `set`, read straight from the
+    engine's SQLite file ({} if none)."""
     if str(database) == ":memory:" or not Path(database).exists():
         return {}
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
-        rows = conn.execute("SELECT name, value FROM runtime_settings").fetchall()
+        try:
+            rows = conn.execute("SELECT name, value, base FROM runtime_settings").fetchall()
+        except sqlite3.OperationalError:  # saved before `base` existed
+            rows = [(n, v, None) for n, v in conn.execute("SELECT name, value FROM runtime_settings")]
     except sqlite3.OperationalError:  # the table does not exist yet: nothing was ever set
         return {}
     finally:
         conn.close()
-    return dict(rows)
+    return {name: (value, base) for name, value, base in rows}
 
 
 def apply_saved(cfg: Config, logger: logging.Logger | None = None) -> Config:
-    """The engine's start-up config: the file's plus what `set` saved (still settable, valid)."""
+    """The engine's start-up config: the file's plus what `set` saved (still settable, valid,
+    and not superseded by an edit of the file made after the set)."""
     logger = logger or log
     good: dict[str, str] = {}
-    for name, value in saved_overrides(cfg["paths.database"]).items():
+    for name, (value, base) in saved_overrides(cfg["paths.database"]).items():
         setting = SETTINGS_BY_NAME.get(name)
         if setting is None or not setting.settable:
             logger.warning("saved setting %s ignored: no longer settable at run time", name)
+            continue
+        now_raw, now_source = cfg.base(name)
+        if base is not None and base != now_raw:
+            logger.info("saved setting %s = %s ignored: the %s now says %s (changed after the set)",
+                        name, "********" if setting.secret else value, now_source, now_raw)
             continue
         try:
             cfg.with_overrides({**good, name: value})
@@ -73,15 +92,20 @@ def apply_saved(cfg: Config, logger: logging.Logger | None = None) -> Config:
     return new
 
 
+def _migrate(ctx: Any) -> None:
+    ctx.store.migrate(MIGRATION, SCHEMA)
+    ctx.store.migrate(MIGRATION_BASE, SCHEMA_BASE)
+
+
 def _save(ctx: Any, name: str, raw: str) -> None:
-    ctx.store.migrate(MIGRATION, SCHEMA)
-    ctx.store.connection.execute("INSERT OR REPLACE INTO runtime_settings VALUES (?, ?, ?)",
-                                 (name, raw, time.time()))
+    _migrate(ctx)
+    ctx.store.connection.execute("INSERT OR REPLACE INTO runtime_settings (name, value, updated, base) "
+                                 "VALUES (?, ?, ?, ?)", (name, raw, time.time(), ctx.cfg.base(name)[0]))
 
 
-def _saved_names(ctx: Any) -> set[str]:
-    ctx.store.migrate(MIGRATION, SCHEMA)
-    return {r[0] for r in ctx.store.connection.execute("SELECT name FROM runtime_settings")}
+def _forget(ctx: Any, name: str) -> bool:
+    _migrate(ctx)
+    return ctx.store.connection.execute("DELETE FROM runtime_settings WHERE name=?", (name,)).rowcount > 0
 
 
 # ---- the swap ------------------------------------------------------------------------------
@@ -108,8 +132,10 @@ def _unknown(name: str) -> CommandError:
 def _row(cfg: Config, name: str) -> dict[str, Any]:
     s = SETTINGS_BY_NAME[name]
     default = "********" if s.secret and s.default else s.default
-    return {"name": name, "value": cfg.display(name), "default": default,
-            "settable": s.settable, "secret": s.secret, "help": s.help}
+    describe = getattr(s.convert, "describe", None)
+    return {"name": name, "value": cfg.display(name), "default": default, "source": cfg.source(name),
+            "settable": s.settable, "secret": s.secret, "help": s.help,
+            "bounds": describe() if describe else "", "saved": cfg.source(name) == "set"}
 
 
 def register(registry: Registry) -> None:
@@ -121,24 +147,41 @@ def register(registry: Registry) -> None:
                       description=f"Settable at run time: {', '.join(settable)}.")
     def get(ctx, name=None) -> Reply:
         if name is None:
-            saved = _saved_names(ctx)
             rows = [_row(ctx.cfg, s.name) for s in SETTINGS]
-            for row in rows:
-                row["saved"] = row["name"] in saved
             text = render.table(
-                [(r["name"], r["value"], "yes" + (" (saved)" if r["saved"] else "") if r["settable"] else "",
-                  r["help"]) for r in rows],
-                ("SETTING", "VALUE", "SETTABLE", "WHAT"), title="settings", max_width=48)
+                [(r["name"], r["value"], r["source"], "yes" if r["settable"] else "", r["help"]) for r in rows],
+                ("SETTING", "VALUE", "FROM", "SETTABLE", "WHAT"), title="settings", max_width=48)
             return Reply(rows, text)
         if name not in SETTINGS_BY_NAME:
             raise _unknown(name)
         row = _row(ctx.cfg, name)
-        row["saved"] = name in _saved_names(ctx)
         default = row["default"] or '""'
-        text = (f"{name} = {row['value']}  (default {default}"
+        from_text = {"set": "set at the console (saved; 'unset' goes back to the file)",
+                     "file": f"the file {ctx.cfg.path}", "environment": "the environment",
+                     "default": "the default"}[row["source"]]
+        text = (f"{name} = {row['value']}  (from {from_text}; default {default}"
                 f"{'; settable' if row['settable'] else '; fixed at start'}"
-                f"{', saved by set' if row['saved'] else ''})\n  {row['help']}")
+                f"{'; ' + row['bounds'] if row['bounds'] else ''})\n  {row['help']}")
         return Reply(row, text)
+
+    @registry.command("unset", category="settings",
+                      summary="forget a value set at the console: back to the file's (or default)",
+                      args=[Arg("name", "a setting changed with 'set'")],
+                      examples=["unset transcoder.bitrate"], privileged=True)
+    def unset(ctx, name) -> Reply:
+        if name not in SETTINGS_BY_NAME:
+            raise _unknown(name)
+        if not _forget(ctx, name) and ctx.cfg.source(name) != "set":
+            raise CommandError(protocol.E_NOT_FOUND, f"{name} was not set at the console; it comes from "
+                                                     f"the {ctx.cfg.source(name)}")
+        old_display = ctx.cfg.display(name)
+        new = ctx.cfg.without_override(name)
+        swap_config(ctx, new)
+        _side_effects(ctx, name, new)
+        log.info("setting %s back to the %s's value %s (was %s)", name, new.source(name), new.display(name),
+                 old_display)
+        data = {"name": name, "old": old_display, "value": new.display(name), "source": new.source(name)}
+        return Reply(data, f"{name} = {new.display(name)} (from the {new.source(name)}; was {old_display})")
 
     @registry.command("set", category="settings", summary="change a setting now; kept across restarts",
                       args=[Arg("name", "a settable setting (see 'get')"),
@@ -163,14 +206,18 @@ def register(registry: Registry) -> None:
         old_display = ctx.cfg.display(name)
         _save(ctx, name, value)  # recorded first: a set that is shown is a set that survives
         swap_config(ctx, new)
-        if name == "logging.level":
-            set_level(new[name])
-            publish_level(ctx, "all", new[name])
+        _side_effects(ctx, name, new)
         log.warning("setting %s changed from %s to %s by the console", name, old_display,
                     new.display(name))
         data = {"name": name, "old": old_display, "value": new.display(name), "saved": True}
         return Reply(data, f"{name} = {new.display(name)} (was {old_display}); in effect now, "
                            "saved: it survives an engine restart")
+
+
+def _side_effects(ctx: Any, name: str, new: Config) -> None:
+    if name == "logging.level":
+        set_level(new[name])
+        publish_level(ctx, "all", new[name])
 
 
 def publish_level(ctx: Any, process: str, level: str) -> None:
