@@ -30,7 +30,6 @@ setup(
             "pytest-timeout>=2.3",
             "hypothesis>=6.100",
             "pexpect>=4.9",
-            "jsonschema>=4.20",
             "ruff>=0.5",
         ],
     },

@@ -45,7 +45,7 @@ def port_number(text: str | int) -> int:
     return value
 
 
-_SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_SECONDS = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?\s*")
 _SECONDS_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
@@ -53,13 +53,13 @@ def seconds(text: str | float) -> float:
     """'5', '1.5s', '250ms', '2m', '1h' -> seconds as a float."""
     if isinstance(text, (int, float)):
         return float(text)
-    match = _SECONDS.match(str(text))
+    match = _SECONDS.fullmatch(str(text))
     if not match:
         raise ValueError(f"{text!r} is not a duration (examples: 5, 1.5s, 250ms, 2m, 1h)")
     return float(match.group(1)) * _SECONDS_UNIT[match.group(2)]
 
 
-_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)b?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"\s*([0-9]+)\s*([kmg]?)b?\s*", re.IGNORECASE)
 _SIZE_UNIT = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 
@@ -67,7 +67,7 @@ def byte_size(text: str | int) -> int:
     """'50MB', '512k', '1024' -> bytes."""
     if isinstance(text, int):
         return text
-    match = _SIZE.match(str(text))
+    match = _SIZE.fullmatch(str(text))
     if not match:
         raise ValueError(f"{text!r} is not a size (examples: 1024, 512KB, 50MB, 1GB)")
     return int(match.group(1)) * _SIZE_UNIT[match.group(2).lower()]

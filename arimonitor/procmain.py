@@ -12,7 +12,7 @@ from arimonitor.process import run_process
 
 PROCESSES = {
     "ari-sim": "arimonitor.sim.process",
-    "engine": "arimonitor.engine.process",
+    "engine": "arimonitor.engineproc.process",
     "ari-reader": "arimonitor.reader.process",
     "transcoder": "arimonitor.transcode.process",
     "clicktocall": "arimonitor.clicktocall.process",

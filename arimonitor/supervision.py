@@ -18,8 +18,6 @@ from arimonitor.config import Config, secret_file_problems
 from arimonitor.pids import pid_alive
 from arimonitor.preflight import busy_port, wait_for_ari
 
-GROUP = "arimonitor"
-
 
 @dataclass
 class Tree:

@@ -194,7 +194,7 @@ def report_pipeline(label: str, result: dict, raw_rate: float) -> None:
 # long, never short).
 
 def bench_latency(rate: float, seconds: float) -> tuple[float, float, float, int, float]:
-    from arimonitor.engine.app import Engine
+    from arimonitor.engineproc.app import Engine
 
     count = int(rate * seconds)
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -249,7 +249,7 @@ sys.path[:0] = [sys.argv[1], sys.argv[2]]
 from bench_engine import write_config
 from frames import call_frames, contact_frame
 from arimonitor.config import load_config
-from arimonitor.engine.app import Engine
+from arimonitor.engineproc.app import Engine
 endpoints, calls = int(sys.argv[3]), int(sys.argv[4])
 tmp = Path(tempfile.mkdtemp())
 lines = [f"#include pjsip/{1000000 + i}.pjsip ; Endpoint:{1000000 + i} CLI:{100 + i % 50} TYPE:apartamento PW:x{i} GUID:{i:08x}-0e48-492d-9aa9-4b5b905180d0" for i in range(endpoints)]
@@ -283,9 +283,9 @@ def bench_memory(endpoints: int, calls: int) -> float:
 
 def bench_resync(endpoints: int, channels: int) -> dict:
     from arimonitor.engine import resync as R
-    from arimonitor.engine.effects import RecordingEffects
     from arimonitor.engine.handlers import Handlers
     from arimonitor.engine.state import State
+    from tests.engine.fakes import RecordingEffects
 
     eps = [{"technology": "PJSIP", "resource": str(1000000 + i),
             "state": "online" if i % 3 else "offline", "channel_ids": []} for i in range(endpoints)]

@@ -11,7 +11,6 @@ The password lives only in the session's auth; it is never in a message or a rep
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -172,7 +171,3 @@ def _short(exc: Exception) -> str:
     # requests puts the URL (never the password: auth is a header) in its messages; keep it short.
     text = str(exc)
     return f": {text[:160]}" if text else ""
-
-
-def dumps_body(body: Any) -> str:
-    return body if isinstance(body, str) else json.dumps(body)[:300]

@@ -1,4 +1,4 @@
-"""The click-to-call flow as an engine component (one line in engine/app.py COMPONENTS):
+"""The click-to-call flow as an engine component (one line in engineproc/app.py COMPONENTS):
 
     from arimonitor.clicktocall.component import ClickToCallComponent
     COMPONENTS = [..., ClickToCallComponent]
@@ -16,6 +16,7 @@ from typing import Any
 
 from arimonitor.ari.rest import AriRest
 from arimonitor.clicktocall.flow import EVENT_TYPES, ClickToCallFlow
+from arimonitor.engine.api import EngineApi
 
 log = logging.getLogger(__name__)
 from arimonitor.clicktocall.history import (
@@ -29,40 +30,38 @@ from arimonitor.clicktocall.history import (
 
 
 class ClickToCallComponent:
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: EngineApi) -> None:
         cfg = engine.cfg
-        engine.store.migrate(MIGRATION, SCHEMA)
-        engine.store.migrate(FLOWS_MIGRATION, FLOWS_SCHEMA)
         self.engine = engine
-        self.store = OutcomeStore(engine.store.connection)
+        self.store = OutcomeStore(engine.database(MIGRATION, SCHEMA))
         # Its own session, used only from the REST worker thread.
         self.rest = AriRest.from_config(cfg)
         self.flow = ClickToCallFlow(
-            self.rest, engine.rest_worker.submit, engine.notifier.publish, self.store,
+            self.rest, engine.submit_rest, engine.publish, self.store,
             app=cfg["ari.app"], trunk_dial=cfg["clicktocall.trunk_dial"],
             default_timeout=cfg["clicktocall.default_timeout"],
-            flows=FlowStore(engine.store.connection))
+            flows=FlowStore(engine.database(FLOWS_MIGRATION, FLOWS_SCHEMA)))
         # Calls a previous engine left in progress: their later events find them again.
         self.flow.restore()
         for event_type in EVENT_TYPES:
             engine.on_event(event_type, self.flow.on_event)
         # After every resync (engine start included): match them with Asterisk's channels.
-        engine.notifier.subscribe("link.resynced", self.on_resynced)
+        engine.subscribe("link.resynced", self.on_resynced)
 
     def on_resynced(self, _topic: str, _body: dict[str, Any]) -> None:
-        state = self.engine.state
-        channels = [{"id": ch.id, "name": ch.name, "state": ch.state,
-                     "stasis_args": list(ch.stasis_args) if ch.in_stasis else []}
-                    for ch in state.channels.values() if ch.id.startswith("c2c-")]
-        result = self.flow.reconcile(channels, list(state.bridges))
+        channels = [{"id": ch["id"], "name": ch["name"], "state": ch["state"],
+                     "stasis_args": ch["stasis_args"] if ch["in_stasis"] else []}
+                    for ch in self.engine.channels("c2c-")]
+        result = self.flow.reconcile(channels, self.engine.bridges())
         if result["adopted"] or result["ended"]:
             log.info("c2c after resync: %d call(s) adopted, %d ended unseen",
                      result["adopted"], result["ended"])
 
     def register_commands(self, registry: Any) -> None:
-        from arimonitor.console.commands import clicktocall
+        from arimonitor.commands import clicktocall
 
         clicktocall.register(registry, lambda ctx: self)
+        clicktocall.register_catchup(registry, lambda ctx: self)
 
     def in_progress(self) -> list[dict[str, Any]]:
         return [{"request_id": c.request_id, "client": c.client, "destination": c.destination,

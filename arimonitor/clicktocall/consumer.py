@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 import pika
 import pika.exceptions
 
-from arimonitor.clicktocall import broker, outcomes, reasons
+from arimonitor.clicktocall import broker, deadletters, outcomes, reasons
 from arimonitor.clicktocall import placer as P
-from arimonitor.clicktocall.ledger import KEEP_FINAL, Ledger, Route
+from arimonitor.clicktocall.ledger import KEEP_FINAL, Final, Ledger, Route
 from arimonitor.clicktocall.listener import OutcomeListener
 from arimonitor.clicktocall.request import (
     MAX_BODY,
@@ -46,6 +46,8 @@ TEST_ACK_DELAY_ENV = "ARIMONITOR_C2C_TEST_ACK_DELAY"
 UNSENT_CHECK = 10.0      # seconds between sweeps of final outcomes the broker never confirmed
 DRAIN_TIMEOUT = 10.0     # longest wait for in-flight originates on SIGTERM
 PRUNE_EVERY = 3600.0     # seconds between deletions of old ledger rows (kept for days)
+CHECKPOINT_EVERY = 60.0  # seconds between ledger WAL checkpoints (its size stays bounded)
+DEAD_TRIM_EVERY = 30.0   # seconds between trims of <queue>.dead (deadletters.py)
 
 
 @dataclass
@@ -57,6 +59,8 @@ class ConsumerSettings:
     max_attempts: int = 20     # attempts (the first included) before retries_exhausted
     max_age: float = 600.0     # seconds since the first failed attempt, idem
     failback_check: float = 30.0  # seconds between checks that the first server is back
+    dead_letter_max: int = 10000      # messages kept in <queue>.dead
+    dead_letter_max_age: float = 7 * 86400.0  # seconds a dead letter is kept
     limits: Limits = field(default_factory=Limits)
     test_ack_delay: float = 0.0
 
@@ -73,6 +77,7 @@ class _Delivery:
     body: bytes
     received: float
     future: Future | None = None
+    redelivered: bool = False
 
 
 class ConsumerSession:
@@ -94,10 +99,11 @@ class ConsumerSession:
                                            thread_name_prefix="c2c-place")
         self.consumed = False
         self.counters = {"accepted": 0, "duplicate": 0, "refused": 0, "retried": 0,
-                         "exhausted": 0, "replied": 0}
+                         "exhausted": 0, "replied": 0, "dead_dropped": 0}
         self._generation = 0
         self._inflight: dict[int, _Delivery] = {}
         self._next_prune = time.monotonic() + PRUNE_EVERY  # the ledger pruned itself at start
+        self._next_checkpoint = time.monotonic() + CHECKPOINT_EVERY
 
     # ---- one connection -----------------------------------------------------------------------
 
@@ -122,6 +128,7 @@ class ConsumerSession:
         probe: _Probe | None = None
         next_probe = time.monotonic() + self.settings.failback_check
         next_unsent = time.monotonic() + UNSENT_CHECK
+        next_trim = time.monotonic()
         reason = "stopping"
         while not self.stopper.stopping:
             connection.process_data_events(time_limit=0.05)
@@ -131,6 +138,9 @@ class ConsumerSession:
                 next_unsent = now + UNSENT_CHECK
                 self._send_unsent()
             self._maybe_prune(now)
+            if now >= next_trim:
+                next_trim = now + DEAD_TRIM_EVERY
+                self._trim_dead_letters()
             if server_index > 0 and probe is None and now >= next_probe:
                 probe = _Probe(self.servers, self._connect)
             if probe is not None and probe.done.is_set():
@@ -183,12 +193,15 @@ class ConsumerSession:
     # ---- messages -----------------------------------------------------------------------------
 
     def _on_message(self, channel, method, properties: pika.BasicProperties, body: bytes) -> None:
-        delivery = _Delivery(method.delivery_tag, properties, body, time.monotonic())
+        delivery = _Delivery(method.delivery_tag, properties, body, time.monotonic(),
+                             redelivered=bool(method.redelivered))
         parsed = parse_request(body, properties.reply_to, properties.correlation_id,
                                self.settings.limits)
         stamp = properties.timestamp
-        if not isinstance(parsed, Refusal) and isinstance(stamp, int) and stamp > 0:
-            parsed = dataclasses.replace(parsed, queued_at=float(stamp))
+        if not isinstance(parsed, Refusal):
+            parsed = dataclasses.replace(
+                parsed, redelivered=bool(method.redelivered), publisher=properties.user_id,
+                queued_at=float(stamp) if isinstance(stamp, int) and stamp > 0 else None)
         if isinstance(parsed, Refusal):
             self._refuse(delivery, parsed, None)
             return
@@ -233,7 +246,7 @@ class ConsumerSession:
             self.log.info("c2c %s is a duplicate (already placed): acked, no second call",
                           req.request_id)
             self._ack(delivery.tag)
-            self._resend_final(req.request_id)
+            self._send_final(req.request_id)
         elif decision.kind == P.RETRY:
             self._retry(delivery, decision)
         else:
@@ -247,6 +260,15 @@ class ConsumerSession:
             self.channel.basic_ack(tag)
 
     def _refuse(self, delivery: _Delivery, refusal: Refusal, req: ClickToCallRequest | None) -> None:
+        request_id = req.request_id if req else _request_id_of(delivery.body)
+        client = req.client if req else ""
+        route = Route(request_id or "", client, delivery.properties.reply_to,
+                      delivery.properties.correlation_id)
+        if delivery.redelivered and request_id and self.ledger.answered(route):
+            # Judged and answered before a crash took the ack: one reply per message.
+            self.log.info("c2c %s: redelivered after its reply went; acked", request_id)
+            self.channel.basic_ack(delivery.tag)
+            return
         self.counters["exhausted" if refusal.reason == reasons.RETRIES_EXHAUSTED
                       else "refused"] += 1
         props = outcomes.dead_letter_properties(delivery.properties, refusal)
@@ -257,17 +279,16 @@ class ConsumerSession:
             self.log.error("dead letter not confirmed (%s); message requeued", exc)
             self.channel.basic_nack(delivery.tag, requeue=True)
             return
-        request_id = req.request_id if req else _request_id_of(delivery.body)
         self.log.info("c2c %s refused: %s", request_id or "(no id)", refusal.text)
-        client = req.client if req else ""
         body = outcomes.refusal_outcome(request_id or "", client, refusal, req)
-        route = Route(request_id or "", client, delivery.properties.reply_to,
-                      delivery.properties.correlation_id)
         # Another client's request owns that id in the ledger: reply, but never touch its row.
-        if req is not None and refusal.reason != reasons.DUPLICATE_REQUEST_ID:
-            self.ledger.finish(request_id, body, route)
+        recorded = req is not None and refusal.reason != reasons.DUPLICATE_REQUEST_ID
+        final = self.ledger.finish(request_id, body, route) if recorded else None
+        if final is None:
+            final = Final(request_id or "", client, body, (route,) if route.reply_to else (),
+                          results_sent=False)
         self.channel.basic_ack(delivery.tag)
-        self._publish_final(route, body)
+        self._publish_final(final, recorded=recorded)
 
     def _retry(self, delivery: _Delivery, decision: P.Decision) -> None:
         attempts, first = outcomes.retry_state(delivery.properties)
@@ -296,22 +317,29 @@ class ConsumerSession:
 
     # ---- outcomes -----------------------------------------------------------------------------
 
-    def _publish_final(self, route: Route, body: dict) -> None:
-        """Reply (if asked) and results exchange, both confirmed; then the ledger says sent."""
+    def _publish_final(self, final: Final, recorded: bool = True) -> None:
+        """The final outcome to each request message's reply_to (its own correlation_id) and
+        once to the results exchange, all confirmed; the ledger marks each as it is confirmed
+        (`recorded` False: a refusal the ledger does not hold)."""
+        body = {**final.outcome, "client": final.outcome.get("client") or final.client}
         data = outcomes.encode(body)
-        props = outcomes.reply_properties(route.correlation_id, route.request_id)
         try:
-            if route.reply_to:
+            for route in final.routes:
+                props = outcomes.reply_properties(route.correlation_id, final.request_id,
+                                                  route.reply_to)
                 # Default exchange, not mandatory: a reply queue that is gone is the asker's loss.
                 self.confirmed.basic_publish("", route.reply_to, data, props)
-            self.confirmed.basic_publish(self.topology.results_exchange,
-                                         outcomes.routing_key(body), data, props)
+                self.counters["replied"] += 1
+                if recorded:
+                    self.ledger.sent(route)
+            if not final.results_sent:
+                props = outcomes.reply_properties(None, final.request_id)
+                self.confirmed.basic_publish(self.topology.results_exchange,
+                                             outcomes.routing_key(body), data, props)
+                if recorded:
+                    self.ledger.results_sent(final.request_id)
         except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
-            self.log.warning("outcome of %s not confirmed: %s", route.request_id, exc)
-            return
-        self.counters["replied"] += 1
-        if route.request_id:
-            self.ledger.sent(route.request_id)
+            self.log.warning("outcome of %s not confirmed: %s", final.request_id, exc)
 
     def _publish_event(self, body: dict) -> None:
         self.events.basic_publish(self.topology.results_exchange, outcomes.routing_key(body),
@@ -323,16 +351,33 @@ class ConsumerSession:
             return
         for _ in range(200):
             try:
-                route, body = self.listener.queue.get_nowait()
+                item = self.listener.queue.get_nowait()
             except queue.Empty:
                 return
-            if route is None:
-                self._publish_event(body)
-            elif not (self.ledger.get(route.request_id) or {}).get("reply_sent"):
-                self._publish_final(route, body)
+            if isinstance(item, Final):
+                self._send_final(item.request_id)  # what is still unsent, read afresh
+            else:
+                self._publish_event(item)
+
+    def _trim_dead_letters(self) -> None:
+        dropped = deadletters.trim(self.confirmed, self.topology.dead_letter_queue,
+                                   self.settings.dead_letter_max, self.settings.dead_letter_max_age)
+        if dropped:
+            self.counters["dead_dropped"] += dropped
+            self.log.warning("%s: %d oldest dead letter(s) dropped (limits %d messages, %.0f s; "
+                             "%d dropped so far)", self.topology.dead_letter_queue, dropped,
+                             self.settings.dead_letter_max, self.settings.dead_letter_max_age,
+                             self.counters["dead_dropped"])
 
     def _maybe_prune(self, now: float) -> bool:
-        """Old ledger rows go at most once per PRUNE_EVERY (also across reconnects)."""
+        """Old ledger rows go at most once per PRUNE_EVERY (also across reconnects); the WAL
+        is checkpointed every CHECKPOINT_EVERY."""
+        if now >= self._next_checkpoint:
+            self._next_checkpoint = now + CHECKPOINT_EVERY
+            try:
+                self.ledger.checkpoint()
+            except Exception:  # housekeeping (a full disk, a busy file): the next one tries again
+                self.log.debug("ledger checkpoint failed", exc_info=True)
         if now < self._next_prune:
             return False
         self._next_prune = now + PRUNE_EVERY
@@ -350,14 +395,14 @@ class ConsumerSession:
                           KEEP_FINAL / 86400)
 
     def _send_unsent(self) -> None:
-        for route, body in self.ledger.unsent():
-            self._publish_final(route, body)
+        for final in self.ledger.unsent():
+            self._publish_final(final)
 
-    def _resend_final(self, request_id: str) -> None:
-        """A duplicate of a finished request: its asker may have missed the answer."""
+    def _send_final(self, request_id: str) -> None:
+        """What of a finished request's final is still unsent (a duplicate message's route)."""
         final = self.ledger.final(request_id)
-        if final is not None:
-            self._publish_final(*final)
+        if final is not None and (final.routes or not final.results_sent):
+            self._publish_final(final)
 
 
 class _Probe:

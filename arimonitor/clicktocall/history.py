@@ -78,6 +78,22 @@ class OutcomeStore:
         row = cur.fetchone()
         return _row(cur, row) if row else None
 
+    def finals(self, request_ids: list[str],
+               conn: sqlite3.Connection | None = None) -> list[dict[str, Any]]:
+        """The final outcome bodies stored for these requests (those that ended), for the
+        consumer's catch-up: what it may have missed on the PUB while it or we restarted."""
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(request_ids), 200):
+            chunk = request_ids[start:start + 200]
+            cur = (conn or self.connection).execute(
+                "SELECT request_id, updated, " + ", ".join(_FIELDS) + " FROM c2c_outcomes "
+                f"WHERE state = 'final' AND request_id IN ({', '.join('?' * len(chunk))})", chunk)
+            for row in cur.fetchall():
+                fields = dict(zip(_FIELDS, row[2:]))
+                out.append({"type": "c2c.outcome", "version": 1, "request_id": row[0],
+                            "event": "final", "final": True, "t": row[1], **fields})
+        return out
+
     def recent(self, limit: int = 20, conn: sqlite3.Connection | None = None) -> list[dict[str, Any]]:
         cur = (conn or self.connection).execute(
             "SELECT * FROM c2c_outcomes ORDER BY updated DESC LIMIT ?", (limit,))

@@ -16,7 +16,7 @@ import zmq
 
 from arimonitor import protocol
 from arimonitor.clicktocall import reasons
-from arimonitor.clicktocall.ledger import Ledger, Route
+from arimonitor.clicktocall.ledger import Final, Ledger
 
 TOPIC = f"{protocol.TOPIC_C2C}."
 
@@ -28,8 +28,8 @@ class OutcomeListener:
         self._ledger = ledger
         self._log = log
         self._context = context or zmq.Context.instance()
-        # (route, body): route None for a progress event of ours (published, not replied)
-        self.queue: queue.Queue[tuple[Route | None, dict[str, Any]]] = queue.Queue(max_queued)
+        # a Final (stored; the session sends what is unsent) or a progress event of ours
+        self.queue: queue.Queue[Final | dict[str, Any]] = queue.Queue(max_queued)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="c2c-outcomes", daemon=True)
 
@@ -61,16 +61,23 @@ class OutcomeListener:
         request_id = str(body["request_id"])
         event = topic[len(TOPIC):] if topic.startswith(TOPIC) else str(body.get("event"))
         if event == reasons.EV_FINAL:
-            route = self._ledger.finish(request_id, body)
-            if route is None:  # not placed by this consumer (another machine's, or v2.7's)
-                return
-            self._put((route, {**body, "client": body.get("client") or route.client}))
-        elif self._ledger.progress(request_id, event):
-            self._put((None, body))
+            final = self._ledger.finish(request_id, body)
+            # None: not placed by this consumer (another machine's, or v2.7's)
+            if final is not None and (final.routes or not final.results_sent):
+                self._put(final)
+        elif event == reasons.EV_ACCEPTED:
+            # The consumer published `accepted` when Asterisk took the originate: once per event.
+            self._ledger.progress(request_id, event)
+        else:
+            client = self._ledger.progress(request_id, event)
+            if client is not None:
+                # The engine knows the client only from StasisStart on; the ledger always did.
+                self._put({**body, "client": body.get("client") or client})
 
-    def _put(self, item: tuple[Route | None, dict[str, Any]]) -> None:
+    def _put(self, item: Final | dict[str, Any]) -> None:
         try:
             self.queue.put_nowait(item)
         except queue.Full:
-            # Finals are safe in the ledger (sent after the next reconnect); progress is not final.
-            self._log.warning("outcome queue full; %s waits in the ledger", item[1].get("request_id"))
+            # Finals are safe in the ledger (the sweep sends them); progress is not final.
+            rid = item.request_id if isinstance(item, Final) else item.get("request_id")
+            self._log.warning("outcome queue full; %s waits in the ledger", rid)

@@ -10,6 +10,7 @@ routing key `c2c.<event>.<client>`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any
@@ -61,13 +62,22 @@ def encode(body: dict[str, Any]) -> bytes:
 
 
 def routing_key(body: dict[str, Any]) -> str:
+    """`c2c.<event>.<client>`; `unknown` only for a message with no readable client (a refusal)."""
     client = str(body.get("client") or "unknown").replace(".", "_")
     return f"c2c.{body.get('event')}.{client}"
 
 
-def reply_properties(correlation_id: str | None, request_id: str) -> pika.BasicProperties:
+def reply_properties(correlation_id: str | None, request_id: str,
+                     reply_to: str | None = None) -> pika.BasicProperties:
+    """message_id: `<request_id>.final` on the results exchange; `<request_id>.final.<8 hex>`
+    (of reply_to and correlation_id) on a reply, so each request message's reply has its own
+    id, and a reply sent again after a crash repeats it (the asker drops the repeat)."""
+    message_id = f"{request_id}.final"
+    if reply_to:
+        digest = hashlib.sha1(f"{reply_to}\n{correlation_id or ''}".encode()).hexdigest()[:8]
+        message_id = f"{message_id}.{digest}"
     return pika.BasicProperties(content_type=CONTENT_TYPE, delivery_mode=2,
-                                correlation_id=correlation_id, message_id=f"{request_id}.final",
+                                correlation_id=correlation_id, message_id=message_id,
                                 headers={H_REQUEST_ID: request_id}, timestamp=int(time.time()))
 
 

@@ -17,12 +17,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from arimonitor.ari.rest import AriHttpError, AriUnavailable
 from arimonitor.clicktocall import ledger as L
 from arimonitor.clicktocall import reasons
+from arimonitor.clicktocall.authorize import Policy
 from arimonitor.clicktocall.request import (
     ClickToCallRequest,
     Refusal,
@@ -57,6 +58,8 @@ class PlacerSettings:
     app: str
     default_record: bool = False
     max_wait: float = 0.0  # seconds a stamped request may wait in the queue; 0 = no limit
+    # who may ask what (authorize.py); process.py passes the configured one
+    policy: Policy = field(default_factory=Policy.open)
 
 
 def app_args(req: ClickToCallRequest, kind: str, record: bool) -> str:
@@ -90,7 +93,10 @@ class Placer:
         if refusal:
             return Decision(REFUSED, req, refusal)
         client = tables.clients[req.client]
-        verdict = self._ledger.reserve(req, client.max_calls)
+        refusal = self.settings.policy.check(req, req.publisher, client, tables.endpoints)
+        if refusal:  # before the ledger: a request nobody may make touches nothing
+            return Decision(REFUSED, req, refusal)
+        verdict = self._ledger.reserve(req, client.max_calls, req.redelivered)
         if verdict == L.DUPLICATE:
             return Decision(DUPLICATE, req)
         if verdict == L.FOREIGN:

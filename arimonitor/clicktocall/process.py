@@ -15,6 +15,7 @@ from typing import Any
 
 from arimonitor.clicktocall import broker, report
 from arimonitor.clicktocall.ari_http import LeanAri
+from arimonitor.clicktocall.authorize import Policy
 from arimonitor.clicktocall.consumer import ConsumerSession, ConsumerSettings
 from arimonitor.clicktocall.ledger import Ledger
 from arimonitor.clicktocall.listener import OutcomeListener
@@ -79,6 +80,13 @@ def run(cfg: Config, stopper: Any, log: logging.Logger) -> int:
             return 0
         servers = tables.current().mqservers
     log.info("RabbitMQ servers, in order: %s", ", ".join(broker.describe(s) for s in servers))
+    try:
+        policy = Policy.from_config(cfg)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 78  # a configuration error: supervisord shows it, as for any bad setting
+    log.log(logging.WARNING if not policy.publishers else logging.INFO,
+            "click-to-call authorization: %s", policy.describe())
     var = Path(cfg["paths.var"])
     var.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(var / LEDGER_FILE)
@@ -86,7 +94,7 @@ def run(cfg: Config, stopper: Any, log: logging.Logger) -> int:
     listener.start()
     placer = Placer(PlacerSettings(app=cfg["ari.app"],
                                    default_record=cfg["recordings.default_record"],
-                                   max_wait=cfg["clicktocall.max_wait"]),
+                                   max_wait=cfg["clicktocall.max_wait"], policy=policy),
                     tables.current, ledger,
                     lambda: LeanAri(cfg["ari.url"], cfg["ari.user"], cfg["ari.password"],
                                     cfg["ari.rest_timeout"]), log)
@@ -95,12 +103,15 @@ def run(cfg: Config, stopper: Any, log: logging.Logger) -> int:
         workers=WORKERS, retry_delay=cfg["clicktocall.retry_delay"],
         max_attempts=cfg["clicktocall.max_attempts"], max_age=cfg["clicktocall.max_age"],
         failback_check=cfg["clicktocall.failback_check"],
+        dead_letter_max=cfg["clicktocall.dead_letter_max"],
+        dead_letter_max_age=cfg["clicktocall.dead_letter_max_age"],
         limits=Limits(default_timeout=cfg["clicktocall.default_timeout"],
                       max_timeout=cfg["clicktocall.max_timeout"]))
     if settings.test_ack_delay:
         log.warning("TEST ONLY: acks of accepted requests are delayed %.1f s", settings.test_ack_delay)
     session = ConsumerSession(servers, settings, placer, ledger, listener, stopper, log)
-    session = report.track(cfg, session, servers, stopper, log)  # `_report` to the engine: status
+    # `_report` to the engine (status), then the catch-up of finals the PUB missed
+    session = report.track(cfg, session, servers, stopper, log, report.CatchUp(ledger, listener))
     try:
         end = broker.run_sessions(servers, session, stopper, log)
     finally:

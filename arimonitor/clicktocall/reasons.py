@@ -25,6 +25,7 @@ ASTERISK_REJECTED = "asterisk_rejected"    # any other 4xx on the originate
 DUPLICATE_REQUEST_ID = "duplicate_request_id"  # same id already used by another client
 INTERNAL_ERROR = "internal_error"          # a bug of ours: kept in the dead-letter queue
 EXPIRED = "expired"                        # waited in the queue longer than clicktocall.max_wait
+NOT_AUTHORIZED = "not_authorized"          # the publisher, or the client, may not ask this (authorize.py)
 
 REFUSAL_TEXT = {
     MALFORMED: "malformed request",
@@ -45,6 +46,7 @@ REFUSAL_TEXT = {
     DUPLICATE_REQUEST_ID: "request_id already used by another client",
     INTERNAL_ERROR: "internal error",
     EXPIRED: "waited too long in the queue",
+    NOT_AUTHORIZED: "not authorized",
 }
 
 # ---- call failures: placed, but the two legs never talked ------------------------------------
@@ -93,8 +95,6 @@ EV_ORIGIN_ANSWERED = "origin_answered"
 EV_DESTINATION_RINGING = "destination_ringing"
 EV_CONNECTED = "connected"
 EV_FINAL = "final"
-EVENTS = (EV_ACCEPTED, EV_ORIGIN_RINGING, EV_ORIGIN_ANSWERED, EV_DESTINATION_RINGING,
-          EV_CONNECTED, EV_FINAL)
 
 
 def describe(reason: str) -> str:

@@ -7,6 +7,13 @@ when) and starts a daemon thread with its own REQ socket (LINGER 0, poll with a 
 silence the socket is closed and a new one made next time: lazy pirate). The engine keeps the
 last report with its arrival time and `status` shows it as seen or stale. A missing engine is
 normal (it may be restarting): the thread just tries again at the next interval.
+
+After each report the same thread runs the finals catch-up (`CatchUp`): it asks the engine
+(`_c2c_finals`) for the stored final outcome of every request the ledger still holds open, and
+hands what comes back to the listener as if it had come over the PUB. A final published while
+the consumer was down or reconnecting, or before its SUB joined a restarted engine, reaches
+reply_to within one interval, and the call's max_chamadas slot is freed with it. The ledger
+keeps the first final, so one seen twice is answered once.
 """
 
 from __future__ import annotations
@@ -26,6 +33,28 @@ from arimonitor.clicktocall import broker
 
 INTERVAL = 5.0   # seconds; the engine calls a report stale after three missed ones
 TIMEOUT = 2.0    # seconds to wait for the engine's answer
+CATCHUP_BATCH = 200  # request ids asked about per interval (oldest first)
+
+
+class CatchUp:
+    """Finals the PUB may have missed: the ledger's open requests asked of the engine."""
+
+    def __init__(self, ledger: Any, listener: Any) -> None:
+        self.ledger, self.listener = ledger, listener
+        self.caught = 0  # finals that came this way and were not already known
+        self._after = 0.0  # pages through many open requests, so none waits forever
+
+    def open_requests(self) -> list[str]:
+        page = self.ledger.open_requests(after=self._after, limit=CATCHUP_BATCH)
+        self._after = page[-1][1] if len(page) == CATCHUP_BATCH else 0.0
+        return [request_id for request_id, _created in page]
+
+    def take(self, finals: list[dict[str, Any]]) -> None:
+        for body in finals:
+            if isinstance(body, dict) and body.get("request_id"):
+                before = self.ledger.final(str(body["request_id"]))
+                self.listener.handle(f"{protocol.TOPIC_C2C}.final", body)
+                self.caught += before is None
 
 
 class TrackedSession:
@@ -60,9 +89,10 @@ class TrackedSession:
 class Reporter(threading.Thread):
     def __init__(self, address: str, tracked: TrackedSession, stopper: Any, log: logging.Logger,
                  interval: float = INTERVAL, timeout: float = TIMEOUT,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, catch_up: CatchUp | None = None) -> None:
         super().__init__(name="c2c-report", daemon=True)
         self.address, self.tracked, self.stopper, self.log = address, tracked, stopper, log
+        self.catch_up = catch_up
         self.interval, self.timeout = interval, timeout
         self.context = context or zmq.Context.instance()
         self.sent = self.answered = 0
@@ -80,26 +110,45 @@ class Reporter(threading.Thread):
             self._sock.close(0)
             self._sock = None
 
-    def send_once(self) -> bool:
+    def ask(self, command: str, args: list[str]) -> dict[str, Any] | None:
+        """One request to the engine; its reply, or None (no answer in time, or refused)."""
         sock = self._socket()
         req_id = uuid.uuid4().hex
-        sock.send(protocol.request(req_id, "_report", [json.dumps(self.tracked.report())]))
-        self.sent += 1
+        sock.send(protocol.request(req_id, command, args))
         if not sock.poll(self.timeout * 1000):
             self._drop()  # a REQ that got no answer cannot send again: start afresh
-            return False
+            return None
         reply = protocol.loads(sock.recv())
         if reply.get("id") != req_id or reply.get("status") != protocol.STATUS_OK:
-            self.log.warning("engine refused the click-to-call report: %s", reply.get("reason"))
+            self.log.warning("engine refused %s: %s", command, reply.get("reason"))
+            return None
+        return reply
+
+    def send_once(self) -> bool:
+        self.sent += 1
+        if self.ask("_report", [json.dumps(self.tracked.report())]) is None:
             return False
         self.answered += 1
         return True
+
+    def catch_up_once(self) -> int:
+        """Ask for the finals of the ledger's open requests; how many came back."""
+        if self.catch_up is None:
+            return 0
+        ids = self.catch_up.open_requests()
+        if not ids:
+            return 0
+        reply = self.ask("_c2c_finals", [json.dumps(ids)])
+        finals = ((reply or {}).get("data") or {}).get("finals") or []
+        self.catch_up.take(finals)
+        return len(finals)
 
     def run(self) -> None:
         try:
             while True:
                 try:
-                    self.send_once()
+                    if self.send_once():
+                        self.catch_up_once()
                 except (zmq.ZMQError, ValueError) as exc:
                     self.log.debug("report to the engine failed: %s", exc)
                     self._drop()
@@ -110,8 +159,9 @@ class Reporter(threading.Thread):
 
 
 def track(cfg: Any, session: Any, servers: Sequence[broker.Server], stopper: Any,
-          log: logging.Logger) -> TrackedSession:
-    """Wrap the session and start reporting it to the engine; returns the wrapped session."""
+          log: logging.Logger, catch_up: CatchUp | None = None) -> TrackedSession:
+    """Wrap the session and start reporting it to the engine (and catching up on finals);
+    returns the wrapped session."""
     tracked = TrackedSession(session, servers)
-    Reporter(cfg["zmq.control"], tracked, stopper, log).start()
+    Reporter(cfg["zmq.control"], tracked, stopper, log, catch_up=catch_up).start()
     return tracked

@@ -28,11 +28,12 @@ from arimonitor.clicktocall import reasons
 
 MAX_BODY = 16 * 1024
 MAX_VARIABLES = 32
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_ENDPOINT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
-_PHONE = re.compile(r"^\+?[0-9]{3,20}$")
-_DESTINATION = re.compile(f"{_ENDPOINT_ID.pattern}|{_PHONE.pattern}")
-_VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# Every pattern here guards input: used with fullmatch (a `$` would let a trailing "\n" in).
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_ENDPOINT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
+_PHONE = re.compile(r"\+?[0-9]{3,20}")
+_DESTINATION = re.compile(f"(?:{_ENDPOINT_ID.pattern})|(?:{_PHONE.pattern})")
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _MAX_VAR_VALUE = 512
 _MAX_CALLER_ID = 80
 # Names our own flow sets on the channels; a request must not overwrite them.
@@ -74,6 +75,10 @@ class ClickToCallRequest:
     correlation_id: str | None = None
     # when the publisher stamped it (AMQP timestamp, epoch seconds); None if unstamped
     queued_at: float | None = None
+    # the broker's redelivered flag: this very message may have been judged before a crash
+    redelivered: bool = False
+    # the AMQP user_id (RabbitMQ checked it is the publishing connection's user); None if unset
+    publisher: str | None = None
 
     @property
     def origin_channel_id(self) -> str:
@@ -94,12 +99,12 @@ def destination_channel_id(request_id: str) -> str:
     return f"c2c-{request_id}-b"
 
 
-_CHANNEL = re.compile(r"^c2c-(?P<rid>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})-(?P<leg>[ab])$")
+_CHANNEL = re.compile(r"c2c-(?P<rid>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})-(?P<leg>[ab])")
 
 
 def parse_channel_id(channel_id: str) -> tuple[str, str] | None:
     """(request_id, "a"|"b") of a click-to-call leg, or None for any other channel."""
-    match = _CHANNEL.match(channel_id or "")
+    match = _CHANNEL.fullmatch(channel_id or "")
     return (match["rid"], match["leg"]) if match else None
 
 
@@ -128,7 +133,7 @@ class _Refused(Exception):
 def _build(data: dict[str, Any], reply_to: str | None, correlation_id: str | None,
            limits: Limits) -> ClickToCallRequest:
     request_id = data.get("request_id")
-    if not isinstance(request_id, str) or not _SAFE_ID.match(request_id):
+    if not isinstance(request_id, str) or not _SAFE_ID.fullmatch(request_id):
         raise _Refused(reasons.BAD_REQUEST_ID, "a string of 1-64 letters, digits, '_', '.', '-'")
     client = _ident(data, "client")
     origin = _ident(data, "origin")
@@ -149,7 +154,7 @@ def _ident(data: dict[str, Any], key: str, reason: str = reasons.MALFORMED,
     if not isinstance(value, str) or not value.strip():
         raise _Refused(reason, f"'{key}' must be a non-empty string")
     value = value.strip()
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         raise _Refused(reason, f"'{key}' is not an endpoint id" + (" nor a phone number" if pattern is _DESTINATION else ""))
     return value
 
@@ -186,7 +191,7 @@ def _variables(value: Any) -> Mapping[str, str]:
         raise _Refused(reasons.BAD_VARIABLES, f"an object of up to {MAX_VARIABLES} entries")
     out: dict[str, str] = {}
     for name, raw in value.items():
-        if not _VAR_NAME.match(name) or name.upper().startswith(RESERVED_PREFIX):
+        if not _VAR_NAME.fullmatch(name) or name.upper().startswith(RESERVED_PREFIX):
             raise _Refused(reasons.BAD_VARIABLES, f"bad variable name {name[:64]!r}")
         if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
             raise _Refused(reasons.BAD_VARIABLES, f"variable {name} must be text or a number")
@@ -219,7 +224,7 @@ def check_tables(request: ClickToCallRequest, clients: Mapping[str, _Client],
         return Refusal.of(reasons.UNKNOWN_ORIGIN, request.origin)
     if origin.client != request.client:
         return Refusal.of(reasons.ORIGIN_NOT_OF_CLIENT, f"{request.origin} is not of {request.client}")
-    if request.destination not in endpoints and not _PHONE.match(request.destination):
+    if request.destination not in endpoints and not _PHONE.fullmatch(request.destination):
         return Refusal.of(reasons.BAD_DESTINATION, "not a known endpoint nor a phone number")
     return None
 

@@ -49,7 +49,7 @@ _RENAME = {"id": "call", "hangup_cause": "cause", "end_reason": "reason", "job_i
 
 def _value(value: Any, key: str, body: dict) -> str:
     if key == "duration" and isinstance(value, (int, float)):
-        from arimonitor.console.render import duration
+        from arimonitor.commands.render import duration
 
         return duration(value)
     if key == "ip" and body.get("port"):

@@ -193,7 +193,7 @@ class CallHandlers:
             return
         state = self.state
         call = None
-        for channel_id in sorted(bridge.channels):
+        for channel_id in sorted(bridge.channels, key=C.id_order):
             other = state.call_of(channel_id)
             if other is None:
                 continue

@@ -6,7 +6,9 @@ Rules (each from shared/ari/traces):
   the call of their partner.
 - Dial with a `caller` puts the peer's call into the caller's call.
 - Channels in one (non-holding) bridge are one call.
-- When two calls merge, the older one is kept (its id is its first channel's id).
+- When two calls merge, the older one is kept (its id is its first channel's id). Two
+  channels of one batch share a timestamp; the tie goes to the lower Asterisk unique id,
+  compared as numbers (`1700000000.999` before `1700000000.1000`), never as text.
 - A call ends when its last non-snoop channel is destroyed.
 """
 
@@ -59,12 +61,12 @@ def channel_from_ari(obj: dict[str, Any], now: float, created: float | None = No
 
 # Click-to-call legs: c2c-<request>-a and c2c-<request>-b (the flow's ids), or the lab
 # trace's c2c-<kind>-a-<n> / -b-<n>. Leg B belongs to leg A's call from its first event.
-_C2C_LEG_B = re.compile(r"^(c2c-.+)-b(-\d+)?$")
+_C2C_LEG_B = re.compile(r"(c2c-.+)-b(-[0-9]+)?")
 
 
 def c2c_leg_a(channel_id: str) -> str | None:
     """The A leg's channel id for a click-to-call B leg, else None."""
-    match = _C2C_LEG_B.match(channel_id)
+    match = _C2C_LEG_B.fullmatch(channel_id)
     return f"{match.group(1)}-a{match.group(2) or ''}" if match else None
 
 
@@ -99,11 +101,24 @@ def attach_channel(state: State, ch: Channel) -> Call | None:
     return call
 
 
+# Asterisk unique ids: `<epoch>.<sequence>`, optionally after `<systemname>-`.
+_UNIQUE_ID = re.compile(r"(?:.*-)?([0-9]+)\.([0-9]+)")
+
+
+def id_order(channel_id: str) -> tuple:
+    """Sort key of a channel id: Asterisk unique ids by (epoch, sequence) as numbers, before any
+    other id (ours, like `c2c-…-a`, or a client's), which sort as text among themselves."""
+    match = _UNIQUE_ID.fullmatch(channel_id)
+    if match:
+        return (0, int(match.group(1)), int(match.group(2)), channel_id)
+    return (1, 0, 0, channel_id)
+
+
 def merge_calls(state: State, a: Call, b: Call) -> Call:
     """Make one call of two; the older stays. Returns the survivor."""
     if a is b:
         return a
-    keep, gone = (a, b) if (a.created, a.id) <= (b.created, b.id) else (b, a)
+    keep, gone = (a, b) if (a.created, id_order(a.id)) <= (b.created, id_order(b.id)) else (b, a)
     for channel_id in gone.channels:
         ch = state.channels.get(channel_id)
         if ch is not None:
@@ -233,7 +248,7 @@ def describe(state: State, call: Call) -> None:
     members = [state.channels[c] for c in call.channels if c in state.channels]
     if not members:
         return
-    members.sort(key=lambda ch: (ch.id != call.id, ch.created, ch.id))
+    members.sort(key=lambda ch: (ch.id != call.id, ch.created, id_order(ch.id)))
     first = members[0]
     others = [ch for ch in members[1:]
               if not ch.snoop and not (first.pair_key and ch.pair_key == first.pair_key)]

@@ -1,7 +1,8 @@
 """What handlers ask of the rest of the engine, once the state has changed.
 
 Handlers only change the in-memory tables; everything that leaves the process (SQLite,
-PUB, logs, REST) goes through an Effects object. Tests hand in `RecordingEffects`.
+PUB, logs, REST) goes through an Effects object (outputs.py; tests hand in a recording fake,
+tests/engine/fakes.py).
 """
 
 from __future__ import annotations
@@ -25,53 +26,5 @@ class Effects(Protocol):
     # slow, order-insensitive output (the calls log) to release(). Optional: see intake.py.
     def hold(self) -> None: ...
     def release(self) -> None: ...
-    # Optional: after a resync, forget saved active calls not in `keep` (outputs.py).
+    # Optional: after a resync, saved active calls not in `keep` go to the history as ended at `ended` for `reason` (outputs.py).
     def prune_active(self, keep: set[str], ended: float, reason: str) -> int: ...
-
-
-class RecordingEffects:
-    """An Effects that keeps what it was asked: for tests and replays."""
-
-    def __init__(self) -> None:
-        self.log: list[tuple[str, Any]] = []
-        self.ended: list[dict[str, Any]] = []
-        self.ips: dict[str, dict[str, Any]] = {}
-        self.continued: list[str] = []
-
-    def call_started(self, call: Call) -> None:
-        self.log.append(("call.ringing", call.id))
-
-    def call_answered(self, call: Call) -> None:
-        self.log.append(("call.up", call.id))
-
-    def call_ended(self, call: Call) -> None:
-        self.log.append(("call.ended", call.id))
-        self.ended.append(call.view())
-
-    def endpoint_state(self, endpoint: Endpoint, old_state: str) -> None:
-        self.log.append((f"endpoint.{endpoint.state}", endpoint.id))
-
-    def endpoint_address(self, endpoint: Endpoint) -> None:
-        self.log.append(("endpoint.address", (endpoint.id, endpoint.ip, endpoint.port)))
-
-    def remote_ip(self, rip: RemoteIp, new_link: bool) -> None:
-        self.ips[rip.ip] = rip.view()
-
-    def stasis_start(self, channel: Channel, event: dict[str, Any]) -> None:
-        if not channel.claimed_by:
-            self.continued.append(channel.id)
-
-    def recording(self, call: Call | None, what: str, recording: dict[str, Any]) -> None:
-        self.log.append((f"recording.{what}", recording.get("name")))
-
-    def warning(self, kind: str, text: str, data: dict[str, Any] | None = None) -> None:
-        self.log.append((f"warning.{kind}", text))
-
-    def hold(self) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
-
-    def prune_active(self, keep: set[str], ended: float, reason: str) -> int:
-        return 0

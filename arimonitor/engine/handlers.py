@@ -21,12 +21,7 @@ from arimonitor.engine import states as S
 from arimonitor.engine.call_handlers import CallHandlers
 from arimonitor.engine.effects import Effects
 from arimonitor.engine.endpoint_handlers import EndpointHandlers
-from arimonitor.engine.handler_support import (
-    IGNORED,
-    LogLimiter,
-    builtin_claimer,
-    excerpt,
-)
+from arimonitor.engine.handler_support import IGNORED, LogLimiter, excerpt
 from arimonitor.engine.state import Channel, State
 
 log = logging.getLogger(__name__)
@@ -37,9 +32,6 @@ Claimer = Callable[[Channel, tuple], bool]
 
 _decode = json.JSONDecoder().decode  # str in: skips loads()'s encoding sniffing on the hot path
 _DEDUP_WINDOW = 256  # frames per generation; repeats arrive back to back
-
-# builtin_claimer lives in handler_support.py; imported from here as before (resync.py).
-__all__ = ["Claimer", "EventListener", "Handlers", "builtin_claimer"]
 
 
 class Handlers(CallHandlers, EndpointHandlers):
@@ -54,10 +46,40 @@ class Handlers(CallHandlers, EndpointHandlers):
         self._recent: set[bytes] = set()
         self._older: set[bytes] = set()
         self._limiter = LogLimiter()
-        self.table: dict[str, Callable[[dict, float], Any]] = {
-            name[3:]: getattr(self, name) for name in dir(self) if name.startswith("on_")}
+        self.table = self._table()
+
+    def _table(self) -> dict[str, Callable[[dict, float], Any]]:
+        """The one table from ARI event type to handler: every ARI message type (api-docs
+        events.json) is here, handled or deliberately ignored (tests/engine/test_handler_table.py)."""
+        table: dict[str, Callable[[dict, float], Any]] = {
+            # the application (here)
+            "ApplicationReplaced": self.on_ApplicationReplaced,
+            # channels, calls, Stasis (call_handlers.py)
+            "ChannelCreated": self.on_ChannelCreated,
+            "ChannelStateChange": self.on_ChannelStateChange,
+            "ChannelHangupRequest": self.on_ChannelHangupRequest,
+            "ChannelDestroyed": self.on_ChannelDestroyed,
+            "Dial": self.on_Dial,
+            "StasisStart": self.on_StasisStart,
+            "StasisEnd": self.on_StasisEnd,
+            # bridges (call_handlers.py)
+            "BridgeCreated": self.on_BridgeCreated,
+            "BridgeDestroyed": self.on_BridgeDestroyed,
+            "ChannelEnteredBridge": self.on_ChannelEnteredBridge,
+            "ChannelLeftBridge": self.on_ChannelLeftBridge,
+            "BridgeMerged": self.on_BridgeMerged,
+            # recordings (call_handlers.py)
+            "RecordingStarted": self.on_RecordingStarted,
+            "RecordingFinished": self.on_RecordingFinished,
+            "RecordingFailed": self.on_RecordingFailed,
+            # endpoints and contacts (endpoint_handlers.py)
+            "PeerStatusChange": self.on_PeerStatusChange,
+            "EndpointStateChange": self.on_EndpointStateChange,
+            "ContactStatusChange": self.on_ContactStatusChange,
+        }
         for name in IGNORED:
-            self.table.setdefault(name, self._ignore)
+            table[name] = self._ignore
+        return table
 
     # ---- extension points ---------------------------------------------------------------
 
@@ -77,10 +99,6 @@ class Handlers(CallHandlers, EndpointHandlers):
         if frame in self._recent or frame in self._older:
             c.duplicate += 1
             return
-        recent = self._recent
-        recent.add(frame)
-        if len(recent) > _DEDUP_WINDOW:
-            self._older, self._recent = recent, set()
         try:
             event = _decode(frame.decode())
         except (ValueError, UnicodeDecodeError) as exc:
@@ -89,6 +107,12 @@ class Handlers(CallHandlers, EndpointHandlers):
         if type(event) is not dict:
             self._bad(frame, where, "not a JSON object")
             return
+        # Only frames that parsed are remembered: the same bad frame sent 300 times is 300
+        # malformed, not 1 malformed and 299 duplicates.
+        recent = self._recent
+        recent.add(frame)
+        if len(recent) > _DEDUP_WINDOW:
+            self._older, self._recent = recent, set()
         self.apply_event(event, t, frame, where)
 
     def apply_event(self, event: dict, t: float, frame: bytes | None = None, where: str = "") -> None:
@@ -131,6 +155,9 @@ class Handlers(CallHandlers, EndpointHandlers):
 
     def _bad(self, frame: bytes | None, where: str, why: str, event: Any = None) -> None:
         self.counters.malformed += 1
+        if frame is not None:  # a bad frame seen again is malformed again, not a duplicate
+            self._recent.discard(frame)
+            self._older.discard(frame)
         if self._limiter.allow():
             log.warning("malformed frame%s: %s: %s", where and f" at {where}", why,
                         excerpt(frame, event))

@@ -29,6 +29,8 @@ def probe_problem(probe: dict[str, Any]) -> str | None:
         return f"ari auth: FAILED - {probe.get('auth_error') or 'HTTP 401'}"
     if probe.get("not_asterisk"):
         return f"ari url: not Asterisk - {probe.get('last_error')}"
+    if probe.get("http_error"):
+        return f"rest probe: ERROR - {probe['http_error']}"
     if probe.get("stalled"):
         return f"rest probe: STALLED - {probe.get('last_error') or 'slow answer'}"
     return None

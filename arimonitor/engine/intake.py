@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 _decode = json.JSONDecoder().decode
 FRAME_BUDGET = 1000  # frames per wake-up before the loop looks at its other sockets
-BATCH = FRAME_BUDGET  # the old name
 
 
 def _nothing() -> None:

@@ -70,11 +70,6 @@ class Loop:
         self.poller.register(sock, zmq.POLLIN)
         self._sockets[sock] = handler
 
-    def remove_socket(self, sock: Any) -> None:
-        if sock in self._sockets:
-            self.poller.unregister(sock)
-            del self._sockets[sock]
-
     def every(self, seconds: float, fn: Callable[[], Any], first: float | None = None) -> Timer:
         timer = Timer(seconds, fn, True)
         self._schedule(timer, seconds if first is None else first)

@@ -2,8 +2,10 @@
 
 Asterisk's REST side can stall while its WebSocket stays up (asterisk/asterisk#2078), so a
 healthy event stream proves nothing about REST. Each result goes to the loop thread through
-`report(ok, latency, info, error, auth_failed, not_asterisk)`; the engine counts, shows, and warns on a
-stall. A 401/403 is not a stall: Asterisk answered and refused the credentials (auth_failed).
+`report(ok, latency, info, error, auth_failed, http_status, not_asterisk)`; the engine counts,
+shows, and warns on a stall. An answer is not a stall: a 401/403 refused the credentials
+(auth_failed), another HTTP error (a 500) is Asterisk answering "error" (http_status), an answer
+from another server on the port is not Asterisk at all (not_asterisk), each shown as what it is.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from arimonitor.ari.rest import AriAuthError, AriError, AriNotAsterisk, AriRest
+from arimonitor.ari.rest import AriAuthError, AriError, AriHttpError, AriNotAsterisk, AriRest
 
-# report(ok, latency, info, error, auth_failed, not_asterisk)
-Report = Callable[[bool, float, "dict[str, Any] | None", str, bool, bool], None]
+# report(ok, latency, info, error, auth_failed, http_status, not_asterisk)
+Report = Callable[[bool, float, "dict[str, Any] | None", str, bool, "int | None", bool], None]
 
 
 class Probe:
@@ -40,13 +42,14 @@ class Probe:
         try:
             info = self.rest.asterisk_info(timeout=self.timeout())
         except AriAuthError as exc:
-            self.report(False, time.monotonic() - started, None, str(exc), True, False)
-        except AriNotAsterisk as exc:
-            self.report(False, time.monotonic() - started, None, str(exc), False, True)
+            self.report(False, time.monotonic() - started, None, str(exc), True, exc.status, False)
+        except AriHttpError as exc:
+            self.report(False, time.monotonic() - started, None, str(exc), False, exc.status,
+                        isinstance(exc, AriNotAsterisk))
         except AriError as exc:
-            self.report(False, time.monotonic() - started, None, str(exc), False, False)
+            self.report(False, time.monotonic() - started, None, str(exc), False, None, False)
         else:
-            self.report(True, time.monotonic() - started, info, "", False, False)
+            self.report(True, time.monotonic() - started, info, "", False, None, False)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval()):
@@ -67,6 +70,7 @@ class ProbeStats:
         self.stalled = False
         self.auth_failed = False      # the last answer was 401/403 (probe or resync)
         self.auth_error = ""
+        self.http_error = ""          # the last answer was another HTTP error (a 500): not a stall
         self.not_asterisk = False     # the last answer came from something else than Asterisk
 
     def view(self) -> dict[str, Any]:
@@ -75,4 +79,5 @@ class ProbeStats:
                 "max_latency_ms": round(self.max_latency * 1000, 2),
                 "last_ok_at": self.last_ok_at, "last_error": self.last_error,
                 "stalled": self.stalled, "auth_failed": self.auth_failed,
-                "auth_error": self.auth_error, "not_asterisk": self.not_asterisk}
+                "auth_error": self.auth_error, "http_error": self.http_error,
+                "not_asterisk": self.not_asterisk}

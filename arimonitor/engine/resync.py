@@ -19,7 +19,8 @@ from arimonitor.ari.contacts import SOURCE_UNKNOWN, Contact
 from arimonitor.ari.rest import AriRest
 from arimonitor.engine import calls as C
 from arimonitor.engine import states as S
-from arimonitor.engine.handlers import Handlers, builtin_claimer
+from arimonitor.engine.handler_support import builtin_claimer
+from arimonitor.engine.handlers import Handlers
 
 log = logging.getLogger(__name__)
 
@@ -87,49 +88,121 @@ def reconcile(handlers: Handlers, snap: Snapshot, app: str, now: float | None = 
     now = time.time() if now is None else now
     state = handlers.state
     fx = handlers.fx
-    touched = state.touched or set()
     result: dict[str, Any] = {"adopted": 0, "restored": 0, "adopted_channels": 0, "ended": 0,
                               "dropped_channels": 0,
                               "changed": 0, "addresses": 0, "asterisk_restart": False}
+    result["ended"] += _asterisk_step(handlers, snap.info, now, result)
+    # Endpoints: state from ARI; what ARI does not list any more is unknown.
+    result["changed"] += apply_endpoint_states(handlers, snap.endpoints, now)
+    result["changed"] += unknown_unless_listed(handlers, listed_ids(snap.endpoints), now)
+    result["addresses"] += _contacts_step(handlers, snap.contacts, now)
+    adopted_calls = _channels_step(handlers, snap.channels, app, now, result)
+    _bridges_step(handlers, snap.bridges)
+    if persisted:
+        result["restored"] = _restore(state, adopted_calls, persisted)
+    for call in adopted_calls:
+        if call.id in state.calls:  # not merged into another
+            result["adopted"] += 1
+            fx.call_started(call)
+            if call.state == S.CALL_UP:
+                fx.call_answered(call)
+    state.counters.adopted += result["adopted"]
+    result["contacts_source"] = snap.contacts_source
+    if snap.contacts_error:
+        result["contacts_error"] = snap.contacts_error
+    result["fetch_seconds"] = round(snap.fetch_seconds, 4)
+    result["engine_seconds"] = round(time.monotonic() - t0, 4)
+    return result
 
-    entity, startup = asterisk_identity(snap.info)
+
+def _asterisk_step(handlers: Handlers, info: dict[str, Any] | None, now: float,
+                   result: dict[str, Any]) -> int:
+    """A different startup time than we hold: Asterisk restarted, every call we hold ended."""
+    state = handlers.state
+    entity, startup = asterisk_identity(info)
+    ended = 0
     if state.asterisk_startup and startup and (entity, startup) != (state.asterisk_id,
                                                                      state.asterisk_startup):
         log.warning("Asterisk restarted (entity %s, started %s): ending every call we hold",
                     entity, startup)
-        result["ended"] += end_all_calls(handlers, S.END_LOST, now)
+        ended = end_all_calls(handlers, S.END_LOST, now)
         result["asterisk_restart"] = True
         state.counters.asterisk_restarts += 1
     if startup:
         state.asterisk_id, state.asterisk_startup = entity, startup
+    return ended
 
-    # Endpoints: state from ARI; what ARI does not list any more is unknown.
-    listed = set()
-    for obj in snap.endpoints:
-        ep = state.endpoint(obj["technology"], obj["resource"])
-        listed.add(ep.id)
+
+# ---- endpoints: also the `endpoints` command's sweep (one GET /endpoints) -------------------
+
+def listed_ids(listed: list[dict[str, Any]]) -> set[str]:
+    """The state's endpoint ids of ARI's endpoint objects (State.endpoint's key rule)."""
+    return {o.get("resource", "") if o.get("technology", "PJSIP") == "PJSIP"
+            else f"{o.get('technology')}/{o.get('resource')}" for o in listed}
+
+
+def apply_endpoint_states(handlers: Handlers, listed: list[dict[str, Any]], now: float,
+                          fetched_at: float | None = None) -> int:
+    """ARI's endpoint states into the state; returns how many changed. With `fetched_at`, an
+    endpoint an event changed after that time keeps the event's state."""
+    state, fx = handlers.state, handlers.fx
+    changed = 0
+    for obj in listed:
+        ep = state.endpoint(obj.get("technology", "PJSIP"), obj.get("resource", ""))
         new = obj.get("state") or S.ENDPOINT_UNKNOWN
-        if new != ep.state:
+        if new != ep.state and (fetched_at is None or ep.last_change <= fetched_at):
             old, ep.state, ep.last_change = ep.state, new, now
-            result["changed"] += 1
             fx.endpoint_state(ep, old)
-    for ep in state.endpoints.values():
-        if ep.id not in listed and ep.state != S.ENDPOINT_UNKNOWN:
+            changed += 1
+    return changed
+
+
+def unknown_unless_listed(handlers: Handlers, listed: set[str], now: float,
+                          fetched_at: float | None = None) -> int:
+    """What ARI no longer lists is unknown; returns how many changed."""
+    fx = handlers.fx
+    changed = 0
+    for ep in handlers.state.endpoints.values():
+        if (ep.id not in listed and ep.state != S.ENDPOINT_UNKNOWN
+                and (fetched_at is None or ep.last_change <= fetched_at)):
             old, ep.state, ep.last_change = ep.state, S.ENDPOINT_UNKNOWN, now
-            result["changed"] += 1
             fx.endpoint_state(ep, old)
-    for contact in snap.contacts:
+            changed += 1
+    return changed
+
+
+def endpoint_counts(state: Any) -> dict[str, int]:
+    counts = {S.ENDPOINT_ONLINE: 0, S.ENDPOINT_OFFLINE: 0, S.ENDPOINT_UNKNOWN: 0}
+    for ep in state.endpoints.values():
+        counts[ep.state] = counts.get(ep.state, 0) + 1
+    return {"online": counts[S.ENDPOINT_ONLINE], "offline": counts[S.ENDPOINT_OFFLINE],
+            "unknown": counts[S.ENDPOINT_UNKNOWN], "total": len(state.endpoints)}
+
+
+def _contacts_step(handlers: Handlers, contacts: list[Contact], now: float) -> int:
+    """Addresses from the contact source; returns how many were new or newly known."""
+    state = handlers.state
+    addresses = 0
+    for contact in contacts:
         ep = state.endpoints.get(contact.endpoint)
         if ep is None:
             continue
         if contact.uri != ep.contact_uri or ep.address_source == SOURCE_UNKNOWN:
-            result["addresses"] += 1
+            addresses += 1
         ep.contact_status = contact.status
         ep.roundtrip_usec = contact.roundtrip_usec
         handlers.set_address(ep, contact.uri, contact.source, now)
+    return addresses
 
-    # Channels: end what ARI lost, adopt what we missed, refresh the rest.
-    ari = {obj["id"]: obj for obj in snap.channels}
+
+# ---- channels and bridges -------------------------------------------------------------------
+
+def _channels_step(handlers: Handlers, listed: list[dict[str, Any]], app: str, now: float,
+                   result: dict[str, Any]) -> list[Any]:
+    """End what ARI lost, adopt what we missed, refresh the rest; returns the adopted calls."""
+    state = handlers.state
+    touched = state.touched or set()
+    ari = {obj["id"]: obj for obj in listed}
     lost = [ch for ch_id, ch in state.channels.items() if ch_id not in ari and ch_id not in touched]
     for ch in lost:
         if ch.id not in state.channels:
@@ -140,7 +213,7 @@ def reconcile(handlers: Handlers, snap: Snapshot, app: str, now: float | None = 
             C.finish_call(state, call, now, S.END_LOST)
             state.counters.calls_ended += 1
             state.counters.calls_lost += 1
-            fx.call_ended(call)
+            handlers.fx.call_ended(call)
             result["ended"] += 1
     adopted_calls = []
     for ch_id, obj in ari.items():
@@ -160,11 +233,16 @@ def reconcile(handlers: Handlers, snap: Snapshot, app: str, now: float | None = 
         if ch.state == S.CHANNEL_UP and not ch.snoop:
             call = state.calls.get(ch.call_id)
             if call is not None and C.answer(call, now) and not call.adopted:
-                fx.call_answered(call)
+                handlers.fx.call_answered(call)
+    return adopted_calls
 
-    # Bridges: as ARI has them; channels in one bridge are one call.
+
+def _bridges_step(handlers: Handlers, listed: list[dict[str, Any]]) -> None:
+    """Bridges as ARI has them; channels in one bridge are one call."""
+    state = handlers.state
+    touched = state.touched or set()
     seen_bridges = set()
-    for obj in snap.bridges:
+    for obj in listed:
         bridge = handlers._bridge(obj)
         seen_bridges.add(bridge.id)
         bridge.channels = {c for c in obj.get("channels") or () if c in state.channels}
@@ -173,22 +251,6 @@ def reconcile(handlers: Handlers, snap: Snapshot, app: str, now: float | None = 
         handlers.join_bridge(bridge)
     for bridge_id in [b for b in state.bridges if b not in seen_bridges and b not in touched]:
         del state.bridges[bridge_id]
-
-    if persisted:
-        result["restored"] = _restore(state, adopted_calls, persisted)
-    for call in adopted_calls:
-        if call.id in state.calls:  # not merged into another
-            result["adopted"] += 1
-            fx.call_started(call)
-            if call.state == S.CALL_UP:
-                fx.call_answered(call)
-    state.counters.adopted += result["adopted"]
-    result["contacts_source"] = snap.contacts_source
-    if snap.contacts_error:
-        result["contacts_error"] = snap.contacts_error
-    result["fetch_seconds"] = round(snap.fetch_seconds, 4)
-    result["engine_seconds"] = round(time.monotonic() - t0, 4)
-    return result
 
 
 def _restore(state: Any, adopted: list[Any], persisted: list[dict[str, Any]]) -> int:

@@ -86,9 +86,6 @@ class Services:
         self.last_resync: dict[str, Any] = {}
         self._waiters: list[Callable[[dict[str, Any] | None, str], None]] = []
         self.intake: Any = None             # set by the app: last event age, lag, batch
-        # console: `_report` of other processes (name -> report + received), `debug` levels sent
-        self.process_reports: dict[str, dict[str, Any]] = {}
-        self.levels_sent: dict[str, str] = {}
         # an outage retries every 2 s: logged once, then counted (arimonitor/repeats.py)
         self.resync_failures = RepeatedFailure(log, "resync with Asterisk", grace=STARTUP_GRACE)
 
@@ -306,7 +303,8 @@ class Services:
     # ---- probe ------------------------------------------------------------------------------
 
     def on_probe(self, ok: bool, latency: float, info: dict[str, Any] | None, error: str,
-                 auth_failed: bool = False, not_asterisk: bool = False) -> None:
+                 auth_failed: bool = False, http_status: int | None = None,
+                 not_asterisk: bool = False) -> None:
         p = self.probe
         p.last_latency = latency
         p.max_latency = max(p.max_latency, latency)
@@ -318,6 +316,17 @@ class Services:
             p.stalled = False
             self.auth_failure(error)
             return
+        if http_status is not None:
+            # Asterisk answered, with an error (a 500): an error, not a stall.
+            p.failed += 1
+            p.last_error = error
+            p.stalled = False
+            if not p.http_error:
+                self.handlers.fx.warning("rest_error", f"ARI REST answers an error ({error[:200]})",
+                                         {"status": http_status})
+            p.http_error = error[:200]
+            return
+        p.http_error = ""  # fine, or no answer at all (a stall, below)
         if ok:
             self.auth_ok()
         stalled = not ok or latency > self.stall_after

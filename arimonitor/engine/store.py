@@ -2,7 +2,7 @@
 
 Tables: call history, active calls as last announced (restored after a restart), the
 remote-IP registry (v2.7 REMOTEIPS), counters that must survive a restart, outages, the
-engine's last-alive mark (`meta`), and `migrations`, through which other components add their own tables:
+engine's last-alive mark (`meta`), the settings `set` saved (`runtime_settings`), and `migrations`, through which other components add their own tables:
 
     store.migrate("transcode-1", "CREATE TABLE IF NOT EXISTS transcode_jobs (...)")
     store.connection.execute(...)          # loop thread only
@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from arimonitor import walbound
 
 _CORE = [
     ("core-1", """
@@ -48,6 +50,14 @@ CREATE TABLE IF NOT EXISTS active_calls (
     updated REAL, PRIMARY KEY (server, id));
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value REAL);
 """),
+    # Raw values `set` saved (name as before, when the console owned this table).
+    ("console-settings-1", """
+CREATE TABLE IF NOT EXISTS runtime_settings (
+    name TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);
+"""),
+    # `base`: the file's (environment's, default's) raw value when the set was made. If the
+    # file says something else at a later start, the operator edited it after the set: it wins.
+    ("console-settings-2", "ALTER TABLE runtime_settings ADD COLUMN base TEXT"),
 ]
 
 _ACTIVE_COLUMNS = ("server", "id", "created", "answered", "client", "origin", "destination",
@@ -65,8 +75,7 @@ class Store:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.connection = sqlite3.connect(self.path, isolation_level=None)
         self.connection.row_factory = sqlite3.Row
-        self.connection.execute("PRAGMA journal_mode=WAL")
-        self.connection.execute("PRAGMA synchronous=NORMAL")
+        walbound.configure(self.connection)  # WAL, NORMAL, the WAL file's size bound
         self.connection.execute("PRAGMA busy_timeout=5000")
         # No checkpoint inside a commit on the loop thread (it syncs: milliseconds of stall);
         # `checkpoint()` runs from a timer on a connection of its own, off the loop.
@@ -91,12 +100,13 @@ class Store:
         return _Transaction(self.connection)
 
     def checkpoint(self) -> tuple[int, int, int]:
-        """Copy the WAL into the database (PASSIVE: never waits for, nor blocks, the writer).
+        """Copy the WAL into the database (PASSIVE: never waits for, nor blocks, the writer),
+        and cut a WAL grown past its bound back (walbound.py).
 
         Opens its own connection, so it may run in any thread."""
-        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=0)
         try:
-            return tuple(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
+            return walbound.checkpoint(conn, self.path)
         finally:
             conn.close()
 
@@ -114,10 +124,6 @@ class Store:
         marks = ",".join("?" * len(_CALL_COLUMNS))
         self.connection.execute(f"INSERT OR REPLACE INTO calls ({','.join(_CALL_COLUMNS)}) "
                                 f"VALUES ({marks})", [row.get(c) for c in _CALL_COLUMNS])
-
-    def update_recording(self, server: str, call_id: str, name: str, state: str) -> None:
-        self.connection.execute("UPDATE calls SET recording=?, recording_state=? "
-                                "WHERE server=? AND id=?", (name, state, server, call_id))
 
     def history(self, client: str | None = None, since: float | None = None,
                 limit: int = 50, conn: sqlite3.Connection | None = None) -> list[dict[str, Any]]:
@@ -240,8 +246,39 @@ class Store:
         rows = self.connection.execute("SELECT * FROM outages ORDER BY id DESC LIMIT ?", (limit,))
         return [{**dict(r), "changes": json.loads(r["changes"] or "{}")} for r in rows]
 
+    # ---- settings saved by `set` --------------------------------------------------------------
+
+    def save_setting(self, name: str, raw: str, base: str | None = None) -> None:
+        self.connection.execute("INSERT OR REPLACE INTO runtime_settings (name, value, updated, base) "
+                                "VALUES (?, ?, ?, ?)", (name, raw, time.time(), base))
+
+    def forget_setting(self, name: str) -> bool:
+        """`unset`: True if a saved value was there."""
+        return self.connection.execute("DELETE FROM runtime_settings WHERE name=?", (name,)).rowcount > 0
+
+    def saved_setting_names(self) -> set[str]:
+        return {r[0] for r in self.connection.execute("SELECT name FROM runtime_settings")}
+
     def close(self) -> None:
         self.connection.close()
+
+
+def saved_settings(database: str | Path) -> dict[str, tuple[str, str | None]]:
+    """name -> (raw value saved by `set`, the file's value then), read before the engine opens
+    its Store ({} if none)."""
+    if str(database) == ":memory:" or not Path(database).exists():
+        return {}
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        try:
+            rows = conn.execute("SELECT name, value, base FROM runtime_settings").fetchall()
+        except sqlite3.OperationalError:  # saved before `base` existed
+            rows = [(n, v, None) for n, v in conn.execute("SELECT name, value FROM runtime_settings")]
+    except sqlite3.OperationalError:  # the table does not exist yet: nothing was ever set
+        return {}
+    finally:
+        conn.close()
+    return {name: (value, base) for name, value, base in rows}
 
 
 class _Transaction:

@@ -48,11 +48,6 @@ def parse_caller_id(text: str) -> dict[str, str]:
     return caller_id(text, "")
 
 
-def endpoint_json(technology: str, resource: str, state: str, channel_ids: list[str]) -> dict[str, Any]:
-    return {"technology": technology, "resource": resource, "state": state,
-            "channel_ids": list(channel_ids)}
-
-
 def contact_info(uri: str, status: str, aor: str, roundtrip_usec: int = 0) -> dict[str, str]:
     # roundtrip_usec is a *string* in ARI
     return {"uri": uri, "contact_status": status, "aor": aor, "roundtrip_usec": str(roundtrip_usec)}

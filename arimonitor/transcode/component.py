@@ -29,10 +29,10 @@ from typing import Any, Protocol
 
 import zmq
 
-from arimonitor.console import render
-from arimonitor.engine.control import bind_private
+from arimonitor.commands import render
 from arimonitor.transcode.jobs import MIGRATION, SCHEMA, JobBook
 from arimonitor.transcode.rescan import Rescanner, ScanReport, tags_for
+from arimonitor.zmqbind import bind_private
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,6 @@ class TranscodeComponent:
                                    cfg["paths.mp3"], settle=settle, clock=clock)
         self.jobs_sock: zmq.Socket | None = None
         self.results_sock: zmq.Socket | None = None
-        self.last_scan: ScanReport | None = None
         self._last_periodic = 0.0
         # a progress line in the engine log every `backlog_every` s while the backlog is big
         self.backlog_every = backlog_every
@@ -118,7 +117,7 @@ class TranscodeComponent:
         events.on_event("RecordingFailed", self.on_recording_failed)
 
     def register_commands(self, registry) -> None:
-        from arimonitor.console.commands import recordings
+        from arimonitor.commands import recordings
 
         recordings.register(registry, lambda ctx: self)
 
@@ -176,7 +175,6 @@ class TranscodeComponent:
                              mp3_root=self.cfg["paths.mp3"])
         for problem in report.errors:
             log.warning("rescan: %s", problem)
-        self.last_scan = report
         return report
 
     # ---- Asterisk's recording events ----------------------------------------------------------

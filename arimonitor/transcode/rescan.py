@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def mp3_for(wav: str, folder: str, mp3_root: str, source: str) -> str:
 def tags_for(wav: str, folder: str, mtime: float) -> dict[str, str]:
     """Our layout client/YYYY-MM-DD/callid says it all; otherwise the name and the file date."""
     parts = Path(os.path.relpath(wav, folder)).with_suffix("").parts
-    if len(parts) >= 3 and _DATE.match(parts[-2]):
+    if len(parts) >= 3 and _DATE.fullmatch(parts[-2]):
         return {"client": parts[-3], "date": parts[-2], "call_id": parts[-1]}
     return {"client": "", "date": dt.date.fromtimestamp(mtime).isoformat(), "call_id": parts[-1]}
 

@@ -1,4 +1,4 @@
-"""Recording policy + transcoder pool as one engine component (one line in engine/app.py).
+"""Recording policy + transcoder pool as one engine component (one line in engineproc/app.py).
 
     COMPONENTS = [..., RecordingComponent, ...]
 
@@ -24,6 +24,7 @@ from typing import Any
 
 from arimonitor.ari.rest import AriRest
 from arimonitor.clicktocall.request import parse_channel_id
+from arimonitor.engine.api import EngineApi
 from arimonitor.transcode.component import TranscodeComponent
 from arimonitor.transcode.policy import SNOOP_PREFIX, CallInfo, Recorder
 
@@ -102,25 +103,34 @@ class WorkerAri:
 class RecordingComponent:
     """The transcoder pool and the recording policy, plugged into an Engine."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: EngineApi) -> None:
         cfg = engine.cfg
         self.engine = engine
         self.cfg = cfg
         self._records: tuple[Any, Mapping[str, bool | None]] = (None, {})
-        engine.store.migrate(*TranscodeComponent.tables())
+        database = engine.database(*TranscodeComponent.tables())
         self.rest = AriRest.from_config(cfg)  # its own session, used only on the REST worker
-        self.ari = WorkerAri(self.rest, engine.rest_worker.submit, cfg["ari.app"],
+        self.ari = WorkerAri(self.rest, engine.submit_rest, cfg["ari.app"],
                              refused=lambda name, reason: self.recorder.refused(name, reason))
         self.recorder = Recorder(self.ari, records=self.records,
                                  default=lambda: cfg["recordings.default_record"],
                                  failed=self.recording_failed)
-        self.transcode = TranscodeComponent(cfg, engine.store.connection,
-                                            notify=engine.notifier.publish,
+        self.transcode = TranscodeComponent(cfg, database, notify=engine.publish,
                                             describe=self.describe, busy=self.busy)
         self.transcode.attach(engine)
         engine.claim_channels("recording", self.recorder.claims)
-        engine.notifier.subscribe("call.up", self.on_call_up)
-        engine.notifier.subscribe("call.ended", self.on_call_ended)
+        engine.subscribe("call.up", self.on_call_up)
+        engine.subscribe("call.ended", self.on_call_ended)
+        engine.offer("transcoders", self.transcoders)
+        # After every resync (engine start included) the engine knows which recordings still
+        # run: one that finished while the engine was down (no RecordingFinished ever comes)
+        # is no longer busy, so a rescan gives it its job without an operator's `rescan`.
+        engine.subscribe("link.resynced", self.on_resynced)
+
+    def on_resynced(self, _topic: str, _body: dict[str, Any]) -> None:
+        report = self.transcode.rescan()
+        if report.found:
+            log.info("recordings after resync: %d WAV(s) without MP3 queued", len(report.found))
 
     # ---- engine life ----------------------------------------------------------------------------
 
@@ -132,8 +142,15 @@ class RecordingComponent:
     def register_commands(self, registry: Any) -> None:
         self.transcode.register_commands(registry)
 
+    def transcoders(self) -> dict[str, Any]:
+        """For `status`: the workers heard from lately, and every one ever heard from."""
+        book = self.transcode.book
+        alive = book.live_workers()
+        return {"alive": len(alive), "known": len(book.workers),
+                "workers": sorted(w.name for w in alive)}
+
     def start(self) -> None:
-        self.transcode.start(self.engine.loop)
+        self.transcode.start(self.engine)
 
     def close(self) -> None:
         self.transcode.close()
@@ -143,21 +160,21 @@ class RecordingComponent:
 
     def records(self) -> Mapping[str, bool | None]:
         """client id -> gravar, rebuilt only when the engine swapped its tables (reload)."""
-        tables = self.engine.services.tables
+        tables = self.engine.tables()
         if tables is not self._records[0]:
             clients = getattr(tables, "clients", None) or {}
             self._records = (tables, {cid: c.record for cid, c in clients.items()})
         return self._records[1]
 
     def describe(self, name: str) -> dict | None:
-        return self.recorder.describe(name) or self.engine.services.recording_meta(name)
+        return self.recorder.describe(name) or self.engine.recording_meta(name)
 
     def busy(self, wav: str) -> bool:
         root = self.cfg["paths.recordings"]
         rel = os.path.relpath(wav, root)
         if rel.startswith(".."):
             return False  # MixMonitor folder: not Asterisk's ARI recordings
-        return self.engine.services.recording_live(os.path.splitext(rel)[0])
+        return self.engine.recording_live(os.path.splitext(rel)[0])
 
     def recording_failed(self, name: str, reason: str) -> None:
         meta = self.describe(name) or {}
@@ -168,22 +185,22 @@ class RecordingComponent:
 
     def call_info(self, body: dict) -> CallInfo | None:
         """What the policy needs of an answered call; None for calls it must leave alone."""
-        state = self.engine.state
-        call = state.calls.get(body.get("id", ""))
+        call = self.engine.call(body.get("id", ""))
         if call is None:
             return None
-        channels = [state.channels[c] for c in sorted(call.channels) if c in state.channels]
+        channels = call["channel_views"]
         for ch in channels:
-            if ch.claimed_by == "clicktocall" or parse_channel_id(ch.id) is not None:
+            if ch["claimed_by"] == "clicktocall" or parse_channel_id(ch["id"]) is not None:
                 return None  # the click-to-call flow records its own bridge
-            if ch.id.startswith(SNOOP_PREFIX):
+            if ch["id"].startswith(SNOOP_PREFIX):
                 return None  # already recorded (a call adopted again after an engine restart)
-        watched = [ch for ch in channels if not ch.snoop]
+        watched = [ch for ch in channels if not ch["snoop"]]
         if not watched:
             return None
-        first = next((ch for ch in watched if ch.id == call.id), watched[0])
-        return CallInfo(id=call.id, client=call.client, answered=call.answered or body.get("t") or 0.0,
-                        origin=call.origin, destination=call.destination, channel=first.id)
+        first = next((ch for ch in watched if ch["id"] == call["id"]), watched[0])
+        return CallInfo(id=call["id"], client=call["client"],
+                        answered=call["answered"] or body.get("t") or 0.0,
+                        origin=call["origin"], destination=call["destination"], channel=first["id"])
 
     def on_call_up(self, _topic: str, body: dict) -> None:
         info = self.call_info(body)

@@ -152,6 +152,11 @@ def c2c(tmp_path):
         "ARIMONITOR_CLICKTOCALL_RESULTS_EXCHANGE": topology.results_exchange,
         "ARIMONITOR_CLICKTOCALL_RETRY_DELAY": "300ms",
         "ARIMONITOR_LOGGING_LEVEL": "DEBUG",
+        # These tests are about placing calls: every client may ring anything (the refusals
+        # of the default policy have their own tests, test_authorization.py).
+        "ARIMONITOR_CLICKTOCALL_TRUNK_NUMBERS": "*: .*",
+        "ARIMONITOR_CLICKTOCALL_CROSS_CLIENT": "*",
+        "ARIMONITOR_CLICKTOCALL_FREE_CALLER_ID": "*",
     }
     conn = rabbit_connection()
     ch = conn.channel()

@@ -9,7 +9,7 @@ import zmq
 from arimonitor.clicktocall import reasons
 from arimonitor.clicktocall.component import ClickToCallComponent
 from arimonitor.config import load_config
-from arimonitor.engine.app import Engine
+from arimonitor.engineproc.app import Engine
 from tests.support import ARI, eventually
 
 RID = "0f0e0d0c-req"
@@ -35,6 +35,15 @@ def test_component_in_a_real_engine(tmp_path):
         # The hang-up of the (already gone) leg ran on the REST worker and failed quietly.
         eventually(lambda: engine.rest_worker.pending == 0 or engine.loop.run_once(0.05))
         assert json.loads(json.dumps(reply["data"]))["events"][-1][0] == "final"
+        # The consumer's catch-up: the stored final of each request that ended, none for others.
+        reply = engine.registry.dispatch({"id": "2", "cmd": "_c2c_finals",
+                                          "args": [json.dumps([RID, "never-seen"])]}, engine.ctx)
+        (final,) = reply["data"]["finals"]
+        assert (final["request_id"], final["event"], final["reason"]) == (
+            RID, "final", reasons.ORIGIN_BUSY)
+        bad = engine.registry.dispatch({"id": "3", "cmd": "_c2c_finals", "args": ["{}"]},
+                                        engine.ctx)
+        assert bad["status"] == "error"
     finally:
         engine.close()
 

@@ -13,8 +13,8 @@ from arimonitor.clicktocall import reasons
 from arimonitor.clicktocall import verdict as V
 from arimonitor.clicktocall.flow import ClickToCallFlow
 from arimonitor.clicktocall.history import SCHEMA, OutcomeStore
-from arimonitor.console.commands import clicktocall as commands
-from arimonitor.console.registry import Registry
+from arimonitor.commands import clicktocall as commands
+from arimonitor.commands.registry import Registry
 from arimonitor.console.watch import summarise
 from tests.support import ARI
 

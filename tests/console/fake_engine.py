@@ -31,8 +31,8 @@ def main(argv: list[str]) -> int:
     import zmq
 
     from arimonitor import protocol
-    from arimonitor.console.commands import build_registry
-    from arimonitor.console.registry import Arg, CommandError, Option, Reply
+    from arimonitor.commands import build_registry
+    from arimonitor.commands.registry import Arg, CommandError, Option, Reply
 
     registry = build_registry()
     ctx = zmq.Context()
@@ -84,14 +84,15 @@ def main(argv: list[str]) -> int:
 
     manager = None
     if manager_port is not None:
+        from arimonitor.commands.manager import ManagerServer
         from arimonitor.config import load_config
-        from arimonitor.console.manager import ManagerServer
 
         cfg = load_config(environ={"ARIMONITOR_ZMQ_CONTROL": control, "ARIMONITOR_ZMQ_PUBLISH": publish,
                                    "ARIMONITOR_CONSOLE_MANAGER_PORT": str(manager_port),
                                    "ARIMONITOR_CONSOLE_TIMEOUT": "3s"})
         logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-        manager = ManagerServer(cfg, logging.getLogger("manager"), max_connections=3, idle_timeout=5.0)
+        manager = ManagerServer(cfg, logging.getLogger("manager"), max_connections=3, idle_timeout=5.0,
+                                line_deadline=2.0)
         manager.start()
 
     stopping = threading.Event()

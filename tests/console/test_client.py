@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from arimonitor.commands import build_registry
 from arimonitor.console import client
-from arimonitor.console.commands import build_registry
 from tests.console.conftest import arictl, start_engine
 from tests.support import eventually
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from arimonitor.console.manager import TERMINATOR, reply_block
+from arimonitor.commands.manager import TERMINATOR, reply_block
 from tests.console.conftest import arictl
 from tests.support import eventually
 
@@ -94,22 +94,49 @@ def test_quit_closes(line):
     assert line.closed()
 
 
-def test_connection_limit(engine):
+def test_idle_connections_make_room_for_a_new_client(engine):
     # the fake engine runs ManagerServer with max_connections=3
     held = [Line(engine.manager_port) for _ in range(3)]
     try:
         for conn in held:
             assert conn.ask("version")[0] == "OK"
+        # All three now wait idle for a command: the one idle longest goes.
         extra = Line(engine.manager_port)
-        status, text = extra.reply()
-        assert status == "ERROR 6 busy" and "too many connections (limit 3)" in text
-        assert extra.closed()
+        assert extra.ask("version")[0] == "OK"
+        status, text = held[0].reply()
+        assert status == "ERROR 6 busy" and "closed for a new client" in text
+        assert held[0].closed()
+        assert held[1].ask("version")[0] == "OK"
         extra.close()
     finally:
         for conn in held:
             conn.close()
 
-    # slots come back once the held connections are gone
+
+def test_busy_slots_refuse_and_a_trickled_line_hits_its_deadline(engine):
+    """Three peers each send part of a line, then a byte now and then: not idle, so nobody
+    can be evicted and a fourth is refused; the line deadline (2 s here) frees the slots."""
+    held = [Line(engine.manager_port) for _ in range(3)]
+    try:
+        for conn in held:
+            # The reply to `version` shows the handler read this chunk, "ver" included.
+            conn.send(b"version\nver")
+            assert conn.reply()[0] == "OK"
+        extra = Line(engine.manager_port)
+        status, text = extra.reply()
+        assert status == "ERROR 6 busy" and "too many connections (limit 3)" in text
+        extra.close()
+        for conn in held:  # one more byte each: the idle timer would restart, the deadline not
+            conn.send(b"s")
+        for conn in held:
+            conn.sock.settimeout(20)
+            status, text = conn.reply()
+            assert status == "ERROR 6 busy" and "line not finished within 2s" in text
+            assert conn.closed()
+    finally:
+        for conn in held:
+            conn.close()
+
     def serves() -> bool:
         conn = Line(engine.manager_port)
         try:
@@ -118,6 +145,32 @@ def test_connection_limit(engine):
             conn.close()
 
     eventually(serves, timeout=10)
+
+
+def test_one_peer_address_holds_a_limited_number_of_slots():
+    import logging
+
+    from arimonitor.commands.manager import BACKLOG, ManagerServer, _Server
+    from tests.support import free_port
+
+    cfg = {"console.manager_host": "127.0.0.1", "console.manager_port": free_port(),
+           "zmq.control": "ipc:///nonexistent/control.sock", "console.timeout": 1.0}
+    server = ManagerServer(cfg, logging.getLogger("test"), max_connections=10, max_per_peer=2)
+    server.start()
+    conns = []
+    try:
+        conns = [Line(server.address[1]) for _ in range(2)]
+        for conn in conns:
+            conn.send(b"ver")  # mid-line, so not evictable either
+        third = Line(server.address[1])
+        conns.append(third)
+        status, text = third.reply()
+        assert status == "ERROR 6 busy" and "from 127.0.0.1 (limit 2)" in text
+        assert _Server.request_queue_size == BACKLOG >= 128
+    finally:
+        for conn in conns:
+            conn.close()
+        server.stop()
 
 
 def test_idle_connection_is_closed(engine):

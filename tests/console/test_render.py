@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import io
 
-from arimonitor.console import render
+from arimonitor.commands import render
 
 
 def test_heading():

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from arimonitor.config import load_config
-from arimonitor.engine.app import Engine
+from arimonitor.engineproc.app import Engine
 from arimonitor.v27 import load_all
 from tests.engine.stack import write_config
 from tests.support import free_port

@@ -10,15 +10,15 @@ import time
 import pytest
 
 from arimonitor import protocol
-from arimonitor.config import load_config
-from arimonitor.console.commands import build_registry
-from arimonitor.console.commands.processes import (
+from arimonitor.commands import build_registry
+from arimonitor.commands.processes import (
     STALE_AFTER,
     processes_lines,
     processes_view,
 )
-from arimonitor.console.commands.settings import apply_saved
+from arimonitor.config import load_config
 from arimonitor.engine.state import RemoteIp
+from arimonitor.engineproc.process import apply_saved
 from tests.console_engine.engine_here import EngineHere
 from tests.engine.stack import V27
 

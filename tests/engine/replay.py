@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from arimonitor.engine import calls as C
-from arimonitor.engine.effects import RecordingEffects
 from arimonitor.engine.handlers import Handlers
 from arimonitor.engine.services import load_files
 from arimonitor.engine.state import State
 from arimonitor.v27.tables import load_all
+from tests.engine.fakes import RecordingEffects
 from tests.support import ARI, FIXTURES
 
 TRACES = ARI / "traces"

@@ -13,10 +13,11 @@ import pytest
 import zmq
 
 from arimonitor import protocol
-from arimonitor.console.registry import Registry, Reply
-from arimonitor.engine.control import ControlServer, bind_private
+from arimonitor.commands.registry import Registry, Reply
 from arimonitor.engine.loop import Loop
 from arimonitor.engine.services import Services
+from arimonitor.engineproc.control import ControlServer
+from arimonitor.zmqbind import bind_private
 from tests.support import eventually
 
 

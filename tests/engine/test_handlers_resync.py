@@ -48,6 +48,14 @@ def test_bad_frames_are_counted_by_kind():
     assert (c.malformed, c.unknown_type, c.applied, c.handler_error) == (6, 1, 0, 0)
 
 
+def test_the_same_bad_frame_many_times_is_counted_malformed_each_time():
+    state, _fx, handlers = new_engine_state()
+    for frame in (b"{nope", b'{"type":"ChannelCreated"}', b"[1]"):
+        for _ in range(100):
+            handlers.apply(frame, 1.0)
+    assert (state.counters.malformed, state.counters.duplicate) == (300, 0)
+
+
 def _snapshot(channels=(), bridges=(), endpoints=None, info=INFO, started=100.0):
     eps = json.loads((REST / "endpoints_while_registered.json").read_text()) if endpoints is None else endpoints
     return R.Snapshot(started, info, eps, list(channels), list(bridges))
@@ -168,7 +176,7 @@ def test_active_calls_are_saved_on_ringing_and_up_once_per_burst_and_deleted_at_
         S.END_ENGINE_DOWN, 10.0, 8.0, "1013010")
 
 
-def test_auth_failure_warns_once_per_episode_and_is_not_a_stall():
+def _services():
     from arimonitor.engine.loop import Loop
     from arimonitor.engine.notifier import Notifier
     from arimonitor.engine.services import Services
@@ -178,6 +186,11 @@ def test_auth_failure_warns_once_per_episode_and_is_not_a_stall():
     services = Services(state=state, handlers=handlers, store=Store(":memory:"),
                         notifier=Notifier(None), loop=Loop(), app="arimonitor",
                         snapshot=lambda: None)
+    return state, fx, services
+
+
+def test_auth_failure_warns_once_per_episode_and_is_not_a_stall():
+    state, fx, services = _services()
     for _ in range(3):
         services.on_probe(False, 0.01, None, "GET /asterisk/info: HTTP 401: ARI refused user 'x'", True)
     warnings = [entry for entry in fx.log if entry[0].startswith("warning.")]
@@ -189,4 +202,22 @@ def test_auth_failure_warns_once_per_episode_and_is_not_a_stall():
     assert not services.probe.view()["auth_failed"]
     services.on_probe(False, 0.01, None, "HTTP 401", True)  # a new episode
     assert state.counters.auth_failures == 2
+    services.loop.close()
+
+
+def test_an_http_error_answer_is_an_error_not_a_stall():
+    from arimonitor.commands.engine_state import _probe_state
+
+    _state, fx, services = _services()
+    for _ in range(3):
+        services.on_probe(False, 0.01, None, "GET /asterisk/info: HTTP 500 Internal Server Error",
+                          False, 500)
+    view = services.probe.view()
+    assert not view["stalled"] and view["failed"] == 3 and view["stalls"] == 0
+    assert _probe_state(view) == "ERROR (GET /asterisk/info: HTTP 500 Internal Server Error)"
+    assert [w[0] for w in fx.log if w[0].startswith("warning.")] == ["warning.rest_error"]
+    services.on_probe(False, 5.0, None, "timed out", False, None)  # no answer at all: a stall
+    assert _probe_state(services.probe.view()) == "STALLED"
+    services.on_probe(True, 0.01, INFO, "", False, None)
+    assert _probe_state(services.probe.view()) == "ok"
     services.loop.close()

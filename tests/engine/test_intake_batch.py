@@ -10,12 +10,12 @@ import pytest
 import zmq
 
 from arimonitor import protocol
-from arimonitor.engine.effects import RecordingEffects
 from arimonitor.engine.handlers import Handlers
 from arimonitor.engine.intake import Intake
 from arimonitor.engine.outputs import write_lines
 from arimonitor.engine.state import State
 from arimonitor.reader.forwarder import Forwarder
+from tests.engine.fakes import RecordingEffects
 
 
 class FakeServices:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arimonitor import protocol
-from arimonitor.console.render import backlog_line
+from arimonitor.commands.render import backlog_line
 from arimonitor.transcode.jobs import (
     DONE,
     FAILED,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from arimonitor import protocol
+from arimonitor.commands.registry import Registry
 from arimonitor.config import load_config
-from arimonitor.console.registry import Registry
 from arimonitor.process import Stopper
 from arimonitor.transcode.component import TranscodeComponent
 from arimonitor.transcode.encoders import LameEncoder

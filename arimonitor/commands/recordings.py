@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from arimonitor import protocol
-from arimonitor.console import render
-from arimonitor.console.registry import Arg, CommandError, Option, Registry, Reply
+from arimonitor.commands import render
+from arimonitor.commands.registry import Arg, CommandError, Option, Registry, Reply
 
 STATES = ("pending", "sent", "done", "failed")
 

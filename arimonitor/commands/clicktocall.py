@@ -6,13 +6,14 @@ Needs the engine's ClickToCallComponent; its `register_commands(registry)` hands
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import Any
 
 from arimonitor import protocol
 from arimonitor.clicktocall.reasons import describe
-from arimonitor.console import render
-from arimonitor.console.registry import Arg, CommandError, Option, Registry, Reply
+from arimonitor.commands import render
+from arimonitor.commands.registry import Arg, CommandError, Option, Registry, Reply
 
 
 def _when(t: float | None) -> str:
@@ -67,3 +68,29 @@ def register(registry: Registry, get: Callable[[Any], Any] = lambda ctx: getattr
         text = _table(rows)
         return Reply({"recent": rows, "in_progress": live},
                      f"{text}\n{len(live)} in progress")
+
+
+MAX_CATCHUP = 500  # request ids per `_c2c_finals`
+
+
+def _request_ids(text: str) -> list[str]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if (not isinstance(value, list) or len(value) > MAX_CATCHUP
+            or not all(isinstance(v, str) and len(v) <= 64 for v in value)):
+        raise ValueError(f"must be a JSON list of at most {MAX_CATCHUP} request ids")
+    return value
+
+
+def register_catchup(registry: Registry, get: Callable[[Any], Any]) -> None:
+    @registry.command("_c2c_finals", category="calls", hidden=True, privileged=True,
+                      summary="stored final outcomes of these requests (the consumer's catch-up)",
+                      args=[Arg("request_ids", "JSON list of request ids", convert=_request_ids)])
+    def c2c_finals(ctx, request_ids) -> Reply:
+        component = get(ctx)
+        if component is None:
+            raise CommandError(protocol.E_NOT_FOUND, "click-to-call is not running in this engine")
+        finals = component.store.finals(request_ids)
+        return Reply({"finals": finals}, f"{len(finals)} final(s)")

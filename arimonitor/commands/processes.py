@@ -16,9 +16,9 @@ import time
 from typing import Any
 
 from arimonitor import protocol
-from arimonitor.console import render
-from arimonitor.console.commands.settings import publish_level
-from arimonitor.console.registry import Arg, CommandError, Registry, Reply
+from arimonitor.commands import render
+from arimonitor.commands.registry import Arg, CommandError, Registry, Reply
+from arimonitor.commands.settings import publish_level
 from arimonitor.logs import set_level
 
 # A process reporting every REPORT_INTERVAL s is stale after three missed reports.
@@ -37,44 +37,22 @@ def _json_object(text: str) -> dict[str, Any]:
     return value
 
 
-def _reports(ctx: Any) -> dict[str, dict[str, Any]]:
-    reports = getattr(ctx.services, "process_reports", None)
-    if reports is None:
-        reports = ctx.services.process_reports = {}
-    return reports
-
-
-def _transcode_book(ctx: Any) -> Any:
-    """The transcode component's JobBook, if the engine runs one."""
-    candidates = [getattr(ctx, "transcode", None), *getattr(ctx.engine, "components", ())]
-    for component in candidates:
-        book = getattr(component, "book", None)
-        if book is not None and hasattr(book, "live_workers"):
-            return book
-    return None
-
-
 def processes_view(ctx: Any, now: float | None = None) -> dict[str, Any]:
     """What `status` shows of every other process (plain data)."""
     now = time.time() if now is None else now
-    link, stats = ctx.services.link, ctx.services.reader_stats or {}
+    link = ctx.link()
+    stats = link["reader"]
     reader = {"connected": link.get("state") == protocol.LINK_CONNECTED, "state": link.get("state"),
               "since": link.get("since"), "epoch": link.get("epoch"),
               "reconnects": stats.get("reconnects")}
-    book = _transcode_book(ctx)
-    if book is None:
-        transcoders: dict[str, Any] | None = None
-    else:
-        alive = book.live_workers()
-        transcoders = {"alive": len(alive), "known": len(book.workers),
-                       "workers": sorted(w.name for w in alive)}
+    transcoders = ctx.view("transcoders")  # offered by the transcode component, if running
     clicktocall = []
-    for name, report in sorted(_reports(ctx).items()):
+    for _name, report in sorted(ctx.process_reports().items()):
         age = now - report["received"]
         clicktocall.append({**report, "age": round(age, 1), "stale": age > STALE_AFTER})
     return {"reader": reader, "transcoders": transcoders, "clicktocall": clicktocall,
             "log_level": logging.getLevelName(logging.getLogger().getEffectiveLevel()),
-            "levels_sent": dict(getattr(ctx.services, "levels_sent", {}))}
+            "levels_sent": ctx.levels_sent()}
 
 
 def processes_lines(view: dict[str, Any], now: float | None = None) -> list[str]:
@@ -121,12 +99,7 @@ def register(registry: Registry) -> None:
             set_level(level)
         if process != "engine":
             publish_level(ctx, process, level)
-        sent = getattr(ctx.services, "levels_sent", None)
-        if sent is None:
-            sent = ctx.services.levels_sent = {}
-        if process == "all":
-            sent.clear()
-        sent[process] = level
+        ctx.note_level_sent(process, level)
         reach = "the engine" if process == "engine" else (
             "every process" if process == "all" else f"{process} (sent on the engine PUB)")
         return Reply({"process": process, "level": level}, f"log level {level} for {reach}")
@@ -142,5 +115,5 @@ def register(registry: Registry) -> None:
             raise CommandError(protocol.E_BAD_VALUE, "process name longer than 64 characters")
         kept = {k: report.get(k) for k in REPORT_KEYS}
         kept["received"] = time.time()
-        _reports(ctx)[name] = kept
+        ctx.note_process_report(kept)
         return Reply({"received": kept["received"], "interval": REPORT_INTERVAL}, "ok")

@@ -9,112 +9,24 @@ Only settings declared `settable=True` in config.SETTINGS can be set, and only t
 readers look the value up at use time (the engine and its components keep a reference to one
 Config and read `cfg[name]` when they need it). A `set` builds a new Config with
 `with_overrides`, swaps it into every holder of the old one, applies the side effects the
-setting needs (a log level), and records the raw value in SQLite (`runtime_settings`) so
-`apply_saved()` puts it back when the engine starts again.
+setting needs (a log level), and records the raw value in the engine's store
+(`runtime_settings`) so `engineproc.process.apply_saved()` puts it back when the engine starts
+again.
 """
 
 from __future__ import annotations
 
 import difflib
 import logging
-import sqlite3
-import time
-from pathlib import Path
 from typing import Any
 
 from arimonitor import protocol
+from arimonitor.commands import render
+from arimonitor.commands.registry import Arg, CommandError, Registry, Reply
 from arimonitor.config import SETTINGS, SETTINGS_BY_NAME, Config, ConfigError
-from arimonitor.console import render
-from arimonitor.console.registry import Arg, CommandError, Registry, Reply
 from arimonitor.logs import set_level
 
 log = logging.getLogger(__name__)
-
-MIGRATION = "console-settings-1"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runtime_settings (
-    name TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);
-"""
-# `base`: the file's (environment's, default's) raw value when the set was made. If the file
-# says something else at a later start, the operator edited it after the set: the file wins.
-MIGRATION_BASE = "console-settings-2"
-SCHEMA_BASE = "ALTER TABLE runtime_settings ADD COLUMN base TEXT"
-
-
-# ---- persistence ---------------------------------------------------------------------------
-
-def saved_overrides(database: str | Path) -> dict[str, tuple[str, str | None]]:
-    """name -> (raw value, file's value at the time) saved by `set`, read straight from the
-    engine's SQLite file ({} if none)."""
-    if str(database) == ":memory:" or not Path(database).exists():
-        return {}
-    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
-        try:
-            rows = conn.execute("SELECT name, value, base FROM runtime_settings").fetchall()
-        except sqlite3.OperationalError:  # saved before `base` existed
-            rows = [(n, v, None) for n, v in conn.execute("SELECT name, value FROM runtime_settings")]
-    except sqlite3.OperationalError:  # the table does not exist yet: nothing was ever set
-        return {}
-    finally:
-        conn.close()
-    return {name: (value, base) for name, value, base in rows}
-
-
-def apply_saved(cfg: Config, logger: logging.Logger | None = None) -> Config:
-    """The engine's start-up config: the file's plus what `set` saved (still settable, valid,
-    and not superseded by an edit of the file made after the set)."""
-    logger = logger or log
-    good: dict[str, str] = {}
-    for name, (value, base) in saved_overrides(cfg["paths.database"]).items():
-        setting = SETTINGS_BY_NAME.get(name)
-        if setting is None or not setting.settable:
-            logger.warning("saved setting %s ignored: no longer settable at run time", name)
-            continue
-        now_raw, now_source = cfg.base(name)
-        if base is not None and base != now_raw:
-            logger.info("saved setting %s = %s ignored: the %s now says %s (changed after the set)",
-                        name, "********" if setting.secret else value, now_source, now_raw)
-            continue
-        try:
-            cfg.with_overrides({**good, name: value})
-        except ConfigError as exc:
-            logger.warning("saved setting %s ignored: %s", name, exc)
-            continue
-        good[name] = value
-    if not good:
-        return cfg
-    new = cfg.with_overrides(good)
-    logger.info("settings saved by 'set' applied: %s",
-                ", ".join(f"{n}={new.display(n)}" for n in sorted(good)))
-    if "logging.level" in good:
-        set_level(new["logging.level"])
-    return new
-
-
-def _migrate(ctx: Any) -> None:
-    ctx.store.migrate(MIGRATION, SCHEMA)
-    ctx.store.migrate(MIGRATION_BASE, SCHEMA_BASE)
-
-
-def _save(ctx: Any, name: str, raw: str) -> None:
-    _migrate(ctx)
-    ctx.store.connection.execute("INSERT OR REPLACE INTO runtime_settings (name, value, updated, base) "
-                                 "VALUES (?, ?, ?, ?)", (name, raw, time.time(), ctx.cfg.base(name)[0]))
-
-
-def _forget(ctx: Any, name: str) -> bool:
-    _migrate(ctx)
-    return ctx.store.connection.execute("DELETE FROM runtime_settings WHERE name=?", (name,)).rowcount > 0
-
-
-# ---- the swap ------------------------------------------------------------------------------
-
-def swap_config(ctx: Any, new: Config) -> None:
-    """The engine's one Config takes the new values in place, so every holder (engine,
-    components, functions that captured it) reads them at its next use."""
-    ctx.cfg.take_values(new)
-
 
 def _unknown(name: str) -> CommandError:
     close = difflib.get_close_matches(name, list(SETTINGS_BY_NAME), n=3, cutoff=0.5)
@@ -171,12 +83,12 @@ def register(registry: Registry) -> None:
     def unset(ctx, name) -> Reply:
         if name not in SETTINGS_BY_NAME:
             raise _unknown(name)
-        if not _forget(ctx, name) and ctx.cfg.source(name) != "set":
+        if not ctx.forget_setting(name) and ctx.cfg.source(name) != "set":
             raise CommandError(protocol.E_NOT_FOUND, f"{name} was not set at the console; it comes from "
                                                      f"the {ctx.cfg.source(name)}")
         old_display = ctx.cfg.display(name)
         new = ctx.cfg.without_override(name)
-        swap_config(ctx, new)
+        ctx.take_config(new)
         _side_effects(ctx, name, new)
         log.info("setting %s back to the %s's value %s (was %s)", name, new.source(name), new.display(name),
                  old_display)
@@ -204,8 +116,8 @@ def register(registry: Registry) -> None:
         except (ValueError, ConfigError) as exc:
             raise CommandError(protocol.E_BAD_VALUE, f"bad value for {name}: {exc}") from None
         old_display = ctx.cfg.display(name)
-        _save(ctx, name, value)  # recorded first: a set that is shown is a set that survives
-        swap_config(ctx, new)
+        ctx.save_setting(name, value)  # recorded first: a set that is shown is a set that survives
+        ctx.take_config(new)  # every holder of the one Config reads the new value at its next use
         _side_effects(ctx, name, new)
         log.warning("setting %s changed from %s to %s by the console", name, old_display,
                     new.display(name))
@@ -223,4 +135,4 @@ def _side_effects(ctx: Any, name: str, new: Config) -> None:
 def publish_level(ctx: Any, process: str, level: str) -> None:
     """protocol.level_change on the engine PUB (every process's LevelListener follows it)."""
     topic, body = protocol.level_change(process, level)
-    ctx.notifier.publish(topic.decode(), protocol.loads(body))
+    ctx.publish(topic.decode(), protocol.loads(body))

@@ -6,7 +6,7 @@ Adding a command is one decorated function in one of these modules; nothing else
 
 from __future__ import annotations
 
-from arimonitor.console.commands import (
+from arimonitor.commands import (
     core,
     endpoints,
     engine_state,
@@ -15,7 +15,7 @@ from arimonitor.console.commands import (
     reload,
     settings,
 )
-from arimonitor.console.registry import Registry
+from arimonitor.commands.registry import Registry
 
 MODULES = [core, engine_state, endpoints, ips, processes, reload, settings]
 

@@ -14,6 +14,13 @@ that starts with `--END` is sent with one leading space, so the terminator is un
 Runs in the engine process on its own threads, but never touches engine state: each
 connection forwards its commands as ordinary control requests over its own ZeroMQ REQ socket,
 so the engine's single-threaded loop stays the only owner of state.
+
+Hard to block (nothing to log in with, so anyone on the machine may connect):
+- a command line must be complete within LINE_DEADLINE of its first byte, however the bytes
+  trickle in (a byte every few seconds no longer keeps a slot forever);
+- a connection waiting for its next command is *idle*: when every slot is taken, the one idle
+  longest is closed (`ERROR 6 busy`, "closed for a new client") to make room;
+- one peer address holds at most MAX_PER_PEER slots; the listen backlog is the system's usual.
 """
 
 from __future__ import annotations
@@ -23,16 +30,73 @@ import shlex
 import socket
 import socketserver
 import threading
+import time
 from typing import Any
 
 import zmq
 
 from arimonitor import protocol
+from arimonitor.engine.api import EngineApi
 
 TERMINATOR = "--END COMMAND--"
 MAX_LINE = 4096
 MAX_CONNECTIONS = 20
+MAX_PER_PEER = 16       # slots one address may hold (loopback peers all share 127.0.0.1)
 IDLE_TIMEOUT = 300.0
+LINE_DEADLINE = 10.0    # seconds from a line's first byte to its newline
+BACKLOG = 128
+EVICT_WAIT = 2.0        # seconds a new connection waits for the slot of an evicted idle one
+
+
+class _Closed(Exception):
+    """The peer went away, or a deadline passed (the message says which)."""
+
+
+class _LineReader:
+    """Lines from a socket with two clocks: idle (before a line's first byte) and an absolute
+    deadline for the rest of the line."""
+
+    def __init__(self, sock: socket.socket, max_line: int, idle: float, deadline: float) -> None:
+        self.sock, self.max_line, self.idle, self.deadline = sock, max_line, idle, deadline
+        self.buf = b""
+        self.waiting_since: float | None = None  # monotonic time it became idle; None = busy
+
+    def readline(self) -> bytes:
+        """One line (with its newline), b"" at end of stream, or max_line+1 bytes without one."""
+        self.waiting_since = time.monotonic() if not self.buf else None
+        started = None if not self.buf else time.monotonic()
+        while b"\n" not in self.buf and len(self.buf) <= self.max_line:
+            now = time.monotonic()
+            if started is None:
+                left = self.idle - (now - (self.waiting_since or now))
+                why = "idle too long, closing"
+            else:
+                left = self.deadline - (now - started)
+                why = f"line not finished within {self.deadline:g}s, closing"
+            if left <= 0:
+                raise _Closed(why)
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(4096)
+            except TimeoutError:
+                continue  # the loop sees the time left is gone
+            except OSError as exc:
+                raise _Closed("") from exc
+            if not chunk:
+                if self.buf:
+                    line, self.buf = self.buf, b""
+                    return line
+                return b""
+            if started is None:
+                started, self.waiting_since = time.monotonic(), None
+            self.buf += chunk
+        self.waiting_since = None
+        end = self.buf.find(b"\n")
+        if end < 0 or end > self.max_line:
+            line, self.buf = self.buf[: self.max_line + 1], b""
+            return line
+        line, self.buf = self.buf[: end + 1], self.buf[end + 1:]
+        return line
 
 
 def reply_block(status: str, text: str) -> bytes:
@@ -85,22 +149,21 @@ class _Forwarder:
         return reply
 
 
-class _Handler(socketserver.StreamRequestHandler):
+class _Handler(socketserver.BaseRequestHandler):
     server: _Server
-
-    def setup(self) -> None:
-        self.request.settimeout(self.server.owner.idle_timeout)
-        super().setup()
 
     def handle(self) -> None:
         owner = self.server.owner
+        reader = _LineReader(self.request, owner.max_line, owner.idle_timeout, owner.line_deadline)
+        owner._readers[self.request] = reader
         forwarder = _Forwarder(owner.context, owner.control, owner.timeout)
         try:
             while True:
                 try:
-                    raw = self.rfile.readline(owner.max_line + 1)
-                except (TimeoutError, OSError):
-                    self._send(error_block(protocol.E_BUSY, "idle too long, closing"))
+                    raw = reader.readline()
+                except _Closed as exc:
+                    if str(exc):
+                        self._send(error_block(protocol.E_BUSY, str(exc)))
                     return
                 if not raw:
                     return
@@ -112,6 +175,7 @@ class _Handler(socketserver.StreamRequestHandler):
                 if not self._serve_line(raw, forwarder):
                     return
         finally:
+            owner._readers.pop(self.request, None)
             forwarder.close()
 
     def _serve_line(self, raw: bytes, forwarder: _Forwarder) -> bool:
@@ -145,8 +209,8 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def _send(self, data: bytes) -> bool:
         try:
-            self.wfile.write(data)
-            self.wfile.flush()
+            self.request.settimeout(self.server.owner.line_deadline)  # a peer that never reads
+            self.request.sendall(data)
             return True
         except OSError:  # the client went away mid-reply
             return False
@@ -155,19 +219,29 @@ class _Handler(socketserver.StreamRequestHandler):
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = BACKLOG
     owner: ManagerServer
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.owner._slots.acquire(blocking=False):
+        owner = self.owner
+        peer = client_address[0]
+        refusal = None
+        with owner._lock:
+            if owner._per_peer.get(peer, 0) >= owner.max_per_peer:
+                refusal = f"too many connections from {peer} (limit {owner.max_per_peer})"
+        if refusal is None and not owner._slots.acquire(blocking=False) and not (
+                owner._evict_idle() and owner._slots.acquire(timeout=EVICT_WAIT)):
+            refusal = f"too many connections (limit {owner.max_connections})"
+        if refusal is not None:
             try:
-                request.sendall(error_block(protocol.E_BUSY, f"too many connections "
-                                                             f"(limit {self.owner.max_connections})"))
+                request.sendall(error_block(protocol.E_BUSY, refusal))
             except OSError:
                 pass
             self.shutdown_request(request)
             return
-        with self.owner._lock:
-            self.owner._open.add(request)
+        with owner._lock:
+            owner._open.add(request)
+            owner._per_peer[peer] = owner._per_peer.get(peer, 0) + 1
         super().process_request(request, client_address)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
@@ -176,6 +250,10 @@ class _Server(socketserver.ThreadingTCPServer):
         finally:
             with self.owner._lock:
                 self.owner._open.discard(request)
+                peer = client_address[0]
+                self.owner._per_peer[peer] -= 1
+                if not self.owner._per_peer[peer]:
+                    del self.owner._per_peer[peer]
             self.owner._slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -191,6 +269,7 @@ class ManagerServer:
 
     def __init__(self, cfg: Any, log: logging.Logger, *, max_connections: int = MAX_CONNECTIONS,
                  idle_timeout: float = IDLE_TIMEOUT, max_line: int = MAX_LINE,
+                 line_deadline: float = LINE_DEADLINE, max_per_peer: int = MAX_PER_PEER,
                  context: zmq.Context | None = None):
         self.host = cfg["console.manager_host"]
         self.port = cfg["console.manager_port"]
@@ -198,12 +277,34 @@ class ManagerServer:
         self.timeout = cfg["console.timeout"]
         self.log = log
         self.max_connections, self.idle_timeout, self.max_line = max_connections, idle_timeout, max_line
+        self.line_deadline, self.max_per_peer = line_deadline, max_per_peer
+        self.evicted = 0  # idle connections closed to make room
         self.context = context or zmq.Context.instance()
         self._slots = threading.BoundedSemaphore(max_connections)
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
+        self._per_peer: dict[str, int] = {}
+        self._readers: dict[socket.socket, _LineReader] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+
+    def _evict_idle(self) -> bool:
+        """Close the connection idle longest (waiting for a command); False if none is idle."""
+        idle = [(r.waiting_since, conn) for conn, r in list(self._readers.items())
+                if r.waiting_since is not None]
+        if not idle:
+            return False
+        _since, conn = min(idle, key=lambda pair: pair[0])
+        try:
+            conn.sendall(error_block(protocol.E_BUSY, "idle, closed for a new client"))
+        except OSError:
+            pass
+        try:
+            conn.shutdown(socket.SHUT_RDWR)  # wakes its handler, which frees the slot
+        except OSError:
+            pass
+        self.evicted += 1
+        return True
 
     @property
     def address(self) -> tuple[str, int]:
@@ -247,10 +348,10 @@ class ManagerComponent:
     on: arictl still reaches it over ZeroMQ.
     """
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: EngineApi) -> None:
         cfg = engine.cfg
-        self.log = logging.getLogger("arimonitor.console.manager")
-        self.server = (ManagerServer(cfg, self.log, context=engine.zctx)
+        self.log = logging.getLogger("arimonitor.commands.manager")
+        self.server = (ManagerServer(cfg, self.log, context=engine.zmq_context)
                        if cfg["console.manager_enabled"] else None)
 
     def start(self) -> None:

@@ -1,15 +1,10 @@
-"""The engine's composition root: builds every part, wires them, runs the loop. Only wiring.
+"""The engine program's composition root: builds every part, wires them, runs the loop.
 
-Components (transcoder pool, click-to-call flow, ...) plug in with one line in COMPONENTS:
-a factory `(engine) -> component`. A component may have `register_commands(registry)`,
-`start()` and `close()`; it reaches the engine through:
-
-    engine.loop.add_socket(sock, handler) / engine.loop.every(seconds, fn)
-    engine.on_event("StasisStart", fn)           # fn(event, t) after the core handler
-    engine.claim_channels("name", fn)            # fn(channel, args) -> True: we drive it
-    engine.notifier.subscribe("call.", fn) / engine.notifier.publish(topic, body)
-    engine.store.migrate(name, sql) / engine.store.connection
-    engine.services (queries, resync, recording_meta), engine.state, engine.cfg
+Components (transcoder pool, click-to-call flow, manager port) plug in with one line in
+COMPONENTS: a factory `(api) -> component`, where `api` is the engine's door
+(`engine/api.py` `EngineApi`, implemented by `engine/door.py`), the same object console
+commands get as `ctx`. A component may have `register_commands(registry)`, `start()` and
+`close()`.
 """
 
 from __future__ import annotations
@@ -26,12 +21,11 @@ from arimonitor.ari.ami import AmiClient
 from arimonitor.ari.contacts import cli_contacts
 from arimonitor.ari.rest import AriRest
 from arimonitor.clicktocall.component import ClickToCallComponent
+from arimonitor.commands import build_registry
+from arimonitor.commands.manager import ManagerComponent
 from arimonitor.config import Config
-from arimonitor.console.commands import build_registry
-from arimonitor.console.manager import ManagerComponent
 from arimonitor.engine import resync as R
-from arimonitor.engine.context import EngineContext
-from arimonitor.engine.control import ControlServer, bind_private
+from arimonitor.engine.door import EngineDoor
 from arimonitor.engine.handlers import Handlers
 from arimonitor.engine.intake import Intake
 from arimonitor.engine.loop import Loop, Worker
@@ -41,12 +35,14 @@ from arimonitor.engine.probe import Probe
 from arimonitor.engine.services import Services
 from arimonitor.engine.state import Counters, RemoteIp, State
 from arimonitor.engine.store import Store
+from arimonitor.engineproc.control import ControlServer
 from arimonitor.logs import setup_line_log
 from arimonitor.transcode.wiring import RecordingComponent
+from arimonitor.zmqbind import bind_private
 
 log = logging.getLogger(__name__)
 
-# One line per component: `lambda engine: SomeComponent(engine)`. Order = start order.
+# One line per component: a factory `(api: EngineApi) -> component`. Order = start order.
 COMPONENTS: list[Callable[[Any], Any]] = [
     RecordingComponent,     # transcoder pool + recording policy (transcode/wiring.py)
     ClickToCallComponent,   # click-to-call flow: dial, bridge, outcomes, own bridge recording
@@ -103,8 +99,11 @@ class Engine:
         self.services.intake = self.intake
         self.registry = build_registry()
         self.registry.manager_privileged = cfg["console.manager_changes"]
-        self.ctx = EngineContext(cfg, self.state, self.services, self.store, self.notifier,
-                                 self.state.counters, self.registry, self)
+        # The engine's door: all components and console commands may use (engine/api.py).
+        self.ctx = EngineDoor(cfg=cfg, state=self.state, services=self.services, store=self.store,
+                              notifier=self.notifier, loop=self.loop, handlers=self.handlers,
+                              rest_worker=self.rest_worker, zmq_context=self.zctx,
+                              totals=self.totals)
         self.control = ControlServer(self.control_sock, self.loop, self.registry, self.ctx)
         self.probe = Probe(AriRest.from_config(cfg), lambda: self.cfg["ari.probe_interval"],
                            lambda *a: self.loop.call_soon_threadsafe(self.services.on_probe, *a),
@@ -118,7 +117,8 @@ class Engine:
         self.loop.every(1.0, self.services.heartbeat)
         self.checkpoint_worker = Worker(self.loop, "sqlite-checkpoint")
         self.loop.every(CHECKPOINT_EVERY, lambda: self.checkpoint_worker.submit(self.store.checkpoint))
-        self.components = [factory(self) for factory in (COMPONENTS if components is None else components)]
+        self.components = [factory(self.ctx)
+                           for factory in (COMPONENTS if components is None else components)]
         for component in self.components:
             if hasattr(component, "register_commands"):
                 component.register_commands(self.registry)
@@ -132,14 +132,6 @@ class Engine:
             sock.setsockopt(zmq.RCVHWM, rcvhwm)
         bind_private(sock, endpoint)
         return sock
-
-    # ---- plugging ---------------------------------------------------------------------------
-
-    def on_event(self, event_type: str, fn: Callable[[dict, float], Any]) -> None:
-        self.handlers.on_event(event_type, fn)
-
-    def claim_channels(self, name: str, fn: Callable[..., bool]) -> None:
-        self.handlers.add_claimer(name, fn)
 
     # ---- life -------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import os
 from dataclasses import replace
 from typing import Any
 
-from arimonitor.console.registry import Arg, Registry, Reply
+from arimonitor.commands.registry import Arg, Registry, Reply
 from arimonitor.v27 import Tables, diff, load_all
 
 WHAT = ("clients", "endpoints", "mqservers", "all")
@@ -52,15 +52,15 @@ def register(registry: Registry) -> None:
         parts = tuple(FILE_OF) if what == "all" else (what,)
         cfg = ctx.cfg
         loaded = load_all(cfg["files.endpoints"], cfg["files.clients"], cfg["files.mqservers"],
-                          previous=ctx.services.tables)
+                          previous=ctx.tables())
 
         def swap() -> tuple[Any, dict[str, int], Tables]:
-            old = ctx.services.tables or Tables()
+            old = ctx.tables() or Tables()
             new = merge(old, loaded, parts, cfg)
-            applied = ctx.services.load_files(new)
+            applied = ctx.load_files(new)
             return diff(old, new), applied, new
 
-        changes, applied, new = ctx.services.call_in_loop(swap)
+        changes, applied, new = ctx.call_in_loop(swap)
         files = [cfg[FILE_OF[p]] for p in parts]
         problems = [p for p in new.problems if any(_same_file(p.file, f) for f in files)]
         data: dict[str, Any] = {"reloaded": list(parts), "summary": changes.summary(),

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from typing import Any
 
 import zmq
 
 from arimonitor import API_VERSION, protocol
-from arimonitor.console.registry import CommandError, Registry
+from arimonitor.commands.registry import CommandError, Registry
 from arimonitor.engine.loop import Loop
 
 log = logging.getLogger(__name__)
@@ -25,36 +24,6 @@ log = logging.getLogger(__name__)
 # rather than a ThreadPoolExecutor's queue: nothing waits unboundedly, and the threads stay
 # daemon threads, so a command stuck on a dead Asterisk never holds up the engine's exit.
 MAX_SLOW = 4
-
-
-def bind_private(sock: zmq.Socket, endpoint: str) -> None:
-    """Bind so that only our own user can connect (the config already refuses non-loopback tcp).
-
-    An ipc:// socket is a file, and connecting to it needs search permission on its directory,
-    so the guard is the directory: when we create it, it is made 0700 at once (mkdir 0700, then
-    chmod 0700 since the umask may have changed that mode), and a socket inside it is out of
-    other users' reach from the moment it exists, whatever the socket's own mode. Neither of
-    the alternatives would do: chmod 0600 *after* bind leaves a window, and a connection made
-    in it survives the chmod; os.umask(0o077) around bind is process-wide, so it changes the
-    mode of whatever other threads create meanwhile. The socket is still chmod 0600 after bind
-    (cheap; it matters in a directory we did not make). A directory that already exists is left
-    as it is (it may be /tmp): if other users can enter it, the log says so.
-    """
-    if not endpoint.startswith("ipc://"):
-        sock.bind(endpoint)
-        return
-    path = endpoint[len("ipc://"):]
-    folder = os.path.dirname(path) or "."
-    try:
-        os.makedirs(folder, mode=0o700)
-    except FileExistsError:
-        if os.stat(folder).st_mode & 0o077:
-            log.warning("%s is open to other users: the socket %s is protected by its own mode "
-                        "0600 only; make the directory 0700", folder, path)
-    else:
-        os.chmod(folder, 0o700)
-    sock.bind(endpoint)
-    os.chmod(path, 0o600)
 
 
 class ControlServer:

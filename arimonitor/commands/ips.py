@@ -11,8 +11,8 @@ import ipaddress
 import time
 
 from arimonitor import protocol
-from arimonitor.console import render
-from arimonitor.console.registry import Arg, CommandError, Option, Registry, Reply
+from arimonitor.commands import render
+from arimonitor.commands.registry import Arg, CommandError, Option, Registry, Reply
 
 
 def _ip(text: str) -> str:
@@ -36,8 +36,7 @@ def register(registry: Registry) -> None:
         privileged=lambda kw: kw.get("action") == "whitelist")
     def ips(ctx, action=None, op=None, ip=None, whitelisted=False) -> Reply:
         if action is None:
-            rows = [r.view() for r in sorted(ctx.state.remote_ips.values(), key=lambda r: r.ip)
-                    if r.whitelist or not whitelisted]
+            rows = [r for r in ctx.remote_ips() if r["whitelist"] or not whitelisted]
             now = time.time()
             text = render.table(
                 [(r["ip"], _clock(r["first_seen"]), render.age(r["last_seen"], now),
@@ -47,17 +46,12 @@ def register(registry: Registry) -> None:
             return Reply(rows, text)
         if op is None or ip is None:
             raise CommandError(protocol.E_BAD_ARGUMENTS, "usage: ips whitelist add|remove IP")
-        record = ctx.state.remote_ips.get(ip)
+        record = next((r for r in ctx.remote_ips() if r["ip"] == ip), None)
         if record is None:
             raise CommandError(protocol.E_NOT_FOUND,
                                f"{ip} has never registered here; 'ips' lists the known addresses")
         wanted = op == "add"
-        if record.whitelist == wanted:
-            return Reply(record.view(), f"{ip} is already {'on' if wanted else 'off'} the whitelist")
-        record.whitelist = wanted
-        try:
-            ctx.store.save_remote_ip(record.view())
-        except Exception:
-            record.whitelist = not wanted  # not saved: not changed
-            raise
-        return Reply(record.view(), f"{ip} {'added to' if wanted else 'removed from'} the whitelist (saved)")
+        if record["whitelist"] == wanted:
+            return Reply(record, f"{ip} is already {'on' if wanted else 'off'} the whitelist")
+        record = ctx.whitelist(ip, wanted)
+        return Reply(record, f"{ip} {'added to' if wanted else 'removed from'} the whitelist (saved)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from arimonitor import API_VERSION, __version__, protocol
-from arimonitor.console.registry import Arg, CommandError, Registry, Reply
+from arimonitor.commands.registry import Arg, CommandError, Registry, Reply
 
 
 def register(registry: Registry) -> None:

@@ -1,14 +1,15 @@
-"""Engine commands: status, stats, recovery, calls, history (ctx is engine/context.py)."""
+"""Engine commands: status, stats, recovery, calls, history (ctx is the engine API, engine/api.py)."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from arimonitor import datatypes, protocol
 from arimonitor.ari.rest import AriError
-from arimonitor.console import render
-from arimonitor.console.commands.processes import processes_lines, processes_view
-from arimonitor.console.registry import Arg, CommandError, Option, Registry, Reply
+from arimonitor.commands import render
+from arimonitor.commands.processes import processes_lines, processes_view
+from arimonitor.commands.registry import Arg, CommandError, Option, Registry, Reply
 from arimonitor.engine import health
 
 
@@ -43,6 +44,15 @@ def _clock(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
 
 
+def _probe_state(probe: dict[str, Any]) -> str:
+    """What the last probe says, as what it is: refused, an HTTP error, no answer, fine."""
+    if probe.get("auth_failed"):
+        return "AUTH FAILED"
+    if probe.get("http_error"):
+        return f"ERROR ({probe['http_error'][:80]})"
+    return "STALLED" if probe["stalled"] else "ok"
+
+
 def register(registry: Registry) -> None:
     @registry.command("status", category="engine",
                       summary="processes, link, Asterisk, calls and endpoints at a glance; "
@@ -51,9 +61,9 @@ def register(registry: Registry) -> None:
                                       flag=True)],
                       examples=["status", "status --brief"])
     def status(ctx, brief=False) -> Reply:
-        data = ctx.services.status()
+        data = ctx.status()
         data["processes"] = processes_view(ctx)
-        found = health.problems(data, data["processes"], ctx.services.tables,
+        found = health.problems(data, data["processes"], ctx.tables(),
                                 transcoders_expected=ctx.cfg.transcoder_workers(),
                                 clicktocall_expected=bool(ctx.cfg["clicktocall.enabled"]))
         data["problems"] = found
@@ -65,7 +75,7 @@ def register(registry: Registry) -> None:
             *processes_lines(data["processes"]),
             f"link:       {link['state']} (epoch {link['epoch']}){' - ' + link['reason'] if link['reason'] else ''}",
             f"asterisk:   {s['asterisk_id'] or '?'} started {s['asterisk_startup'] or '?'}",
-            (f"rest probe: {'AUTH FAILED' if probe.get('auth_failed') else 'STALLED' if probe['stalled'] else 'ok'}"
+            (f"rest probe: {_probe_state(probe)}"
              f", last {probe['last_latency_ms']} ms, {probe['failed']} failed"),
             f"last event: {_age(data['last_event_age'])}",
             f"calls:      {s['calls']} active ({s['calls_up']} up), {s['channels']} channels",
@@ -89,8 +99,8 @@ def register(registry: Registry) -> None:
     @registry.command("stats", category="engine", summary="event, loss and liveness counters",
                       examples=["stats"])
     def stats(ctx) -> Reply:
-        data = ctx.services.stats()
-        totals = ctx.engine.totals() if ctx.engine is not None else {}
+        data = ctx.stats()
+        totals = ctx.totals()
         data["totals"] = totals
         c, intake, probe = data["counters"], data["intake"], data["probe"]
         groups = {
@@ -121,7 +131,7 @@ def register(registry: Registry) -> None:
         privileged=True)
     def recovery(ctx) -> Reply:
         try:
-            result = ctx.services.recover(timeout=max(10.0, ctx.cfg["ari.rest_timeout"] * 5))
+            result = ctx.recover(timeout=max(10.0, ctx.cfg["ari.rest_timeout"] * 5))
         except TimeoutError as exc:
             raise CommandError(protocol.E_ARI_UNAVAILABLE, str(exc)) from None
         except AriError as exc:
@@ -136,7 +146,7 @@ def register(registry: Registry) -> None:
                       args=[Arg("client", "only this client's calls", optional=True)],
                       examples=["calls", "calls 101"])
     def calls(ctx, client=None) -> Reply:
-        rows = ctx.services.active_calls(client)
+        rows = ctx.active_calls(client)
         if not rows:
             return Reply(rows, "no active calls" + (f" for client {client}" if client else ""))
         now = time.time()
@@ -153,7 +163,7 @@ def register(registry: Registry) -> None:
                                Option("limit", "rows (default 20)", convert=_limit, default=20)],
                       examples=["history", "history --client 101 --since 1h", "history --limit 100"])
     def history(ctx, client=None, since=None, limit=20) -> Reply:
-        rows = ctx.services.history(client, since, limit)
+        rows = ctx.history(client, since, limit)
         if not rows:
             return Reply(rows, "no calls in history for that filter")
         text = render.table(
@@ -168,9 +178,9 @@ def register(registry: Registry) -> None:
     @registry.command("_engine_endpoints", category="engine", summary="every endpoint record (raw)",
                       hidden=True)
     def engine_endpoints(ctx) -> Reply:
-        return Reply(ctx.services.endpoints())
+        return Reply(ctx.endpoints())
 
     @registry.command("_engine_ips", category="engine", summary="the remote-IP registry (raw)",
                       hidden=True)
     def engine_ips(ctx) -> Reply:
-        return Reply(ctx.services.remote_ips())
+        return Reply(ctx.remote_ips())

@@ -1,0 +1,144 @@
+"""The engine's one door: all that a component or a console command may use of the engine.
+
+Components (transcode, click-to-call, the manager port) get an `EngineApi` in their factory;
+console commands get one as `ctx`. Neither sees the loop, the handlers, the state objects or
+the store: queries return plain values (dicts, lists, the frozen v2.7 `Tables`), intents say
+what should happen and the engine decides how. The engine implements it in `engine/door.py`;
+tests may hand in any object with the same shape.
+
+Threads: the engine runs one loop thread that owns all state. Everything here is for that
+thread (fast commands and component callbacks run there) except what says "any thread".
+A slow command (a worker thread) wraps its loop-thread reads in `call_in_loop`.
+
+This module imports nothing of the engine but its vocabulary (`engine.states`), so every room
+may depend on it without a cycle (tests/test_layering.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any, Protocol
+
+# (result, error) -> None, called on the loop thread when work given to a worker is done.
+Done = Callable[[Any, "BaseException | None"], None]
+# (topic, body) -> None
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+class Timer(Protocol):
+    interval: float
+
+    def cancel(self) -> None: ...
+
+
+class EngineApi(Protocol):
+    # ---- settings -----------------------------------------------------------------------------
+
+    @property
+    def cfg(self) -> Any:
+        """The engine's one Config (`cfg[name]` at use time; `display(name)` masks secrets)."""
+
+    def take_config(self, new: Any) -> None:
+        """`set`: every holder of the Config reads the new values from its next use on."""
+
+    def save_setting(self, name: str, raw: str) -> None:
+        """`set`: keep the raw value in the engine's store, applied again at the next start
+        (unless the file's value changed since)."""
+
+    def forget_setting(self, name: str) -> bool:
+        """`unset`: drop the saved value (True if there was one)."""
+
+    def saved_setting_names(self) -> set[str]: ...
+
+    # ---- queries (plain values) ---------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]: ...
+    def stats(self) -> dict[str, Any]: ...
+    def totals(self) -> dict[str, int]:
+        """Persisted counters since the database was made (this run's plus earlier runs')."""
+
+    def link(self) -> dict[str, Any]:
+        """The reader's link (state, since, epoch, reason) and its last stats (`reader`)."""
+
+    def tables(self) -> Any:
+        """The current v2.7 `Tables` snapshot (frozen), or None before the first load."""
+
+    def endpoints(self, client: str | None = None, state: str | None = None) -> list[dict[str, Any]]: ...
+    def active_calls(self, client: str | None = None) -> list[dict[str, Any]]: ...
+    def remote_ips(self) -> list[dict[str, Any]]: ...
+    def history(self, client: str | None = None, since: float | None = None,
+                limit: int = 50) -> list[dict[str, Any]]: ...
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        """A live call's view plus `channel_views`: its channels' views, in id order."""
+
+    def channels(self, prefix: str = "") -> list[dict[str, Any]]:
+        """Views of the live channels whose id starts with `prefix`."""
+
+    def bridges(self) -> list[str]: ...
+    def recording_meta(self, name: str) -> dict[str, Any] | None: ...
+    def recording_live(self, name: str) -> bool: ...
+
+    def view(self, name: str) -> Any:
+        """What a component offered under `name` (`offer`), called now; None if nobody did."""
+
+    # ---- intents ------------------------------------------------------------------------------
+
+    def publish(self, topic: str, body: dict[str, Any]) -> None: ...
+    def publish_soon(self, topic: str, body: dict[str, Any]) -> None:
+        """Any thread: publish from the loop thread (it alone owns the PUB socket)."""
+
+    def load_files(self, tables: Any) -> dict[str, int]:
+        """Swap in a v2.7 `Tables` snapshot: counts listed, added, dropped."""
+
+    def whitelist(self, ip: str, wanted: bool) -> dict[str, Any]:
+        """Set a remote IP's whitelist flag and save it; KeyError if the IP is unknown."""
+
+    def sweep_endpoints(self, listed: list[dict[str, Any]], fetched_at: float,
+                        progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+        """Worker thread: ARI's endpoint objects (one GET /endpoints made at `fetched_at`) into
+        the state, in steps that let events through between them (progress(done, total) after
+        each); what ARI did not list becomes unknown; an event newer than the GET wins.
+        Returns changed, online, offline, unknown, total, chunks (steps) and step (their size)."""
+
+    def note_process_report(self, report: dict[str, Any]) -> None:
+        """Another process's `_report` (click-to-call consumer...), kept for `status`."""
+
+    def process_reports(self) -> dict[str, dict[str, Any]]: ...
+    def note_level_sent(self, process: str, level: str) -> None:
+        """`debug`: the level sent to a process (`all` replaces every earlier one)."""
+    def levels_sent(self) -> dict[str, str]: ...
+
+    def recover(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Worker thread: resync with Asterisk now and wait; the result, or raises."""
+
+    def call_in_loop(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Worker thread: run fn() on the loop thread and return its value (or raise its error)."""
+
+    # ---- plugging in (components) -------------------------------------------------------------
+
+    @property
+    def zmq_context(self) -> Any: ...
+
+    def add_socket(self, sock: Any, handler: Callable[[Any], None]) -> None: ...
+    def every(self, seconds: float, fn: Callable[[], Any]) -> Timer: ...
+    def on_event(self, event_type: str, fn: Callable[[dict, float], Any]) -> None:
+        """fn(event, t) after the engine's own handler of that ARI event type."""
+
+    def claim_channels(self, name: str, fn: Callable[..., bool]) -> None:
+        """fn(channel, args) -> True: this component drives that Stasis channel."""
+
+    def subscribe(self, prefix: str, fn: Listener) -> Callable[[], None]:
+        """fn(topic, body) for every publication whose topic starts with prefix."""
+
+    def database(self, migration: str, schema: str) -> sqlite3.Connection:
+        """The component's own tables: `schema` applied once under the name `migration`;
+        the connection is the engine's (loop thread only)."""
+
+    def submit_rest(self, work: Callable[[], Any], done: Done | None = None) -> None:
+        """Run work() on the engine's REST worker thread, in order; done(result, error) on the
+        loop thread."""
+
+    def offer(self, name: str, fn: Callable[[], Any]) -> None:
+        """Make `view(name)` answer fn() (a component's part of `status`)."""
