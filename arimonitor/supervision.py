@@ -18,6 +18,8 @@ from arimonitor.config import Config, secret_file_problems
 from arimonitor.pids import pid_alive
 from arimonitor.preflight import busy_port, wait_for_ari
 
+GROUP = "arimonitor"  # supervisord.conf's [group:arimonitor]
+
 
 @dataclass
 class Tree:

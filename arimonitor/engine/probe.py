@@ -15,7 +15,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from arimonitor.ari.rest import AriAuthError, AriError, AriHttpError, AriNotAsterisk, AriRest
+from arimonitor.ari.rest import (
+    AriAuthError,
+    AriError,
+    AriHttpError,
+    AriNotAsterisk,
+    AriRest,
+)
 
 # report(ok, latency, info, error, auth_failed, http_status, not_asterisk)
 Report = Callable[[bool, float, "dict[str, Any] | None", str, bool, "int | None", bool], None]
