@@ -279,6 +279,27 @@ def _check_private(path: Path, parser: configparser.ConfigParser) -> None:
         raise ConfigError(problem)
 
 
+def _check_repeated_keys(text: str, path: Path) -> None:
+    """A key given twice (in one section, or in two copies of it) is a contradiction: refused
+    with both line numbers, never "last one wins" silently."""
+    seen: dict[tuple[str, str], int] = {}
+    section = ""
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        if stripped.startswith("[") and "]" in stripped:
+            section = stripped[1:stripped.index("]")].strip()
+            continue
+        if line[:1].isspace():  # a continuation line
+            continue
+        key = stripped.split("=", 1)[0].split(":", 1)[0].strip().lower()
+        if (section, key) in seen:
+            raise ConfigError(f"[{section}] {key} is set twice in {path} (lines {seen[section, key]} "
+                              f"and {number}); keep one")
+        seen[section, key] = number
+
+
 # ARIMONITOR_* names that are not settings: set by `arimonitor start` for supervisord, or
 # read by one tool (the prompt's history file, a test hook of the click-to-call consumer).
 NOT_SETTINGS = frozenset({"ARIMONITOR_CONFIG", "ARIMONITOR_HOME", "ARIMONITOR_PYTHON", "ARIMONITOR_RUN_DIR",
@@ -308,11 +329,16 @@ def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str
     home = find_home() if "ARIMONITOR_HOME" not in environ else Path(environ["ARIMONITOR_HOME"]).resolve()
     explicit = path or environ.get("ARIMONITOR_CONFIG")
     file_path = Path(explicit) if explicit else home / "conf" / "arimonitor.ini"
-    parser = configparser.ConfigParser(interpolation=None)
+    # strict=False: a section may appear twice (the shipped file lists every section with its
+    # keys commented out, and the README's snippet pasted below it repeats [ari]); a key set
+    # twice is still refused, by _check_repeated_keys.
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
     if file_path.exists():
         try:
             with open(file_path, encoding="utf-8-sig") as fh:
-                parser.read_file(fh)
+                text = fh.read()
+            _check_repeated_keys(text, file_path)
+            parser.read_string(text, str(file_path))
         except (configparser.Error, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read {file_path}: {exc}") from None
         if check_private:

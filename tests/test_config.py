@@ -143,3 +143,19 @@ def test_every_settable_value_has_bounds():
     for setting in SETTINGS:
         if setting.settable and setting.convert not in (dt.boolean, dt.log_level):
             assert hasattr(setting.convert, "describe"), setting.name
+
+
+def test_the_readme_snippet_pasted_into_the_shipped_ini_works(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    snippet = readme.split("Then in `conf/arimonitor.ini`")[1].split("\n\n")[1]
+    assert snippet.lstrip().startswith("[ari]")
+    ini = tmp_path / "arimonitor.ini"
+    ini.write_text((ROOT / "conf" / "arimonitor.ini").read_text() + "\n"
+                   + "\n".join(line.strip() for line in snippet.splitlines()).replace("<", "").replace(">", "") + "\n")
+    ini.chmod(0o600)
+    cfg = load_config(ini, environ={})
+    assert (cfg["ari.url"], cfg["ari.user"], cfg["ami.enabled"]) == ("http://127.0.0.1:8088/ari", "arimonitor", True)
+    assert cfg.source("ari.password") == "file"
+    ini.write_text(ini.read_text() + "[ari]\nurl = http://10.0.0.9:8088/ari\n")
+    with pytest.raises(ConfigError, match=r"\[ari\] url is set twice .*lines \d+ and \d+"):
+        load_config(ini, environ={})
