@@ -110,9 +110,13 @@ def _uptime(seconds: float) -> str:
 
 
 def cmd_tail(args) -> int:
-    from arimonitor.tail import follow
+    from arimonitor.tail import follow, unknown_name
 
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, check_private=False)
+    wrong = unknown_name(Path(cfg["paths.log"]), args.names)
+    if wrong:
+        print(f"arimonitor: {wrong}", file=sys.stderr)
+        return EXIT_USAGE
     return follow(Path(cfg["paths.log"]), args.names, lines=args.lines, forever=not args.no_follow)
 
 

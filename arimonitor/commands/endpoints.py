@@ -37,6 +37,17 @@ def _address(ip: str | None, port: int | None) -> str | None:
     return f"{ip}:{port}" if port else ip
 
 
+def check_client(ctx: EngineApi, client: str | None) -> None:
+    """One rule for `list`, `calls` and `history`: a client that is neither in the files nor
+    on any endpoint is an error (with the names it may have meant); a known client with
+    nothing to show is an empty answer."""
+    if client is None:
+        return
+    every = ctx.endpoints()
+    if client not in (getattr(ctx.tables(), "clients", None) or {}) and not any(e["client"] == client for e in every):
+        raise _no_client(ctx, client, every)
+
+
 def _no_client(ctx: EngineApi, client: str, endpoints: list[dict[str, Any]]) -> CommandError:
     known = set(getattr(ctx.tables(), "clients", {}) or {}) | {e["client"] for e in endpoints}
     close = difflib.get_close_matches(client, sorted(k for k in known if k), n=3, cutoff=0.5)

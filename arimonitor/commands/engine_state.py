@@ -8,6 +8,7 @@ from typing import Any
 from arimonitor import datatypes, protocol
 from arimonitor.ari.rest import AriError
 from arimonitor.commands import render
+from arimonitor.commands.endpoints import check_client
 from arimonitor.commands.processes import processes_lines, processes_view
 from arimonitor.commands.registry import Arg, CommandError, Option, Registry, Reply
 from arimonitor.engine import health
@@ -51,6 +52,14 @@ def _probe_state(probe: dict[str, Any]) -> str:
     if probe.get("http_error"):
         return f"ERROR ({probe['http_error'][:80]})"
     return "STALLED" if probe["stalled"] else "ok"
+
+
+def _cause(row: dict[str, Any]) -> str:
+    """'17 User busy': the number an admin greps for and the words an operator reads."""
+    cause, text = row.get("hangup_cause"), row.get("cause_txt")
+    if cause is None:
+        return "-"
+    return f"{cause} {text}" if text else str(cause)
 
 
 def register(registry: Registry) -> None:
@@ -146,6 +155,7 @@ def register(registry: Registry) -> None:
                       args=[Arg("client", "only this client's calls", optional=True)],
                       examples=["calls", "calls 101"])
     def calls(ctx, client=None) -> Reply:
+        check_client(ctx, client)
         rows = ctx.active_calls(client)
         if not rows:
             return Reply(rows, "no active calls" + (f" for client {client}" if client else ""))
@@ -158,21 +168,25 @@ def register(registry: Registry) -> None:
         return Reply(rows, text)
 
     @registry.command("history", category="calls", summary="ended calls, newest first",
-                      options=[Option("client", "only this client"),
-                               Option("since", "how far back: 30m, 1h, 2d", convert=_since),
+                      args=[Arg("client", "only this client's calls (as in list / calls)", optional=True)],
+                      options=[Option("since", "how far back: 30m, 1h, 2d", convert=_since),
                                Option("limit", "rows (default 20)", convert=_limit, default=20)],
-                      examples=["history", "history --client 101 --since 1h", "history --limit 100"])
+                      examples=["history", "history 101 --since 1h", "history --limit 100"])
     def history(ctx, client=None, since=None, limit=20) -> Reply:
+        check_client(ctx, client)
         rows = ctx.history(client, since, limit)
         if not rows:
             return Reply(rows, "no calls in history for that filter")
-        text = render.table(
+        total = ctx.history_count(client, since)
+        # not "(20)" when 59 exist: how many there are, and how to see more
+        count = f"{len(rows)} of {total}; --limit N for more" if total > len(rows) else len(rows)
+        heading = render.heading("call history" + (f" for client {client}" if client else ""), count)
+        table = render.table(
             [(_clock(r["ended"]), r["origin"] or "?", r["destination"] or "?", r["client"] or "-",
-              r["hangup_cause"], render.duration(r["duration"]), render.duration(r["billsec"]),
+              _cause(r), render.duration(r["duration"]), render.duration(r["billsec"]),
               r["end_reason"]) for r in rows],
-            ("ENDED", "FROM", "TO", "CLIENT", "CAUSE", "LENGTH", "TALK", "END"),
-            title="call history" + (f" for client {client}" if client else ""))
-        return Reply(rows, text)
+            ("ENDED", "FROM", "TO", "CLIENT", "CAUSE", "LENGTH", "TALK", "END"))
+        return Reply(rows, f"{heading}\n{table}")
 
     # Raw tables for tests and tools; the operator-facing `endpoints`/`ips` live elsewhere.
     @registry.command("_engine_endpoints", category="engine", summary="every endpoint record (raw)",

@@ -79,8 +79,9 @@ def processes_lines(view: dict[str, Any], now: float | None = None) -> list[str]
         counted = " ".join(f"{k}={v}" for k, v in counters.items()) if isinstance(counters, dict) else ""
         lines.append(f"clicktocall: {seen}, {broker}" + (f"; {counted}" if counted else ""))
     sent = view["levels_sent"]
-    lines.append(f"log level:  engine {view['log_level']}"
-                 + ("".join(f", {p} {lvl}" for p, lvl in sorted(sent.items())) if sent else ""))
+    # the engine's own level is shown first, as it is now: not again from what `debug` sent
+    others = sorted((p, lvl) for p, lvl in sent.items() if p != "engine")
+    lines.append(f"log level:  engine {view['log_level']}" + "".join(f", {p} {lvl}" for p, lvl in others))
     return lines
 
 

@@ -25,6 +25,7 @@ USAGE_CODES = {protocol.E_BAD_ARGUMENTS, protocol.E_UNKNOWN_COMMAND, protocol.E_
 
 USAGE = """\
 usage: arictl [--json] [--timeout T] [--config PATH] [--endpoint ADDR] [COMMAND [ARGS...]]
+       (arictl's options may also come after the command: arictl status --json)
 
   no COMMAND        open the ARIMONITOR> prompt (history, tab completion)
   COMMAND ARGS      run one command and exit ('arictl help' lists them)
@@ -56,33 +57,38 @@ class Options:
         self.help = False
 
 
+GLOBAL_VALUED = ("--timeout", "--config", "--endpoint")
+
+
 def parse_flags(argv: list[str]) -> tuple[Options, list[str]]:
-    """arictl's own flags come before the command; everything after it goes to the engine."""
+    """arictl's own options, anywhere on the line (`arictl status --json` as `arictl --json
+    status`); everything else goes to the engine. After `--` nothing is taken as arictl's."""
     opts = Options()
+    words: list[str] = []
     i = 0
     while i < len(argv):
         word = argv[i]
         if word == "--":
-            i += 1
-            break
-        if not word.startswith("-") or word == "-":
+            words += argv[i + 1:]
             break
         name, eq, inline = word.partition("=")
-        if name in ("-h", "--help"):
-            opts.help = True
-        elif name == "--json":
+        if name == "--json":
             opts.json = True
-        elif name in ("--timeout", "--config", "--endpoint"):
+        elif name in GLOBAL_VALUED:
             if not eq:
                 i += 1
                 if i >= len(argv):
                     raise UsageError(f"{name} needs a value")
                 inline = argv[i]
             setattr(opts, name[2:], inline)
+        elif name in ("-h", "--help") and not words:
+            opts.help = True
+        elif word.startswith("-") and word != "-" and not words:
+            raise UsageError(f"unknown option {word}")
         else:
-            raise UsageError(f"unknown option {word} (arictl's options come before the command)")
+            words.append(word)  # the command, its arguments and its own options
         i += 1
-    return opts, argv[i:]
+    return opts, words
 
 
 def unreachable_message(endpoint: str, why: str, config_path: str | None) -> str:

@@ -16,7 +16,7 @@ from arimonitor.engine.handlers import Handlers
 from arimonitor.engine.loop import Loop, Worker
 from arimonitor.engine.notifier import Notifier
 from arimonitor.engine.services import Services
-from arimonitor.engine.state import State
+from arimonitor.engine.state import RemoteIp, State
 from arimonitor.engine.store import Store
 
 # Endpoints applied per loop callback by `sweep_endpoints`.
@@ -91,6 +91,9 @@ class EngineDoor:
                 limit: int = 50) -> list[dict[str, Any]]:
         return self._services.history(client, since, limit)
 
+    def history_count(self, client: str | None = None, since: float | None = None) -> int:
+        return self._store.count_calls(client, since)
+
     def call(self, call_id: str) -> dict[str, Any] | None:
         call = self._state.calls.get(call_id)
         if call is None:
@@ -127,7 +130,12 @@ class EngineDoor:
         return self._services.load_files(tables)
 
     def whitelist(self, ip: str, wanted: bool) -> dict[str, Any]:
-        record = self._state.remote_ips[ip]
+        record = self._state.remote_ips.get(ip)
+        if record is None:
+            if not wanted:
+                raise KeyError(ip)
+            # whitelisted before it ever registers: a row with no sighting yet
+            record = self._state.remote_ips[ip] = RemoteIp(ip, 0.0, 0.0, source="whitelist")
         old, record.whitelist = record.whitelist, wanted
         try:
             self._store.save_remote_ip(record.view())

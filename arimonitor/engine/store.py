@@ -128,15 +128,8 @@ class Store:
     def history(self, client: str | None = None, since: float | None = None,
                 limit: int = 50, conn: sqlite3.Connection | None = None) -> list[dict[str, Any]]:
         """Ended calls, newest first."""
-        where, params = [], []
-        if client:
-            where.append("client = ?")
-            params.append(client)
-        if since is not None:
-            where.append("ended >= ?")
-            params.append(since)
-        sql = "SELECT * FROM calls" + (f" WHERE {' AND '.join(where)}" if where else "")
-        sql += " ORDER BY ended DESC LIMIT ?"
+        where, params = _history_filter(client, since)
+        sql = "SELECT * FROM calls" + where + " ORDER BY ended DESC LIMIT ?"
         params.append(limit)
         rows = (conn or self.connection).execute(sql, params).fetchall()
         out = []
@@ -148,8 +141,10 @@ class Store:
             out.append(item)
         return out
 
-    def count_calls(self) -> int:
-        return self.connection.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+    def count_calls(self, client: str | None = None, since: float | None = None) -> int:
+        """Ended calls in the history (for that filter): `history` says "20 of 59"."""
+        where, params = _history_filter(client, since)
+        return self.connection.execute("SELECT COUNT(*) FROM calls" + where, params).fetchone()[0]
 
     # ---- active calls (restored after a restart) -------------------------------------------
 
@@ -279,6 +274,17 @@ def saved_settings(database: str | Path) -> dict[str, tuple[str, str | None]]:
     finally:
         conn.close()
     return {name: (value, base) for name, value, base in rows}
+
+
+def _history_filter(client: str | None, since: float | None) -> tuple[str, list[Any]]:
+    where, params = [], []
+    if client:
+        where.append("client = ?")
+        params.append(client)
+    if since is not None:
+        where.append("ended >= ?")
+        params.append(since)
+    return (f" WHERE {' AND '.join(where)}" if where else ""), params
 
 
 class _Transaction:
