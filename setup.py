@@ -23,6 +23,9 @@ setup(
         "imageio-ffmpeg>=0.5",
         # ID3 tags on the MP3s: a well-kept tag library instead of hand-built frames
         "mutagen>=1.47,<2",
+        # /metrics in the Prometheus text format: the reference client's exposition and custom
+        # collectors, so names, escaping and histograms are right by construction
+        "prometheus_client>=0.20,<1",
     ],
     extras_require={
         "test": [

@@ -122,6 +122,11 @@ SETTINGS: tuple[Setting, ...] = (
     _s("console", "manager_changes", "no", dt.boolean,
        "let the manager port (no login) change settings and show passwords"),
     _s("console", "timeout", "5s", dt.seconds, "arictl reply timeout"),
+    _s("metrics", "host", "127.0.0.1", dt.text,
+       "address of /metrics and /healthz; beyond loopback only with metrics.user and password"),
+    _s("metrics", "port", "9731", dt.port_number, "Prometheus port of the engine; 0 = off"),
+    _s("metrics", "user", "", dt.text, "basic-auth user for /metrics (needed off loopback)"),
+    _s("metrics", "password", "", dt.text, "basic-auth password for /metrics", secret=True),
     _s("sim", "host", "127.0.0.1", dt.loopback_host, "simulator address"),
     _s("sim", "port", "8088", dt.port_number, "simulator port (REST + WebSocket)"),
     _s("sim", "ami_port", "5038", dt.port_number, "simulator AMI port"),
@@ -233,6 +238,7 @@ def _convert(raw: dict[str, str], path: Path | None, home: Path, sources: dict[s
             values[setting.name] = _resolve_path(raw[setting.name], home, var, run)
         elif setting.section == "zmq":
             values[setting.name] = values[setting.name].format(home=home, var=var, run=run)
+    _check_metrics(values, path)
     return Config(values, raw, path, home, sources, base)
 
 
@@ -267,6 +273,20 @@ def secret_file_problems(cfg: Config) -> list[str]:
         if problem:
             found.append(problem)
     return found
+
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _check_metrics(values: dict[str, Any], path: Path | None) -> None:
+    """/metrics shows what the PBX is doing: beyond loopback only behind a password."""
+    where = f" in {path}" if path else ""
+    if values["metrics.port"] and values["metrics.host"] not in LOOPBACK and not (
+            values["metrics.user"] and values["metrics.password"]):
+        raise ConfigError(f"[metrics] host = {values['metrics.host']}{where} is not loopback: "
+                          "set [metrics] user and password (basic auth), or use 127.0.0.1")
+    if bool(values["metrics.user"]) != bool(values["metrics.password"]):
+        raise ConfigError(f"[metrics] user and password{where}: set both or neither")
 
 
 def _check_private(path: Path, parser: configparser.ConfigParser) -> None:

@@ -121,6 +121,7 @@ def write_config(folder: Path, sections: dict[str, dict[str, Any]] | None = None
     if demo_ports:
         values["sim"] = {"port": free_port(), "ami_port": free_port()}
         values["console"] = {"manager_port": free_port()}
+        values["metrics"] = {"port": free_port()}  # never the shared default 9731 in tests
     for section, keys in (sections or {}).items():
         values.setdefault(section, {}).update(keys)
     lines = []

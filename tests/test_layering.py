@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "arimonitor"
 PROCS = ROOT / "procs"
 
-# What transcode, clicktocall and commands may import from the engine.
+# What transcode, clicktocall, commands and metrics may import from the engine.
 ENGINE_DOOR = {"arimonitor.engine.api", "arimonitor.engine.states"}
 # Transports that live beside the commands but are not commands.
 NOT_COMMANDS = {"arimonitor.commands.manager"}
@@ -173,7 +173,7 @@ def violations(imports: list[Import]) -> list[str]:
             found.append(f"the simulator imports the engine: {imp.where()}")
         if src_room in ("engine", "engineproc") and dst_room == "sim":
             found.append(f"the engine imports the simulator: {imp.where()}")
-        if src_room in ("transcode", "clicktocall", "commands"):
+        if src_room in ("transcode", "clicktocall", "commands", "metrics"):
             if dst_room == "engine" and target not in ENGINE_DOOR:
                 found.append(f"{src_room} reaches into the engine (use arimonitor.engine.api): "
                              f"{imp.where()}")

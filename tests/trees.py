@@ -29,16 +29,6 @@ def running(tree: Tree) -> dict[str, int]:
     return {p["name"]: p["pid"] for p in tree.processes() if p["statename"] == "RUNNING"}
 
 
-def tear_down(tree: Tree, env: dict) -> None:
-    """Whatever happened, nothing of the tree may outlive the test."""
-    pids = [p["pid"] for p in tree.processes() if p.get("pid")]
-    sup = tree.supervisord_pid()
-    run_arimonitor("stop", env=env)
-    for pid in [p for p in [sup, *pids] if p]:
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-
-
 @dataclass
 class DemoTree:
     env: dict[str, str]
@@ -50,21 +40,37 @@ class DemoTree:
 @contextmanager
 def demo_tree(folder: Path, workers: int = 2) -> Iterator[DemoTree]:
     """A config for a demo tree under `folder` (free ports, its own click-to-call queue)."""
-    from arimonitor.clicktocall import broker
-
     queue = f"test-tree-{uuid.uuid4().hex[:8]}"
     mq = folder / "__MQSERVERS__.DEF"
     mq.write_text(f"[principal]\nhost=127.0.0.1\nport=5672\nuser=guest\npassword=guest\nvhost=/\n"
                   f"queue={queue}\n", encoding="utf-8")
     ini = write_config(folder, {"transcoder": {"workers": workers}, "files": {"mqservers": str(mq)}})
-    env = {**os.environ, "ARIMONITOR_CONFIG": str(ini)}
-    cfg = load_config(ini, environ=env)
-    tree = Tree(cfg, demo=True)
+    env, tree = tree_at(ini, demo=True)
     try:
-        yield DemoTree(env, cfg, tree, queue)
+        yield DemoTree(env, tree.cfg, tree, queue)
     finally:
-        tear_down(tree, env)
-        _delete_topology(broker, broker.Topology.for_queue(queue, cfg["clicktocall.results_exchange"]))
+        tear_down(tree, env, queue)
+
+
+def tree_at(ini: Path, demo: bool) -> tuple[dict[str, str], Tree]:
+    """The environment that points `arimonitor` at `ini`, and the tree it describes."""
+    env = {**os.environ, "ARIMONITOR_CONFIG": str(ini)}
+    return env, Tree(load_config(ini, environ=env), demo=demo)
+
+
+def tear_down(tree: Tree, env: dict, queue: str | None = None) -> None:
+    """Whatever happened, nothing of a test's tree may outlive it: supervisord, every child,
+    its RabbitMQ queues (when it has its own `queue`)."""
+    from arimonitor.clicktocall import broker
+
+    pids = [p["pid"] for p in tree.processes() if p.get("pid")]
+    sup = tree.supervisord_pid()
+    run_arimonitor("stop", env=env)
+    for pid in [p for p in [sup, *pids] if p]:
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    if queue is not None:
+        _delete_topology(broker, broker.Topology.for_queue(queue, tree.cfg["clicktocall.results_exchange"]))
 
 
 def _delete_topology(broker, topology) -> None:

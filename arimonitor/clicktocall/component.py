@@ -47,6 +47,8 @@ class ClickToCallComponent:
             engine.on_event(event_type, self.flow.on_event)
         # After every resync (engine start included): match them with Asterisk's channels.
         engine.subscribe("link.resynced", self.on_resynced)
+        # For /metrics: calls placed and not finished (metrics/snapshot.py C2C_IN_FLIGHT).
+        engine.offer("clicktocall_in_flight", lambda: len(self.flow.calls))
 
     def on_resynced(self, _topic: str, _body: dict[str, Any]) -> None:
         channels = [{"id": ch["id"], "name": ch["name"], "state": ch["state"],

@@ -48,6 +48,18 @@ def check_client(ctx: EngineApi, client: str | None) -> None:
         raise _no_client(ctx, client, every)
 
 
+def _row(ep: dict[str, Any], tables: Any, show_passwords: bool) -> dict[str, Any]:
+    """One endpoint as `list` shows it: the address only while Asterisk holds the contact;
+    after an unregistration the old address is `last_seen`, never shown as current."""
+    live = ep["registered"]
+    return {"id": ep["id"], "client": ep["client"], "type": ep["type"], "state": ep["state"],
+            "ip": ep["ip"] if live else None, "port": ep["port"] if live else None,
+            "last_seen": None if live else _address(ep["ip"], ep["port"]),
+            "source": ep["address_source"], "contact_status": ep["contact_status"],
+            "peer_status": ep["peer_status"], "password": _password(tables, ep["id"], show_passwords),
+            "in_files": ep["in_files"], "last_change": ep["last_change"] or None}
+
+
 def _no_client(ctx: EngineApi, client: str, endpoints: list[dict[str, Any]]) -> CommandError:
     known = set(getattr(ctx.tables(), "clients", {}) or {}) | {e["client"] for e in endpoints}
     close = difflib.get_close_matches(client, sorted(k for k in known if k), n=3, cutoff=0.5)
@@ -85,16 +97,15 @@ def register(registry: Registry) -> None:
         if client is not None and not eps and client not in (getattr(tables, "clients", None) or {}) \
                 and not any(e["client"] == client for e in every):
             raise _no_client(ctx, client, every)
-        rows = [{"id": e["id"], "client": e["client"], "type": e["type"], "state": e["state"],
-                 "ip": e["ip"], "port": e["port"], "password": _password(tables, e["id"], show_passwords),
-                 "in_files": e["in_files"], "last_change": e["last_change"] or None} for e in eps]
+        rows = [_row(e, tables, show_passwords) for e in eps]
         title = "endpoints" + (f" for client {client}" if client else "")
         filters = [f for f in (status, type and f"type {type}") if f]
         if filters:
             title += f", {', '.join(filters)}"
         now = time.time()
         text = render.table(
-            [(r["id"], r["client"] or "-", r["type"] or "-", r["state"], _address(r["ip"], r["port"]),
+            [(r["id"], r["client"] or "-", r["type"] or "-", r["state"],
+              _address(r["ip"], r["port"]) or (f"last seen {r['last_seen']}" if r["last_seen"] else None),
               r["password"], render.age(r["last_change"], now) if r["last_change"] else "-")
              for r in rows],
             ("ENDPOINT", "CLIENT", "TYPE", "STATE", "ADDRESS", "PASSWORD", "CHANGED"),

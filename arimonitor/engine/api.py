@@ -59,13 +59,24 @@ class EngineApi(Protocol):
         """Persisted counters since the database was made (this run's plus earlier runs')."""
 
     def link(self) -> dict[str, Any]:
-        """The reader's link (state, since, epoch, reason) and its last stats (`reader`)."""
+        """The reader's link (state, since, epoch, reason), its last stats (`reader`) and the
+        start of the outage not closed yet (`outage_open_since`, None when none is open)."""
 
     def tables(self) -> Any:
         """The current v2.7 `Tables` snapshot (frozen), or None before the first load."""
 
     def endpoints(self, client: str | None = None, state: str | None = None) -> list[dict[str, Any]]: ...
     def active_calls(self, client: str | None = None) -> list[dict[str, Any]]: ...
+    def count_endpoints(self) -> dict[tuple[str, str], int]:
+        """(client, state) -> how many endpoints: cheap enough for every scrape (no views)."""
+
+    def count_calls(self) -> dict[tuple[str, str, str], int]:
+        """(client, direction, state) -> how many active calls (no views)."""
+
+    def read_database(self) -> sqlite3.Connection:
+        """Any thread: a new read-only connection to the engine's SQLite, for that thread's
+        reads off the loop (the caller closes it)."""
+
     def remote_ips(self) -> list[dict[str, Any]]: ...
     def history(self, client: str | None = None, since: float | None = None,
                 limit: int = 50) -> list[dict[str, Any]]: ...

@@ -38,12 +38,12 @@ class CallHandlers:
             ch = C.channel_from_ari(obj, t, created)
             call = C.attach_channel(self.state, ch)
             if call is not None:
-                if ch.originated:
-                    # Asterisk creates the dialled leg before the Dial event that ties it to
-                    # its caller; announcing it now would show a phantom second call.
-                    self.state.unannounced.add(call.id)
-                else:
-                    self.fx.call_started(call)
+                # Held back until it shows what it is: Asterisk creates a dialled leg before the
+                # Dial event that ties it to its caller (announcing it now would show a phantom
+                # second call), and a phone's call is only "to 71013015" until the Dial says
+                # it rings 1013015 (or until it enters Stasis, rings, answers or ends): the
+                # calls log then tells the same story as the history.
+                self.state.unannounced.add(call.id)
         return ch
 
     def _announce(self, call: Call | None) -> None:
@@ -117,6 +117,7 @@ class CallHandlers:
             caller_call = calls.get(caller.call_id)
             if call is not None and caller_call is not None:
                 call = C.merge_calls(self.state, caller_call, call)
+                self._announce(call)
         status = event.get("dialstatus", "")
         if call is None or not status or call.dial_status == status:
             return False

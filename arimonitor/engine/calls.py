@@ -259,7 +259,13 @@ def describe(state: State, call: Call) -> None:
         call.origin = first.endpoint if first_ours or first.originated or not first.caller \
             else first.caller
         leg_ours = _ours(endpoints, leg)
-        call.destination = leg.endpoint if leg_ours or leg.pair_key else (first.exten or leg.endpoint)
+        if leg_ours or (leg.pair_key and (first.originated or not first.exten)):
+            call.destination = leg.endpoint
+        else:
+            # the dialplan sent the call on (a trunk, a Local/ringanswer@lab after Stasis): the
+            # operator and Asterisk's CDR know it by the number dialled; who answered is a detail
+            call.destination = first.exten or leg.endpoint
+        call.answered_by = leg.endpoint if leg.endpoint != call.destination else ""
     elif first.originated:
         call.origin, leg_ours = first.caller, first_ours
         call.destination, first_ours = first.endpoint, False

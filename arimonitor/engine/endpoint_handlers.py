@@ -49,6 +49,11 @@ class EndpointHandlers:
         uri = info["uri"]
         status = info.get("contact_status", "")
         rtt = parse_rtt(info.get("roundtrip_usec"))
+        if status == "Removed" and ep.contact_uri and uri != ep.contact_uri \
+                and ep.contact_status != "Removed":
+            # A re-registration from a new address: Asterisk may announce the new contact before
+            # the old one's removal. The removal of a contact we no longer show changes nothing.
+            return changed
         if status == ep.contact_status and uri == ep.contact_uri and rtt == ep.roundtrip_usec:
             return changed
         ep.contact_status, ep.roundtrip_usec = status, rtt

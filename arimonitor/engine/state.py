@@ -31,11 +31,16 @@ class Endpoint:
     address_at: float = 0.0
     last_change: float = 0.0
 
+    def registered(self) -> bool:
+        """Asterisk holds a contact for it now (a removed contact's address is only "last seen")."""
+        return bool(self.ip) and self.contact_status != "Removed"
+
     def view(self) -> dict[str, Any]:
         return {"id": self.id, "technology": self.technology, "client": self.client,
                 "type": self.type, "guid": self.guid, "in_files": self.in_files,
                 "state": self.state, "peer_status": self.peer_status,
                 "contact_uri": self.contact_uri, "contact_status": self.contact_status,
+                "registered": self.registered(),
                 "ip": self.ip, "port": self.port, "roundtrip_usec": self.roundtrip_usec,
                 "address_source": self.address_source, "address_at": self.address_at,
                 "last_change": self.last_change}
@@ -77,6 +82,7 @@ class Call:
     client: str = ""
     origin: str = ""
     destination: str = ""
+    answered_by: str = ""        # the answering channel, when `destination` is the number dialled
     direction: str = S.DIRECTION_UNKNOWN
     answered: float | None = None
     ended: float | None = None
@@ -111,6 +117,7 @@ class Call:
     def view(self) -> dict[str, Any]:
         return {"id": self.id, "server": self.server, "client": self.client,
                 "origin": self.origin, "destination": self.destination,
+                "answered_by": self.answered_by,
                 "direction": self.direction, "state": self.state, "created": self.created,
                 "answered": self.answered, "ended": self.ended,
                 "hangup_cause": self.hangup_cause, "cause_txt": self.cause_txt,

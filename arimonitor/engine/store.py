@@ -50,6 +50,9 @@ CREATE TABLE IF NOT EXISTS active_calls (
     updated REAL, PRIMARY KEY (server, id));
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value REAL);
 """),
+    # The channel that answered, when the destination shown is the number dialled (a call the
+    # dialplan sent on through Local/ringanswer@lab is "to 5551234", as in Asterisk's CDR).
+    ("core-3", "ALTER TABLE calls ADD COLUMN answered_by TEXT;"),
     # Raw values `set` saved (name as before, when the console owned this table).
     ("console-settings-1", """
 CREATE TABLE IF NOT EXISTS runtime_settings (
@@ -65,7 +68,8 @@ _ACTIVE_COLUMNS = ("server", "id", "created", "answered", "client", "origin", "d
 
 _CALL_COLUMNS = ("server", "id", "client", "origin", "destination", "direction", "created",
                  "answered", "ended", "hangup_cause", "cause_txt", "end_reason", "dial_status",
-                 "duration", "billsec", "recording", "recording_state", "channels", "adopted")
+                 "duration", "billsec", "recording", "recording_state", "channels", "adopted",
+                 "answered_by")
 
 
 class Store:

@@ -37,6 +37,7 @@ from arimonitor.engine.state import Counters, RemoteIp, State
 from arimonitor.engine.store import Store
 from arimonitor.engineproc.control import ControlServer
 from arimonitor.logs import setup_line_log
+from arimonitor.metrics.component import MetricsComponent
 from arimonitor.transcode.wiring import RecordingComponent
 from arimonitor.zmqbind import bind_private
 
@@ -47,6 +48,7 @@ COMPONENTS: list[Callable[[Any], Any]] = [
     RecordingComponent,     # transcoder pool + recording policy (transcode/wiring.py)
     ClickToCallComponent,   # click-to-call flow: dial, bridge, outcomes, own bridge recording
     ManagerComponent,       # v2.7 manager port (console.manager_enabled), off the loop thread
+    MetricsComponent,       # Prometheus /metrics and /healthz ([metrics] port), off the loop thread
 ]
 
 PUB_HWM = 100_000

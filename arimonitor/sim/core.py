@@ -136,11 +136,12 @@ class Pbx:
         ep = self.add_endpoint(resource)
         if ep.registered:
             if (ep.ip, ep.port) != (ip, port):
-                # the old contact goes, the new one comes; the peer stays reachable
+                # the new contact comes, then the old one goes (the real Asterisk's order with
+                # max_contacts=1, remove_existing=yes); the peer stays reachable
                 old = ep.uri
                 ep.ip, ep.port, ep.user_agent = ip, port, user_agent
-                self._contact(ep, "Removed", uri=old)
                 self._contact(ep, "Reachable" if ep.qualify else "NonQualified", self._rtt())
+                self._contact(ep, "Removed", uri=old)
             return ep
         ep.ip, ep.port, ep.qualify, ep.user_agent = ip, port, qualify, user_agent
         ep.call_id = f"{self.uuid()}@{ip}"

@@ -1,7 +1,7 @@
 """Calls that phones place: into our Stasis app, or to another phone by the plain dialplan.
 
-The sim's `from-endpoints` context: a number that is a known endpoint is dialled with
-`Dial(PJSIP/<number>,30)` (seen by a monitor only through subscribeAll, never in Stasis);
+The sim's `from-endpoints` context: a number that is a known endpoint (or, as in the lab PBX,
+`7` + a known endpoint) is dialled with `Dial(PJSIP/<endpoint>,30)` (seen by a monitor only through subscribeAll, never in Stasis);
 any other number goes to `Stasis(<app>)`, as in the lab PBX's extensions.conf.
 """
 
@@ -42,6 +42,9 @@ class Dialplan:
         """A phone dials `number`; returns the caller channel id."""
         if number in self.pbx.endpoints and app is None:
             return self.dial_endpoint(source, number)
+        if app is None and number.startswith("7") and number[1:] in self.pbx.endpoints:
+            # the lab PBX's direct call: 7 + endpoint id, a plain Dial (extensions.conf)
+            return self.dial_endpoint(source, number[1:], dialled=number)
         return self.into_stasis(source, number, app or self.pbx.default_app)
 
     def into_stasis(self, source: str, number: str, app: str) -> str:
@@ -61,9 +64,9 @@ class Dialplan:
         pbx.endpoint_device_state(pbx.endpoints[source])
         return ch.id
 
-    def dial_endpoint(self, source: str, target: str) -> str:
+    def dial_endpoint(self, source: str, target: str, dialled: str | None = None) -> str:
         pbx = self.pbx
-        caller = self._caller_leg(source, target)
+        caller = self._caller_leg(source, dialled or target)
         pbx.dialplan(caller, "Dial", f"PJSIP/{target},{int(DIAL_TIMEOUT)}", 2)
         ep = pbx.endpoints[target]
         if not ep.registered or not ep.reachable:

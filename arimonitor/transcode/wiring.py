@@ -143,11 +143,13 @@ class RecordingComponent:
         self.transcode.register_commands(registry)
 
     def transcoders(self) -> dict[str, Any]:
-        """For `status`: the workers heard from lately, and every one ever heard from."""
+        """For `status` and /metrics: the workers heard from lately, every one ever heard
+        from, and how many times one was declared gone (its jobs resent)."""
         book = self.transcode.book
         alive = book.live_workers()
         return {"alive": len(alive), "known": len(book.workers),
-                "workers": sorted(w.name for w in alive)}
+                "workers": sorted(w.name for w in alive),
+                "gone": int(book.counters.get("workers_gone", 0))}
 
     def start(self) -> None:
         self.transcode.start(self.engine)

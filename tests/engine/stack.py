@@ -29,6 +29,7 @@ def write_config(tmp_path: Path, sim: Any, **sections: dict[str, str]) -> Path:
         "logging": {"metrics_interval": "1s", "level": "INFO"},
         # the engine serves the manager port: never the shared default 1101 in tests
         "console": {"manager_port": str(free_port())},
+        "metrics": {"port": str(free_port())},  # nor the default Prometheus port 9731
     }
     for section, items in sections.items():
         values.setdefault(section, {}).update(items)
