@@ -321,10 +321,12 @@ def _check_repeated_keys(text: str, path: Path) -> None:
 
 
 # ARIMONITOR_* names that are not settings: set by `arimonitor start` for supervisord, or
-# read by one tool (the prompt's history file, a test hook of the click-to-call consumer).
+# read by one tool (the prompt's history file, a test hook of the click-to-call consumer, the
+# live-Asterisk tests' launcher).
 NOT_SETTINGS = frozenset({"ARIMONITOR_CONFIG", "ARIMONITOR_HOME", "ARIMONITOR_PYTHON", "ARIMONITOR_RUN_DIR",
                           "ARIMONITOR_LOG_DIR", "ARIMONITOR_TRANSCODERS", "ARIMONITOR_DEMO",
-                          "ARIMONITOR_CLICKTOCALL", "ARIMONITOR_USER", "ARIMONITOR_HISTORY", "ARIMONITOR_C2C_TEST_ACK_DELAY"})
+                          "ARIMONITOR_CLICKTOCALL", "ARIMONITOR_USER", "ARIMONITOR_HISTORY", "ARIMONITOR_C2C_TEST_ACK_DELAY",
+                          "ARIMONITOR_TEST_ASTERISK"})
 
 
 def env_name(setting: Setting) -> str:
