@@ -152,7 +152,7 @@ def register(registry: Registry) -> None:
         return Reply(result, text)
 
     @registry.command("calls", category="calls", summary="active calls (origin -> destination (state))",
-                      args=[Arg("client", "only this client's calls", optional=True)],
+                      args=[Arg("client", "only this client's calls", optional=True, complete="client")],
                       examples=["calls", "calls 101"])
     def calls(ctx, client=None) -> Reply:
         check_client(ctx, client)
@@ -168,7 +168,8 @@ def register(registry: Registry) -> None:
         return Reply(rows, text)
 
     @registry.command("history", category="calls", summary="ended calls, newest first",
-                      args=[Arg("client", "only this client's calls (as in list / calls)", optional=True)],
+                      args=[Arg("client", "only this client's calls (as in list / calls)", optional=True,
+                                complete="client")],
                       options=[Option("since", "how far back: 30m, 1h, 2d", convert=_since),
                                Option("limit", "rows (default 20)", convert=_limit, default=20)],
                       examples=["history", "history 101 --since 1h", "history --limit 100"])

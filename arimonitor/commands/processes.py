@@ -89,7 +89,8 @@ def register(registry: Registry) -> None:
     @registry.command("debug", category="engine", summary="debug logging on or off, per process",
                       args=[Arg("mode", "on = DEBUG, off = back to logging.level", choices=("on", "off")),
                             Arg("process", "engine, ari-reader, transcoder (every transcoder_NN), "
-                                "transcoder_00, clicktocall, or all (default)", optional=True)],
+                                "transcoder_00, clicktocall, or all (default)", optional=True,
+                                complete="process")],
                       examples=["debug on", "debug on transcoder", "debug off all"],
         privileged=True)
     def debug(ctx, mode, process=None) -> Reply:

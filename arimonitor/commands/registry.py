@@ -55,6 +55,9 @@ class Arg:
     choices: tuple[str, ...] | None = None
     # takes every remaining word (only as the last argument)
     rest: bool = False
+    # what arictl's Tab offers here when there are no fixed choices: "setting", "client" or
+    # "process" (the engine sends the current values in `_describe`)
+    complete: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,8 +112,8 @@ class Command:
         return {
             "name": self.name, "aliases": list(self.aliases), "category": self.category,
             "summary": self.summary, "usage": self.usage, "examples": list(self.examples),
-            "args": [{"name": a.name, "optional": a.optional, "choices": list(a.choices or ())}
-                     for a in self.args],
+            "args": [{"name": a.name, "optional": a.optional, "choices": list(a.choices or ()),
+                      "complete": a.complete, "rest": a.rest} for a in self.args],
             "options": [{"name": o.name, "flag": o.flag, "choices": list(o.choices or ())}
                         for o in self.options],
         }

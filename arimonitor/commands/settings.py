@@ -54,7 +54,7 @@ def register(registry: Registry) -> None:
     settable = [s.name for s in SETTINGS if s.settable]
 
     @registry.command("get", category="settings", summary="show one setting, or all (secrets masked)",
-                      args=[Arg("name", "section.key, e.g. logging.level", optional=True)],
+                      args=[Arg("name", "section.key, e.g. logging.level", optional=True, complete="setting")],
                       examples=["get", "get logging.level"],
                       description=f"Settable at run time: {', '.join(settable)}.")
     def get(ctx, name=None) -> Reply:
@@ -78,7 +78,7 @@ def register(registry: Registry) -> None:
 
     @registry.command("unset", category="settings",
                       summary="forget a value set at the console: back to the file's (or default)",
-                      args=[Arg("name", "a setting changed with 'set'")],
+                      args=[Arg("name", "a setting changed with 'set'", complete="setting")],
                       examples=["unset transcoder.bitrate"], privileged=True)
     def unset(ctx, name) -> Reply:
         if name not in SETTINGS_BY_NAME:
@@ -96,7 +96,7 @@ def register(registry: Registry) -> None:
         return Reply(data, f"{name} = {new.display(name)} (from the {new.source(name)}; was {old_display})")
 
     @registry.command("set", category="settings", summary="change a setting now; kept across restarts",
-                      args=[Arg("name", "a settable setting (see 'get')"),
+                      args=[Arg("name", "a settable setting (see 'get')", complete="setting"),
                             Arg("value", "the new value, as in arimonitor.ini")],
                       examples=["set logging.level DEBUG", "set transcoder.bitrate 64",
                                 "set ari.probe_interval 10s"],

@@ -207,8 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         session = Session(found.control, found.timeout)
         if not words:
             from arimonitor.console.prompt import run_prompt
+            from arimonitor.console.watch import run_watch
 
-            return run_prompt(session, opts.json, found.config_path)
+            return run_prompt(session, opts.json, found.config_path,
+                              watch=lambda topics: run_watch(found, topics, opts.json))
         return one_shot(session, words, opts.json, found.config_path)
     except KeyboardInterrupt:
         return 130

@@ -87,3 +87,25 @@ def test_dead_engine_keeps_the_prompt(tmp_path):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_watch_at_the_prompt_and_completion_of_setting_names(engine, tmp_path):
+    child = spawn({**engine.env, "ARIMONITOR_HISTORY": str(tmp_path / "h")})
+    child.send("get transcoder.bi\t")          # setting names complete, not only command names
+    child.expect_exact("transcoder.bitrate ")
+    child.send("\x15")                         # Ctrl-U: drop the line
+    child.send("wat\t")                        # watch is a command here too
+    child.expect_exact("watch ")
+    child.send("c2\t")
+    child.expect_exact("c2c ")
+    child.send("\r")
+    child.expect_exact("watching c2c on")
+    child.sendintr()                           # Ctrl-C ends the watch, not the session
+    child.expect_exact(PROMPT)
+    child.sendline("help")
+    child.expect_exact("watch")
+    child.expect_exact(PROMPT)
+    child.sendline("quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0

@@ -208,3 +208,5 @@ def test_history_shows_cause_text_how_many_exist_and_one_rule_for_unknown_client
         reply = here.cmd(*words)
         assert reply["code"] == protocol.E_NOT_FOUND and "no client '999'" in reply["reason"], words
     assert here.cmd("calls", "101")["status"] == "ok"
+    # an l typed for a 1: 101 is the first guess
+    assert here.cmd("list", "10l")["data"]["suggestions"][0] == "101"
