@@ -221,3 +221,18 @@ def test_an_http_error_answer_is_an_error_not_a_stall():
     services.on_probe(True, 0.01, INFO, "", False, None)
     assert _probe_state(services.probe.view()) == "ok"
     services.loop.close()
+
+
+def test_an_originated_leg_whose_caller_id_is_the_device_rung_names_no_origin():
+    from arimonitor.engine import calls as C
+    from arimonitor.engine.state import Call, Channel, State
+
+    state = State("asterisk1")
+    leg_a = Channel("c2c-r1-a", "PJSIP/1123010-00000001", "Ringing", "1123010", "PJSIP", "1123010", "",
+                    10.0, originated=True)
+    state.channels[leg_a.id] = leg_a
+    call = Call(leg_a.id, "asterisk1", 10.0)
+    call.channels = {leg_a.id}
+    C.describe(state, call)
+    assert (call.origin, call.destination, call.direction) == ("", "1123010", S.DIRECTION_ORIGINATED)
+    assert call.line().startswith("originate -> 1123010")   # not "1123010 -> 1123010"
