@@ -83,6 +83,9 @@ class Tree:
             "ARIMONITOR_TRANSCODERS": str(self.cfg.transcoder_workers()),
             "ARIMONITOR_DEMO": "true" if self.demo else "false",
             "ARIMONITOR_CLICKTOCALL": "true" if self.cfg["clicktocall.enabled"] else "false",
+            # each program's one log is its stdout, written and rotated by supervisord
+            "ARIMONITOR_LOG_MAX_BYTES": str(self.cfg["logging.max_bytes"]),
+            "ARIMONITOR_LOG_BACKUPS": str(self.cfg["logging.backups"]),
             # supervisord's `user`: the one running it, so it neither tries to drop privileges
             # nor logs CRIT "running as root" at every start
             "ARIMONITOR_USER": pwd.getpwuid(os.getuid()).pw_name,
@@ -162,7 +165,7 @@ def start(tree: Tree, timeout: float = 45.0, ari_timeout: float | None = 20.0) -
 
 
 def _start_programs(tree: Tree, timeout: float) -> tuple[bool, str]:
-    for folder in (tree.run_dir, tree.log_dir, tree.log_dir / "supervisor"):
+    for folder in (tree.run_dir, tree.log_dir):
         folder.mkdir(parents=True, exist_ok=True)
     os.chmod(tree.run_dir, 0o700)
     tree.mode_file.write_text("demo\n" if tree.demo else "asterisk\n", encoding="utf-8")
@@ -194,11 +197,10 @@ def failure_report(tree: Tree, failing: list[str], states: dict[str, str]) -> st
     lines = ["not every program reached RUNNING:"]
     for name in failing:
         lines.append(f"  {name}: {states.get(name, 'not started')}")
-        # its own log, then what escaped logging (a crash before logging was set up)
-        for log in (tree.log_dir / f"{name}.log", tree.log_dir / "supervisor" / f"{name}.out"):
-            if log.exists():
-                tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
-                lines += [f"    | {line}" for line in tail]
+        log = tree.log_dir / f"{name}.log"  # its one log: stdout and stderr, a crash included
+        if log.exists():
+            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+            lines += [f"    | {line}" for line in tail]
     lines.append(f"logs: {tree.log_dir}")
     return "\n".join(lines)
 

@@ -38,13 +38,14 @@ class DemoTree:
 
 
 @contextmanager
-def demo_tree(folder: Path, workers: int = 2) -> Iterator[DemoTree]:
+def demo_tree(folder: Path, workers: int = 2, sections: dict | None = None) -> Iterator[DemoTree]:
     """A config for a demo tree under `folder` (free ports, its own click-to-call queue)."""
     queue = f"test-tree-{uuid.uuid4().hex[:8]}"
     mq = folder / "__MQSERVERS__.DEF"
     mq.write_text(f"[principal]\nhost=127.0.0.1\nport=5672\nuser=guest\npassword=guest\nvhost=/\n"
                   f"queue={queue}\n", encoding="utf-8")
-    ini = write_config(folder, {"transcoder": {"workers": workers}, "files": {"mqservers": str(mq)}})
+    ini = write_config(folder, {"transcoder": {"workers": workers}, "files": {"mqservers": str(mq)},
+                                **(sections or {})})
     env, tree = tree_at(ini, demo=True)
     try:
         yield DemoTree(env, tree.cfg, tree, queue)

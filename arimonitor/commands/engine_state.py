@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from arimonitor import datatypes, protocol
+from arimonitor import datatypes, health, protocol
 from arimonitor.ari.rest import AriError
 from arimonitor.commands import render
 from arimonitor.commands.endpoints import check_client
 from arimonitor.commands.processes import processes_lines, processes_view
 from arimonitor.commands.registry import Arg, CommandError, Option, Registry, Reply
-from arimonitor.engine import health
 
 
 def _age(seconds: float | None) -> str:
@@ -72,12 +71,14 @@ def register(registry: Registry) -> None:
     def status(ctx, brief=False) -> Reply:
         data = ctx.status()
         data["processes"] = processes_view(ctx)
-        found = health.problems(data, data["processes"], ctx.tables(),
-                                transcoders_expected=ctx.cfg.transcoder_workers(),
-                                clicktocall_expected=bool(ctx.cfg["clicktocall.enabled"]))
+        found = health.problems(
+            link=data["link"], probe=data["probe"], outage_open_since=data.get("outage_open_since"),
+            transcoders=data["processes"]["transcoders"], transcoders_expected=ctx.cfg.transcoder_workers(),
+            clicktocall=data["processes"]["clicktocall"], clicktocall_expected=bool(ctx.cfg["clicktocall.enabled"]),
+            tables=ctx.tables(), now=time.time())
         data["problems"] = found
         if brief:
-            return Reply(data, health.brief(found, data), found)
+            return Reply(data, health.brief(found, data["state"]), found)
         s, link, probe = data["state"], data["link"], data["probe"]
         lines = [
             f"engine:     up {render.duration(data['uptime'])}",
