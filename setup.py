@@ -26,6 +26,9 @@ setup(
         # /metrics in the Prometheus text format: the reference client's exposition and custom
         # collectors, so names, escaping and histograms are right by construction
         "prometheus_client>=0.20,<1",
+        # `arictl top`: a well-kept terminal UI (Live, tables, the alternate screen); imported
+        # only by `top`, so every other arictl command starts as fast as before
+        "rich>=13,<16",
     ],
     extras_require={
         "test": [
@@ -33,6 +36,8 @@ setup(
             "pytest-timeout>=2.3",
             "hypothesis>=6.100",
             "pexpect>=4.9",
+            # contrib/prometheus/alerts.yml is read by its test
+            "pyyaml>=6",
             "ruff>=0.5",
         ],
     },

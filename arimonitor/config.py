@@ -55,6 +55,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("ari", "reconnect_max", "30s", dt.Bounded(dt.seconds, "1s", "1h"), "longest wait between reconnects"),
     _s("ari", "rest_timeout", "5s", dt.Bounded(dt.seconds, "100ms", "5m"), "timeout of one ARI REST request"),
     _s("ari", "probe_interval", "5s", dt.Bounded(dt.seconds, "500ms", "1h"), "GET /asterisk/info liveness probe", settable=True),
+    _s("ari", "state_timeout", "10s", dt.Bounded(dt.seconds, "100ms", "10m"),
+       "how long a request made on an event waits for the state it needs (a channel's "
+       "StasisStart, a bridge) before it fails", settable=True),
     _s("ami", "enabled", "no", dt.boolean, "read registered contacts from AMI PJSIPShowContacts"),
     _s("ami", "host", "127.0.0.1", dt.loopback_host, "AMI host (loopback only)"),
     _s("ami", "port", "5038", dt.port_number, "AMI port"),

@@ -222,7 +222,7 @@ def bench_latency(rate: float, seconds: float) -> tuple[float, float, float, int
                                           env={**os.environ, "ARIMONITOR_CONFIG": str(ini)},
                                           stdout=out, stderr=subprocess.STDOUT))
             deadline = time.monotonic() + 20
-            engine.loop.run(lambda: engine.services.link.get("state") == "connected"
+            engine.loop.run(lambda: engine.link.link.get("state") == "connected"
                             or time.monotonic() > deadline)
             import requests
             requests.post(f"http://127.0.0.1:{port}/start", timeout=5)
@@ -257,7 +257,7 @@ lines = [f"#include pjsip/{1000000 + i}.pjsip ; Endpoint:{1000000 + i} CLI:{100 
 engine = Engine(load_config(write_config(tmp, endpoints=tmp / "eps.def")))
 from arimonitor.v27.tables import load_all
 cfg = engine.cfg
-engine.services.load_files(load_all(cfg["files.endpoints"], cfg["files.clients"], cfg["files.mqservers"]))
+engine.ctx.load_files(load_all(cfg["files.endpoints"], cfg["files.clients"], cfg["files.mqservers"]))
 apply = engine.handlers.apply
 for i in range(endpoints):
     apply(contact_frame(str(1000000 + i), f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}", 5060), 1.0)

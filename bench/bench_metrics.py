@@ -78,17 +78,21 @@ def run(here: EngineHere, args: argparse.Namespace) -> int:
     component = here.in_loop(lambda: MetricsComponent(here.ctx))
     holds: list[float] = []
     cpu: list[float] = []
-    in_loop = component.snapshots.in_loop
 
-    def timed_in_loop():
-        started, started_cpu = time.perf_counter(), time.thread_time()
-        try:
-            return in_loop()
-        finally:
-            holds.append((time.perf_counter() - started) * 1000)
-            cpu.append((time.thread_time() - started_cpu) * 1000)
+    def timed(fn):
+        def run():
+            started, started_cpu = time.perf_counter(), time.thread_time()
+            try:
+                return fn()
+            finally:
+                holds.append((time.perf_counter() - started) * 1000)
+                cpu.append((time.thread_time() - started_cpu) * 1000)
+        return run
 
-    component.snapshots.in_loop = timed_in_loop
+    # every loop callback a scrape makes, each timed on its own
+    snapshots = component.snapshots
+    snapshots.in_loop = timed(snapshots.in_loop)
+    snapshots.endpoints_in_loop = timed(snapshots.endpoints_in_loop)
     component.start()
     host, port = component.server.address
     url = f"http://{host}:{port}/metrics"
@@ -102,7 +106,7 @@ def run(here: EngineHere, args: argparse.Namespace) -> int:
         yardstick = []
         for _ in range(max(5, args.runs // 4)):
             started = time.perf_counter()
-            here.in_loop(lambda: engine.services.endpoints())
+            here.in_loop(lambda: engine.ctx.endpoints())
             yardstick.append((time.perf_counter() - started) * 1000)
     finally:
         component.close()
@@ -112,12 +116,12 @@ def run(here: EngineHere, args: argparse.Namespace) -> int:
     print(f"{args.endpoints} endpoints, {args.calls} calls, {args.runs} scrapes of {size} bytes")
     print(f"scrape over HTTP: median {scrape_median:.1f} ms, p95 {scrape_p95:.1f} ms "
           f"= {scrape_p95 / SCRAPE_TARGET_MS:.2f} of the {SCRAPE_TARGET_MS:.0f} ms target")
-    print(f"loop held per scrape: median {hold_median:.2f} ms, max {hold_max:.2f} ms "
+    print(f"loop held per callback (2 per scrape): median {hold_median:.2f} ms, max {hold_max:.2f} ms "
           f"= {hold_max / LOOP_TARGET_MS:.2f} of the {LOOP_TARGET_MS:.0f} ms budget "
           f"(loop thread CPU: median {statistics.median(cpu):.2f} ms, max {max(cpu):.2f} ms; "
           "wall above CPU = the thread was descheduled, other work on the machine)")
     print(f"yardstick, `list` data built in the loop: median {list_median:.1f} ms; "
-          f"a scrape holds the loop {hold_median / list_median:.2f} of that")
+          f"one scrape callback holds the loop {hold_median / list_median:.2f} of that")
     return 0 if scrape_p95 < SCRAPE_TARGET_MS and hold_max < LOOP_TARGET_MS else 1
 
 

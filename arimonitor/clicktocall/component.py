@@ -40,7 +40,8 @@ class ClickToCallComponent:
             self.rest, engine.submit_rest, engine.publish, self.store,
             app=cfg["ari.app"], trunk_dial=cfg["clicktocall.trunk_dial"],
             default_timeout=cfg["clicktocall.default_timeout"],
-            flows=FlowStore(engine.database(FLOWS_MIGRATION, FLOWS_SCHEMA)))
+            flows=FlowStore(engine.database(FLOWS_MIGRATION, FLOWS_SCHEMA)),
+            run_steps=engine.run_steps)
         # Calls a previous engine left in progress: their later events find them again.
         self.flow.restore()
         for event_type in EVENT_TYPES:

@@ -14,7 +14,10 @@ either leg ends -> the other is hung up, the bridge destroyed, the final outcome
 Outcomes go out as engine PUB `c2c.<event>` (final: `c2c.final`) and into SQLite.
 
 Collaborators come in through the constructor; REST runs through `run(work, done)` (the
-engine's REST worker thread) and never touches this object's state from there.
+engine's REST worker thread) and never touches this object's state from there. The setup and
+the recording go as steps through `run_steps` (the engine's, engine/readiness.py): addChannel and dial of leg
+B wait for its StasisStart, the bridge recording for the bridge, so a real Asterisk's late
+StasisStart (422/409 when sent too soon) never fails a call.
 
 Engine restarts: each call's state (FlowCall) is saved in the component's SQLite table
 (`history.FlowStore`) at every step and dropped at its final; `restore()` and, after each
@@ -34,6 +37,8 @@ from arimonitor.clicktocall import verdict as V
 from arimonitor.clicktocall.flowstate import SETUP_GRACE, FlowCall
 from arimonitor.clicktocall.history import FlowStore, OutcomeStore
 from arimonitor.clicktocall.request import destination_channel_id, parse_channel_id
+from arimonitor.engine.api import Cancelled, RunSteps, SendAtOnce, Step, in_stasis
+from arimonitor.engine.api import bridge as need_bridge
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +61,22 @@ Done = Callable[[Any, BaseException | None], None]
 Run = Callable[[Callable[[], Any], Done], None]
 
 
+class _Unreachable(Exception):
+    """Asterisk could not allocate leg B: the destination's failure, not Asterisk's."""
+
+    def __init__(self, reason: str, text: str) -> None:
+        super().__init__(text)
+        self.reason, self.text = reason, text
+
+
 class ClickToCallFlow:
     def __init__(self, rest: Rest, run: Run, publish: Callable[[str, dict], None],
                  store: OutcomeStore | None, *, app: str, trunk_dial: str,
                  default_timeout: float = 30.0, clock: Callable[[], float] = time.time,
-                 flows: FlowStore | None = None) -> None:
+                 flows: FlowStore | None = None, run_steps: RunSteps | None = None) -> None:
         self.rest = rest
         self.run = run
+        self.run_steps: RunSteps = run_steps or SendAtOnce(run)
         self.publish = publish
         self.store = store
         self.app = app
@@ -202,52 +216,67 @@ class ClickToCallFlow:
             unreachable = f"{call.destination} is not registered"
             allocation_failed = reasons.DESTINATION_OFFLINE
 
-        def work() -> tuple[str, str] | None:
-            rest.post("/bridges", params={"type": "mixing", "bridgeId": bridge_id, "name": bridge_id})
-            rest.post(f"/bridges/{bridge_id}/addChannel", params={"channel": a_id})
+        def create_b() -> None:
             try:
                 rest.post("/channels/create", params={
                     "endpoint": endpoint, "app": self.app, "appArgs": f"click2call,{rid},B",
                     "channelId": b_id, "originator": a_id})
             except Exception as exc:
                 if getattr(exc, "status", 0) == 500 and "allocation failed" in str(exc).lower():
-                    return allocation_failed, f"{reasons.describe(allocation_failed)}: {unreachable}"
+                    raise _Unreachable(allocation_failed,
+                                       f"{reasons.describe(allocation_failed)}: {unreachable}") from None
                 raise
-            rest.post(f"/bridges/{bridge_id}/addChannel", params={"channel": b_id})
-            rest.post(f"/channels/{b_id}/dial", params={"caller": a_id, "timeout": timeout})
-            return None
 
+        # Leg B is in Stasis only at its StasisStart, some time after the create's 200:
+        # addChannel/dial before it answer 422/409 (readiness.py; issue 16).
+        steps = [
+            Step(f"create bridge {bridge_id}", lambda: rest.post(
+                "/bridges", params={"type": "mixing", "bridgeId": bridge_id, "name": bridge_id}),
+                gives=(need_bridge(bridge_id),)),
+            Step(f"addChannel {a_id}", lambda: rest.post(
+                f"/bridges/{bridge_id}/addChannel", params={"channel": a_id}),
+                needs=(need_bridge(bridge_id), in_stasis(a_id))),
+            Step(f"create {b_id}", create_b),
+            Step(f"addChannel {b_id}", lambda: rest.post(
+                f"/bridges/{bridge_id}/addChannel", params={"channel": b_id}),
+                needs=(need_bridge(bridge_id), in_stasis(b_id))),
+            Step(f"dial {b_id}", lambda: rest.post(
+                f"/channels/{b_id}/dial", params={"caller": a_id, "timeout": timeout}),
+                needs=(in_stasis(b_id),)),
+        ]
         self._setting_up.add(rid)
 
-        def done(failure: Any, error: BaseException | None) -> None:
+        def done(error: BaseException | None) -> None:
             self._setting_up.discard(rid)
-            if call.final:
+            if call.final or isinstance(error, Cancelled):
                 return
-            if error is not None:
+            if isinstance(error, _Unreachable):
+                self._fail(call, error.reason, self.clock(), text=error.text)
+            elif error is not None:
                 log.warning("c2c %s: setting up the destination failed: %s", rid, error)
                 self._fail(call, reasons.ASTERISK_ERROR, self.clock(), text=str(error)[:200])
-            elif failure:
-                self._fail(call, failure[0], self.clock(), text=failure[1])
 
-        self.run(work, done)
+        self.run_steps(f"c2c {rid}", steps, done, lambda: not call.final)
 
     def _record(self, call: FlowCall, t: float) -> None:
         day = time.strftime("%Y-%m-%d", time.localtime(t))
         # client/date/id: the transcoder reads its tags from this shape of name.
         name = f"{call.client or 'c2c'}/{day}/c2c-{call.request_id}"
         call.recording = name
-        rid = call.request_id
-        path = f"/bridges/{call.bridge_id}/record"
+        rid, bridge_id = call.request_id, call.bridge_id
+        params = {"name": name, "format": "wav", "ifExists": "overwrite"}
 
-        def done(_result: Any, error: BaseException | None) -> None:
-            if error is not None:
+        def done(error: BaseException | None) -> None:
+            if error is not None and not isinstance(error, Cancelled):
                 log.warning("c2c %s: recording did not start: %s", rid, error)
                 call.recording = None
                 if not call.final:
                     self._save(call)
 
-        self.run(lambda: self.rest.post(path, params={"name": name, "format": "wav",
-                                                      "ifExists": "overwrite"}), done)
+        step = Step(f"record bridge {bridge_id}",
+                    lambda: self.rest.post(f"/bridges/{bridge_id}/record", params=params),
+                    needs=(need_bridge(bridge_id),))
+        self.run_steps(f"c2c {rid}", [step], done, lambda: not call.final)
 
     def _hang_up(self, call: FlowCall) -> None:
         rest, rid, bridge = self.rest, call.request_id, call.bridge_id

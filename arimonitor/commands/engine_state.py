@@ -119,6 +119,8 @@ def register(registry: Registry) -> None:
             "calls": ("calls_ended", "calls_lost", "adopted", "continued", "continue_failed", "claimed"),
             "link": ("link_up", "link_down", "outages", "resyncs", "resync_failures", "asterisk_restarts",
                      "auth_failures"),
+            # requests that waited for a StasisStart/bridge, 409/422 races retried, waits failed
+            "rest": ("rest_waited", "rest_races", "rest_wait_failed"),
         }
         rows = [(group if i == 0 else "", name, c.get(name), totals.get(name))
                 for group, names in groups.items() for i, name in enumerate(names)]

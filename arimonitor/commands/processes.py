@@ -1,10 +1,10 @@
 """The other processes as the engine sees them: `debug on|off`, the hidden `_report`, and
 the process lines of `status` (`processes_view` / `processes_lines`).
 
-- ari-reader: the link notices and `reader-stats` it sends (services.link, reader_stats).
+- ari-reader: the link notices and `reader-stats` it sends (`ctx.link()`).
 - transcoders: the `hello` heartbeats the transcode component counts (its JobBook).
 - clicktocall: the `_report` it sends over the control socket every few seconds
-  (arimonitor/clicktocall/report.py); kept in `services.process_reports` with the time it
+  (arimonitor/clicktocall/report.py); kept by the engine (`ctx.note_process_report`) with the time it
   came, so `status` can say seen or stale.
 """
 

@@ -11,7 +11,7 @@ function registered with a decorator on a Registry object:
                       examples=["list 101", "list 101 --status offline"])
     def list_endpoints(ctx, client=None, status=None) -> Reply: ...
 
-Handlers get a context object (the engine hands in its services) and typed keyword arguments,
+Handlers get the engine API as `ctx` (engine/api.py EngineApi) and typed keyword arguments,
 and return a Reply or raise CommandError.
 """
 

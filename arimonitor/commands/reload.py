@@ -1,7 +1,7 @@
 """Console command `reload clients|endpoints|mqservers|all`: read the v2.7 files again.
 
 The files are read in a worker thread (slow command); the new Tables snapshot is swapped in
-by the loop thread in one assignment (`services.load_files`). The reply names what was added,
+by the loop thread in one assignment (`ctx.load_files`). The reply names what was added,
 removed and changed (ids and field names, never values) and every problem as file:line reason.
 A file that cannot be read keeps its previous table (v27.load_all with `previous=`).
 """

@@ -30,6 +30,7 @@ usage: arictl [--json] [--timeout T] [--config PATH] [--endpoint ADDR] [COMMAND 
   no COMMAND        open the ARIMONITOR> prompt (history, tab completion)
   COMMAND ARGS      run one command and exit ('arictl help' lists them)
   watch [TOPIC...]  print live events until Ctrl-C (topics: call endpoint recording c2c warning link)
+  top [--client C]  a live full-screen view (q quits); a plain table every 2 s when piped
 
   --json            print the whole reply envelope as JSON
   --timeout T       how long to wait for the engine (5, 1.5s, 500ms; default [console] timeout)
@@ -204,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
             from arimonitor.console.watch import run_watch
 
             return run_watch(found, words[1:], opts.json)
+        if words and words[0] == "top":
+            from arimonitor.console.top import run_top  # rich, pyzmq: only here
+
+            return run_top(found, words[1:])
         session = Session(found.control, found.timeout)
         if not words:
             from arimonitor.console.prompt import run_prompt

@@ -17,13 +17,84 @@ may depend on it without a cycle (tests/test_layering.py).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 # (result, error) -> None, called on the loop thread when work given to a worker is done.
 Done = Callable[[Any, "BaseException | None"], None]
 # (topic, body) -> None
 Listener = Callable[[str, dict[str, Any]], None]
+# error -> None: how a sequence of steps ended (None: every step was answered)
+StepsDone = Callable[["BaseException | None"], None]
+
+
+# ---- REST steps that wait for the state they need (engine/readiness.py; issue 16) -------------
+# Asterisk answers 200 to /channels/create and /channels/{id}/snoop before the channel is in
+# our app; a record/dial (409) or addChannel (422) sent at once fails. A component names what
+# each request needs and the engine sends it once its state shows that: `run_steps`.
+
+STASIS, BRIDGE = "stasis", "bridge"
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    kind: str  # STASIS | BRIDGE
+    id: str
+
+    def __str__(self) -> str:
+        return f"channel {self.id} in Stasis" if self.kind == STASIS else f"bridge {self.id}"
+
+
+def in_stasis(channel_id: str) -> Need:
+    return Need(STASIS, channel_id)
+
+
+def bridge(bridge_id: str) -> Need:
+    return Need(BRIDGE, bridge_id)
+
+
+@dataclass(frozen=True)
+class Step:
+    what: str                          # for logs: "addChannel c2c-…-b"
+    request: Callable[[], Any]         # runs on the REST worker thread
+    needs: tuple[Need, ...] = ()
+    gives: tuple[Need, ...] = ()       # known true once this step was answered (a 200 to POST /bridges)
+
+
+class StateNotReached(Exception):
+    """What a step needed never showed (deadline, or its channel/bridge went away)."""
+
+
+class Cancelled(Exception):
+    """The sequence's owner no longer wants it (alive() turned false)."""
+
+
+def not_in_stasis(error: BaseException) -> bool:
+    """Asterisk's answer to a request that needs a channel in Stasis, sent before it was."""
+    return getattr(error, "status", 0) in (409, 422) and "not in stasis" in str(error).lower()
+
+
+
+# run_steps(name, steps, done, alive): EngineApi.run_steps, or SendAtOnce(submit) without an engine
+RunSteps = Callable[[str, Sequence[Step], StepsDone, "Callable[[], bool] | None"], None]
+
+
+class SendAtOnce:
+    """`run_steps` for a part used without an engine (unit tests): every step is sent at once,
+    in order, in one job given to `submit`; the first failure ends the sequence."""
+
+    def __init__(self, submit: Callable[[Callable[[], Any], Done], None]) -> None:
+        self.submit = submit
+
+    def __call__(self, name: str, steps: Sequence[Step], done: StepsDone,
+                 alive: Callable[[], bool] | None = None) -> None:
+        def work() -> None:
+            for step in steps:
+                step.request()
+
+        self.submit(work, lambda _result, error: done(error))
+
 
 
 class Timer(Protocol):
@@ -150,6 +221,14 @@ class EngineApi(Protocol):
     def database(self, migration: str, schema: str) -> sqlite3.Connection:
         """The component's own tables: `schema` applied once under the name `migration`;
         the connection is the engine's (loop thread only)."""
+
+    def run_steps(self, name: str, steps: Sequence[Step], done: StepsDone,
+                  alive: Callable[[], bool] | None = None) -> None:
+        """REST requests made on an event, in order on the REST worker thread, each sent once the
+        engine has seen what it `needs` (a channel's StasisStart, a bridge); a 409/422 race is
+        sent again at the StasisStart; done(None) when all were answered, else done(error):
+        the REST error, `StateNotReached` (ari.state_timeout, or the channel went), `Cancelled`
+        (alive() false; None: always wanted). Loop thread."""
 
     def submit_rest(self, work: Callable[[], Any], done: Done | None = None) -> None:
         """Run work() on the engine's REST worker thread, in order; done(result, error) on the

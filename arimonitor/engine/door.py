@@ -5,21 +5,27 @@ outside the engine; a new need is a method here and in the protocol.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any
 
 from arimonitor.engine import resync as R
-from arimonitor.engine.api import Done, Listener, Timer
+from arimonitor.engine.api import Done, Listener, Step, StepsDone, Timer
 from arimonitor.engine.handlers import Handlers
+from arimonitor.engine.link import LinkMonitor
 from arimonitor.engine.loop import Loop, Worker
 from arimonitor.engine.notifier import Notifier
-from arimonitor.engine.services import Services
-from arimonitor.engine.state import RemoteIp, State
+from arimonitor.engine.queries import Queries
+from arimonitor.engine.readiness import Readiness
+from arimonitor.engine.resyncer import Resyncer
+from arimonitor.engine.state import RemoteIp, State, load_files
 from arimonitor.engine.store import Store
+
+log = logging.getLogger(__name__)
 
 _CLIENT_STATE = attrgetter("client", "state")
 _CLIENT_DIRECTION_STATE = attrgetter("client", "direction", "state")
@@ -30,17 +36,22 @@ SWEEP_CHUNK = 1000
 class EngineDoor:
     """Implements `EngineApi` (checked by tests/engine/test_door.py)."""
 
-    def __init__(self, *, cfg: Any, state: State, services: Services, store: Store,
-                 notifier: Notifier, loop: Loop, handlers: Handlers, rest_worker: Worker,
-                 zmq_context: Any, totals: Callable[[], dict[str, int]]) -> None:
+    def __init__(self, *, cfg: Any, state: State, queries: Queries, resyncer: Resyncer,
+                 link: LinkMonitor, store: Store, notifier: Notifier, loop: Loop,
+                 handlers: Handlers, rest_worker: Worker, zmq_context: Any,
+                 totals: Callable[[], dict[str, int]], readiness: Readiness) -> None:
         self._cfg = cfg
         self._state = state
-        self._services = services
+        self._queries = queries
+        self._resyncer = resyncer
+        self._link = link
+        self._tables: Any = None
         self._store = store
         self._notifier = notifier
         self._loop = loop
         self._handlers = handlers
         self._rest_worker = rest_worker
+        self._readiness = readiness
         self._zmq_context = zmq_context
         self._totals = totals
         self._views: dict[str, Callable[[], Any]] = {}
@@ -68,26 +79,26 @@ class EngineDoor:
     # ---- queries ------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        return self._services.status()
+        return self._queries.status()
 
     def stats(self) -> dict[str, Any]:
-        return self._services.stats()
+        return self._queries.stats()
 
     def totals(self) -> dict[str, int]:
         return self._totals()
 
     def link(self) -> dict[str, Any]:
-        return {**self._services.link, "reader": dict(self._services.reader_stats or {}),
-                "outage_open_since": self._services.outage_started}
+        return {**self._link.link, "reader": dict(self._link.reader_stats or {}),
+                "outage_open_since": self._resyncer.outage_started}
 
     def tables(self) -> Any:
-        return self._services.tables
+        return self._tables
 
     def endpoints(self, client: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
-        return self._services.endpoints(client, state)
+        return self._queries.endpoints(client, state)
 
     def active_calls(self, client: str | None = None) -> list[dict[str, Any]]:
-        return self._services.active_calls(client)
+        return self._queries.active_calls(client)
 
     def count_endpoints(self) -> dict[tuple[str, str], int]:
         # map + attrgetter: the loop runs this per scrape; ~1.5x faster than a generator
@@ -100,11 +111,11 @@ class EngineDoor:
         return self._store.reader()
 
     def remote_ips(self) -> list[dict[str, Any]]:
-        return self._services.remote_ips()
+        return self._queries.remote_ips()
 
     def history(self, client: str | None = None, since: float | None = None,
                 limit: int = 50) -> list[dict[str, Any]]:
-        return self._services.history(client, since, limit)
+        return self._queries.history(client, since, limit)
 
     def history_count(self, client: str | None = None, since: float | None = None) -> int:
         return self._store.count_calls(client, since)
@@ -124,10 +135,10 @@ class EngineDoor:
         return list(self._state.bridges)
 
     def recording_meta(self, name: str) -> dict[str, Any] | None:
-        return self._services.recording_meta(name)
+        return self._queries.recording_meta(name)
 
     def recording_live(self, name: str) -> bool:
-        return self._services.recording_live(name)
+        return self._queries.recording_live(name)
 
     def view(self, name: str) -> Any:
         fn = self._views.get(name)
@@ -142,7 +153,11 @@ class EngineDoor:
         self._loop.call_soon_threadsafe(self._notifier.publish, topic, body)
 
     def load_files(self, tables: Any) -> dict[str, int]:
-        return self._services.load_files(tables)
+        self._tables = tables
+        result = load_files(self._state, tables)
+        for problem in getattr(tables, "problems", ()):
+            log.warning("%s", problem)
+        return result
 
     def whitelist(self, ip: str, wanted: bool) -> dict[str, Any]:
         record = self._state.remote_ips.get(ip)
@@ -194,10 +209,10 @@ class EngineDoor:
         return dict(self._levels_sent)
 
     def recover(self, timeout: float = 30.0) -> dict[str, Any]:
-        return self._services.recover(timeout)
+        return self._resyncer.recover(timeout)
 
     def call_in_loop(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
-        return self._services.call_in_loop(fn, timeout)
+        return self._loop.call_and_wait(fn, timeout)
 
     # ---- plugging in --------------------------------------------------------------------------
 
@@ -226,6 +241,10 @@ class EngineDoor:
 
     def submit_rest(self, work: Callable[[], Any], done: Done | None = None) -> None:
         self._rest_worker.submit(work, done)
+
+    def run_steps(self, name: str, steps: Sequence[Step], done: StepsDone,
+                  alive: Callable[[], bool] | None = None) -> None:
+        self._readiness.run(name, steps, done, alive)
 
     def offer(self, name: str, fn: Callable[[], Any]) -> None:
         self._views[name] = fn

@@ -36,9 +36,9 @@ def _nothing() -> None:
 
 
 class Intake:
-    def __init__(self, handlers: Handlers, services: Any) -> None:
+    def __init__(self, handlers: Handlers, link: Any) -> None:
         self.handlers = handlers
-        self.services = services
+        self.link = link  # engine/link.py LinkMonitor: link notices, reader stats, lost frames
         self.counters = handlers.counters
         self.epoch: Any = None
         self.seq = 0
@@ -116,11 +116,11 @@ class Intake:
             elif kind == protocol.KIND_LINK and nparts == 2:
                 notice = self._json(parts)
                 if notice is not None:
-                    self.services.on_link(notice)
+                    self.link.on_link(notice)
             elif kind == protocol.KIND_READER_STATS and nparts == 2:
                 stats = self._json(parts)
                 if stats is not None:
-                    self.services.on_reader_stats(stats)
+                    self.link.on_reader_stats(stats)
             else:
                 self._bad(parts, "unknown message kind or part count")
         return frames, t
@@ -129,12 +129,12 @@ class Intake:
         """Frames seq .. seq+n-1 of `epoch` arrived: note a new connection or a gap."""
         if epoch != self.epoch:
             self.epoch, self.seq = epoch, seq + n - 1
-            self.services.on_new_epoch(header.get("server"), epoch, t)
+            self.link.on_new_epoch(header.get("server"), epoch, t)
             return
         expected = self.seq + 1
         self.seq = seq + n - 1
         if seq > expected:
-            self.services.on_frames_lost(seq - expected, f"epoch {epoch} seq {expected}..{seq - 1}")
+            self.link.on_frames_lost(seq - expected, f"epoch {epoch} seq {expected}..{seq - 1}")
 
     def _json(self, parts: list[bytes]) -> dict | None:
         try:

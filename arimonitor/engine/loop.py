@@ -105,6 +105,29 @@ class Loop:
 
         threading.Thread(target=target, name=name, daemon=True).start()
 
+    def call_and_wait(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """From another thread: run fn() in the loop thread and return its value (or raise its
+        error, in the caller's thread)."""
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["value"] = fn()
+            except BaseException as exc:  # re-raised in the caller's thread
+                box["error"] = exc
+                if not isinstance(exc, Exception):
+                    raise  # KeyboardInterrupt, SystemExit: the loop thread must see them too
+            finally:
+                done.set()  # whatever happened, the caller is not left waiting for its timeout
+
+        self.call_soon_threadsafe(run)
+        if not done.wait(timeout):
+            raise TimeoutError(f"the engine loop did not answer within {timeout:g} s")
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
     # ---- running ----------------------------------------------------------------------------
 
     def run(self, stopping: Callable[[], bool]) -> None:

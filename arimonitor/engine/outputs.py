@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from arimonitor import protocol
+from arimonitor.ari.rest import AriHttpError
 from arimonitor.engine.notifier import Notifier
 from arimonitor.engine.state import Call, Channel, Counters, Endpoint, RemoteIp
 from arimonitor.engine.store import Store
@@ -185,3 +186,23 @@ class EngineEffects:
     def warning(self, kind: str, text: str, data: dict[str, Any] | None = None) -> None:
         log.warning("%s: %s", kind, text)
         self.notifier.publish(f"{protocol.TOPIC_WARNING}.{kind}", {"text": text, **(data or {})})
+
+
+def dialplan_continuer(worker: Any, rest_call: Callable[..., Any], counters: Counters,
+                       ) -> Callable[[str], None]:
+    """EngineEffects' `continue_channel`: send a channel back to the dialplan, REST on the
+    worker thread, the result counted on the loop thread."""
+
+    def continue_channel(channel_id: str) -> None:
+        def done(_result: Any, error: BaseException | None) -> None:
+            if error is None:
+                counters.continued += 1
+            elif isinstance(error, AriHttpError) and error.status == 404:
+                log.debug("channel %s gone before continue", channel_id)
+            else:
+                counters.continue_failed += 1
+                log.warning("continue of channel %s failed: %s", channel_id, error)
+
+        worker.submit(lambda: rest_call("continue_in_dialplan", channel_id), done)
+
+    return continue_channel

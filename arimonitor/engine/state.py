@@ -175,6 +175,9 @@ class Counters:
         "malformed",
         "outages",
         "received",
+        "rest_races",
+        "rest_wait_failed",
+        "rest_waited",
         "resync_failures",
         "resyncs",
         "seq_gaps",
@@ -250,3 +253,19 @@ class State:
                 "calls": len(self.calls),
                 "calls_up": sum(1 for c in self.calls.values() if c.state == S.CALL_UP),
                 "remote_ips": len(self.remote_ips)}
+
+
+def load_files(state: State, tables: Any) -> dict[str, int]:
+    """Copy the v2.7 endpoints (client, type, GUID) into the state; unflag the ones dropped."""
+    listed = tables.endpoints
+    added = 0
+    for ep_id, meta in listed.items():
+        ep = state.endpoint("PJSIP", ep_id)
+        added += not ep.in_files
+        ep.client, ep.type, ep.guid, ep.in_files = meta.client, meta.type or "", meta.guid or "", True
+    dropped = 0
+    for ep in state.endpoints.values():
+        if ep.in_files and ep.id not in listed:
+            ep.in_files, ep.client, ep.type, ep.guid = False, "", "", ""
+            dropped += 1
+    return {"listed": len(listed), "added": added, "dropped": dropped}

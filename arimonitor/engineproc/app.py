@@ -28,11 +28,15 @@ from arimonitor.engine import resync as R
 from arimonitor.engine.door import EngineDoor
 from arimonitor.engine.handlers import Handlers
 from arimonitor.engine.intake import Intake
+from arimonitor.engine.link import AriAuth, LinkMonitor
 from arimonitor.engine.loop import Loop, Worker
 from arimonitor.engine.notifier import Notifier
-from arimonitor.engine.outputs import EngineEffects
-from arimonitor.engine.probe import Probe
-from arimonitor.engine.services import Services
+from arimonitor.engine.outputs import EngineEffects, dialplan_continuer
+from arimonitor.engine.probe import Probe, ProbeStats
+from arimonitor.engine.queries import Queries
+from arimonitor.engine.readiness import EVENT_TYPES as READINESS_EVENTS
+from arimonitor.engine.readiness import Readiness
+from arimonitor.engine.resyncer import Resyncer
 from arimonitor.engine.state import Counters, RemoteIp, State
 from arimonitor.engine.store import Store
 from arimonitor.engineproc.control import ControlServer
@@ -83,32 +87,18 @@ class Engine:
         self.pub = self._socket(zmq.PUB, cfg["zmq.publish"], sndhwm=PUB_HWM)
         self.notifier = Notifier(self.pub)
         self.rest_worker = Worker(self.loop, "ari-rest")
-        worker_rest = AriRest.from_config(cfg)       # one requests.Session per thread
-        resync_rest = AriRest.from_config(cfg)
-        reader = contact_reader(cfg)
-        self.effects = EngineEffects(self.store, self.notifier, self.state.counters,
-                                     lambda channel_id: self.services.continue_channel(channel_id),
-                                     setup_line_log("calls", cfg), cfg["ari.server_id"])
-        self.handlers = Handlers(self.state, self.effects)
-        self.services = Services(
-            state=self.state, handlers=self.handlers, store=self.store, notifier=self.notifier,
-            loop=self.loop, app=cfg["ari.app"],
-            snapshot=lambda: R.fetch_snapshot(resync_rest, reader),
-            rest_worker=self.rest_worker,
-            rest_call=lambda name, *args: getattr(worker_rest, name)(*args),
-            stall_after=max(0.5, cfg["ari.rest_timeout"] / 2))
-        self.intake = Intake(self.handlers, self.services)
-        self.services.intake = self.intake
+        self._build_core(cfg)
         self.registry = build_registry()
         self.registry.manager_privileged = cfg["console.manager_changes"]
         # The engine's door: all components and console commands may use (engine/api.py).
-        self.ctx = EngineDoor(cfg=cfg, state=self.state, services=self.services, store=self.store,
+        self.ctx = EngineDoor(cfg=cfg, state=self.state, queries=self.queries,
+                              resyncer=self.resyncer, link=self.link, store=self.store,
                               notifier=self.notifier, loop=self.loop, handlers=self.handlers,
                               rest_worker=self.rest_worker, zmq_context=self.zctx,
-                              totals=self.totals)
+                              totals=self.totals, readiness=self.readiness)
         self.control = ControlServer(self.control_sock, self.loop, self.registry, self.ctx)
         self.probe = Probe(AriRest.from_config(cfg), lambda: self.cfg["ari.probe_interval"],
-                           lambda *a: self.loop.call_soon_threadsafe(self.services.on_probe, *a),
+                           lambda *a: self.loop.call_soon_threadsafe(self.link.on_probe, *a),
                            lambda: self.cfg["ari.rest_timeout"])
         self.metrics_log = setup_line_log("metrics", cfg)
         self.counter_base = self.store.load_counters()
@@ -116,7 +106,9 @@ class Engine:
         self.loop.add_socket(self.control_sock, self.control.on_readable)
         self.metrics_timer = self.loop.every(cfg["logging.metrics_interval"], self.write_metrics)
         self.loop.every(1.0, self.effects.flush_ips)
-        self.loop.every(1.0, self.services.heartbeat)
+        self.loop.every(1.0, self.resyncer.heartbeat)
+        self.loop.every(0.5, self.readiness.tick)
+        self.notifier.subscribe("link.resynced", lambda _topic, _body: self.readiness.recheck())
         self.checkpoint_worker = Worker(self.loop, "sqlite-checkpoint")
         self.loop.every(CHECKPOINT_EVERY, lambda: self.checkpoint_worker.submit(self.store.checkpoint))
         self.components = [factory(self.ctx)
@@ -124,6 +116,36 @@ class Engine:
         for component in self.components:
             if hasattr(component, "register_commands"):
                 component.register_commands(self.registry)
+
+    def _build_core(self, cfg: Config) -> None:
+        """Effects, handlers, resyncer, link monitor, queries, intake: the engine proper."""
+        worker_rest = AriRest.from_config(cfg)       # one requests.Session per thread
+        resync_rest = AriRest.from_config(cfg)
+        reader = contact_reader(cfg)
+        self.effects = EngineEffects(
+            self.store, self.notifier, self.state.counters,
+            dialplan_continuer(self.rest_worker, lambda name, *args: getattr(worker_rest, name)(*args),
+                               self.state.counters),
+            setup_line_log("calls", cfg), cfg["ari.server_id"])
+        self.handlers = Handlers(self.state, self.effects)
+        # Requests made on an event wait for the state they need (issue 16). Its listeners are
+        # the first of each event: a waiting step is on its way before any component reacts.
+        self.readiness = Readiness(self.state, self.rest_worker.submit,
+                                   lambda: self.cfg["ari.state_timeout"])
+        for event_type in READINESS_EVENTS:
+            self.handlers.on_event(event_type, self.readiness.on_event)
+        auth = AriAuth(ProbeStats(), self.handlers)
+        self.resyncer = Resyncer(handlers=self.handlers, store=self.store, notifier=self.notifier,
+                                 loop=self.loop, app=cfg["ari.app"], auth=auth,
+                                 snapshot=lambda: R.fetch_snapshot(resync_rest, reader))
+        self.link = LinkMonitor(handlers=self.handlers, notifier=self.notifier,
+                                resyncer=self.resyncer, auth=auth,
+                                stall_after=max(0.5, cfg["ari.rest_timeout"] / 2))
+        self.queries = Queries(state=self.state, store=self.store, notifier=self.notifier,
+                               link=self.link, resyncer=self.resyncer, rest_worker=self.rest_worker)
+        self.intake = Intake(self.handlers, self.link)
+        self.resyncer.intake = self.queries.intake = self.intake
+        self.resyncer.probe = auth.probe  # a failed resync's why shows with the probe's
 
     def _socket(self, kind: int, endpoint: str, sndhwm: int = 0, rcvhwm: int = 0) -> zmq.Socket:
         sock = self.zctx.socket(kind)
@@ -142,7 +164,7 @@ class Engine:
 
         cfg = self.cfg
         tables = load_all(cfg["files.endpoints"], cfg["files.clients"], cfg["files.mqservers"])
-        loaded = self.services.load_files(tables)
+        loaded = self.ctx.load_files(tables)
         for row in self.store.load_remote_ips():
             self.state.remote_ips[row["ip"]] = RemoteIp(
                 row["ip"], row["first_seen"], row["last_seen"], set(row["endpoints"]),
@@ -152,7 +174,7 @@ class Engine:
         for component in self.components:
             if hasattr(component, "start"):
                 component.start()
-        self.services.start()  # the restart outage, then the first resync
+        self.resyncer.start()  # the restart outage, then the first resync
         self.probe.start()
         # Long-lived start-up objects leave the collector's view: a full collection then walks
         # only what traffic created, which keeps the latency tail short.
@@ -184,9 +206,9 @@ class Engine:
             "probe_ok=%d probe_failed=%d probe_ms=%s resyncs=%d link=%s",
             c.received, c.applied, c.duplicate, c.malformed, c.unknown_type, c.superseded,
             c.frames_lost, intake.lag * 1000, "-" if age is None else f"{age:.1f}", s["calls"],
-            s["channels"], s["endpoints"], s["online"], self.services.probe.ok,
-            self.services.probe.failed, self.services.probe.view()["last_latency_ms"],
-            c.resyncs, self.services.link.get("state"))
+            s["channels"], s["endpoints"], s["online"], self.link.probe.ok,
+            self.link.probe.failed, self.link.probe.view()["last_latency_ms"],
+            c.resyncs, self.link.link.get("state"))
 
     def close(self) -> None:
         self.probe.stop()

@@ -35,7 +35,9 @@ class MetricsComponent:
 
     def take(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """HTTP thread: the loop's half of the snapshot, then the database's half."""
+        endpoints = self.api.call_in_loop(self.snapshots.endpoints_in_loop, LOOP_TIMEOUT)
         snap = self.api.call_in_loop(self.snapshots.in_loop, LOOP_TIMEOUT)
+        snap["endpoints"] = endpoints
         return snap, from_database(self.api.read_database)
 
     def start(self) -> None:

@@ -6,6 +6,7 @@ Local channels run the `lab` dialplan of ../shared/ari/asterisk-conf/extensions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from arimonitor.sim import shapes
@@ -34,6 +35,8 @@ class Calls:
         self.media = media
         self.lab = Lab(pbx, self)  # Local channels: the lab dialplan (lab.py)
         media.on_channel_gone = self.hangup_snoops
+        # channel id -> seconds its StasisStart waits (the timing fault; faults.StasisDelay)
+        self.stasis_delay: Callable[[str], float] = lambda channel_id: 0.0
 
     # ---- lookups -----------------------------------------------------------------------
     def get(self, channel_id: str) -> Channel:
@@ -191,6 +194,14 @@ class Calls:
         self.teardown(ch, cause)
 
     def _stasis_start(self, ch: Channel) -> None:
+        delay = self.stasis_delay(ch.id)
+        if delay > 0:
+            # Not in Stasis until then: record 409, addChannel 422, dial 409 (as Asterisk).
+            self.pbx.later(delay, self._enter_stasis, ch, channel=ch, scaled=False)
+            return
+        self._enter_stasis(ch)
+
+    def _enter_stasis(self, ch: Channel) -> None:
         app = ch.stasis_app or self.pbx.default_app
         ch.app_name, ch.app_data = "Stasis", ",".join([app] + ch.args)
         self.pbx.varset(ch, "STASISSTATUS", "")

@@ -131,8 +131,17 @@ def routes(sim: Sim) -> web.RouteTableDef:
         if kind == "drop_websocket":
             return answer({"dropped": await sim.pbx.hub.drop_all()})
         if kind == "restart":
-            await sim.restart(float(data.get("down_for", 0.5)))
-            return answer({"entity_id": sim.pbx.entity_id})
+            restart = sim.restart(float(data.get("down_for", 0.5)),
+                                  float(data.get("shutting_down", 0)), float(data.get("booting", 0)))
+            if data.get("wait", True):
+                await restart
+                return answer({"entity_id": sim.pbx.entity_id})
+            sim.spawn(restart)  # the caller watches the phases as they come
+            return answer({"entity_id": None})
+        if kind == "stasis_delay":
+            sim.faults.add_stasis_delay(float(data["seconds"]), count=int(data.get("count", -1)),
+                                        channel=str(data.get("channel", "")))
+            return answer()
         if kind in ("rest_delay", "rest_error"):
             sim.faults.add_rest(delay=float(data.get("seconds", 0)), status=int(data.get("status", 0)),
                                 count=int(data.get("count", -1)), path=str(data.get("path", "")))

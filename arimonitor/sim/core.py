@@ -43,8 +43,8 @@ class Pbx:
 
     # ---- clock -------------------------------------------------------------------------
     def later(self, seconds: float, fn: Callable[..., Any], *args: Any,
-              channel: Channel | None = None) -> asyncio.TimerHandle:
-        """Run `fn` after `seconds` (scaled); tied to `channel` so its hangup cancels it."""
+              channel: Channel | None = None, scaled: bool = True) -> asyncio.TimerHandle:
+        """Run `fn` after `seconds` (scaled unless told); tied to `channel` so its hangup cancels it."""
         loop = asyncio.get_running_loop()
         generation = self.generation
 
@@ -56,7 +56,7 @@ class Pbx:
                 return
             fn(*args)
 
-        handle = loop.call_later(max(0.0, seconds * self.time_scale), fire)
+        handle = loop.call_later(max(0.0, seconds * (self.time_scale if scaled else 1.0)), fire)
         self.timers.add(handle)
         if channel is not None:
             channel.timers.append(handle)

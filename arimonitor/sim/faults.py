@@ -1,4 +1,4 @@
-"""Faults on request: slow or failing REST, malformed WebSocket frames, failed recordings."""
+"""Faults on request: slow or failing REST, late StasisStart, malformed frames, failed recordings."""
 
 from __future__ import annotations
 
@@ -31,12 +31,44 @@ class RestFault:
         return self.count != 0 and path.startswith(self.path)
 
 
+@dataclass
+class StasisDelay:
+    """A channel enters Stasis `seconds` after the request that put it there returned.
+
+    Asterisk does the same on a thread of its own (issue 16): `/channels/create` and
+    `/channels/{id}/snoop` answer 200, and until StasisStart a `record` answers 409 and an
+    `addChannel` 422. The sim is otherwise instant, so a test turns this on to meet that race.
+    """
+    seconds: float
+    count: int = -1  # -1: until cleared
+    channel: str = ""  # only channels whose id starts with this
+
+    def applies(self, channel_id: str) -> bool:
+        return self.count != 0 and channel_id.startswith(self.channel)
+
+
 class Faults:
     def __init__(self) -> None:
         self.rest: list[RestFault] = []
+        self.stasis: list[StasisDelay] = []
 
     def clear(self) -> None:
         self.rest.clear()
+        self.stasis.clear()
+
+    def add_stasis_delay(self, seconds: float, count: int = -1, channel: str = "") -> None:
+        if seconds <= 0:
+            raise ValueError("stasis_delay needs seconds > 0")
+        self.stasis.append(StasisDelay(seconds, count, channel))
+
+    def stasis_delay(self, channel_id: str) -> float:
+        """Seconds the StasisStart of this channel waits (0: at once); uses up one count."""
+        for fault in self.stasis:
+            if fault.applies(channel_id):
+                if fault.count > 0:
+                    fault.count -= 1
+                return fault.seconds
+        return 0.0
 
     def add_rest(self, delay: float = 0.0, status: int = 0, count: int = -1, path: str = "") -> None:
         self.rest.append(RestFault(delay, status, count, path))
@@ -53,4 +85,5 @@ class Faults:
                 raise AriError(fault.status, "sim: injected failure")
 
     def describe(self) -> list[dict[str, Any]]:
-        return [dict(f.__dict__) for f in self.rest]
+        return ([dict(f.__dict__) for f in self.rest]
+                + [dict(f.__dict__, kind="stasis_delay") for f in self.stasis])

@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNAUTHORIZED = {"message": "Authentication required"}
+SHUTTING_DOWN, BOOTING = "shutting_down", "booting"
+# What Asterisk 22.10.1 answered to every HTTP request during `core restart now` (issue 16).
+SHUTDOWN_HTML = ('<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\r\n<html><head>\r\n'
+                 "<title>503 Service Unavailable</title>\r\n</head><body>\r\n"
+                 "<h1>Service Unavailable</h1>\r\n<p>Shutdown in progress</p>\r\n<hr />\r\n"
+                 "<address>Asterisk/22.10.1</address>\r\n</body></html>\r\n")
 
 
 def authorized(sim: Sim, request: web.Request) -> bool:
@@ -62,6 +68,10 @@ def make_middleware(sim: Sim) -> Callable:
     async def ari_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/ari/"):
             return await handler(request)
+        if sim.phase == SHUTTING_DOWN:
+            return web.Response(status=503, text=SHUTDOWN_HTML, content_type="text/html")
+        if sim.phase == BOOTING:
+            return web.json_response({"message": "Asterisk not booted"}, status=503)
         if request.path == "/ari/events":
             return await handler(request)  # the WebSocket does its own auth and logging
         entry: dict[str, Any] = {"t": time.time(), "method": request.method,

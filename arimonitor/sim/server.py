@@ -60,6 +60,7 @@ class Sim:
         self.tasks: set[asyncio.Task] = set()
         self.demo = None
         self.load = None
+        self.phase = ""  # "" | rest.SHUTTING_DOWN | rest.BOOTING: REST answers 503 (restart)
         self._build()
 
     def _build(self) -> None:
@@ -70,6 +71,7 @@ class Sim:
             self.pbx.add_endpoint(resource, cli)
         self.media = Media(self.pbx)
         self.calls = Calls(self.pbx, self.media)
+        self.calls.stasis_delay = self.faults.stasis_delay
         self.dialplan = Dialplan(self.pbx, self.calls)
 
     def reset(self) -> None:
@@ -174,14 +176,28 @@ class Sim:
         sockets = self.site._server.sockets if self.site._server else []
         self.port = sockets[0].getsockname()[1] if sockets else port
 
-    async def restart(self, down_for: float = 0.5) -> None:
-        """Asterisk restarts: sockets close, nothing listens for `down_for` s, state is new."""
+    async def restart(self, down_for: float = 0.5, shutting_down: float = 0.0,
+                      booting: float = 0.0) -> None:
+        """Asterisk restarts: sockets close, nothing listens for `down_for` s, state is new.
+
+        `core restart now` on a real Asterisk 22 with calls up: REST answers 503 "Shutdown in
+        progress" (an HTML page) for about a second while the WebSocket stays open, then
+        connections are refused, then for a moment 503 {"message": "Asterisk not booted"}.
+        `shutting_down` and `booting` are those two phases, in seconds (0: skipped).
+        """
+        if shutting_down > 0:
+            self.phase = rest.SHUTTING_DOWN
+            await asyncio.sleep(shutting_down)
         await self.pbx.hub.drop_all()
         self.pbx.restart()
         if self.site is not None:
             await self.site.stop()
         await asyncio.sleep(down_for)
+        self.phase = rest.BOOTING if booting > 0 else ""
         await self._listen(self.port)
+        if booting > 0:
+            await asyncio.sleep(booting)
+            self.phase = ""
 
     async def stop(self) -> None:
         self.stop_scenarios()

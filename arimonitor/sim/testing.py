@@ -17,6 +17,8 @@
         c.events()                            # events emitted (without asterisk_id/application)
         c.push_event({"type": "ChannelCreated", ...})
         c.drop_websocket(); c.restart(down_for=0.5); c.malformed("not_json", count=1)
+        c.restart(down_for=0.3, shutting_down=1.0, booting=0.1, wait=False)  # 503 phases first
+        c.stasis_delay(0.5, count=1, channel="c2c-")  # StasisStart comes late: the race
         c.rest_fault(status=503, count=2, path="/channels"); c.rest_fault(seconds=2.0)  # slow
         c.recording_fail(count=1); c.clear_faults()
         c.load(endpoints=100, calls_per_second=20); c.load_stop(); c.blast(100000)
@@ -106,8 +108,17 @@ class Control:
     def drop_websocket(self) -> int:
         return self._call("POST", "faults", {"kind": "drop_websocket"})["dropped"]
 
-    def restart(self, down_for: float = 0.5) -> str:
-        return self._call("POST", "faults", {"kind": "restart", "down_for": down_for})["entity_id"]
+    def restart(self, down_for: float = 0.5, shutting_down: float = 0.0, booting: float = 0.0,
+                wait: bool = True) -> str | None:
+        """Restart; `wait=False` returns at once (entity id None) so a test sees each phase."""
+        return self._call("POST", "faults", {"kind": "restart", "down_for": down_for,
+                                             "shutting_down": shutting_down, "booting": booting,
+                                             "wait": wait})["entity_id"]
+
+    def stasis_delay(self, seconds: float, count: int = -1, channel: str = "") -> None:
+        """StasisStart of channels (ids starting with `channel`) comes `seconds` late."""
+        self._call("POST", "faults", {"kind": "stasis_delay", "seconds": seconds, "count": count,
+                                      "channel": channel})
 
     def malformed(self, frame: str = "not_json", count: int = 1) -> int:
         return self._call("POST", "faults", {"kind": "malformed", "frame": frame, "count": count})["sent"]

@@ -103,6 +103,10 @@ class Recorder:
     def describe(self, name: str) -> dict[str, str] | None:
         return self.meta.get(name)
 
+    def wants(self, name: str) -> bool:
+        """True while the call behind this recording name is still up (its plan active)."""
+        return any(plan.name == name for plan in self.active.values())
+
     def call_answered(self, call: CallInfo) -> Plan | None:
         if call.id in self.active:
             return None  # answered twice (merge, resync): one recording per call

@@ -6,8 +6,9 @@
 - `Recorder` (policy.py): on the engine's `call.up` it decides whether and how the call is
   recorded; on `call.ended` it stops the recording (and hangs up the snoop).
 - `WorkerAri`: the Recorder's REST steps, run in order on the engine's REST worker thread
-  (never on the loop thread); a refusal comes back to the loop and is logged in the recording
-  log with its reason.
+  (never on the loop thread) once the state they need is there (engine/readiness.py: the
+  record of a snoop channel waits for its StasisStart); a refusal comes back to the loop and is
+  logged in the recording log with its reason.
 
 Who records a click-to-call: the click-to-call flow, never the Recorder. The flow records the
 bridge it made (`<client>/<date>/c2c-<rid>`) when the request's `record` or the client's
@@ -24,7 +25,15 @@ from typing import Any
 
 from arimonitor.ari.rest import AriRest
 from arimonitor.clicktocall.request import parse_channel_id
-from arimonitor.engine.api import EngineApi
+from arimonitor.engine.api import (
+    Cancelled,
+    EngineApi,
+    RunSteps,
+    SendAtOnce,
+    Step,
+    in_stasis,
+)
+from arimonitor.engine.api import bridge as need_bridge
 from arimonitor.transcode.component import TranscodeComponent
 from arimonitor.transcode.policy import SNOOP_PREFIX, CallInfo, Recorder
 
@@ -42,25 +51,30 @@ def _q(part: str) -> str:
 class WorkerAri:
     """`AriRecorder` over ARI REST on a worker thread. Methods only queue work and return.
 
-    `snoop()` is held until the `record_channel()` of the snoop channel, so both run as one
-    step whose failure names the recording; `refused(name, reason)` is called on the loop
-    thread when a recording could not be started.
+    `snoop()` is held until the `record_channel()` of the snoop channel; both then go as one
+    sequence of steps through the engine's readiness: the record waits for the snoop channel's
+    StasisStart (sent before it, Asterisk answers 409 "Channel not in Stasis application";
+    issue 16). `refused(name, reason)` is called on the loop thread when a recording could not
+    be started; `wanted(name)` false (the call ended meanwhile) drops what has not gone yet.
     """
 
     def __init__(self, rest: Any, submit: Submit, app: str,
-                 refused: Callable[[str, str], None]) -> None:
+                 refused: Callable[[str, str], None], run_steps: RunSteps | None = None,
+                 wanted: Callable[[str], bool] = lambda name: True) -> None:
         self.rest = rest
         self.submit = submit
         self.app = app
         self.refused = refused
+        self.run_steps: RunSteps = run_steps or SendAtOnce(submit)
+        self.wanted = wanted
         self._snoops: dict[str, str] = {}  # snoop id -> channel to snoop, until it is recorded
 
-    def _start(self, name: str, work: Callable[[], Any]) -> None:
-        def done(_result: Any, error: BaseException | None) -> None:
-            if error is not None:
+    def _start(self, name: str, steps: list[Step]) -> None:
+        def done(error: BaseException | None) -> None:
+            if error is not None and not isinstance(error, Cancelled):
                 self.refused(name, str(error)[:300])
 
-        self.submit(work, done)
+        self.run_steps(f"recording {name}", steps, done, lambda: self.wanted(name))
 
     def _cleanup(self, what: str, work: Callable[[], Any]) -> None:
         def done(_result: Any, error: BaseException | None) -> None:
@@ -72,7 +86,8 @@ class WorkerAri:
 
     def record_bridge(self, bridge_id: str, name: str, fmt: str) -> None:
         params = {"name": name, "format": fmt, "ifExists": "fail"}
-        self._start(name, lambda: self.rest.post(f"/bridges/{_q(bridge_id)}/record", params=params))
+        self._start(name, [Step(f"record bridge {bridge_id}", lambda: self.rest.post(
+            f"/bridges/{_q(bridge_id)}/record", params=params), needs=(need_bridge(bridge_id),))])
 
     def snoop(self, channel_id: str, snoop_id: str) -> None:
         self._snoops[snoop_id] = channel_id
@@ -81,14 +96,14 @@ class WorkerAri:
         snooped = self._snoops.pop(channel_id, None)
         rest, app = self.rest, self.app
         params = {"name": name, "format": fmt, "ifExists": "fail"}
-
-        def work() -> None:
-            if snooped is not None:
-                rest.post(f"/channels/{_q(snooped)}/snoop",
-                          params={"spy": "both", "app": app, "snoopId": channel_id})
-            rest.post(f"/channels/{_q(channel_id)}/record", params=params)
-
-        self._start(name, work)
+        steps = []
+        if snooped is not None:
+            steps.append(Step(f"snoop {snooped}", lambda: rest.post(
+                f"/channels/{_q(snooped)}/snoop",
+                params={"spy": "both", "app": app, "snoopId": channel_id})))
+        steps.append(Step(f"record {channel_id}", lambda: rest.post(
+            f"/channels/{_q(channel_id)}/record", params=params), needs=(in_stasis(channel_id),)))
+        self._start(name, steps)
 
     def stop_recording(self, name: str) -> None:
         self._cleanup(f"stopping recording {name}",
@@ -111,7 +126,8 @@ class RecordingComponent:
         database = engine.database(*TranscodeComponent.tables())
         self.rest = AriRest.from_config(cfg)  # its own session, used only on the REST worker
         self.ari = WorkerAri(self.rest, engine.submit_rest, cfg["ari.app"],
-                             refused=lambda name, reason: self.recorder.refused(name, reason))
+                             refused=lambda name, reason: self.recorder.refused(name, reason),
+                             run_steps=engine.run_steps, wanted=lambda name: self.recorder.wants(name))
         self.recorder = Recorder(self.ari, records=self.records,
                                  default=lambda: cfg["recordings.default_record"],
                                  failed=self.recording_failed)

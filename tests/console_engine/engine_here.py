@@ -39,7 +39,7 @@ class EngineHere:
             # Built in the loop thread: the store's SQLite connection belongs to it.
             try:
                 engine = box["engine"] = Engine(self.cfg, components=[])
-                engine.services.load_files(load_all(self.cfg["files.endpoints"], self.cfg["files.clients"],
+                engine.ctx.load_files(load_all(self.cfg["files.endpoints"], self.cfg["files.clients"],
                                                     self.cfg["files.mqservers"]))
             except BaseException as exc:
                 box["error"] = exc
@@ -67,10 +67,10 @@ class EngineHere:
         found = registry.find(cmd)
         if found is not None and found.slow:
             return registry.dispatch(message, self.ctx)
-        return self.engine.services.call_in_loop(lambda: registry.dispatch(message, self.ctx))
+        return self.engine.loop.call_and_wait(lambda: registry.dispatch(message, self.ctx))
 
     def in_loop(self, fn: Any) -> Any:
-        return self.engine.services.call_in_loop(fn)
+        return self.engine.loop.call_and_wait(fn)
 
     def close(self) -> None:
         self._stop.set()

@@ -25,20 +25,11 @@ from tests.engine.stack import V27
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.fixture
-def here():
-    engine = EngineHere()
-    try:
-        yield engine
-    finally:
-        engine.close()
-
-
 def test_list_masks_passwords_unless_asked_and_filters(here):
     r = here.cmd("list", "101")
     assert r["status"] == "ok" and r["text"].startswith("=== ENDPOINTS FOR CLIENT 101 (12) ===")
     assert {row["password"] for row in r["data"]} == {"********"}
-    secret = here.engine.services.tables.endpoints["1013010"].password
+    secret = here.engine.ctx.tables().endpoints["1013010"].password
     assert secret not in r["text"]
     shown = here.cmd("list_endpoints", "101", "--show-passwords")
     assert secret in shown["text"] and any(row["password"] == secret for row in shown["data"])
@@ -124,7 +115,7 @@ def test_reload_reports_changes_by_id_and_problems_never_passwords(tmp_path):
         assert f"endpoints_pjsip.def:{len(lines)} error" in r["text"]
         for secret in ("N3wS3cret99", "Zz9Zz9Zz9", "LeakMe123", "P4XgreHciS"):
             assert secret not in r["text"] and secret not in str(r["data"])
-        assert here.engine.services.tables.endpoints.get("1009999") is not None
+        assert here.engine.ctx.tables().endpoints.get("1009999") is not None
         listed = {row["id"] for row in here.cmd("list", "100")["data"]}
         assert "1009999" in listed
     finally:

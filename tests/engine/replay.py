@@ -6,8 +6,7 @@ from pathlib import Path
 
 from arimonitor.engine import calls as C
 from arimonitor.engine.handlers import Handlers
-from arimonitor.engine.services import load_files
-from arimonitor.engine.state import State
+from arimonitor.engine.state import State, load_files
 from arimonitor.v27.tables import load_all
 from tests.engine.fakes import RecordingEffects
 from tests.support import ARI, FIXTURES

@@ -15,7 +15,6 @@ import zmq
 from arimonitor import protocol
 from arimonitor.commands.registry import Registry, Reply
 from arimonitor.engine.loop import Loop
-from arimonitor.engine.services import Services
 from arimonitor.engineproc.control import ControlServer
 from arimonitor.zmqbind import bind_private
 from tests.support import eventually
@@ -136,14 +135,13 @@ def test_call_in_loop_hands_a_base_exception_back_and_never_waits_out_its_timeou
 
     thread = threading.Thread(target=run_loop, daemon=True)
     thread.start()
-    services = SimpleNamespace(loop=loop)
 
     def boom() -> None:
         raise _Interrupt("stop")
 
     started = time.monotonic()
     with pytest.raises(_Interrupt):
-        Services.call_in_loop(services, boom, timeout=30)
+        loop.call_and_wait(boom, timeout=30)
     assert time.monotonic() - started < 25  # not the timeout: `done` was set
     thread.join(5)
     assert len(failures) == 1

@@ -177,16 +177,20 @@ def test_active_calls_are_saved_on_ringing_and_up_once_per_burst_and_deleted_at_
 
 
 def _services():
+    """The link monitor (probe, auth) over a resyncer that is never started."""
+    from arimonitor.engine.link import AriAuth, LinkMonitor
     from arimonitor.engine.loop import Loop
     from arimonitor.engine.notifier import Notifier
-    from arimonitor.engine.services import Services
+    from arimonitor.engine.probe import ProbeStats
+    from arimonitor.engine.resyncer import Resyncer
     from arimonitor.engine.store import Store
 
     state, fx, handlers = new_engine_state()
-    services = Services(state=state, handlers=handlers, store=Store(":memory:"),
-                        notifier=Notifier(None), loop=Loop(), app="arimonitor",
-                        snapshot=lambda: None)
-    return state, fx, services
+    auth = AriAuth(ProbeStats(), handlers)
+    resyncer = Resyncer(handlers=handlers, store=Store(":memory:"), notifier=Notifier(None),
+                        loop=Loop(), app="arimonitor", snapshot=lambda: None, auth=auth)
+    link = LinkMonitor(handlers=handlers, notifier=Notifier(None), resyncer=resyncer, auth=auth)
+    return state, fx, link
 
 
 def test_auth_failure_warns_once_per_episode_and_is_not_a_stall():
@@ -202,7 +206,7 @@ def test_auth_failure_warns_once_per_episode_and_is_not_a_stall():
     assert not services.probe.view()["auth_failed"]
     services.on_probe(False, 0.01, None, "HTTP 401", True)  # a new episode
     assert state.counters.auth_failures == 2
-    services.loop.close()
+    services.resyncer.loop.close()
 
 
 def test_an_http_error_answer_is_an_error_not_a_stall():
@@ -220,7 +224,7 @@ def test_an_http_error_answer_is_an_error_not_a_stall():
     assert _probe_state(services.probe.view()) == "STALLED"
     services.on_probe(True, 0.01, INFO, "", False, None)
     assert _probe_state(services.probe.view()) == "ok"
-    services.loop.close()
+    services.resyncer.loop.close()
 
 
 def test_an_originated_leg_whose_caller_id_is_the_device_rung_names_no_origin():

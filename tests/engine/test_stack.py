@@ -34,19 +34,16 @@ def stack(sim, processes, tmp_path):
     return {"address": address, "procs": procs, "ini": ini, "tmp": tmp_path}
 
 
-def _linked(address: str) -> bool:
-    try:
-        return ctl(address, "status", timeout=1)["data"]["link"]["state"] == "connected"
-    except TimeoutError:  # the engine is still starting (slow under load): ask again
-        return False
-
-
-def _status_now(address: str) -> dict | None:
-    """status, or None while a (re)started engine does not answer yet."""
+def _status_soon(address: str) -> dict:
+    """`status`, or {} while the engine is still starting (slow under load): ask again."""
     try:
         return ctl(address, "status", timeout=1)["data"]
     except TimeoutError:
-        return None
+        return {}
+
+
+def _linked(address: str) -> bool:
+    return _status_soon(address).get("link", {}).get("state") == "connected"
 
 
 def status(stack) -> dict:
@@ -221,7 +218,7 @@ def test_engine_kill_9_under_load_comes_back_equal_to_ari(sim, stack, processes)
     parked = c.call("1003000", "5551234")   # enters Stasis with no engine: continued once seen
     env = {"ARIMONITOR_CONFIG": str(stack["ini"])}
     processes.python("procs/call_engine.py", env=env, log=Path(stack["tmp"], "out", "engine2.out"))
-    eventually(lambda: (_status_now(stack["address"]) or {}).get("last_resync"), timeout=15)
+    eventually(lambda: _status_soon(stack["address"]).get("last_resync"), timeout=15)
     c.load_stop()
     auth = (sim.user, sim.password)
 
@@ -262,7 +259,7 @@ def test_engine_kill_9_mid_call_keeps_the_true_answer_time(sim, stack, processes
     (call,) = eventually(lambda: [x for x in active(stack) if x["state"] == "up"])
     _restart_engine(stack, processes, "engine2.out")
     killed_at = time.time()
-    eventually(lambda: (_status_now(stack["address"]) or {}).get("last_resync"), timeout=15)
+    eventually(lambda: _status_soon(stack["address"]).get("last_resync"), timeout=15)
     (again,) = active(stack)
     # the same call, under the same id, with the times the first run saw
     assert (again["id"], again["origin"], again["destination"]) == (call["id"], "1013010", "1123000")
