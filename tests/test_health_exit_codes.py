@@ -281,3 +281,16 @@ def test_an_outage_is_logged_once_then_counted_with_bounded_lines(tmp_path):
         assert max(len(line) for line in engine_log) < 500
         reader_log = (tree.log_dir / "ari-reader.log").read_text().splitlines()
         assert len([line for line in reader_log if "connecting to ARI" in line]) == 1
+
+
+def test_a_missing_v27_file_shows_in_status_and_its_exit_code(tmp_path):
+    with SimServer(password="pw") as sim, asterisk_tree(tmp_path, sim.url, password="pw") as (env, _tree):
+        (tmp_path / "endpoints_pjsip.def").unlink()
+        assert run_arimonitor("start", env=env).returncode == 0
+
+        def degraded():
+            result = arictl("status", "--brief", env=env)
+            assert result.returncode == 1, result.stdout
+            return result
+        brief = eventually(degraded, timeout=20, interval=0.5).stdout
+        assert brief.startswith("DEGRADED - files: ") and "endpoints_pjsip.def: cannot read file" in brief
