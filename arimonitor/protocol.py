@@ -156,6 +156,16 @@ TOPIC_PROGRESS = "progress"
 TOPIC_CONTROL = "control"
 TOPICS = (TOPIC_CALL, TOPIC_ENDPOINT, TOPIC_RECORDING, TOPIC_C2C, TOPIC_WARNING, TOPIC_LINK,
           TOPIC_PROGRESS, TOPIC_CONTROL)
+# Whole topics that code subscribes to or publishes by name (the rest are family.<what>).
+TOPIC_CALL_UP = f"{TOPIC_CALL}.up"
+TOPIC_CALL_ENDED = f"{TOPIC_CALL}.ended"
+TOPIC_C2C_FINAL = f"{TOPIC_C2C}.final"
+TOPIC_LINK_CONNECTED = f"{TOPIC_LINK}.connected"
+TOPIC_LINK_DISCONNECTED = f"{TOPIC_LINK}.disconnected"
+TOPIC_LINK_RESYNCED = f"{TOPIC_LINK}.resynced"
+TOPIC_WARNING_RESYNC = f"{TOPIC_WARNING}.resync"
+# The `type` of a click-to-call outcome message (AMQP reply and results exchange).
+C2C_OUTCOME_TYPE = "c2c.outcome"
 
 
 def level_change(process: str, level: str) -> list[bytes]:

@@ -232,3 +232,30 @@ def test_each_rule_catches_its_violation():
                imp("arimonitor.commands.manager", "zmq"),
                imp("arimonitor.engineproc.app", "arimonitor.commands")]
     assert violations(allowed) == []
+
+
+TOPIC_CALLS = {"publish", "publish_soon", "subscribe"}
+
+
+def topic_literals(paths: list[Path], root: Path = ROOT) -> list[str]:
+    """`x.publish("call.up", ...)`-style literals: topics are named in protocol.py only."""
+    found = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in TOPIC_CALLS and node.args
+                    and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+                found.append(f"{path.relative_to(root)}:{node.lineno} {node.func.attr}({node.args[0].value!r})")
+    return found
+
+
+def test_topics_come_from_protocol():
+    """One source for every PUB topic (arimonitor/protocol.py); the simulator's ARI world aside."""
+    paths = [p for p in sorted(PACKAGE.rglob("*.py")) if "sim" not in p.relative_to(PACKAGE).parts]
+    assert topic_literals(paths) == []
+
+
+def test_a_topic_literal_is_caught(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text('engine.subscribe("call.up", fn)\nengine.publish(protocol.TOPIC_CALL_UP, {})\n')
+    assert topic_literals([sample], tmp_path) == ["sample.py:1 subscribe('call.up')"]

@@ -11,6 +11,7 @@ The password lives only in the session's auth; it is never in a message or a rep
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -72,10 +73,14 @@ def looks_like_asterisk(response: requests.Response) -> bool:
 
 
 class AriUnavailable(AriError):
-    def __init__(self, method: str, path: str, reason: str):
+    """No answer. `kind`: "refused" (nothing listens: Asterisk down or restarting), "timeout"
+    (a stall), "reset" (the connection dropped mid-request), "other"."""
+
+    def __init__(self, method: str, path: str, reason: str, kind: str = "other"):
         self.method = method
         self.path = path
         self.reason = reason
+        self.kind = kind
         super().__init__(f"{method} {path}: Asterisk unavailable ({reason})")
 
 
@@ -107,9 +112,12 @@ class AriRest:
             response = self._session.request(method, url, params=params, json=body,
                                              timeout=timeout or self.timeout)
         except requests.Timeout:
-            raise AriUnavailable(method, path, f"no answer within {timeout or self.timeout:g} s") from None
+            raise AriUnavailable(method, path, f"no answer within {timeout or self.timeout:g} s",
+                                 "timeout") from None
         except requests.RequestException as exc:
-            raise AriUnavailable(method, path, type(exc).__name__ + _short(exc)) from None
+            kind = _no_answer_kind(exc)
+            reason = {"refused": "connection refused", "reset": "connection reset"}.get(kind)
+            raise AriUnavailable(method, path, reason or type(exc).__name__ + _short(exc), kind) from None
         finally:
             self.last_latency = time.monotonic() - started
         if not looks_like_asterisk(response):
@@ -164,7 +172,33 @@ def _body(response: requests.Response) -> Any:
     try:
         return response.json()
     except ValueError:
-        return response.text[:500]
+        return one_line(response.text)
+
+
+_TAG = re.compile(r"<[^>]*>")
+_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.IGNORECASE | re.DOTALL)
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """A non-JSON answer as one short line: Asterisk's HTML error page (a 503 "Shutdown in
+    progress" while it restarts) becomes "Service Unavailable: Shutdown in progress"."""
+    title, paragraph = _TITLE.search(text), _PARAGRAPH.search(text)
+    if title or paragraph:
+        parts = [m.group(1) for m in (title, paragraph) if m]
+        parts = [" ".join(_TAG.sub(" ", p).split()) for p in parts]
+        text = ": ".join(p for p in parts if p)
+        text = text.split(" ", 1)[1] if title and text[:3].isdigit() else text  # "503 Service…"
+    return " ".join(text.split())[:limit]
+
+
+def _no_answer_kind(exc: requests.RequestException) -> str:
+    text = str(exc).lower()
+    if "refused" in text:
+        return "refused"
+    if "reset" in text or "aborted" in text or "remotedisconnected" in text:
+        return "reset"
+    return "other"
 
 
 def _short(exc: Exception) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from arimonitor import protocol
 from arimonitor.ari.rest import AriRest
 from arimonitor.clicktocall.flow import EVENT_TYPES, ClickToCallFlow
 from arimonitor.engine.api import EngineApi
@@ -47,7 +48,7 @@ class ClickToCallComponent:
         for event_type in EVENT_TYPES:
             engine.on_event(event_type, self.flow.on_event)
         # After every resync (engine start included): match them with Asterisk's channels.
-        engine.subscribe("link.resynced", self.on_resynced)
+        engine.subscribe(protocol.TOPIC_LINK_RESYNCED, self.on_resynced)
         # For /metrics: calls placed and not finished (metrics/snapshot.py C2C_IN_FLIGHT).
         engine.offer("clicktocall_in_flight", lambda: len(self.flow.calls))
 

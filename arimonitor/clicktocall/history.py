@@ -11,6 +11,8 @@ import json
 import sqlite3
 from typing import Any
 
+from arimonitor import protocol
+
 MIGRATION = "clicktocall-1"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS c2c_outcomes (
@@ -90,7 +92,7 @@ class OutcomeStore:
                 f"WHERE state = 'final' AND request_id IN ({', '.join('?' * len(chunk))})", chunk)
             for row in cur.fetchall():
                 fields = dict(zip(_FIELDS, row[2:]))
-                out.append({"type": "c2c.outcome", "version": 1, "request_id": row[0],
+                out.append({"type": protocol.C2C_OUTCOME_TYPE, "version": 1, "request_id": row[0],
                             "event": "final", "final": True, "t": row[1], **fields})
         return out
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pika
 
+from arimonitor import protocol
 from arimonitor.clicktocall import reasons
 from arimonitor.clicktocall.request import ClickToCallRequest, Refusal
 
@@ -36,7 +37,7 @@ H_REQUEST_ID = "x-c2c-request-id"
 def outcome(request_id: str, client: str, event: str, *, result: str | None = None,
             reason: str | None = None, text: str = "", **fields: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "type": "c2c.outcome", "version": VERSION, "request_id": request_id, "client": client,
+        "type": protocol.C2C_OUTCOME_TYPE, "version": VERSION, "request_id": request_id, "client": client,
         "event": event, "final": event == reasons.EV_FINAL, "result": result,
         "reason": reason, "text": text or (reasons.describe(reason) if reason else ""),
         "cause": None, "cause_txt": None, "duration": None, "origin": None,

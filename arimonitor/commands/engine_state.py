@@ -44,13 +44,24 @@ def _clock(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
 
 
+# The probe's problem kinds (engine/probe.py) as `status` names them.
+_PROBE_LABELS = {"auth": "AUTH FAILED", "http": "ERROR", "refused": "DOWN", "unavailable": "DOWN",
+                 "no_answer": "STALLED", "slow": "STALLED"}
+
+
 def _probe_state(probe: dict[str, Any]) -> str:
-    """What the last probe says, as what it is: refused, an HTTP error, no answer, fine."""
+    """What REST answers now, as what it is: "ok", or the problem and its reason, e.g.
+    "ERROR - HTTP 503 shutting down (Service Unavailable: Shutdown in progress) since 12:00:01"."""
+    kind = probe.get("problem_kind") or ""
     if probe.get("auth_failed"):
         return "AUTH FAILED"
-    if probe.get("http_error"):
-        return f"ERROR ({probe['http_error'][:80]})"
-    return "STALLED" if probe["stalled"] else "ok"
+    if not kind:  # an engine from before problem_kind
+        if probe.get("http_error"):
+            return f"ERROR - {probe['http_error'][:80]}"
+        return "STALLED" if probe.get("stalled") else "ok"
+    since = probe.get("problem_since")
+    when = f" since {time.strftime('%H:%M:%S', time.localtime(since))}" if since else ""
+    return f"{_PROBE_LABELS.get(kind, 'ERROR')} - {(probe.get('problem') or kind)[:100]}{when}"
 
 
 def _cause(row: dict[str, Any]) -> str:

@@ -1,8 +1,9 @@
 """The three settings arictl needs, read without importing arimonitor.config.
 
 `import arimonitor.config` costs about as much as a whole bare Python start (dataclasses,
-pathlib, urllib, ipaddress), which alone would break the issue's "within 2x of python -c
-pass" for `arictl status`. This reader follows the same lookup (environment
+pathlib, logging...), which alone would break "within 2x of python -c pass" for `arictl
+status`; `arimonitor.datatypes` (the converters) is light, so durations go through the same
+parser as the config's. This reader follows the same lookup (environment
 ARIMONITOR_<SECTION>_<KEY>, then the file, then the default from config.SETTINGS) for
 zmq.control, zmq.publish and console.timeout only; tests/console/test_settings.py checks
 that it agrees with load_config(), so the two cannot drift apart silently.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from arimonitor import datatypes
 from arimonitor.console.zmtp import address
 
 # Mirrors of config.SETTINGS defaults (checked by the contract test).
@@ -24,8 +26,6 @@ DEFAULTS = {
     "console.timeout": "5s",
 }
 
-_UNITS = (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0), ("d", 86400.0))
-
 
 class Found:
     def __init__(self, control: str, publish: str, timeout: float, config_path: str | None):
@@ -36,20 +36,12 @@ class Found:
 
 
 def seconds(text: str) -> float:
-    """'5', '1.5s', '250ms', '2m' -> seconds (same forms as datatypes.seconds)."""
-    value = text.strip()
-    factor = 1.0
-    for unit, unit_factor in _UNITS:
-        if value.endswith(unit) and value[: -len(unit)].strip().replace(".", "", 1).isdigit():
-            value, factor = value[: -len(unit)].strip(), unit_factor
-            break
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a duration (examples: 5, 1.5s, 250ms, 2m)") from None
-    if not (0 < number < float("inf")):
+    """A positive duration, parsed by the config's own converter (datatypes.seconds): arictl
+    and `load_config` accept the same forms; a reply timeout must also be above zero."""
+    number = datatypes.seconds(text)
+    if not number > 0:
         raise ValueError(f"{text!r} must be a positive duration")
-    return number * factor
+    return number
 
 
 def find_home(environ: Mapping[str, str]) -> str:

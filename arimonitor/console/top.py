@@ -21,13 +21,14 @@ import sys
 import time
 from typing import Any, Self
 
-from arimonitor import datatypes
+from arimonitor import datatypes, protocol
 from arimonitor.commands import render
 from arimonitor.console.topmodel import TopModel
 
 LIST_EVERY = 30.0
 C2C_SEED = ["--limit", "200"]
-TOPICS = ("endpoint.", "call.", "c2c.final", "link.")
+TOPICS = (f"{protocol.TOPIC_ENDPOINT}.", f"{protocol.TOPIC_CALL}.", protocol.TOPIC_C2C_FINAL,
+          f"{protocol.TOPIC_LINK}.")
 USAGE = "usage: arictl top [--client C] [--interval 2s] [--count N] [--plain]"
 KEYS = "q quit  c next client  a all clients  / type a client"
 

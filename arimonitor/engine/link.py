@@ -1,7 +1,8 @@
 """The link monitor: is Asterisk there, and does it answer?
 
 Two views of one Asterisk: the reader's WebSocket (link notices, reader stats, lost frames,
-all through the intake) and ARI REST (the probe, every `ari.probe_interval`). Anything that
+all through the intake) and ARI REST (the probe, every `ari.probe_interval` and at once when
+the WebSocket drops; anything but a quick 200 is a problem with its status and reason). Anything that
 means the state may be stale asks the resyncer for a resync; an Asterisk restart ends every
 call we hold. Authentication failures (probe or resync) are one episode each (`AriAuth`).
 Loop thread only.
@@ -14,6 +15,7 @@ import time
 from typing import Any
 
 from arimonitor import protocol
+from arimonitor.engine import probe as P
 from arimonitor.engine import resync as R
 from arimonitor.engine import states as S
 from arimonitor.engine.handlers import Handlers
@@ -71,7 +73,7 @@ class LinkMonitor:
         if state == protocol.LINK_CONNECTED:
             self.state.counters.link_up += 1
             log.info("reader connected to Asterisk (epoch %s)", notice.get("epoch"))
-            self.notifier.publish(f"{protocol.TOPIC_LINK}.connected", dict(self.link))
+            self.notifier.publish(protocol.TOPIC_LINK_CONNECTED, dict(self.link))
             self.resyncer.request("reader connected")
         elif state == protocol.LINK_DISCONNECTED:
             self.state.counters.link_down += 1
@@ -80,7 +82,7 @@ class LinkMonitor:
                 log.info("reader stopping; link to Asterisk closed")
             else:
                 log.warning("reader lost Asterisk: %s", reason or "no reason given")
-            self.notifier.publish(f"{protocol.TOPIC_LINK}.disconnected", dict(self.link))
+            self.notifier.publish(protocol.TOPIC_LINK_DISCONNECTED, dict(self.link))
         else:
             log.warning("link notice with unknown state %r ignored", state)
 
@@ -114,48 +116,50 @@ class LinkMonitor:
 
     def on_probe(self, ok: bool, latency: float, info: dict[str, Any] | None, error: str,
                  auth_failed: bool = False, http_status: int | None = None,
-                 not_asterisk: bool = False) -> None:
+                 kind: str | None = None, reason: str = "") -> None:
+        """A probe's result (probe.py): anything but a quick 200 is a problem, named for `status`."""
         p = self.probe
         p.last_latency = latency
         p.max_latency = max(p.max_latency, latency)
-        p.not_asterisk = not_asterisk
-        if auth_failed or http_status is not None:
-            self._answered_no(error, auth_failed, http_status)
-            return
-        p.http_error = ""  # fine, or no answer at all (a stall, below)
+        if kind is None:  # a caller that does not classify
+            kind = P.AUTH if auth_failed else P.HTTP if http_status is not None else "" if ok else P.NO_ANSWER
+            reason = error
+        if ok and latency > self.stall_after:
+            kind, reason = P.SLOW, f"slow answer ({latency:.2f} s)"
+        p.not_asterisk = False  # the probe's own kind says it from now on
         if ok:
-            self.auth.ok()
             p.ok += 1
             p.last_ok_at = time.time()
+            self.auth.ok()
         else:
             p.failed += 1
             p.last_error = error
-        stalled = not ok or latency > self.stall_after
-        if stalled and not p.stalled:
-            p.stalls += 1
-            link_up = self.link.get("state") == protocol.LINK_CONNECTED
-            text = (f"ARI REST {'failed' if not ok else 'slow'} ({error or f'{latency:.2f} s'})"
-                    + ("; the WebSocket is still up" if link_up else ""))
-            self.handlers.fx.warning("rest_stall", text, {"latency": latency, "link_up": link_up})
-        p.stalled = stalled
+        was = p.problem
+        if p.note(kind, http_status, reason, time.time()):
+            self._warn_rest(kind, http_status, reason, latency)
+        elif was and not kind:
+            log.info("ARI REST answers again (was: %s)", was)
+        if kind == P.AUTH:
+            self.auth.failed(error)
         if ok and info:
             entity, startup = R.asterisk_identity(info)
             if self.state.asterisk_startup and startup and startup != self.state.asterisk_startup:
                 self.on_asterisk_restart(entity, startup)
 
-    def _answered_no(self, error: str, auth_failed: bool, http_status: int | None) -> None:
-        """Asterisk answered, with a refusal (401/403) or an error (a 500): not a stall."""
-        p = self.probe
-        p.failed += 1
-        p.last_error = error
-        p.stalled = False
-        if auth_failed:
-            self.auth.failed(error)
-            return
-        if not p.http_error:
-            self.handlers.fx.warning("rest_error", f"ARI REST answers an error ({error[:200]})",
-                                     {"status": http_status})
-        p.http_error = error[:200]
+    def _warn_rest(self, kind: str, status: int | None, reason: str, latency: float) -> None:
+        """Once per problem episode (and when its kind changes); auth warns on its own."""
+        link_up = self.link.get("state") == protocol.LINK_CONNECTED
+        still = "; the WebSocket is still up" if link_up else ""
+        if kind == P.HTTP:
+            self.handlers.fx.warning("rest_error", f"ARI REST answers an error ({reason}){still}",
+                                     {"status": status, "link_up": link_up})
+        elif kind in P.STALLS:
+            self.probe.stalls += 1
+            self.handlers.fx.warning("rest_stall", f"ARI REST {'slow' if kind == P.SLOW else 'failed'} "
+                                     f"({reason}){still}", {"latency": latency, "link_up": link_up})
+        elif kind != P.AUTH:
+            self.handlers.fx.warning("rest_down", f"ARI REST unreachable ({reason}){still}",
+                                     {"link_up": link_up})
 
     def on_asterisk_restart(self, entity: str, startup: str) -> None:
         ended = R.end_all_calls(self.handlers, S.END_LOST, time.time())

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from arimonitor import protocol
 from arimonitor.ari.rest import AriAuthError, AriError, AriNotAsterisk
 from arimonitor.engine import resync as R
 from arimonitor.engine import states as S
@@ -104,7 +105,7 @@ class Resyncer:
             self._failed(error, reason, waiters)
             return
         result = self._apply(snap, reason, started)
-        self.notifier.publish("link.resynced", dict(result))
+        self.notifier.publish(protocol.TOPIC_LINK_RESYNCED, dict(result))
         for waiter in waiters:
             waiter(result, "")
         if self.pending:
@@ -125,8 +126,8 @@ class Resyncer:
             first = self.failures.count == 0
             self.failures.failed(f"{text} ({reason.removeprefix(RETRY)})")
             if first:
-                self.notifier.publish("warning.resync", {"text": f"resync failed: {text}",
-                                                         "reason": reason})
+                self.notifier.publish(protocol.TOPIC_WARNING_RESYNC, {"text": f"resync failed: {text}",
+                                                                      "reason": reason})
         for waiter in waiters:
             # the error itself when ARI said why, so `recovery` can tell auth from outage
             waiter(None, error if isinstance(error, AriError) else text)

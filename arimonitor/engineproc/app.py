@@ -17,6 +17,7 @@ from typing import Any
 
 import zmq
 
+from arimonitor import protocol
 from arimonitor.ari.ami import AmiClient
 from arimonitor.ari.contacts import cli_contacts
 from arimonitor.ari.rest import AriRest
@@ -99,7 +100,9 @@ class Engine:
         self.control = ControlServer(self.control_sock, self.loop, self.registry, self.ctx)
         self.probe = Probe(AriRest.from_config(cfg), lambda: self.cfg["ari.probe_interval"],
                            lambda *a: self.loop.call_soon_threadsafe(self.link.on_probe, *a),
-                           lambda: self.cfg["ari.rest_timeout"])
+                           lambda: self.cfg["ari.rest_timeout"], stats=self.link.probe)
+        # The WebSocket dropped: ask REST at once what Asterisk is doing (restarting, down...).
+        self.notifier.subscribe(protocol.TOPIC_LINK_DISCONNECTED, lambda _topic, _body: self.probe.wake())
         self.metrics_log = setup_line_log("metrics", cfg)
         self.counter_base = self.store.load_counters()
         self.loop.add_socket(self.events, self.intake.on_readable)
@@ -108,7 +111,7 @@ class Engine:
         self.loop.every(1.0, self.effects.flush_ips)
         self.loop.every(1.0, self.resyncer.heartbeat)
         self.loop.every(0.5, self.readiness.tick)
-        self.notifier.subscribe("link.resynced", lambda _topic, _body: self.readiness.recheck())
+        self.notifier.subscribe(protocol.TOPIC_LINK_RESYNCED, lambda _topic, _body: self.readiness.recheck())
         self.checkpoint_worker = Worker(self.loop, "sqlite-checkpoint")
         self.loop.every(CHECKPOINT_EVERY, lambda: self.checkpoint_worker.submit(self.store.checkpoint))
         self.components = [factory(self.ctx)
@@ -134,13 +137,14 @@ class Engine:
                                    lambda: self.cfg["ari.state_timeout"])
         for event_type in READINESS_EVENTS:
             self.handlers.on_event(event_type, self.readiness.on_event)
-        auth = AriAuth(ProbeStats(), self.handlers)
+        stall_after = max(0.5, cfg["ari.rest_timeout"] / 2)
+        auth = AriAuth(ProbeStats(stall_after), self.handlers)
         self.resyncer = Resyncer(handlers=self.handlers, store=self.store, notifier=self.notifier,
                                  loop=self.loop, app=cfg["ari.app"], auth=auth,
                                  snapshot=lambda: R.fetch_snapshot(resync_rest, reader))
         self.link = LinkMonitor(handlers=self.handlers, notifier=self.notifier,
                                 resyncer=self.resyncer, auth=auth,
-                                stall_after=max(0.5, cfg["ari.rest_timeout"] / 2))
+                                stall_after=stall_after)
         self.queries = Queries(state=self.state, store=self.store, notifier=self.notifier,
                                link=self.link, resyncer=self.resyncer, rest_worker=self.rest_worker)
         self.intake = Intake(self.handlers, self.link)

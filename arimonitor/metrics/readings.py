@@ -11,6 +11,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from arimonitor import protocol
+
 # Bucket bounds in seconds: a PBX call is seconds to an hour; a resync milliseconds to seconds.
 CALL_BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 RESYNC_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -67,9 +69,9 @@ class Tallies:
 
     def attach(self, api: Any) -> None:
         """api: anything with `subscribe(prefix, fn)` (the engine's door)."""
-        api.subscribe("call.ended", self.on_call_ended)
-        api.subscribe("c2c.final", self.on_c2c_final)
-        api.subscribe("link.resynced", self.on_resynced)
+        api.subscribe(protocol.TOPIC_CALL_ENDED, self.on_call_ended)
+        api.subscribe(protocol.TOPIC_C2C_FINAL, self.on_c2c_final)
+        api.subscribe(protocol.TOPIC_LINK_RESYNCED, self.on_resynced)
 
     def on_call_ended(self, _topic: str, body: dict[str, Any]) -> None:
         self.ended[cause_label(body.get("hangup_cause")), str(body.get("end_reason") or "")] += 1

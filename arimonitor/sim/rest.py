@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNAUTHORIZED = {"message": "Authentication required"}
-SHUTTING_DOWN, BOOTING = "shutting_down", "booting"
+SHUTTING_DOWN, DOWN, BOOTING = "shutting_down", "down", "booting"
 # What Asterisk 22.10.1 answered to every HTTP request during `core restart now` (issue 16).
 SHUTDOWN_HTML = ('<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\r\n<html><head>\r\n'
                  "<title>503 Service Unavailable</title>\r\n</head><body>\r\n"
@@ -68,6 +68,10 @@ def make_middleware(sim: Sim) -> Callable:
     async def ari_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/ari/"):
             return await handler(request)
+        if sim.phase == DOWN and request.transport is not None:
+            # a keep-alive connection from before the restart: Asterisk's process is gone
+            request.transport.abort()
+            return web.Response(status=503)  # never reaches the client
         if sim.phase == SHUTTING_DOWN:
             return web.Response(status=503, text=SHUTDOWN_HTML, content_type="text/html")
         if sim.phase == BOOTING:

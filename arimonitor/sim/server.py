@@ -60,7 +60,7 @@ class Sim:
         self.tasks: set[asyncio.Task] = set()
         self.demo = None
         self.load = None
-        self.phase = ""  # "" | rest.SHUTTING_DOWN | rest.BOOTING: REST answers 503 (restart)
+        self.phase = ""  # "" | rest.SHUTTING_DOWN | DOWN | BOOTING: a restart's phases
         self._build()
 
     def _build(self) -> None:
@@ -190,6 +190,7 @@ class Sim:
             await asyncio.sleep(shutting_down)
         await self.pbx.hub.drop_all()
         self.pbx.restart()
+        self.phase = rest.DOWN
         if self.site is not None:
             await self.site.stop()
         await asyncio.sleep(down_for)

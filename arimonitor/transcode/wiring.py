@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from arimonitor import protocol
 from arimonitor.ari.rest import AriRest
 from arimonitor.clicktocall.request import parse_channel_id
 from arimonitor.engine.api import (
@@ -136,13 +137,13 @@ class RecordingComponent:
                                             client_name=self.client_name)
         self.transcode.attach(engine)
         engine.claim_channels("recording", self.recorder.claims)
-        engine.subscribe("call.up", self.on_call_up)
-        engine.subscribe("call.ended", self.on_call_ended)
+        engine.subscribe(protocol.TOPIC_CALL_UP, self.on_call_up)
+        engine.subscribe(protocol.TOPIC_CALL_ENDED, self.on_call_ended)
         engine.offer("transcoders", self.transcoders)
         # After every resync (engine start included) the engine knows which recordings still
         # run: one that finished while the engine was down (no RecordingFinished ever comes)
         # is no longer busy, so a rescan gives it its job without an operator's `rescan`.
-        engine.subscribe("link.resynced", self.on_resynced)
+        engine.subscribe(protocol.TOPIC_LINK_RESYNCED, self.on_resynced)
 
     def on_resynced(self, _topic: str, _body: dict[str, Any]) -> None:
         report = self.transcode.rescan()
