@@ -171,7 +171,10 @@ def run_prompt(session: Session, as_json: bool, config_path: str | None,
             if words[0].lower() in LOCAL:
                 return 0
             if words[0].lower() == WATCH and watch is not None:
-                watch(words[1:])
+                try:
+                    watch(words[1:])
+                except KeyboardInterrupt:  # Ctrl-C before the watch was under way: same end
+                    sys.stdout.write("\n")
                 continue
             try:
                 if not described:  # the engine was away: completion data may be new
