@@ -132,7 +132,7 @@ class AriRest:
             return response.json()
         except ValueError:
             raise AriHttpError(method, path, response.status_code,
-                               f"answer is not JSON: {response.text[:200]!r}") from None
+                               f"answer is not JSON: {one_line(response.text)!r}") from None
 
     def get(self, path: str, params: dict | None = None, timeout: float | None = None) -> Any:
         return self.request("GET", path, params=params, timeout=timeout)

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -99,7 +100,8 @@ class ConsumerSession:
                                            thread_name_prefix="c2c-place")
         self.consumed = False
         self.counters = {"accepted": 0, "duplicate": 0, "refused": 0, "retried": 0,
-                         "exhausted": 0, "replied": 0, "dead_dropped": 0}
+                         "exhausted": 0, "replied": 0, "dead_dropped": 0, "deferred": 0}
+        self._deferring: str | None = None  # why requests are deferred (logged once per episode)
         self._generation = 0
         self._inflight: dict[int, _Delivery] = {}
         self._next_prune = time.monotonic() + PRUNE_EVERY  # the ledger pruned itself at start
@@ -234,6 +236,10 @@ class ConsumerSession:
             return  # a delivery of a channel that is gone: the broker redelivers it
         self._inflight.pop(delivery.tag, None)
         req = decision.request
+        if decision.kind != P.DEFER and self._deferring is not None:
+            self.log.warning("c2c: the ledger can be written again (%d deferred so far)",
+                             self.counters["deferred"])
+            self._deferring = None
         if decision.kind == P.ACCEPTED:
             self.counters["accepted"] += 1
             self.log.info("c2c %s accepted: %s -> %s (client %s)", req.request_id, req.origin,
@@ -249,8 +255,22 @@ class ConsumerSession:
             self._send_final(req.request_id)
         elif decision.kind == P.RETRY:
             self._retry(delivery, decision)
+        elif decision.kind == P.DEFER:
+            self._defer(delivery, decision.error)
         else:
             self._refuse(delivery, decision.refusal or Refusal.of(reasons.INTERNAL_ERROR), req)
+
+    def _defer(self, delivery: _Delivery, why: str) -> None:
+        """Not placed, not judged (the ledger cannot be written): back to the queue after
+        retry_delay, as a nack, so nothing is lost and no attempt is counted."""
+        self.counters["deferred"] += 1
+        if self._deferring is None:
+            self.log.error("c2c: %s; requests go back to the queue until it can be written", why)
+        self._deferring = why
+        channel = self.channel
+        self.connection.call_later(self.settings.retry_delay,
+                                   lambda: channel.is_open and channel.basic_nack(delivery.tag,
+                                                                                  requeue=True))
 
     def _ack(self, tag: int, delay: float = 0.0) -> None:
         if delay > 0:
@@ -269,6 +289,19 @@ class ConsumerSession:
             self.log.info("c2c %s: redelivered after its reply went; acked", request_id)
             self.channel.basic_ack(delivery.tag)
             return
+        body = outcomes.refusal_outcome(request_id or "", client, refusal, req)
+        # Another client's request owns that id in the ledger: reply, but never touch its row.
+        recorded = req is not None and refusal.reason != reasons.DUPLICATE_REQUEST_ID
+        final = None
+        if recorded:
+            try:  # first the ledger: a verdict it cannot keep is not given (full disk)
+                final = self.ledger.finish(request_id, body, route)
+            except sqlite3.Error as exc:
+                self._defer(delivery, f"ledger not writable: {exc}")
+                return
+        if final is None:
+            final = Final(request_id or "", client, body, (route,) if route.reply_to else (),
+                          results_sent=False)
         self.counters["exhausted" if refusal.reason == reasons.RETRIES_EXHAUSTED
                       else "refused"] += 1
         props = outcomes.dead_letter_properties(delivery.properties, refusal)
@@ -280,13 +313,6 @@ class ConsumerSession:
             self.channel.basic_nack(delivery.tag, requeue=True)
             return
         self.log.info("c2c %s refused: %s", request_id or "(no id)", refusal.text)
-        body = outcomes.refusal_outcome(request_id or "", client, refusal, req)
-        # Another client's request owns that id in the ledger: reply, but never touch its row.
-        recorded = req is not None and refusal.reason != reasons.DUPLICATE_REQUEST_ID
-        final = self.ledger.finish(request_id, body, route) if recorded else None
-        if final is None:
-            final = Final(request_id or "", client, body, (route,) if route.reply_to else (),
-                          results_sent=False)
         self.channel.basic_ack(delivery.tag)
         self._publish_final(final, recorded=recorded)
 
@@ -340,6 +366,9 @@ class ConsumerSession:
                     self.ledger.results_sent(final.request_id)
         except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
             self.log.warning("outcome of %s not confirmed: %s", final.request_id, exc)
+        except sqlite3.Error as exc:
+            # Sent, but not marked (full disk): sent again later, same message_id (at least once).
+            self.log.warning("outcome of %s sent, not marked sent: %s", final.request_id, exc)
 
     def _publish_event(self, body: dict) -> None:
         self.events.basic_publish(self.topology.results_exchange, outcomes.routing_key(body),

@@ -109,10 +109,13 @@ class Ledger:
         walbound.configure(self._db)
         self._path = str(path)
         self._db.executescript(_SCHEMA)
-        with self._db:
-            if not self._db.execute("SELECT 1 FROM replies LIMIT 1").fetchone():
-                self._db.execute(_CARRY_OVER)
-        self.prune()
+        try:
+            with self._db:
+                if not self._db.execute("SELECT 1 FROM replies LIMIT 1").fetchone():
+                    self._db.execute(_CARRY_OVER)
+            self.prune()
+        except sqlite3.Error:
+            pass  # a full disk: housekeeping waits; the consumer must still start and defer
 
     def prune(self) -> int:
         """Delete rows not touched for KEEP_FINAL seconds (at start, and from the consumer's

@@ -14,6 +14,7 @@ thread turns into acks and publications. Which side of each ARI answer is which:
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +34,9 @@ from arimonitor.clicktocall.request import (
 )
 
 ACCEPTED, DUPLICATE, REFUSED, RETRY = "accepted", "duplicate", "refused", "retry"
+# The ledger cannot be written (a full disk): not placed, not judged; the message goes back to
+# the queue a little later (nack), without counting as an attempt.
+DEFER = "defer"
 APP_ARGS_TAG = "click2call"
 ONLINE_CACHE = 1.0  # seconds an "online" answer is trusted (an originate 500 catches the rest)
 
@@ -96,7 +100,10 @@ class Placer:
         refusal = self.settings.policy.check(req, req.publisher, client, tables.endpoints)
         if refusal:  # before the ledger: a request nobody may make touches nothing
             return Decision(REFUSED, req, refusal)
-        verdict = self._ledger.reserve(req, client.max_calls, req.redelivered)
+        try:
+            verdict = self._ledger.reserve(req, client.max_calls, req.redelivered)
+        except sqlite3.Error as exc:
+            return Decision(DEFER, req, error=f"ledger not writable: {exc}")
         if verdict == L.DUPLICATE:
             return Decision(DUPLICATE, req)
         if verdict == L.FOREIGN:
@@ -118,7 +125,7 @@ class Placer:
                 return Decision(REFUSED, req, refusal)
             return self._originate(req, tables.endpoints, client)
         except AriUnavailable as exc:
-            self._ledger.release(req.request_id)
+            self._note(self._ledger.release, req.request_id)
             return Decision(RETRY, req, error=str(exc))
 
     def _check_online(self, origin: str) -> Refusal | None:
@@ -151,15 +158,23 @@ class Placer:
             self._rest().post("/channels", params=params, body={"variables": variables})
         except AriHttpError as exc:
             return self._classify(req, exc)
-        self._ledger.accepted(req.request_id)
+        self._note(self._ledger.accepted, req.request_id)
         return Decision(ACCEPTED, req, channel_id=req.origin_channel_id)
+
+    def _note(self, step: Callable[[str], None], request_id: str) -> None:
+        """A ledger update after the reservation. If the disk is full it stays as reserved
+        (still counted; a redelivery resumes it and Asterisk's 409 says it exists): safe."""
+        try:
+            step(request_id)
+        except sqlite3.Error as exc:
+            self._log.warning("c2c %s: ledger not updated (%s); it stays reserved", request_id, exc)
 
     def _classify(self, req: ClickToCallRequest, exc: AriHttpError) -> Decision:
         body = exc.body if isinstance(exc.body, dict) else {}
         if exc.status == 409:
             # The channel id is ours and derived from the request id: this request's call
             # exists already. Never a second call.
-            self._ledger.accepted(req.request_id)
+            self._note(self._ledger.accepted, req.request_id)
             return Decision(DUPLICATE, req, channel_id=req.origin_channel_id)
         if exc.status == 500 and "allocation failed" in str(body.get("error", "")).lower():
             self._online.pop(req.origin, None)
@@ -168,7 +183,7 @@ class Placer:
             if exc.status in (401, 403):
                 self._log.error("ARI refused our credentials (HTTP %d): check [ari] user/password",
                                 exc.status)
-            self._ledger.release(req.request_id)
+            self._note(self._ledger.release, req.request_id)
             return Decision(RETRY, req, error=f"HTTP {exc.status}")
         detail = body.get("message") or body.get("error") or f"HTTP {exc.status}"
         return Decision(REFUSED, req, Refusal.of(reasons.ASTERISK_REJECTED, str(detail)[:120]))

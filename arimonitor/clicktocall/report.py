@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +30,7 @@ import zmq
 
 from arimonitor import protocol
 from arimonitor.clicktocall import broker
+from arimonitor.control_client import ControlClient, NoAnswer, WrongReply
 
 INTERVAL = 5.0   # seconds; the engine calls a report stale after three missed ones
 TIMEOUT = 2.0    # seconds to wait for the engine's answer
@@ -53,7 +54,10 @@ class CatchUp:
         for body in finals:
             if isinstance(body, dict) and body.get("request_id"):
                 before = self.ledger.final(str(body["request_id"]))
-                self.listener.handle(f"{protocol.TOPIC_C2C}.final", body)
+                try:
+                    self.listener.handle(f"{protocol.TOPIC_C2C}.final", body)
+                except sqlite3.Error:
+                    return  # a full disk: still open in the ledger, asked again next interval
                 self.caught += before is None
 
 
@@ -94,32 +98,19 @@ class Reporter(threading.Thread):
         self.address, self.tracked, self.stopper, self.log = address, tracked, stopper, log
         self.catch_up = catch_up
         self.interval, self.timeout = interval, timeout
-        self.context = context or zmq.Context.instance()
+        self.client = ControlClient(context or zmq.Context.instance(), address, timeout)
         self.sent = self.answered = 0
-        self._sock: zmq.Socket | None = None
-
-    def _socket(self) -> zmq.Socket:
-        if self._sock is None:
-            self._sock = self.context.socket(zmq.REQ)
-            self._sock.setsockopt(zmq.LINGER, 0)
-            self._sock.connect(self.address)
-        return self._sock
-
-    def _drop(self) -> None:
-        if self._sock is not None:
-            self._sock.close(0)
-            self._sock = None
 
     def ask(self, command: str, args: list[str]) -> dict[str, Any] | None:
         """One request to the engine; its reply, or None (no answer in time, or refused)."""
-        sock = self._socket()
-        req_id = uuid.uuid4().hex
-        sock.send(protocol.request(req_id, command, args))
-        if not sock.poll(self.timeout * 1000):
-            self._drop()  # a REQ that got no answer cannot send again: start afresh
+        try:
+            reply = self.client.request(command, args)
+        except NoAnswer:
+            return None  # the engine may be restarting: try again at the next interval
+        except WrongReply as exc:
+            self.log.warning("engine refused %s: %s", command, exc)
             return None
-        reply = protocol.loads(sock.recv())
-        if reply.get("id") != req_id or reply.get("status") != protocol.STATUS_OK:
+        if reply.get("status") != protocol.STATUS_OK:
             self.log.warning("engine refused %s: %s", command, reply.get("reason"))
             return None
         return reply
@@ -151,11 +142,11 @@ class Reporter(threading.Thread):
                         self.catch_up_once()
                 except (zmq.ZMQError, ValueError) as exc:
                     self.log.debug("report to the engine failed: %s", exc)
-                    self._drop()
+                    self.client.close()
                 if self.stopper.wait(self.interval):
                     return
         finally:
-            self._drop()
+            self.client.close()
 
 
 def track(cfg: Any, session: Any, servers: Sequence[broker.Server], stopper: Any,

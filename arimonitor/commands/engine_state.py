@@ -44,6 +44,13 @@ def _clock(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
 
 
+def _store_line(store: dict[str, Any]) -> str:
+    if not store.get("error"):
+        return "store:      ok"
+    return (f"store:      NOT WRITABLE ({store['error'][:80]}); {store.get('unsaved', 0)} ended "
+            f"call(s) kept in memory, {store.get('dropped', 0)} dropped")
+
+
 # The probe's problem kinds (engine/probe.py) as `status` names them.
 _PROBE_LABELS = {"auth": "AUTH FAILED", "http": "ERROR", "refused": "DOWN", "unavailable": "DOWN",
                  "no_answer": "STALLED", "slow": "STALLED"}
@@ -99,6 +106,7 @@ def register(registry: Registry) -> None:
             (f"rest probe: {_probe_state(probe)}"
              f", last {probe['last_latency_ms']} ms, {probe['failed']} failed"),
             f"last event: {_age(data['last_event_age'])}",
+            _store_line(data.get("store") or {}),
             f"calls:      {s['calls']} active ({s['calls_up']} up), {s['channels']} channels",
             f"endpoints:  {s['online']}/{s['endpoints']} online, {s['not_in_files']} not in files",
             f"remote IPs: {s['remote_ips']}",

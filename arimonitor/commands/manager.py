@@ -36,6 +36,7 @@ from typing import Any
 import zmq
 
 from arimonitor import protocol
+from arimonitor.control_client import ControlClient, NoAnswer, WrongReply
 from arimonitor.engine.api import EngineApi
 
 TERMINATOR = "--END COMMAND--"
@@ -112,43 +113,6 @@ def error_block(code: int, reason: str) -> bytes:
     return reply_block(f"ERROR {code} {protocol.ERROR_NAMES.get(code, 'error')}", f"error: {reason}")
 
 
-class _Forwarder:
-    """One connection's REQ socket to the control ROUTER, lazy-pirate style.
-
-    On a timeout the socket is closed and a fresh one opened for the next command (a REQ socket
-    that missed its reply cannot send again). The timed-out request is not re-sent: it may
-    already have run, and commands like `set` are not idempotent.
-    """
-
-    def __init__(self, context: zmq.Context, endpoint: str, timeout: float):
-        self.context, self.endpoint, self.timeout = context, endpoint, timeout
-        self.sock: zmq.Socket | None = None
-        self.serial = 0
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close(linger=0)
-            self.sock = None
-
-    def call(self, words: list[str]) -> dict:
-        if self.sock is None:
-            self.sock = self.context.socket(zmq.REQ)
-            self.sock.setsockopt(zmq.LINGER, 0)
-            self.sock.connect(self.endpoint)
-        self.serial += 1
-        req_id = f"manager-{threading.get_ident()}-{self.serial}"
-        self.sock.send(protocol.request(req_id, words[0], words[1:], via=protocol.VIA_MANAGER))
-        if not self.sock.poll(int(self.timeout * 1000)):
-            self.close()
-            return protocol.error(req_id, protocol.E_BUSY,
-                                  f"the engine did not answer within {self.timeout:g}s")
-        reply = protocol.loads(self.sock.recv(zmq.NOBLOCK))
-        if not isinstance(reply, dict) or reply.get("id") != req_id:
-            self.close()
-            return protocol.error(req_id, protocol.E_INTERNAL, "the engine answered another request")
-        return reply
-
-
 class _Handler(socketserver.BaseRequestHandler):
     server: _Server
 
@@ -156,7 +120,8 @@ class _Handler(socketserver.BaseRequestHandler):
         owner = self.server.owner
         reader = _LineReader(self.request, owner.max_line, owner.idle_timeout, owner.line_deadline)
         owner._readers[self.request] = reader
-        forwarder = _Forwarder(owner.context, owner.control, owner.timeout)
+        forwarder = ControlClient(owner.context, owner.control, owner.timeout,
+                                  via=protocol.VIA_MANAGER)
         try:
             while True:
                 try:
@@ -178,7 +143,7 @@ class _Handler(socketserver.BaseRequestHandler):
             owner._readers.pop(self.request, None)
             forwarder.close()
 
-    def _serve_line(self, raw: bytes, forwarder: _Forwarder) -> bool:
+    def _serve_line(self, raw: bytes, forwarder: ControlClient) -> bool:
         """Answer one line; False when the connection should close."""
         try:
             line = raw.decode("utf-8").strip()
@@ -196,7 +161,11 @@ class _Handler(socketserver.BaseRequestHandler):
             self._send(reply_block("OK", "bye"))
             return False
         try:
-            reply = forwarder.call(words)
+            reply = forwarder.request(words[0], words[1:])
+        except NoAnswer as exc:
+            return self._send(error_block(protocol.E_BUSY, str(exc)))
+        except WrongReply as exc:
+            return self._send(error_block(protocol.E_INTERNAL, str(exc)))
         except (zmq.ZMQError, ValueError) as exc:
             forwarder.close()
             self.server.owner.log.warning("manager port: request failed: %s", exc)

@@ -185,7 +185,9 @@ def finish_call(state: State, call: Call, t: float, reason: str = S.END_HANGUP) 
         # Cause 0 is what Asterisk gives on originate/dial timeouts: the Dial status says more.
         mapped = S.DIALSTATUS_CAUSE.get(call.dial_status)
         cause = mapped or call.request_cause or (16 if call.answered is not None else 0)
-        if reason == S.END_LOST and not mapped:
+        if reason in (S.END_LOST, S.END_ASTERISK_GONE) and (not mapped or call.dial_status == "ANSWER"):
+            # nobody saw how it ended: ANSWER only says it was answered, not that it was
+            # cleared normally
             cause = 0
         call.hangup_cause = cause
         call.cause_txt = S.CAUSE_TEXT.get(cause, call.cause_txt or "Unknown")
@@ -224,7 +226,8 @@ def restore_call(state: State, call: Call, row: dict[str, Any]) -> None:
     """An adopted call a previous run had announced: its id, times and description back.
 
     Answered stays the adoption time only if it was answered while no engine saw it."""
-    if row["id"] in call.channels:
+    # Its own id, or (click-to-call) leg A's while only leg B survived the restart.
+    if row["id"] in call.channels or row["id"] in {c2c_leg_a(c) for c in call.channels}:
         rekey_call(state, call, row["id"])
     if row.get("created") is not None:
         call.created = row["created"]  # as first announced (arrival order, not ARI's clock)

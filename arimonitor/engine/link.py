@@ -161,8 +161,15 @@ class LinkMonitor:
             self.handlers.fx.warning("rest_down", f"ARI REST unreachable ({reason}){still}",
                                      {"link_up": link_up})
 
+    def connected(self) -> bool:
+        return self.link.get("state") == protocol.LINK_CONNECTED
+
     def on_asterisk_restart(self, entity: str, startup: str) -> None:
-        ended = R.end_all_calls(self.handlers, S.END_LOST, time.time())
+        # Its calls went with it: they end when it was last seen alive (the link's loss), so
+        # no billsec counts time nobody saw.
+        lost_at = self.resyncer.outage_started
+        ended = R.end_all_calls(self.handlers, S.END_ASTERISK_GONE,
+                                lost_at if lost_at is not None else time.time())
         self.state.counters.asterisk_restarts += 1
         self.state.asterisk_id, self.state.asterisk_startup = entity, startup
         self.handlers.fx.warning("asterisk_restart", f"Asterisk restarted at {startup}; "

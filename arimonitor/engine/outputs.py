@@ -16,13 +16,20 @@ deferred like the calls log: kept by call id during a burst and written in one t
 release (a call that rings and ends within one burst is never written). A kill -9 can lose
 the writes of the burst in progress: those calls come back with adoption-time answers, as
 before; a row left for a call that ended is pruned after the next resync.
+
+A full disk (or any SQLite error) never loses an ended call's history row: the row is kept in
+memory (MAX_UNSAVED, the oldest dropped and counted beyond that), written again every second
+by `flush_ips`' timer, and `status` says "store: NOT WRITABLE" until it is written. The
+call's PUB and calls log still go out at once.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +40,8 @@ from arimonitor.engine.state import Call, Channel, Counters, Endpoint, RemoteIp
 from arimonitor.engine.store import Store
 
 log = logging.getLogger(__name__)
+
+MAX_UNSAVED = 10000  # ended calls kept in memory while SQLite cannot be written
 
 _CALL_LINE = "%s call=%s client=%s %s direction=%s cause=%s duration=%.1f billsec=%.1f%s"
 
@@ -74,6 +83,9 @@ class EngineEffects:
         self._held: list[str] | None = None    # calls-log lines of the current burst
         self._active_dirty: dict[str, Call | None] = {}  # id -> call to write, None: delete
         self._active_saved: set[str] = set()   # ids with a row in active_calls
+        self.unsaved: deque[dict[str, Any]] = deque()  # ended calls SQLite did not take yet
+        self.unsaved_dropped = 0
+        self.store_error = ""                  # why SQLite cannot be written; "" = fine
 
     def _call_event(self, what: str, call: Call) -> None:
         view = call.view()
@@ -123,7 +135,11 @@ class EngineEffects:
                              call.origin, call.destination, call.direction, call.dial_status,
                              json.dumps(sorted(call.channels)), now))
         if rows or gone:
-            self.store.save_active(rows, gone)
+            try:
+                self.store.save_active(rows, gone)
+            except sqlite3.Error as exc:
+                # Only true answer times after a restart depend on these rows: not kept.
+                self._store_failed(exc)
 
     def prune_active(self, keep: set[str], ended: float, reason: str) -> int:
         """After a resync: the rows of calls that are not active any more go to the history."""
@@ -140,7 +156,15 @@ class EngineEffects:
         self._call_event("up", call)
 
     def call_ended(self, call: Call) -> None:
-        self.store.save_call(call.view())
+        view = call.view()
+        if self.unsaved:
+            self._keep_unsaved(view)  # keep the order: older unsaved rows go first
+        else:
+            try:
+                self.store.save_call(view)
+            except sqlite3.Error as exc:
+                self._store_failed(exc)
+                self._keep_unsaved(view)
         if call.id in self._active_saved or call.id in self._active_dirty:
             self._active_dirty[call.id] = None
             if self._held is None:
@@ -163,11 +187,50 @@ class EngineEffects:
             self.dirty_ips[rip.ip] = rip.last_seen
 
     def flush_ips(self) -> int:
+        """Every second: the remote IPs' last-seen times, and history rows still unsaved."""
+        self.save_unsaved()
         if not self.dirty_ips:
             return 0
         batch, self.dirty_ips = self.dirty_ips, {}
-        self.store.touch_remote_ips(batch.items())
+        try:
+            self.store.touch_remote_ips(batch.items())
+        except sqlite3.Error as exc:
+            self._store_failed(exc)  # last-seen times: the next sighting writes them again
         return len(batch)
+
+    # ---- SQLite not writable (a full disk) ------------------------------------------------
+
+    def _keep_unsaved(self, view: dict[str, Any]) -> None:
+        if len(self.unsaved) == MAX_UNSAVED:
+            self.unsaved_dropped += 1
+        self.unsaved.append(view)
+
+    def _store_failed(self, exc: Exception) -> None:
+        if not self.store_error:
+            log.error("SQLite not writable (%s): ended calls kept in memory (up to %d) and "
+                      "written when it is again", exc, MAX_UNSAVED)
+        self.store_error = str(exc)[:200]
+
+    def save_unsaved(self) -> int:
+        """Write the kept history rows, oldest first; how many went."""
+        written = 0
+        while self.unsaved:
+            try:
+                self.store.save_call(self.unsaved[0])
+            except sqlite3.Error as exc:
+                self._store_failed(exc)
+                return written
+            self.unsaved.popleft()
+            written += 1
+        if self.store_error:
+            log.warning("SQLite writable again: %d kept call(s) written, %d dropped meanwhile",
+                        written, self.unsaved_dropped)
+            self.store_error = ""
+        return written
+
+    def store_view(self) -> dict[str, Any]:
+        return {"error": self.store_error, "unsaved": len(self.unsaved),
+                "dropped": self.unsaved_dropped}
 
     def stasis_start(self, channel: Channel, event: dict[str, Any]) -> None:
         if channel.claimed_by:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import Any
 
@@ -58,7 +59,20 @@ class Queries:
                 "last_event_age": intake.last_event_age() if intake else None,
                 "resync_running": resyncer.running, "last_resync": resyncer.last,
                 "outage_open_since": resyncer.outage_started,
-                "last_outage": resyncer.last_outage or next(iter(self.store.outages(1)), None)}
+                "last_outage": resyncer.last_outage or self._last_saved_outage(),
+                "store": self._store_view()}
+
+    def _store_view(self) -> dict[str, Any]:
+        """Whether SQLite takes writes (a full disk: EngineEffects keeps ended calls)."""
+        fx = getattr(getattr(self.link, "handlers", None), "fx", None)
+        view = getattr(fx, "store_view", None)
+        return view() if view else {"error": "", "unsaved": 0, "dropped": 0}
+
+    def _last_saved_outage(self) -> dict[str, Any] | None:
+        try:
+            return next(iter(self.store.outages(1)), None)
+        except sqlite3.Error:  # status must answer even when SQLite cannot
+            return None
 
     def stats(self) -> dict[str, Any]:
         intake = self.intake

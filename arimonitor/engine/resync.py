@@ -79,11 +79,14 @@ def end_all_calls(handlers: Handlers, reason: str, now: float) -> int:
 
 
 def reconcile(handlers: Handlers, snap: Snapshot, app: str, now: float | None = None,
-              persisted: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+              persisted: list[dict[str, Any]] | None = None,
+              last_alive: float | None = None) -> dict[str, Any]:
     """Make the state equal to the snapshot; return what changed (loop thread).
 
     `persisted`: active-call rows a previous run saved (store.load_active); an adopted call
-    with a channel in one of them gets that row's id, times and description back."""
+    with a channel in one of them gets that row's id, times and description back.
+    `last_alive`: when Asterisk was last seen alive (the link's loss); if it restarted since,
+    the calls it took with it end then."""
     t0 = time.monotonic()
     now = time.time() if now is None else now
     state = handlers.state
@@ -91,13 +94,14 @@ def reconcile(handlers: Handlers, snap: Snapshot, app: str, now: float | None = 
     result: dict[str, Any] = {"adopted": 0, "restored": 0, "adopted_channels": 0, "ended": 0,
                               "dropped_channels": 0,
                               "changed": 0, "addresses": 0, "asterisk_restart": False}
-    result["ended"] += _asterisk_step(handlers, snap.info, now, result)
+    result["ended"] += _asterisk_step(handlers, snap.info, min(now, last_alive or now), result)
     # Endpoints: state from ARI; what ARI does not list any more is unknown.
     result["changed"] += apply_endpoint_states(handlers, snap.endpoints, now)
     result["changed"] += unknown_unless_listed(handlers, listed_ids(snap.endpoints), now)
     result["addresses"] += _contacts_step(handlers, snap.contacts, now)
     adopted_calls = _channels_step(handlers, snap.channels, app, now, result)
     _bridges_step(handlers, snap.bridges)
+    _dial_step(state, snap.channels)
     if persisted:
         result["restored"] = _restore(state, adopted_calls, persisted)
     for call in adopted_calls:
@@ -115,9 +119,10 @@ def reconcile(handlers: Handlers, snap: Snapshot, app: str, now: float | None = 
     return result
 
 
-def _asterisk_step(handlers: Handlers, info: dict[str, Any] | None, now: float,
+def _asterisk_step(handlers: Handlers, info: dict[str, Any] | None, last_alive: float,
                    result: dict[str, Any]) -> int:
-    """A different startup time than we hold: Asterisk restarted, every call we hold ended."""
+    """A different startup time than we hold: Asterisk restarted, every call we hold ended
+    (at `last_alive`, when it was last seen alive)."""
     state = handlers.state
     entity, startup = asterisk_identity(info)
     ended = 0
@@ -125,7 +130,7 @@ def _asterisk_step(handlers: Handlers, info: dict[str, Any] | None, now: float,
                                                                      state.asterisk_startup):
         log.warning("Asterisk restarted (entity %s, started %s): ending every call we hold",
                     entity, startup)
-        ended = end_all_calls(handlers, S.END_LOST, now)
+        ended = end_all_calls(handlers, S.END_ASTERISK_GONE, last_alive)
         result["asterisk_restart"] = True
         state.counters.asterisk_restarts += 1
     if startup:
@@ -197,12 +202,19 @@ def _contacts_step(handlers: Handlers, contacts: list[Contact], now: float) -> i
 
 # ---- channels and bridges -------------------------------------------------------------------
 
+def _snoop_last(obj: dict[str, Any]) -> bool:
+    return str(obj.get("name", "")).startswith("Snoop/")
+
+
 def _channels_step(handlers: Handlers, listed: list[dict[str, Any]], app: str, now: float,
                    result: dict[str, Any]) -> list[Any]:
     """End what ARI lost, adopt what we missed, refresh the rest; returns the adopted calls."""
     state = handlers.state
     touched = state.touched or set()
-    ari = {obj["id"]: obj for obj in listed}
+    # Asterisk lists channels in no particular order (a hash container): a snoop may come
+    # before the channel it spies on. Adopted after them, it joins their call (a snoop first
+    # would open a phantom call of its own, and the call would look unrecorded).
+    ari = {obj["id"]: obj for obj in sorted(listed, key=_snoop_last)}
     lost = [ch for ch_id, ch in state.channels.items() if ch_id not in ari and ch_id not in touched]
     for ch in lost:
         if ch.id not in state.channels:
@@ -253,6 +265,39 @@ def _bridges_step(handlers: Handlers, listed: list[dict[str, Any]]) -> None:
         del state.bridges[bridge_id]
 
 
+def _dial_targets(app_data: str) -> set[str]:
+    """Dial(PJSIP/1003010&Local/ringanswer@lab,30) -> {"PJSIP/1003010", "Local/ringanswer@lab"}"""
+    return {t.strip() for t in app_data.split(",", 1)[0].split("&") if t.strip()}
+
+
+def _dialled_base(name: str) -> str:
+    """PJSIP/1003010-00000008 -> PJSIP/1003010; Local/ringanswer@lab-00000000;1 -> Local/ringanswer@lab"""
+    if name.endswith((";1", ";2")):
+        name = name[:-2]
+    return name.rpartition("-")[0] or name
+
+
+def _dial_step(state: Any, listed: list[dict[str, Any]]) -> None:
+    """An adopted leg that a dialplan Dial is ringing (app AppDial, no bridge yet: REST shows no
+    Dial event) joins the call of the channel whose Dial names it, instead of standing as a
+    call of its own ("1003000 -> ringanswer", never ended once the bridge merged it)."""
+    dialling = [(obj["id"], _dial_targets((obj.get("dialplan") or {}).get("app_data") or ""))
+                for obj in listed if (obj.get("dialplan") or {}).get("app_name") == "Dial"]
+    if not dialling:
+        return
+    for obj in listed:
+        if not ((obj.get("dialplan") or {}).get("app_name") or "").startswith("AppDial"):
+            continue
+        leg_call = state.call_of(obj["id"])
+        if leg_call is None or not leg_call.adopted:
+            continue
+        base = _dialled_base(obj.get("name", ""))
+        callers = [cid for cid, targets in dialling if base in targets]
+        caller_call = state.call_of(callers[0]) if len(callers) == 1 else None
+        if caller_call is not None and caller_call is not leg_call:
+            C.merge_calls(state, caller_call, leg_call)
+
+
 def _restore(state: Any, adopted: list[Any], persisted: list[dict[str, Any]]) -> int:
     """Adopted calls whose channels a previous run saved as one call: merged into one (ARI
     may show no bridge, e.g. a dialplan Dial), with that run's id, times and description."""
@@ -261,7 +306,10 @@ def _restore(state: Any, adopted: list[Any], persisted: list[dict[str, Any]]) ->
     for call in adopted:
         if call.id not in state.calls:
             continue  # merged into another
-        row = next((by_channel[c] for c in sorted(call.channels) if c in by_channel), None)
+        # A click-to-call leg B belongs to its leg A's call, even when A ended while we were
+        # down (the saved row may know only A): filed under A, never as a call of its own.
+        row = next((by_channel[k] for c in sorted(call.channels, key=C.id_order)
+                    for k in (c, C.c2c_leg_a(c)) if k in by_channel), None)
         if row is None:
             continue
         if row["id"] in groups:

@@ -58,6 +58,9 @@ class Resyncer:
         # an outage retries every 2 s: logged once, then counted (arimonitor/repeats.py)
         self.failures = RepeatedFailure(log, "resync with Asterisk", grace=STARTUP_GRACE)
         self.probe: Any = None              # set by the app: a failed resync says why there too
+        # set by the app (LinkMonitor.connected): an outage closes only with the WebSocket back
+        self.link_up: Callable[[], bool] = lambda: True
+        self.outage_changes: dict[str, int] = {}  # what the resyncs of the open outage changed
 
     # ---- life ---------------------------------------------------------------------------------
 
@@ -146,7 +149,8 @@ class Resyncer:
                      else [])
         fx.hold()  # adopted calls' rows and log lines: one write
         try:
-            result = R.reconcile(self.handlers, snap, self.app, persisted=persisted)
+            result = R.reconcile(self.handlers, snap, self.app, persisted=persisted,
+                                 last_alive=self.outage_started)
         finally:
             self.state.touched = None
             fx.release()
@@ -172,11 +176,17 @@ class Resyncer:
                  result["adopted"], result["restored"], result["ended"], result["changed"],
                  result["addresses"], result["fetch_seconds"], result["engine_seconds"])
         if self.outage_started is not None:
-            self._close_outage(result, reason)
+            for key in OUTAGE_CHANGES:
+                self.outage_changes[key] = self.outage_changes.get(key, 0) + result[key]
+            if self.link_up():
+                # closed only once the WebSocket is back too: a resync while the reader is
+                # still away (the probe saw Asterisk return first) leaves events unseen
+                self._close_outage(result, reason)
         return result
 
     def _close_outage(self, result: dict[str, Any], reason: str) -> None:
-        changes = {k: result[k] for k in OUTAGE_CHANGES}
+        # what every resync of the open outage changed, not only the one that closes it
+        changes, self.outage_changes = self.outage_changes, {}
         self.store.add_outage(self.state.server, self.outage_started, result["at"], reason, changes)
         result["unseen_seconds"] = round(result["at"] - self.outage_started, 3)
         self.state.counters.outages += 1

@@ -40,7 +40,9 @@ ENDPOINT_STATES = (ENDPOINT_ONLINE, ENDPOINT_OFFLINE, ENDPOINT_UNKNOWN)
 
 # Why a call ended.
 END_HANGUP = "hangup"
-END_LOST = "lost during outage"  # ARI no longer has it after an outage, or Asterisk restarted
+END_LOST = "lost during outage"  # ARI no longer has it after an outage
+# Asterisk died or restarted under it: ended when Asterisk was last seen alive, cause unknown (0)
+END_ASTERISK_GONE = "Asterisk went away"
 # up when the engine stopped (stop, crash, kill -9) and gone from Asterisk at the next start
 END_ENGINE_DOWN = "ended while arimonitor was down"
 

@@ -9,9 +9,11 @@ or an authentication failure (logged as such, not as a network blip).
 from __future__ import annotations
 
 import base64
+import http.client
 import logging
 import select
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -32,6 +34,7 @@ class Outcome:
     connected: bool = False     # the handshake succeeded
     healthy: bool = False       # stayed up long enough to reset the backoff
     auth_failed: bool = False
+    refused: bool = False       # Asterisk answered the handshake with an HTTP error
 
 
 @dataclass
@@ -69,6 +72,20 @@ def events_url(ari_url: str, app: str) -> str:
 
 def basic_auth(user: str, password: str) -> str:
     return "Authorization: Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def asterisk_answers(ari_url: str, auth_header: str, timeout: float = 0.5) -> bool:
+    """One GET /asterisk/info: does ARI answer (200) right now? Never through a proxy."""
+    name, _, value = auth_header.partition(": ")
+    request = urllib.request.Request(ari_url.rstrip("/") + "/asterisk/info", headers={name: value})
+    try:
+        with _DIRECT.open(request, timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _readiness(ws: websocket.WebSocket) -> Callable[[], bool]:
@@ -120,7 +137,7 @@ class Connection:
             if exc.status_code in (401, 403):
                 return Outcome(f"authentication refused (HTTP {exc.status_code}): check [ari] user "
                                "and password against ari.conf", auth_failed=True)
-            return Outcome(f"handshake refused: HTTP {exc.status_code}")
+            return Outcome(f"handshake refused: HTTP {exc.status_code}", refused=True)
         except (OSError, websocket.WebSocketException) as exc:
             return Outcome(f"cannot connect: {exc or type(exc).__name__}")
         return self._session(ws)

@@ -2,6 +2,7 @@
 
 Backoff: 0.5 s doubling to `ari.reconnect_max` (30 s), each wait drawn in [50%, 100%] of the
 step (jitter, so many readers do not return in step), back to 0.5 s after a healthy connection.
+While Asterisk is away the wait is cut short as soon as ARI answers again.
 """
 
 from __future__ import annotations
@@ -13,11 +14,18 @@ from arimonitor import protocol
 from arimonitor.backoff import Backoff
 from arimonitor.config import Config
 from arimonitor.process import Stopper
-from arimonitor.reader.connection import Connection, ReaderStats, basic_auth, events_url
+from arimonitor.reader.connection import (
+    Connection,
+    ReaderStats,
+    asterisk_answers,
+    basic_auth,
+    events_url,
+)
 from arimonitor.reader.forwarder import Forwarder
 from arimonitor.repeats import STARTUP_GRACE, RepeatedFailure
 
 STATS_INTERVAL = 2.0
+WATCH_EVERY = 0.5   # while Asterisk is away: how often to ask whether it answers again
 
 
 class Reader:
@@ -74,12 +82,23 @@ class Reader:
                 # cannot connect: once, then a count (an outage is one episode, not a line per try)
                 self.failures.failed(f"{outcome.reason} (as user {self.cfg['ari.user']!r})")
             self.send_stats(force=True)
-            deadline = time.monotonic() + delay
-            while not self.stopper.wait(max(0.0, min(1.0, deadline - time.monotonic()))):
-                if time.monotonic() >= deadline:
-                    break
-                self.send_stats()
+            self.wait(delay, watch=not (outcome.auth_failed or outcome.refused))
         self.send_stats(force=True)
+
+
+    def wait(self, delay: float, watch: bool) -> None:
+        """The backoff's wait. While Asterisk is away (`watch`: not a refusal, which only an
+        operator fixes) ARI is asked every WATCH_EVERY whether it answers again: a restarted
+        Asterisk is reconnected to at once, not after the rest of a long backoff step."""
+        deadline = time.monotonic() + delay
+        step = WATCH_EVERY if watch else 1.0
+        while not self.stopper.wait(max(0.0, min(step, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                return
+            self.send_stats()
+            if watch and asterisk_answers(self.cfg["ari.url"], self.auth):
+                self.log.info("Asterisk answers again: reconnecting now")
+                return
 
 
 def run(cfg: Config, stopper: Stopper, log: logging.Logger) -> int:

@@ -312,7 +312,10 @@ class Calls:
         if spy == "none" and whisper == "none":
             raise AriError(400, "Direction must be specified for at least spy or whisper")
         sid = params.get("snoopId") or self.pbx.new_channel_id()
-        self._check_ids(sid)
+        if sid in self.pbx.channels:
+            # the real Asterisk: 500, not the 409 of originate ("Channel Unique ID ... already
+            # in use" in its log)
+            raise AriError(500, "Snoop channel could not be created")
         snoop = Channel(id=sid, name=self.pbx.channel_name("Snoop", target.id), tech="Snoop",
                         state="Up", answered=True, peer_id=target.id, stasis_app=app,
                         args=str(params.get("appArgs") or "").split(",") if params.get("appArgs") else [])

@@ -88,14 +88,22 @@ def make_middleware(sim: Sim) -> Callable:
                 await sim.faults.before_rest(request.path[4:])
                 response = await handler(request)
             except AriError as exc:
-                response = web.json_response(exc.body, status=exc.status)
+                if exc.status == 503:
+                    # Asterisk's HTTP server answers 503 with its HTML page, not ARI's JSON
+                    response = web.Response(text=shapes.http_error_page(503, "Service Unavailable"),
+                                            status=503, content_type="text/html")
+                else:
+                    response = web.json_response(exc.body, status=exc.status)
             except web.HTTPMethodNotAllowed:
                 response = web.json_response(shapes.error("Invalid method"), status=405)
             except web.HTTPNotFound:
                 response = web.json_response(shapes.error("Resource not found"), status=404)
         entry["status"] = response.status
         body = getattr(response, "body", None)
-        entry["body"] = json.loads(body) if body else None
+        if body and response.content_type == "text/html":
+            entry["body"] = body.decode("utf-8", "replace")  # Asterisk's own error page
+        else:
+            entry["body"] = json.loads(body) if body else None
         return response
 
     return ari_middleware
@@ -142,7 +150,9 @@ def routes(sim: Sim) -> web.RouteTableDef:
 
     @r.get("/ari/channels")
     async def channels(req: web.Request) -> web.Response:
-        return ok([ch.json() for ch in pbx.channels.values()])
+        # newest first: the real Asterisk lists its channel container in hash order, so a
+        # client must not rely on a channel coming after the one it depends on (a snoop)
+        return ok([ch.json() for ch in reversed(pbx.channels.values())])
 
     @r.post("/ari/channels")
     async def originate(req: web.Request) -> web.Response:

@@ -87,3 +87,12 @@ def event(kind: str, **fields: Any) -> dict[str, Any]:
 
 def error(message: str) -> dict[str, str]:
     return {"message": message}
+
+
+def http_error_page(status: int, title: str) -> str:
+    """The HTML page Asterisk's HTTP server (main/http.c ast_http_error) sends for its own
+    errors, such as a 503 while it cannot serve ARI."""
+    return ("<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\r\n"
+            f"<html><head>\r\n<title>{status} {title}</title>\r\n</head><body>\r\n"
+            f"<h1>{title}</h1>\r\n<p>{title}</p>\r\n<hr />\r\n"
+            "<address>Asterisk Server</address>\r\n</body></html>\r\n")

@@ -134,15 +134,13 @@ class Recorder:
         return plan
 
     def refused(self, name: str, reason: str) -> None:
-        """Asterisk refused a recording after call_answered returned (REST run elsewhere)."""
+        """Asterisk refused a recording after call_answered returned (REST run elsewhere).
+
+        The snoop is not hung up here: a snoop the refused step made is undone by that step;
+        one it did not make (a snoop id already in use) may be a running recording."""
         for call_id, plan in list(self.active.items()):
             if plan.name == name:
                 del self.active[call_id]
-                if plan.snoop_id:
-                    try:
-                        self.ari.hangup(plan.snoop_id)
-                    except Exception as exc:  # noqa: BLE001  the snoop may never have existed
-                        log.info("hanging up snoop %s: %s", plan.snoop_id, exc)
         log.warning("recording %s refused: %s", name, reason)
         self.failed(name, reason)
 

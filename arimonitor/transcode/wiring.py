@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from arimonitor import protocol
-from arimonitor.ari.rest import AriRest
+from arimonitor.ari.rest import AriError, AriHttpError, AriRest
 from arimonitor.clicktocall.request import parse_channel_id
 from arimonitor.engine.api import (
     Cancelled,
@@ -49,6 +49,18 @@ def _q(part: str) -> str:
     return quote(part, safe="")
 
 
+def _exists(rest: Any, channel_id: str) -> bool:
+    try:
+        rest.get(f"/channels/{_q(channel_id)}")
+    except AriError:
+        return False
+    return True
+
+
+class SnoopKept(Exception):
+    """The snoop id is in use by a live channel: a recording that must go on."""
+
+
 class WorkerAri:
     """`AriRecorder` over ARI REST on a worker thread. Methods only queue work and return.
 
@@ -69,11 +81,22 @@ class WorkerAri:
         self.run_steps: RunSteps = run_steps or SendAtOnce(submit)
         self.wanted = wanted
         self._snoops: dict[str, str] = {}  # snoop id -> channel to snoop, until it is recorded
+        self._made: set[str] = set()  # snoops a running sequence created (added on the worker)
 
-    def _start(self, name: str, steps: list[Step]) -> None:
+    def _start(self, name: str, steps: list[Step], snoop: str = "") -> None:
         def done(error: BaseException | None) -> None:
-            if error is not None and not isinstance(error, Cancelled):
-                self.refused(name, str(error)[:300])
+            made = snoop in self._made
+            self._made.discard(snoop)
+            if error is None or isinstance(error, Cancelled):
+                return
+            if isinstance(error, SnoopKept):
+                # our snoop from before an engine restart, still recording (Asterisk answers
+                # 500 "already in use"): never cut it; it goes on as the call's recording
+                log.info("snoop %s already records %s: kept", snoop, name)
+                return
+            if made:
+                self.hangup(snoop)  # the snoop this sequence made, without its recording
+            self.refused(name, str(error)[:300])
 
         self.run_steps(f"recording {name}", steps, done, lambda: self.wanted(name))
 
@@ -99,12 +122,19 @@ class WorkerAri:
         params = {"name": name, "format": fmt, "ifExists": "fail"}
         steps = []
         if snooped is not None:
-            steps.append(Step(f"snoop {snooped}", lambda: rest.post(
-                f"/channels/{_q(snooped)}/snoop",
-                params={"spy": "both", "app": app, "snoopId": channel_id})))
+            def snoop() -> None:
+                try:
+                    rest.post(f"/channels/{_q(snooped)}/snoop",
+                              params={"spy": "both", "app": app, "snoopId": channel_id})
+                except AriHttpError:
+                    if _exists(rest, channel_id):
+                        raise SnoopKept(channel_id) from None
+                    raise
+                self._made.add(channel_id)
+            steps.append(Step(f"snoop {snooped}", snoop))
         steps.append(Step(f"record {channel_id}", lambda: rest.post(
             f"/channels/{_q(channel_id)}/record", params=params), needs=(in_stasis(channel_id),)))
-        self._start(name, steps)
+        self._start(name, steps, snoop=channel_id if snooped is not None else "")
 
     def stop_recording(self, name: str) -> None:
         self._cleanup(f"stopping recording {name}",

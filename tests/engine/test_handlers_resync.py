@@ -100,9 +100,12 @@ def test_asterisk_restart_ends_every_call():
     assert len(state.calls) == 1
     restarted = json.loads(json.dumps(INFO))
     restarted["status"]["startup_time"] = "2026-11-24T22:00:00.000+0000"
-    result = R.reconcile(handlers, _snapshot([], info=restarted), "arimonitor", now=20.0)
+    # the link was lost at 12.0: the call ends then, cause unknown, whatever ANSWER said
+    result = R.reconcile(handlers, _snapshot([], info=restarted), "arimonitor", now=20.0, last_alive=12.0)
     assert result["asterisk_restart"] and result["ended"] == 1
-    assert state.counters.asterisk_restarts == 1 and fx.ended[0]["end_reason"] == S.END_LOST
+    assert state.counters.asterisk_restarts == 1
+    assert fx.ended[0]["end_reason"] == S.END_ASTERISK_GONE == "Asterisk went away"
+    assert (fx.ended[0]["ended"], fx.ended[0]["hangup_cause"]) == (12.0, 0)
     # A channel sitting in our Stasis app that nobody drives is sent back to the dialplan
     # when adopted (both captures show the same channel in Stasis(arimonitor)).
     ringing = json.loads((REST / "channels_ringing_in_stasis.json").read_text())
@@ -128,6 +131,23 @@ def test_adopted_channels_of_a_saved_call_get_its_id_and_times_back():
     assert ("call.up", ids[1]) in fx.log
     R.reconcile(handlers, _snapshot(), "arimonitor", now=300.0)
     assert (fx.ended[-1]["id"], fx.ended[-1]["billsec"], fx.ended[-1]["adopted"]) == (ids[1], 240.0, False)
+
+
+def test_leg_b_whose_leg_a_ended_while_we_were_down_is_filed_under_leg_a():
+    """The saved row knows only leg A (written when A rang); A hung up during the restart.
+    Leg B, still up, is that call: never a call of its own named after B."""
+    state, _fx, handlers = new_engine_state()
+    channels = json.loads((REST / "channels_click2call_pjsip.json").read_text())
+    leg_a, leg_b = "c2c-pjsip-a-1795555330", "c2c-pjsip-b-1795555330"
+    only_b = [c for c in channels if c["id"] == leg_b]
+    row = {"id": leg_a, "created": 50.0, "answered": 60.0, "client": "101", "origin": "1013010",
+           "destination": "1123000", "direction": "originated", "dial_status": "",
+           "channels": [leg_a], "server": state.server}
+    result = R.reconcile(handlers, _snapshot(only_b), "arimonitor", now=200.0, persisted=[row])
+    assert result["restored"] == 1
+    (call,) = state.calls.values()
+    assert (call.id, call.created, call.answered) == (leg_a, 50.0, 60.0)
+    assert state.channels[leg_b].call_id == leg_a
 
 
 def test_a_saved_call_answered_while_nobody_watched_keeps_the_adoption_time():
@@ -240,3 +260,43 @@ def test_an_originated_leg_whose_caller_id_is_the_device_rung_names_no_origin():
     C.describe(state, call)
     assert (call.origin, call.destination, call.direction) == ("", "1123010", S.DIRECTION_ORIGINATED)
     assert call.line().startswith("originate -> 1123010")   # not "1123010 -> 1123010"
+
+
+def test_a_snoop_listed_before_the_channel_it_spies_on_joins_its_call():
+    """Asterisk lists channels in hash order: the snoop of a recorded call may come first."""
+    state, _fx, handlers = new_engine_state()
+    channels = json.loads((REST / "channels_during_call.json").read_text())
+    target = channels[0]
+    snoop = {**target, "id": f"arimon-snoop-{target['id']}", "name": f"Snoop/{target['id']}-00000000",
+             "state": "Up", "dialplan": {"context": "default", "exten": "s", "priority": 1}}
+    R.reconcile(handlers, _snapshot([snoop, *channels]), "arimonitor", now=10.0)
+    assert len(state.calls) == 1, [(c.id, c.destination) for c in state.calls.values()]
+    (call,) = state.calls.values()
+    assert snoop["id"] in call.channels and call.destination != "s"
+
+
+def _channel(cid, name, state, context, exten, app, data, number="1003000"):
+    return {"id": cid, "name": name, "state": state, "protocol_id": "",
+            "caller": {"name": "", "number": number}, "connected": {"name": "", "number": ""},
+            "accountcode": "", "dialplan": {"context": context, "exten": exten, "priority": 1,
+                                            "app_name": app, "app_data": data},
+            "creationtime": "2026-12-01T02:02:57.060+0000", "language": "en"}
+
+
+def test_a_dialled_leg_adopted_while_it_rings_joins_its_callers_call():
+    """The engine was down while a phone's Stasis call went on to Dial(Local/ringanswer@lab):
+    REST shows no Dial event and no bridge yet, only the dialplan apps (as Asterisk 22 lists them)."""
+    state, fx, handlers = new_engine_state()
+    channels = [
+        _channel("1796090579.2", "Local/ringanswer@lab-00000000;2", "Ringing", "lab", "ringanswer", "Wait", "2"),
+        _channel("1796090577.0", "PJSIP/1003000-00000000", "Ring", "from-endpoints", "5551234",
+                 "Dial", "Local/ringanswer@lab,30"),
+        _channel("1796090579.1", "Local/ringanswer@lab-00000000;1", "Ringing", "from-endpoints", "5551234",
+                 "AppDial", "(Outgoing Line)"),
+    ]
+    R.reconcile(handlers, _snapshot(channels), "arimonitor", now=10.0)
+    assert len(state.calls) == 1, [(c.id, c.origin, c.destination) for c in state.calls.values()]
+    (call,) = state.calls.values()
+    assert (call.id, call.origin, call.destination, call.answered_by) == \
+        ("1796090577.0", "1003000", "5551234", "Local/ringanswer@lab")
+    assert [kind for kind, _ in fx.log if kind.startswith("call.")] == ["call.ringing"]

@@ -133,7 +133,7 @@ def test_reader_reconnect_after_websocket_drop_leaves_no_stale_call(sim, stack):
     assert reply["data"]["counters"]["outages"] == 1 and "outages" in reply["text"]
 
 
-def test_simulator_restart_ends_every_call_as_lost(sim, stack):
+def test_simulator_restart_ends_every_call_when_asterisk_was_last_seen(sim, stack):
     c = sim.control
     c.register("1013010")
     c.register("1123000")
@@ -143,9 +143,13 @@ def test_simulator_restart_ends_every_call_as_lost(sim, stack):
     c.restart(down_for=0.3)
     eventually(lambda: status(stack)["state"]["asterisk_startup"] != before, timeout=15)
     (row,) = eventually(lambda: history(stack))
-    assert row["end_reason"] == "lost during outage"
+    assert (row["end_reason"], row["hangup_cause"]) == ("Asterisk went away", 0)
     assert active(stack) == []
     assert stats(stack)["counters"]["asterisk_restarts"] == 1
+    # ended when the link was lost, not when Asterisk was seen again
+    outage = eventually(lambda: status(stack)["last_outage"], timeout=15)
+    assert row["ended"] <= outage["disconnected"] + 0.5
+    assert status(stack)["link"]["state"] == "connected"
 
 
 def test_malformed_frames_are_counted_and_never_stop_the_engine(sim, stack):

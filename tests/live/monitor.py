@@ -14,7 +14,7 @@ from typing import Any
 
 from arimonitor.supervision import Tree
 from tests.live.asterisk import Asterisk
-from tests.support import PYTHON, ROOT, write_config
+from tests.support import PYTHON, ROOT, eventually_assert, write_config
 from tests.trees import run_arimonitor, tear_down, tree_at
 
 # The lab's endpoints (the instance's pjsip.conf) in v2.7 form: client 100 is not recorded,
@@ -42,8 +42,24 @@ class Monitor:
         assert result.returncode == 0, f"arictl {' '.join(words)}: {result.stdout}{result.stderr}"
         return json.loads(result.stdout)
 
+    def ctl(self, *words: str) -> str:
+        """supervisorctl on this tree (`arimonitor ctl ...`): its output."""
+        result = run_arimonitor("ctl", *words, env=self.env)
+        return result.stdout + result.stderr
+
     def pid(self, program: str) -> int:
         return next(p["pid"] for p in self.tree.processes() if p["name"] == program)
+
+    def start_watching(self, *online: str) -> Monitor:
+        """Start the tree; return once it shows the phones `online` online."""
+        self.start()
+
+        def all_online() -> bool:
+            states = {r["id"]: r["state"] for r in self.arictl("list")["data"]}
+            assert all(states[i] == "online" for i in online), states
+            return True
+        eventually_assert(all_online, timeout=15)
+        return self
 
     def log(self, name: str) -> str:
         path = self.tree.log_dir / name
@@ -85,3 +101,9 @@ def monitor_of(asterisk: Asterisk, folder: Path, extra: dict | None = None) -> I
         yield Monitor(env, tree, queue, folder)
     finally:
         tear_down(tree, env, queue)
+
+
+def holds(condition: object) -> bool:
+    """For eventually_assert(lambda: holds(...)): a condition that must become true."""
+    assert condition
+    return True

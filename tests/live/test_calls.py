@@ -26,15 +26,7 @@ def lab(asterisk, phones, monitor):
     phones.answering("1013010")
     phones.answering("1013015", "uas_busy.xml")
     phones.answering("1013020", "uas_noanswer.xml")
-    monitor.start()
-    eventually_assert(lambda: _online(monitor, "1003010", "1013010", "1013015", "1013020"), timeout=15)
-    return monitor
-
-
-def _online(monitor, *ids):
-    states = {r["id"]: r["state"] for r in monitor.arictl("list")["data"]}
-    assert all(states[i] == "online" for i in ids), states
-    return True
+    return monitor.start_watching("1003010", "1013010", "1013015", "1013020")
 
 
 def _history_row(monitor, origin: str, seen: set[str]) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.live.asterisk import free_udp_port
+from tests.live.monitor import holds
 from tests.support import eventually_assert
 
 pytestmark = pytest.mark.live
@@ -78,7 +79,7 @@ def test_registration_moves_with_the_phone_and_feeds_the_remote_ip_registry(aste
 def test_unregistration_takes_the_phone_offline_and_keeps_its_address_as_last_seen(asterisk, phones, watched):
     port = free_udp_port()
     phones.register("1013020", contact_port=port)
-    eventually_assert(lambda: _assert(endpoint(watched, "1013020")["state"] == "online"), timeout=10)
+    eventually_assert(lambda: holds(endpoint(watched, "1013020")["state"] == "online"), timeout=10)
     phones.unregister("1013020", contact_port=port)
     assert "1013020" not in asterisk.contacts()
 
@@ -93,7 +94,7 @@ def test_unregistration_takes_the_phone_offline_and_keeps_its_address_as_last_se
 def test_qualify_reachable_then_unreachable(asterisk, phones, watched):
     # 1123010 is qualified every 5 s: a phone that answers OPTIONS is Reachable
     uas_port = phones.answering("1123010")
-    eventually_assert(lambda: _assert(asterisk.contacts()["1123010"].status == "Avail"), timeout=15)
+    eventually_assert(lambda: holds(asterisk.contacts()["1123010"].status == "Avail"), timeout=15)
 
     def seen(peer, state):
         def check():
@@ -107,10 +108,5 @@ def test_qualify_reachable_then_unreachable(asterisk, phones, watched):
     uas = phones.uas["1123010"]
     uas.kill()
     uas.wait()
-    eventually_assert(lambda: _assert(asterisk.contacts()["1123010"].status == "Unavail"), timeout=20)
+    eventually_assert(lambda: holds(asterisk.contacts()["1123010"].status == "Unavail"), timeout=20)
     eventually_assert(seen("Unreachable", "offline"), timeout=10)
-
-
-def _assert(condition: bool) -> bool:
-    assert condition
-    return True
