@@ -122,10 +122,8 @@ class AriRest:
             self.last_latency = time.monotonic() - started
         if not looks_like_asterisk(response):
             raise AriNotAsterisk(method, path, response.status_code, _body(response), self.base_url)
-        if response.status_code in (401, 403):
-            raise AriAuthError(method, path, response.status_code, _body(response), self.user)
         if response.status_code >= 400:
-            raise AriHttpError(method, path, response.status_code, _body(response))
+            raise http_error(method, path, response.status_code, _body(response), self.user)
         if response.status_code == 204 or not response.content:
             return None
         try:
@@ -164,6 +162,24 @@ class AriRest:
         self._session.close()
 
 
+def http_error(method: str, path: str, status: int, body: Any, user: str) -> AriHttpError:
+    """The one mapping of an HTTP error answer (both ARI clients): 401/403 is AriAuthError."""
+    if status in (401, 403):
+        return AriAuthError(method, path, status, body, user)
+    return AriHttpError(method, path, status, body)
+
+
+def no_answer_kind(exc: BaseException) -> str:
+    """What kind of "no answer" an exception of either client's transport is."""
+    if isinstance(exc, (TimeoutError, requests.Timeout)):
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, ConnectionResetError):
+        return "reset"
+    return _no_answer_kind(exc)
+
+
 def _quote(part: str) -> str:
     return requests.utils.quote(part, safe="")
 
@@ -192,7 +208,7 @@ def one_line(text: str, limit: int = 200) -> str:
     return " ".join(text.split())[:limit]
 
 
-def _no_answer_kind(exc: requests.RequestException) -> str:
+def _no_answer_kind(exc: BaseException) -> str:
     text = str(exc).lower()
     if "refused" in text:
         return "refused"

@@ -17,9 +17,12 @@ from typing import Any
 from arimonitor import protocol
 from arimonitor.ari.rest import AriRest
 from arimonitor.clicktocall.flow import EVENT_TYPES, ClickToCallFlow
+from arimonitor.clicktocall.flowstate import SETUP_GRACE, waiting_for_b
 from arimonitor.engine.api import EngineApi
 
 log = logging.getLogger(__name__)
+SWEEP_EVERY = 5.0    # seconds between looks for a leg B that never came
+SWEEP_GRACE = 20.0   # how long a leg B may take to show up before the call is ended
 from arimonitor.clicktocall.history import (
     FLOWS_MIGRATION,
     FLOWS_SCHEMA,
@@ -51,12 +54,19 @@ class ClickToCallComponent:
         engine.subscribe(protocol.TOPIC_LINK_RESYNCED, self.on_resynced)
         # For /metrics: calls placed and not finished (metrics/snapshot.py C2C_IN_FLIGHT).
         engine.offer("clicktocall_in_flight", lambda: len(self.flow.calls))
+        # A leg B asked for just before a restart that never came: without this sweep the
+        # origin would wait in silence until its person hangs up (no resync may follow).
+        engine.every(SWEEP_EVERY, self.sweep)
 
-    def on_resynced(self, _topic: str, _body: dict[str, Any]) -> None:
+    def sweep(self) -> None:
+        if waiting_for_b(self.flow, self.flow.clock(), SWEEP_GRACE):
+            self.on_resynced("c2c.sweep", {}, grace=SWEEP_GRACE)
+
+    def on_resynced(self, _topic: str, _body: dict[str, Any], grace: float = SETUP_GRACE) -> None:
         channels = [{"id": ch["id"], "name": ch["name"], "state": ch["state"],
                      "stasis_args": ch["stasis_args"] if ch["in_stasis"] else []}
                     for ch in self.engine.channels("c2c-")]
-        result = self.flow.reconcile(channels, self.engine.bridges())
+        result = self.flow.reconcile(channels, self.engine.bridges(), grace=grace)
         if result["adopted"] or result["ended"]:
             log.info("c2c after resync: %d call(s) adopted, %d ended unseen",
                      result["adopted"], result["ended"])

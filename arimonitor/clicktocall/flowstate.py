@@ -68,7 +68,7 @@ def restore(flow: ClickToCallFlow) -> int:
 
 
 def reconcile(flow: ClickToCallFlow, channels: Iterable[dict], bridges: Iterable[str] = (),
-              now: float | None = None) -> dict[str, int]:
+              now: float | None = None, grace: float = SETUP_GRACE) -> dict[str, int]:
     """After a resync: match the calls with the legs Asterisk still has (loop thread).
 
     `channels`: dicts with id, state, name and, for a channel in our Stasis app,
@@ -99,16 +99,24 @@ def reconcile(flow: ClickToCallFlow, channels: Iterable[dict], bridges: Iterable
             if not call.a_answered and a.get("state") == "Up" and a.get("stasis_args"):
                 _continue(flow, call, a, now)  # answered while we were away
             continue  # leg A still ringing: its events will follow
-        if a is not None and now - call.b_dial < SETUP_GRACE:
+        if a is not None and now - call.b_dial < grace:
             continue  # leg B is being created: its ChannelCreated may still be on its way
         result["ended"] += 1
         text = "the call ended while the engine was not watching"
         if call.connected:
             # When it ended is unknown: no duration rather than a wrong one.
-            flow._finish(call, now, reasons.RESULT_COMPLETED, None, text=text, duration=None)
+            flow._finish(call, now, reasons.RESULT_COMPLETED, None, text=text, duration=None,
+                         billsec=None)
         else:
             flow._fail(call, reasons.ENDED_UNSEEN, now, text=text)
     return result
+
+
+def waiting_for_b(flow: ClickToCallFlow, now: float, grace: float) -> bool:
+    """A call whose leg B was asked for more than `grace` ago and never connected: the sweep
+    (component.py) looks again, since a resync, the only other look, may never come."""
+    return any(c.b_dial and not c.connected and not c.final and now - c.b_dial > grace
+               for c in flow.calls.values())
 
 
 def _continue(flow: ClickToCallFlow, call: FlowCall, a: dict, now: float) -> None:

@@ -108,3 +108,25 @@ def test_calls_never_seen_are_adopted_from_the_channels(tmp_path):
     engine.flow.on_event({"type": "ChannelDestroyed", "channel": {"id": "c2c-rng-a"}, "cause": 17},
                          engine.now + 1)
     assert engine.finals()["rng"]["reason"] == reasons.ORIGIN_BUSY
+
+
+def test_a_leg_b_that_never_comes_is_ended_by_the_sweep(tmp_path):
+    """Leg B asked for just before a kill -9 and never created: no resync may follow, so the
+    component's sweep (flowstate.waiting_for_b) ends the call instead of leaving the origin in
+    silence."""
+    from arimonitor.clicktocall.flowstate import waiting_for_b
+
+    engine = Engine(tmp_path / "db.sqlite", clock=1000.0)
+    a = "c2c-lone-a"
+    engine.flow.on_event({"type": "ChannelCreated", "channel": {"id": a, "name": "PJSIP/1013010-01",
+                                                                "state": "Down"}}, 1000.0)
+    engine.flow.on_event({"type": "StasisStart", "channel": {"id": a, "name": "PJSIP/1013010-01",
+                                                             "state": "Up"},
+                          "args": [x.format(rid="lone") for x in ARGS]}, 1003.0)
+    assert not waiting_for_b(engine.flow, 1010.0, 20.0)
+    engine.now = 1030.0
+    assert waiting_for_b(engine.flow, engine.now, 20.0)
+    result = engine.flow.reconcile([leg("lone", "a")], ["c2c-lone"], grace=20.0)
+    assert result["ended"] == 1
+    assert engine.finals()["lone"]["result"] == "failed"
+    assert ("DELETE", f"/channels/{a}", {"reason": "normal"}) in engine.rest.calls

@@ -127,3 +127,28 @@ def test_rest_client_errors_are_typed():
         assert info.value.status == 401 and "wrong" not in str(info.value) and "wrong" not in repr(bad)
     with pytest.raises(AriUnavailable, match="unavailable"):
         AriRest(f"http://127.0.0.1:{free_port()}/ari", "u", "p", timeout=1).channels()
+
+
+def test_both_ari_clients_map_errors_the_same_way():
+    """AriRest (requests) and LeanAri (http.client, the click-to-call hot path): one mapping."""
+    from arimonitor.ari.rest import AriAuthError
+    from arimonitor.clicktocall.ari_http import LeanAri
+
+    with SimServer(endpoints=["1013010"]) as sim:
+        for make in (AriRest, LeanAri):
+            good, bad = make(sim.url, sim.user, sim.password, 2), make(sim.url, sim.user, "wrong", 2)
+            try:
+                with pytest.raises(AriHttpError) as gone:
+                    good.post("/channels/no-such-channel/continue")
+                assert gone.value.status == 404 and not isinstance(gone.value, AriAuthError), make
+                with pytest.raises(AriAuthError) as refused:
+                    bad.get("/channels")
+                assert refused.value.status == 401 and refused.value.user == sim.user, make
+                assert "wrong" not in str(refused.value)
+            finally:
+                good.close()
+                bad.close()
+    for make in (AriRest, LeanAri):
+        with pytest.raises(AriUnavailable) as down:
+            make(f"http://127.0.0.1:{free_port()}/ari", "u", "p", 1).get("/channels")
+        assert down.value.kind == "refused", make
