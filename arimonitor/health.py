@@ -33,9 +33,8 @@ def probe_problem(probe: dict[str, Any]) -> str | None:
         return f"ari auth: FAILED - {probe.get('auth_error') or 'HTTP 401'}"
     if probe.get("not_asterisk"):
         return f"ari url: not Asterisk - {probe.get('problem') or probe.get('last_error')}"
-    if probe.get("problem"):  # anything but a quick 200: 503 shutting down, refused, a stall
-        kind = str(probe.get("problem_kind") or "").replace("_", " ")
-        return f"rest probe: {kind.upper() or 'PROBLEM'} - {probe['problem']}"
+    if probe.get("problem"):  # anything but a quick 200: "HTTP 503 shutting down (...)", refused, a stall
+        return f"rest probe: {probe['problem']}"
     if probe.get("http_error"):
         return f"rest probe: ERROR - {probe['http_error']}"
     if probe.get("stalled"):
