@@ -93,7 +93,7 @@ def register(registry: Registry) -> None:
             link=data["link"], probe=data["probe"], outage_open_since=data.get("outage_open_since"),
             transcoders=data["processes"]["transcoders"], transcoders_expected=ctx.cfg.transcoder_workers(),
             clicktocall=data["processes"]["clicktocall"], clicktocall_expected=bool(ctx.cfg["clicktocall.enabled"]),
-            tables=ctx.tables(), now=time.time())
+            tables=ctx.tables(), now=time.time(), store=data.get("store"))
         data["problems"] = found
         if brief:
             return Reply(data, health.brief(found, data["state"]), found)

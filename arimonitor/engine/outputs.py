@@ -140,6 +140,8 @@ class EngineEffects:
             except sqlite3.Error as exc:
                 # Only true answer times after a restart depend on these rows: not kept.
                 self._store_failed(exc)
+            else:
+                self._store_took_a_write()
 
     def prune_active(self, keep: set[str], ended: float, reason: str) -> int:
         """After a resync: the rows of calls that are not active any more go to the history."""
@@ -165,6 +167,8 @@ class EngineEffects:
             except sqlite3.Error as exc:
                 self._store_failed(exc)
                 self._keep_unsaved(view)
+            else:
+                self._store_took_a_write()
         if call.id in self._active_saved or call.id in self._active_dirty:
             self._active_dirty[call.id] = None
             if self._held is None:
@@ -196,6 +200,8 @@ class EngineEffects:
             self.store.touch_remote_ips(batch.items())
         except sqlite3.Error as exc:
             self._store_failed(exc)  # last-seen times: the next sighting writes them again
+        else:
+            self._store_took_a_write()
         return len(batch)
 
     # ---- SQLite not writable (a full disk) ------------------------------------------------
@@ -222,11 +228,17 @@ class EngineEffects:
                 return written
             self.unsaved.popleft()
             written += 1
-        if self.store_error:
-            log.warning("SQLite writable again: %d kept call(s) written, %d dropped meanwhile",
-                        written, self.unsaved_dropped)
-            self.store_error = ""
+        if written:
+            self._store_took_a_write(written)
         return written
+
+    def _store_took_a_write(self, kept_written: int = 0) -> None:
+        # Only a write that went through says the disk has room again: an idle second proves
+        # nothing, and `status` (its exit code, /healthz) must not flap while it is full.
+        if self.store_error and not self.unsaved:
+            log.warning("SQLite writable again: %d kept call(s) written, %d dropped meanwhile",
+                        kept_written, self.unsaved_dropped)
+            self.store_error = ""
 
     def store_view(self) -> dict[str, Any]:
         return {"error": self.store_error, "unsaved": len(self.unsaved),

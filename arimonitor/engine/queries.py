@@ -80,4 +80,5 @@ class Queries:
                 "intake": intake.view() if intake else {},
                 "reader": self.link.reader_stats, "probe": self.link.probe.view(),
                 "publish": {"published": self.notifier.published, "dropped": self.notifier.dropped},
-                "continue_pending": self.rest_worker.pending if self.rest_worker else 0}
+                "continue_pending": self.rest_worker.pending if self.rest_worker else 0,
+                "store": self._store_view()}
