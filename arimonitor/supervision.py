@@ -44,11 +44,25 @@ class Tree:
     def conf(self) -> Path:
         return self.cfg.home / "supervisord.conf"
 
+    @property
+    def role(self) -> str:
+        """[host] role: all (one host), central (no local reader) or reader (only the reader)."""
+        return self.cfg["host.role"]
+
+    def runs(self, program: str) -> bool:
+        """Whether this host's role runs `program` (the simulator aside)."""
+        if program == "ari-reader":
+            return self.role != "central"
+        if program == "clicktocall" and not self.cfg["clicktocall.enabled"]:
+            return False
+        return self.role != "reader"
+
     def expected(self) -> list[str]:
         """Programs that must be RUNNING for the tree to be healthy."""
-        names = ["engine", "ari-reader"]
-        names += [f"transcoder_{n:02d}" for n in range(self.cfg.transcoder_workers())]
-        if self.cfg["clicktocall.enabled"]:
+        names = [name for name in ("engine", "ari-reader") if self.runs(name)]
+        if self.runs("transcoder"):
+            names += [f"transcoder_{n:02d}" for n in range(self.cfg.transcoder_workers())]
+        if self.runs("clicktocall"):
             names.append("clicktocall")
         if self.demo:
             names.append("ari-sim")
@@ -64,7 +78,11 @@ class Tree:
             "ARIMONITOR_LOG_DIR": str(self.log_dir),
             "ARIMONITOR_TRANSCODERS": str(self.cfg.transcoder_workers()),
             "ARIMONITOR_DEMO": "true" if self.demo else "false",
-            "ARIMONITOR_CLICKTOCALL": "true" if self.cfg["clicktocall.enabled"] else "false",
+            "ARIMONITOR_CLICKTOCALL": _flag(self.runs("clicktocall")),
+            "ARIMONITOR_RUN_ENGINE": _flag(self.runs("engine")),
+            "ARIMONITOR_RUN_READER": _flag(self.runs("ari-reader")),
+            "ARIMONITOR_RUN_TRANSCODERS": _flag(self.runs("transcoder")),
+            "ARIMONITOR_HOST_ROLE": self.role,
         })
         if self.cfg.path:
             env["ARIMONITOR_CONFIG"] = str(self.cfg.path)
@@ -102,6 +120,10 @@ class Tree:
 
     def states(self) -> dict[str, str]:
         return {p["name"]: p["statename"] for p in self.processes()}
+
+
+def _flag(on: bool) -> str:
+    return "true" if on else "false"
 
 
 def start(tree: Tree, timeout: float = 45.0) -> tuple[bool, str]:

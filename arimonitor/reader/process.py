@@ -13,6 +13,7 @@ import time
 from arimonitor import protocol
 from arimonitor.backoff import Backoff
 from arimonitor.config import Config
+from arimonitor.curve import secure_reader_socket
 from arimonitor.process import Stopper
 from arimonitor.reader.connection import (
     Connection,
@@ -42,6 +43,7 @@ class Reader:
         self._last_epoch = 0
 
     def send_stats(self, force: bool = False) -> None:
+        self.forwarder.watch()
         now = time.monotonic()
         if force or now >= self._stats_due:
             self._stats_due = now + STATS_INTERVAL
@@ -97,7 +99,8 @@ class Reader:
 
 
 def run(cfg: Config, stopper: Stopper, log: logging.Logger) -> int:
-    forwarder = Forwarder(cfg["zmq.events"])
+    secure = (lambda sock: secure_reader_socket(sock, cfg)) if cfg["zmq.curve"] else None
+    forwarder = Forwarder(cfg["zmq.events"], secure=secure)
     try:
         Reader(cfg, forwarder, stopper, log).run()
     finally:
