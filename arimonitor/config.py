@@ -348,7 +348,8 @@ def _check_repeated_keys(text: str, path: Path) -> None:
 # live-Asterisk tests' launcher).
 NOT_SETTINGS = frozenset({"ARIMONITOR_CONFIG", "ARIMONITOR_HOME", "ARIMONITOR_PYTHON", "ARIMONITOR_RUN_DIR",
                           "ARIMONITOR_LOG_DIR", "ARIMONITOR_TRANSCODERS", "ARIMONITOR_DEMO",
-                          "ARIMONITOR_CLICKTOCALL", "ARIMONITOR_USER",
+                          "ARIMONITOR_CLICKTOCALL", "ARIMONITOR_USER", "ARIMONITOR_RUN_ENGINE",
+                          "ARIMONITOR_RUN_READER", "ARIMONITOR_RUN_TRANSCODERS",
                           "ARIMONITOR_LOG_MAX_BYTES", "ARIMONITOR_LOG_BACKUPS", "ARIMONITOR_HISTORY", "ARIMONITOR_C2C_TEST_ACK_DELAY",
                           "ARIMONITOR_TEST_ASTERISK"})
 
