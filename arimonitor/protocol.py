@@ -16,8 +16,6 @@ import json
 import time
 from typing import Any
 
-import zmq
-
 # ---- events socket (reader -> engine) -------------------------------------------------------
 # [KIND_ARI, header-json, frame-bytes]: header = {server, epoch, seq, t}
 # [KIND_ARI_BATCH, header-json, frame1, frame2, ...]: header = {server, epoch, seq, n, t}
@@ -33,19 +31,6 @@ KIND_READER_STATS = b"reader-stats"
 
 LINK_CONNECTED = "connected"
 LINK_DISCONNECTED = "disconnected"
-
-
-# The events link over TCP (a reader on the PBX host): ZMTP heartbeats, so a link that dies
-# without a FIN or RST is closed after HEARTBEAT_TIMEOUT; the reader then drops and counts
-# (IMMEDIATE) and the engine sees the gap in the sequence numbers once it is back.
-HEARTBEAT_IVL_MS = 2_000
-HEARTBEAT_TIMEOUT_MS = 6_000
-
-
-def tcp_liveness(sock: zmq.Socket) -> None:
-    sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
-    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
-    sock.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)
 
 
 def ari_header_prefix(server: str) -> bytes:

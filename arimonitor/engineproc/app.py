@@ -45,7 +45,7 @@ from arimonitor.engineproc.control import ControlServer
 from arimonitor.logs import setup_line_log
 from arimonitor.metrics.component import MetricsComponent
 from arimonitor.transcode.wiring import RecordingComponent
-from arimonitor.zmqbind import bind_private
+from arimonitor.zmqbind import bind_private, tcp_liveness
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ class Engine:
         if rcvhwm:
             sock.setsockopt(zmq.RCVHWM, rcvhwm)
         if endpoint.startswith("tcp://"):
-            protocol.tcp_liveness(sock)
+            tcp_liveness(sock)
         if secure is not None:
             secure(sock)  # before bind: the mechanism is fixed when a peer connects
         bind_private(sock, endpoint)

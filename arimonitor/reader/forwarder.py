@@ -22,6 +22,7 @@ import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from arimonitor import protocol
+from arimonitor.zmqbind import tcp_liveness
 
 EVENTS_HWM = 50_000  # messages: ~25 MB of lone 500-byte frames, seconds of a full-speed burst
 # A batch closes at whichever limit comes first. The HWM counts messages, so a backlog of full
@@ -45,7 +46,7 @@ class Forwarder:
         self.sock.setsockopt(zmq.SNDHWM, hwm)
         self.sock.setsockopt(zmq.IMMEDIATE, 1)
         if endpoint.startswith("tcp://"):
-            protocol.tcp_liveness(self.sock)
+            tcp_liveness(self.sock)
         self.endpoint = endpoint
         self.refused = 0
         self._retry_at = 0.0
