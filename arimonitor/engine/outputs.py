@@ -21,7 +21,7 @@ uncommitted rows together with the frames that ended those calls; nothing of the
 announced (not on PUB, not in the log), so to the outside they are exactly like frames still
 queued in the events socket, which a kill -9 loses too: the restarted engine's resync ends
 what ARI no longer has and adopts what it still has; a call a previous run saved in
-`active_calls` and ARI no longer has is ended with its history row (resync._end_unseen). A
+`active_calls` and ARI no longer has goes to the history at that resync (prune_active). A
 call announced ended is always in SQLite. The ringing/up announcements of a turn go out at once (a lost one is repaired by
 the resync like any lost frame); per call, PUB order stays ringing, up, ended.
 

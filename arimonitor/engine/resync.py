@@ -21,7 +21,6 @@ from arimonitor.engine import calls as C
 from arimonitor.engine import states as S
 from arimonitor.engine.handler_support import builtin_claimer
 from arimonitor.engine.handlers import Handlers
-from arimonitor.engine.state import Call
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +80,13 @@ def end_all_calls(handlers: Handlers, reason: str, now: float) -> int:
 
 def reconcile(handlers: Handlers, snap: Snapshot, app: str, now: float | None = None,
               persisted: list[dict[str, Any]] | None = None,
-              last_alive: float | None = None, end_unseen: bool = False) -> dict[str, Any]:
+              last_alive: float | None = None) -> dict[str, Any]:
     """Make the state equal to the snapshot; return what changed (loop thread).
 
     `persisted`: active-call rows a previous run saved (store.load_active); an adopted call
     with a channel in one of them gets that row's id, times and description back.
     `last_alive`: when Asterisk was last seen alive (the link's loss); if it restarted since,
-    the calls it took with it end then.
-    `end_unseen`: the persisted rows are a previous run's (the first resync after a start):
-    those whose channels ARI no longer has end now as lost, each with its history row."""
+    the calls it took with it end then."""
     t0 = time.monotonic()
     now = time.time() if now is None else now
     state = handlers.state
@@ -107,9 +104,6 @@ def reconcile(handlers: Handlers, snap: Snapshot, app: str, now: float | None = 
     _dial_step(state, snap.channels)
     if persisted:
         result["restored"] = _restore(state, adopted_calls, persisted)
-        if end_unseen:
-            result["ended"] += _end_unseen(handlers, persisted, set(ari_ids(snap.channels)),
-                                           min(now, last_alive or now))
     for call in adopted_calls:
         if call.id in state.calls:  # not merged into another
             result["adopted"] += 1
@@ -326,36 +320,6 @@ def _restore(state: Any, adopted: list[Any], persisted: list[dict[str, Any]]) ->
     for row, call in groups.values():
         C.restore_call(state, call, row)
     return len(groups)
-
-
-def ari_ids(channels: list[dict[str, Any]]) -> list[str]:
-    return [obj.get("id") for obj in channels]
-
-
-def _end_unseen(handlers: Handlers, persisted: list[dict[str, Any]], listed: set[str],
-                when: float) -> int:
-    """Calls a previous run announced (their active_calls row) of which ARI has no channel
-    left: they ended while no engine watched (a kill -9, or events lost with it). Ended as
-    lost during outage, at `when` (the last moment an engine was alive), so each announced
-    call gets its history row; the row is written under the call's own id, so never twice."""
-    state = handlers.state
-    ended = 0
-    for row in persisted:
-        if row["id"] in state.calls or any(c in listed or c in state.channels for c in row["channels"]):
-            continue
-        created = row.get("created") or when
-        call = Call(id=row["id"], server=state.server, created=created,
-                    state=S.CALL_UP if row.get("answered") is not None else S.CALL_RINGING,
-                    answered=row.get("answered"), channels=set(row["channels"]))
-        for name in ("client", "origin", "destination", "direction", "dial_status"):
-            if row.get(name):
-                setattr(call, name, row[name])
-        C.finish_call(state, call, max(when, created), S.END_LOST)
-        state.counters.calls_ended += 1
-        state.counters.calls_lost += 1
-        handlers.fx.call_ended(call)
-        ended += 1
-    return ended
 
 
 def _adopt_stasis(handlers: Handlers, ch: Any, obj: dict[str, Any], app: str) -> None:

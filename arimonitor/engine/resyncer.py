@@ -61,7 +61,6 @@ class Resyncer:
         # set by the app (LinkMonitor.connected): an outage closes only with the WebSocket back
         self.link_up: Callable[[], bool] = lambda: True
         self.outage_changes: dict[str, int] = {}  # what the resyncs of the open outage changed
-        self.previous_run_checked = False   # the first resync looked at the last run's rows
 
     # ---- life ---------------------------------------------------------------------------------
 
@@ -143,20 +142,15 @@ class Resyncer:
         self.failures.succeeded()
         self.auth.ok()
         fx = self.handlers.fx
-        # Rows of active calls a previous run announced (calls this run does not hold): read
-        # at the first resync of this run (the calls that ended while no engine watched get
-        # their history row, resync.end_unseen), later only if ARI has channels we do not
-        # know, to restore adopted calls' true times.
-        first = not self.previous_run_checked
-        persisted = ([row for row in self.store.load_active(self.state.server)
-                      if row["id"] not in self.state.calls]
-                     if first or any(obj.get("id") not in self.state.channels for obj in snap.channels)
+        # Rows of active calls a previous run announced: read only if ARI has channels we do
+        # not know (after an engine restart), to restore their true times when adopted.
+        persisted = (self.store.load_active(self.state.server)
+                     if any(obj.get("id") not in self.state.channels for obj in snap.channels)
                      else [])
         fx.hold()  # adopted calls' rows and log lines: one write
         try:
             result = R.reconcile(self.handlers, snap, self.app, persisted=persisted,
-                                 last_alive=self.outage_started, end_unseen=first)
-            self.previous_run_checked = True
+                                 last_alive=self.outage_started)
         finally:
             self.state.touched = None
             fx.release()

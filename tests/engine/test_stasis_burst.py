@@ -1,7 +1,8 @@
 """A burst of calls into Stasis through the real reader and engine processes: every call is
 continued exactly once and has exactly one history row, also across an engine kill -9 in the
-middle of the burst (outputs.py: one commit per turn, `continue` after it; resync.py:
-`_end_unseen`)."""
+middle of the burst (outputs.py: one commit per turn, `continue` after it, so a continued
+call is in `active_calls`; a call that then ended unseen goes to the history at the next
+start's resync, `prune_active`)."""
 
 from __future__ import annotations
 
