@@ -252,6 +252,9 @@ class Engine:
                     log.exception("closing component %r failed", component)
         try:
             self.effects.flush_ips()
+            # a clean stop's last-alive mark is now, not up to a second ago: the talk time of a
+            # call that ends while arimonitor is down counts up to it (resync, clicktocall)
+            self.resyncer.heartbeat()
             self.store.save_counters(self.totals())
         finally:
             if self.refusals is not None:
