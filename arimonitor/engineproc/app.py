@@ -21,6 +21,7 @@ from arimonitor import protocol
 from arimonitor.ari.ami import AmiClient
 from arimonitor.ari.contacts import cli_contacts
 from arimonitor.ari.rest import AriRest
+from arimonitor.clicktocall.ari_http import LeanAri
 from arimonitor.clicktocall.component import ClickToCallComponent
 from arimonitor.commands import build_registry
 from arimonitor.commands.manager import ManagerComponent
@@ -37,6 +38,7 @@ from arimonitor.engine.probe import Probe, ProbeStats
 from arimonitor.engine.queries import Queries
 from arimonitor.engine.readiness import EVENT_TYPES as READINESS_EVENTS
 from arimonitor.engine.readiness import Readiness
+from arimonitor.engine.rest_pool import RestPool
 from arimonitor.engine.resyncer import Resyncer
 from arimonitor.engine.state import Counters, RemoteIp, State
 from arimonitor.engine.store import Store
@@ -60,6 +62,9 @@ PUB_HWM = 100_000
 # In messages, and a message may be a batch of up to 64 frames (64 KiB): 5,000 bounds a
 # backlog to a few hundred MB at worst. Past it the reader drops, counts, and we resync.
 EVENTS_HWM = 5_000
+# Threads (each one keep-alive connection) sending `continue`: Asterisk answers in well under
+# a millisecond, so a few keep up with thousands of Stasis calls a second (bench_engine mix).
+CONTINUE_THREADS = 3
 CHECKPOINT_EVERY = 10.0  # seconds between WAL checkpoints (off the loop thread)
 
 
@@ -88,6 +93,9 @@ class Engine:
         self.pub = self._socket(zmq.PUB, cfg["zmq.publish"], sndhwm=PUB_HWM)
         self.notifier = Notifier(self.pub)
         self.rest_worker = Worker(self.loop, "ari-rest")
+        # `continue` of every channel entering Stasis unclaimed: off the loop, a few at a time.
+        self.continue_pool = RestPool(self.loop, "ari-continue", CONTINUE_THREADS, lambda: LeanAri(
+            cfg["ari.url"], cfg["ari.user"], cfg["ari.password"], cfg["ari.rest_timeout"]))
         self._build_core(cfg)
         self.registry = build_registry()
         self.registry.manager_privileged = cfg["console.manager_changes"]
@@ -122,13 +130,11 @@ class Engine:
 
     def _build_core(self, cfg: Config) -> None:
         """Effects, handlers, resyncer, link monitor, queries, intake: the engine proper."""
-        worker_rest = AriRest.from_config(cfg)       # one requests.Session per thread
         resync_rest = AriRest.from_config(cfg)
         reader = contact_reader(cfg)
         self.effects = EngineEffects(
             self.store, self.notifier, self.state.counters,
-            dialplan_continuer(self.rest_worker, lambda name, *args: getattr(worker_rest, name)(*args),
-                               self.state.counters),
+            dialplan_continuer(self.continue_pool, self.state.counters),
             setup_line_log("calls", cfg), cfg["ari.server_id"])
         self.handlers = Handlers(self.state, self.effects)
         # Requests made on an event wait for the state they need (issue 16). Its listeners are
@@ -146,7 +152,8 @@ class Engine:
                                 resyncer=self.resyncer, auth=auth,
                                 stall_after=stall_after)
         self.queries = Queries(state=self.state, store=self.store, notifier=self.notifier,
-                               link=self.link, resyncer=self.resyncer, rest_worker=self.rest_worker)
+                               link=self.link, resyncer=self.resyncer,
+                               continue_pool=self.continue_pool)
         self.intake = Intake(self.handlers, self.link)
         self.resyncer.intake = self.queries.intake = self.intake
         self.resyncer.probe = auth.probe  # a failed resync's why shows with the probe's
@@ -218,6 +225,7 @@ class Engine:
     def close(self) -> None:
         self.probe.stop()
         self.rest_worker.stop()
+        self.continue_pool.stop()
         self.checkpoint_worker.stop()
         for component in self.components:
             if hasattr(component, "close"):
