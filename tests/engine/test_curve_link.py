@@ -101,6 +101,11 @@ def test_a_reader_with_an_unlisted_key_is_refused_logged_once_and_counted(sim, p
     log = Path(tmp_path, "var", "log", "engine.log").read_text()
     assert log.count("a reader was refused on") == 1, log[-2000:]
     assert "not listed in [zmq] readers" in log
+    # the reader says so too, once, though it keeps trying (libzmq alone would not)
+    reader_log = Path(tmp_path, "var", "log", "ari-reader.log").read_text()
+    assert reader_log.count("refused our CURVE key") == 1, reader_log[-2000:]
+    stats = ctl(stack["address"], "stats", timeout=2)
+    assert "readers_refused" in stats["text"]
 
 
 def test_a_link_cut_mid_stream_is_a_gap_and_the_engine_resyncs(sim, processes, tmp_path):
