@@ -35,7 +35,7 @@ def make_keys(ini: Path, folder: Path, which: str) -> str:
 
 
 def curve_stack(processes, tmp_path: Path, sim, *, listed: bool = True, via: CuttableLink | None = None,
-                engine_port: int | None = None) -> dict:
+                engine_port: int | None = None, wrong_engine_key: bool = False) -> dict:
     """Engine (central keys in tmp/central) and a reader (its keys in tmp/pbx) over tcp + CURVE.
     `listed`: the reader's public key is in the engine's allow-list; `via`: the reader connects
     through this proxy instead of straight to the engine."""
@@ -46,6 +46,9 @@ def curve_stack(processes, tmp_path: Path, sim, *, listed: bool = True, via: Cut
     make_keys(ini, central, "engine")
     make_keys(ini, pbx, "reader")
     (pbx / "engine.key").write_bytes((central / "engine.key").read_bytes())
+    if wrong_engine_key:  # the reader host holds some other engine's public key
+        make_keys(ini, tmp_path / "elsewhere", "engine")
+        (pbx / "engine.key").write_bytes((tmp_path / "elsewhere" / "engine.key").read_bytes())
     if listed:
         (central / "readers" / "pbx2.key").write_bytes((pbx / "reader.key").read_bytes())
     else:  # the engine lists another reader, not this one
@@ -106,6 +109,17 @@ def test_a_reader_with_an_unlisted_key_is_refused_logged_once_and_counted(sim, p
     assert reader_log.count("refused our CURVE key") == 1, reader_log[-2000:]
     stats = ctl(stack["address"], "stats", timeout=2)
     assert "readers_refused" in stats["text"]
+
+
+def test_a_reader_with_the_wrong_engine_key_is_refused_and_counted(sim, processes, tmp_path):
+    stack = curve_stack(processes, tmp_path, sim, wrong_engine_key=True)
+    eventually(lambda: status(stack) and counters(stack)["readers_refused"] >= 2, timeout=20)
+    sim.control.register("1013010", ip="10.0.0.5", port=5070)
+    assert counters(stack)["received"] == 0, outputs(tmp_path)
+    log = Path(tmp_path, "var", "log", "engine.log").read_text()
+    assert log.count("a reader was refused on") == 1 and "wrong engine key" in log
+    reader_log = Path(tmp_path, "var", "log", "ari-reader.log").read_text()
+    assert reader_log.count("CURVE handshake with the engine") == 1, reader_log[-2000:]
 
 
 def test_a_link_cut_mid_stream_is_a_gap_and_the_engine_resyncs(sim, processes, tmp_path):
