@@ -26,6 +26,7 @@ from arimonitor.clicktocall.component import ClickToCallComponent
 from arimonitor.commands import build_registry
 from arimonitor.commands.manager import ManagerComponent
 from arimonitor.config import Config
+from arimonitor.curve import RefusalWatch, secure_engine_socket
 from arimonitor.engine import resync as R
 from arimonitor.engine.door import EngineDoor
 from arimonitor.engine.handlers import Handlers
@@ -46,7 +47,7 @@ from arimonitor.engineproc.control import ControlServer
 from arimonitor.logs import setup_line_log
 from arimonitor.metrics.component import MetricsComponent
 from arimonitor.transcode.wiring import RecordingComponent
-from arimonitor.zmqbind import bind_private
+from arimonitor.zmqbind import bind_private, tcp_liveness
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class Engine:
         self.loop = Loop()
         self.state = State(cfg["ari.server_id"])
         self.store = Store(cfg["paths.database"])
-        self.events = self._socket(zmq.PULL, cfg["zmq.events"], rcvhwm=EVENTS_HWM)
+        self.events, self.zap, self.refusals = self._events_socket(cfg)
         self.control_sock = self._socket(zmq.ROUTER, cfg["zmq.control"])
         self.pub = self._socket(zmq.PUB, cfg["zmq.publish"], sndhwm=PUB_HWM)
         self.notifier = Notifier(self.pub)
@@ -115,6 +116,8 @@ class Engine:
         self.counter_base = self.store.load_counters()
         self.loop.add_socket(self.events, self.intake.on_readable)
         self.loop.add_socket(self.control_sock, self.control.on_readable)
+        if self.refusals is not None:
+            self.loop.add_socket(self.refusals.monitor, self.refusals.on_readable)
         self.metrics_timer = self.loop.every(cfg["logging.metrics_interval"], self.write_metrics)
         self.loop.every(1.0, self.effects.flush_ips)
         self.loop.every(1.0, self.resyncer.heartbeat)
@@ -159,15 +162,29 @@ class Engine:
         self.resyncer.probe = auth.probe  # a failed resync's why shows with the probe's
         self.resyncer.link_up = self.link.connected
 
-    def _socket(self, kind: int, endpoint: str, sndhwm: int = 0, rcvhwm: int = 0) -> zmq.Socket:
+    def _socket(self, kind: int, endpoint: str, sndhwm: int = 0, rcvhwm: int = 0,
+                secure: Callable[[zmq.Socket], Any] | None = None) -> zmq.Socket:
         sock = self.zctx.socket(kind)
         sock.setsockopt(zmq.LINGER, 0)
         if sndhwm:
             sock.setsockopt(zmq.SNDHWM, sndhwm)
         if rcvhwm:
             sock.setsockopt(zmq.RCVHWM, rcvhwm)
+        if endpoint.startswith("tcp://"):
+            tcp_liveness(sock)
+        if secure is not None:
+            secure(sock)  # before bind: the mechanism is fixed when a peer connects
         bind_private(sock, endpoint)
         return sock
+
+    def _events_socket(self, cfg: Config) -> tuple[zmq.Socket, Any, RefusalWatch | None]:
+        """The readers' PULL; with [zmq] curve a CURVE server behind a ZAP allow-list (curve.py)."""
+        if not cfg["zmq.curve"]:
+            return self._socket(zmq.PULL, cfg["zmq.events"], rcvhwm=EVENTS_HWM), None, None
+        zap: list[Any] = []
+        sock = self._socket(zmq.PULL, cfg["zmq.events"], rcvhwm=EVENTS_HWM,
+                            secure=lambda s: zap.append(secure_engine_socket(s, cfg, self.zctx)))
+        return sock, zap[0], RefusalWatch(sock, self.state.counters)
 
     # ---- life -------------------------------------------------------------------------------
 
@@ -237,8 +254,12 @@ class Engine:
             self.effects.flush_ips()
             self.store.save_counters(self.totals())
         finally:
+            if self.refusals is not None:
+                self.refusals.close()
             for sock in (self.events, self.control_sock, self.pub):
                 sock.close(0)
+            if self.zap is not None:
+                self.zap.stop()
             self.loop.close()
             self.store.checkpoint()
             self.store.close()
