@@ -15,11 +15,10 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from arimonitor.clicktocall import reasons
 from arimonitor.clicktocall.request import parse_channel_id
 
 if TYPE_CHECKING:
-    from arimonitor.clicktocall.flow import ClickToCallFlow
+    from arimonitor.clicktocall.flowstate import Flow
 
 log = logging.getLogger("arimonitor.clicktocall.flow")
 
@@ -33,7 +32,7 @@ def last_alive(resynced: dict[str, Any]) -> float | None:
     return None
 
 
-def end_calls_of_the_stop(flow: ClickToCallFlow, restored: Iterable[str], channels: Iterable[dict],
+def end_calls_of_the_stop(flow: Flow, restored: Iterable[str], channels: Iterable[dict],
                           down_since: float | None, now: float) -> int:
     """End the restored calls whose legs went away while arimonitor was down; how many.
     A call with both legs still up, or a leg A still waiting for its destination to be dialled,
@@ -43,22 +42,16 @@ def end_calls_of_the_stop(flow: ClickToCallFlow, restored: Iterable[str], channe
         parsed = parse_channel_id(channel.get("id", ""))
         if parsed is not None:
             legs.setdefault(parsed[0], set()).add(parsed[1])
-    ended_at = min(now, down_since) if down_since else now
-    text = reasons.FAILURE_TEXT[reasons.ENDED_WHILE_DOWN]
     ended = 0
     for rid in restored:
         call = flow.calls.get(rid)
-        if call is None or call.final or rid in flow._setting_up:
+        if call is None or call.final or flow.setting_up(rid):
             continue
         found = legs.get(rid, set())
         if {"a", "b"} <= found or ("a" in found and not call.b_dial):
             continue
-        if call.connected:
-            talk = round(max(0.0, ended_at - call.connected), 3) if down_since else None
-            flow._finish(call, ended_at, reasons.RESULT_COMPLETED, reasons.ENDED_WHILE_DOWN,
-                         text=text, duration=talk, billsec=talk)
-        else:
-            flow._fail(call, reasons.ENDED_WHILE_DOWN, ended_at, text=text)
+        # no last-alive mark only on a first start, where nothing can be restored: now, then
+        flow.ended_unseen(call, now, now if down_since is None else down_since)
         ended += 1
     if ended:
         log.info("c2c: %d call(s) in flight when arimonitor stopped ended while it was down", ended)
