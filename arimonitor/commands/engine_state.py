@@ -132,9 +132,19 @@ def register(registry: Registry) -> None:
                  for i, name in enumerate(("ok", "failed", "stalls", "last_latency_ms", "max_latency_ms"))]
         rows += [("intake", "lag_ms", intake.get("lag_ms"), None), ("", "max_lag_ms", intake.get("max_lag_ms"), None),
                  ("", "largest_batch", intake.get("batch_max"), None)]
+        bus = ctx.view("bus") or {}
+        data["bus"] = bus
+        if bus.get("enabled"):
+            rows += [("bus" if i == 0 else "", name, bus.get(name), None)
+                     for i, name in enumerate(("published", "confirmed", "dropped", "queued",
+                                               "failures"))]
         lines = [render.table(rows, ("GROUP", "COUNTER", "SINCE START", "ALL TIME"), align="llrr"),
                  f"last event {_age(intake.get('last_event_age'))}"
                  + (f", reader's last frame {_age(reader.get('last_frame_age'))}" if reader else "")]
+        if bus.get("enabled"):
+            lines.append(f"bus: {'connected to' if bus['connected'] else 'NOT CONNECTED to'} "
+                         f"{bus['broker']}, exchange {bus['exchange']}"
+                         + (f" ({bus['last_error']})" if bus["last_error"] and not bus["connected"] else ""))
         return Reply(data, "\n".join(lines))
 
     @registry.command("recovery", category="engine", slow=True,
