@@ -33,16 +33,29 @@ LINK_CONNECTED = "connected"
 LINK_DISCONNECTED = "disconnected"
 
 
+def ari_header_prefix(server: str) -> bytes:
+    """The constant start of a connection's headers (the reader keeps one per server)."""
+    return b'{"server":' + dumps(server) + b',"epoch":'
+
+
+def ari_header(prefix: bytes, epoch: int, seq: int, received: float, n: int | None = None) -> bytes:
+    """The JSON header of an `ari` message (n None) or an `ari-batch` of n frames, built with
+    %-formatting rather than json.dumps: the reader builds one per message on its hot path."""
+    if n is None:
+        return b'%s%d,"seq":%d,"t":%r}' % (prefix, epoch, seq, received)
+    return b'%s%d,"seq":%d,"n":%d,"t":%r}' % (prefix, epoch, seq, n, received)
+
+
 def ari_frame(server: str, epoch: int, seq: int, frame: bytes, received: float | None = None) -> list[bytes]:
-    header = {"server": server, "epoch": epoch, "seq": seq, "t": received if received is not None else time.time()}
-    return [KIND_ARI, dumps(header), frame]
+    t = received if received is not None else time.time()
+    return [KIND_ARI, ari_header(ari_header_prefix(server), epoch, seq, t), frame]
 
 
 def ari_batch(server: str, epoch: int, first_seq: int, frames: list[bytes],
               received: float | None = None) -> list[bytes]:
-    header = {"server": server, "epoch": epoch, "seq": first_seq, "n": len(frames),
-              "t": received if received is not None else time.time()}
-    return [KIND_ARI_BATCH, dumps(header), *frames]
+    t = received if received is not None else time.time()
+    return [KIND_ARI_BATCH, ari_header(ari_header_prefix(server), epoch, first_seq, t, len(frames)),
+            *frames]
 
 
 def ari_frames(parts: list[bytes]) -> list[tuple[dict, bytes]]:

@@ -91,8 +91,10 @@ class Server(Protocol):
 
 
 def describe(server: Server) -> str:
-    """For logs: never the password."""
-    return f"[{server.name}] {server.user}@{server.host}:{server.port}{server.vhost}"
+    """For logs and `status`: never the password. The vhost after a "/" as in an AMQP URL
+    (`guest@127.0.0.1:5672/lab`); the default vhost "/" shows as the bare "/"."""
+    vhost = "" if server.vhost == "/" else server.vhost
+    return f"[{server.name}] {server.user}@{server.host}:{server.port}/{vhost}"
 
 
 def parameters(server: Server, heartbeat: int = 30, timeout: float = 5.0) -> pika.ConnectionParameters:

@@ -183,17 +183,20 @@ class ClickToCallFlow:
             return
         cause, cause_txt = int(event.get("cause") or 0), event.get("cause_txt") or ""
         if call.connected:
+            # Talk time counts from both legs connected, not from the origin's answer.
+            talk = round(max(0.0, t - call.connected), 3)
             self._finish(call, t, reasons.RESULT_COMPLETED, None, cause=cause, cause_txt=cause_txt,
-                         duration=round(t - call.connected, 3))
+                         duration=talk, billsec=talk)
         elif leg == "a" and call.a_answered:
             self._fail(call, reasons.ORIGIN_HUNG_UP, t, cause=cause, cause_txt=cause_txt)
         elif leg == "a":
             which = V.leg_verdict(call.a_status, cause, t - call.created, call.timeout)
-            self._fail(call, _ORIGIN_FAILURES[which], t, cause=cause, cause_txt=cause_txt)
+            self._fail(call, _ORIGIN_FAILURES[which], t, **V.leg_cause(which, cause, cause_txt))
         else:
+            # The destination never answered: its own cause, however long the origin was up.
             started = call.b_dial or call.a_answered or call.created
             which = V.leg_verdict(call.b_status, cause, t - started, call.timeout)
-            self._fail(call, _DEST_FAILURES[which], t, cause=cause, cause_txt=cause_txt)
+            self._fail(call, _DEST_FAILURES[which], t, **V.leg_cause(which, cause, cause_txt))
 
     # ---- REST steps (in the worker thread; results come back through `done`) ------------------
 
@@ -292,6 +295,9 @@ class ClickToCallFlow:
     # ---- outcomes -------------------------------------------------------------------------------
 
     def _fail(self, call: FlowCall, reason: str, t: float, **fields: Any) -> None:
+        # Never connected: no talk time, however long the origin leg was up while B rang.
+        fields.setdefault("duration", 0.0)
+        fields.setdefault("billsec", 0.0)
         self._finish(call, t, reasons.RESULT_FAILED, reason, **fields)
 
     def _finish(self, call: FlowCall, t: float, result: str, reason: str | None, **fields: Any) -> None:

@@ -105,7 +105,8 @@ def reconcile(flow: ClickToCallFlow, channels: Iterable[dict], bridges: Iterable
         text = "the call ended while the engine was not watching"
         if call.connected:
             # When it ended is unknown: no duration rather than a wrong one.
-            flow._finish(call, now, reasons.RESULT_COMPLETED, None, text=text, duration=None)
+            flow._finish(call, now, reasons.RESULT_COMPLETED, None, text=text, duration=None,
+                         billsec=None)
         else:
             flow._fail(call, reasons.ENDED_UNSEEN, now, text=text)
     return result

@@ -93,7 +93,8 @@ class OutcomeStore:
             for row in cur.fetchall():
                 fields = dict(zip(_FIELDS, row[2:]))
                 out.append({"type": protocol.C2C_OUTCOME_TYPE, "version": 1, "request_id": row[0],
-                            "event": "final", "final": True, "t": row[1], **fields})
+                            "event": "final", "final": True, "t": row[1], **fields,
+                            "billsec": fields["duration"]})
         return out
 
     def recent(self, limit: int = 20, conn: sqlite3.Connection | None = None) -> list[dict[str, Any]]:

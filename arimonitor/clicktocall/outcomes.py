@@ -3,7 +3,9 @@
 Outcome body (JSON, content_type application/json; docs/PROTOCOL.md has the table):
   {"type": "c2c.outcome", "version": 1, "request_id", "client", "event", "final",
    "result": refused|failed|completed (final only), "reason", "text",
-   "cause", "cause_txt", "duration", "origin", "destination", "recording", "t"}
+   "cause", "cause_txt", "duration", "billsec", "origin", "destination", "recording", "t"}
+`duration` and `billsec` are both the talk time: seconds from both legs connected to the end
+(0 for a call placed that never connected; null when never placed or unknown).
 sent to the request's reply_to with its correlation_id, and to the results exchange with
 routing key `c2c.<event>.<client>`.
 """
@@ -44,6 +46,7 @@ def outcome(request_id: str, client: str, event: str, *, result: str | None = No
         "destination": None, "recording": None, "t": time.time(),
     }
     body.update(fields)
+    body.setdefault("billsec", body["duration"])
     return body
 
 

@@ -31,3 +31,15 @@ def leg_verdict(dial_status: str, cause: int, elapsed: float, timeout: float) ->
     if cause in (0, 16) and timeout > 0 and elapsed >= timeout - TIMING_SLACK:
         return NO_ANSWER  # the timeout case of asterisk#963: cause 0, no status, time is up
     return FAILED
+
+
+# What a leg that ended with cause 0 "Unknown" (the timeout case) really ended with.
+_CAUSE_OF = {BUSY: (17, "User busy"), NO_ANSWER: (19, "User alerting, no answer"),
+             OFFLINE: (20, "Subscriber absent")}
+
+
+def leg_cause(verdict: str, cause: int, cause_txt: str) -> dict[str, object]:
+    """`cause`/`cause_txt` of a final: the leg's own, or, for cause 0, the verdict's."""
+    if cause == 0 and verdict in _CAUSE_OF:
+        cause, cause_txt = _CAUSE_OF[verdict]
+    return {"cause": cause, "cause_txt": cause_txt}

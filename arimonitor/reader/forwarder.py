@@ -41,11 +41,7 @@ class Forwarder:
         self.notices_dropped = 0
 
     def frame(self, server: str, epoch: int, seq: int, data: bytes, received: float) -> bool:
-        # Same bytes as protocol.ari_frame's header, built without json.dumps (hot path).
-        prefix = self._prefixes.get(server)
-        if prefix is None:
-            prefix = self._prefixes[server] = b'{"server":' + protocol.dumps(server) + b',"epoch":'
-        header = b"%s%d,\"seq\":%d,\"t\":%r}" % (prefix, epoch, seq, received)
+        header = protocol.ari_header(self._prefix(server), epoch, seq, received)
         try:
             self.sock.send_multipart((protocol.KIND_ARI, header, data), zmq.NOBLOCK)
         except zmq.Again:
@@ -60,11 +56,7 @@ class Forwarder:
         n = len(frames)
         if n == 1:
             return self.frame(server, epoch, first_seq, frames[0], received)
-        prefix = self._prefixes.get(server)
-        if prefix is None:
-            prefix = self._prefixes[server] = b'{"server":' + protocol.dumps(server) + b',"epoch":'
-        # Same bytes as protocol.ari_batch's header, built without json.dumps (hot path).
-        header = b"%s%d,\"seq\":%d,\"n\":%d,\"t\":%r}" % (prefix, epoch, first_seq, n, received)
+        header = protocol.ari_header(self._prefix(server), epoch, first_seq, received, n)
         try:
             self.sock.send_multipart((protocol.KIND_ARI_BATCH, header, *frames), zmq.NOBLOCK)
         except zmq.Again:
@@ -73,6 +65,12 @@ class Forwarder:
         self.sent += n
         self.batches += 1
         return True
+
+    def _prefix(self, server: str) -> bytes:
+        prefix = self._prefixes.get(server)
+        if prefix is None:
+            prefix = self._prefixes[server] = protocol.ari_header_prefix(server)
+        return prefix
 
     def notice(self, parts: list[bytes]) -> bool:
         """Link notices and stats: also never blocking; the engine resyncs at start anyway."""

@@ -157,8 +157,37 @@ def test_destination_timeout_with_cause_0_is_no_answer():
                          "caller": {"id": f"c2c-{RID}-a"}}, 103.5)
     world.flow.on_event({"type": "ChannelDestroyed", "channel": {"id": b}, "cause": 0,
                          "cause_txt": "Unknown"}, 123.2)
-    assert world.final()["reason"] == reasons.DESTINATION_NO_ANSWER
+    final = world.final()
+    assert final["reason"] == reasons.DESTINATION_NO_ANSWER
     assert ("DELETE", f"/channels/c2c-{RID}-a", {"reason": "normal"}) in world.rest.calls
+    # The origin was up 20 s while B rang: still no talk time, and B's (true) cause.
+    assert (final["duration"], final["billsec"]) == (0.0, 0.0)
+    assert (final["cause"], final["cause_txt"]) == (19, "User alerting, no answer")
+
+
+def test_talk_time_counts_from_both_legs_connected():
+    world = World()
+    _answered(world)  # the origin answered at 103.0
+    a, b = f"c2c-{RID}-a", f"c2c-{RID}-b"
+    world.flow.on_event({"type": "Dial", "dialstatus": "RINGING", "peer": {"id": b}}, 104.0)
+    world.flow.on_event({"type": "Dial", "dialstatus": "ANSWER", "peer": {"id": b}}, 111.0)
+    world.flow.on_event({"type": "ChannelDestroyed", "channel": {"id": a}, "cause": 16,
+                         "cause_txt": "Normal Clearing"}, 136.5)
+    final = world.final()
+    assert (final["result"], final["duration"], final["billsec"]) == ("completed", 25.5, 25.5)
+    assert world.store.get(RID)["duration"] == 25.5
+    (stored,) = world.store.finals([RID])
+    assert (stored["duration"], stored["billsec"]) == (25.5, 25.5)
+
+
+def test_busy_destination_keeps_its_own_cause_and_no_talk_time():
+    world = World()
+    _answered(world)
+    world.flow.on_event({"type": "ChannelDestroyed", "channel": {"id": f"c2c-{RID}-b"},
+                         "cause": 17, "cause_txt": "User busy"}, 105.0)
+    final = world.final()
+    assert (final["reason"], final["cause"], final["billsec"]) == (
+        reasons.DESTINATION_BUSY, 17, 0.0)
 
 
 def test_destination_cause_0_early_is_a_failure_not_no_answer():
