@@ -21,6 +21,7 @@ from arimonitor.metrics.readings import Tallies
 BACKLOG_STATES = ("pending", "sent")  # transcode jobs not finished yet (transcode/jobviews.py)
 C2C_IN_FLIGHT = "clicktocall_in_flight"  # views other components offer (api.offer)
 TRANSCODERS = "transcoders"
+BUS = "bus"  # the events bus counters (bus/component.py)
 
 
 class Snapshots:
@@ -63,6 +64,7 @@ class Snapshots:
             "transcoders": api.view(TRANSCODERS),
             "clicktocall": [dict(r) for _name, r in sorted(api.process_reports().items())],
             "c2c_in_flight": api.view(C2C_IN_FLIGHT),
+            "bus": api.view(BUS),
             "tallies": self.tallies.view(),
         }
 

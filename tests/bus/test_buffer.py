@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 import pytest
 
@@ -19,10 +18,10 @@ def test_events_stay_until_confirmed_and_leave_in_order():
     buf = EventBuffer(10)
     for seq in range(1, 6):
         buf.put(event(seq))
-    assert [e.seq for e in buf.peek(3, 0)] == [1, 2, 3]
-    assert [e.seq for e in buf.peek(3, 0)] == [1, 2, 3], "peek must not remove"
+    assert [e.seq for e in buf.after(0, 3)] == [1, 2, 3]
+    assert [e.seq for e in buf.after(0, 3)] == [1, 2, 3], "reading must not remove"
     buf.confirmed(2)
-    assert [e.seq for e in buf.peek(10, 0)] == [3, 4, 5]
+    assert [e.seq for e in buf.after(0, 10)] == [3, 4, 5]
     assert (buf.appended, buf.dropped, len(buf)) == (5, 0, 3)
 
 
@@ -31,7 +30,7 @@ def test_full_buffer_drops_the_oldest_with_one_warning_then_counts(caplog):
     with caplog.at_level(logging.WARNING, logger="arimonitor.bus.buffer"):
         for seq in range(1, 11):
             buf.put(event(seq))
-    assert [e.seq for e in buf.peek(10, 0)] == [8, 9, 10]
+    assert [e.seq for e in buf.after(0, 10)] == [8, 9, 10]
     assert buf.dropped == 7 and buf.appended == 10 and buf.high_water == 3
     full = [r for r in caplog.records if "buffer full" in r.getMessage()]
     assert len(full) == 1
@@ -41,16 +40,34 @@ def test_a_confirm_after_the_oldest_were_dropped_removes_only_what_is_confirmed(
     buf = EventBuffer(2)
     buf.put(event(1))
     buf.put(event(2))
-    in_flight = buf.peek(2, 0)
+    in_flight = buf.after(0, 2)
     buf.put(event(3))          # drops 1 while 1 and 2 are being published
     buf.confirmed(in_flight[-1].seq)
-    assert [e.seq for e in buf.peek(10, 0)] == [3]
+    assert [e.seq for e in buf.after(0, 10)] == [3]
 
 
-def test_peek_waits_for_an_event_from_another_thread():
-    buf = EventBuffer(5)
-    threading.Timer(0.05, lambda: buf.put(event(1))).start()
-    assert [e.seq for e in buf.peek(5, 5.0)] == [1]
+def test_after_gives_what_was_not_sent_yet_even_when_the_head_was_dropped():
+    buf = EventBuffer(4)
+    for seq in range(1, 5):
+        buf.put(event(seq))
+    assert [e.seq for e in buf.after(2, 10)] == [3, 4]
+    assert [e.seq for e in buf.after(0, 2)] == [1, 2]
+    for seq in range(5, 8):   # 1..3 dropped while 1..2 were sent
+        buf.put(event(seq))
+    assert [e.seq for e in buf.after(2, 10)] == [4, 5, 6, 7]
+    assert buf.after(7, 10) == []
+
+
+def test_an_idle_publisher_is_woken_once_by_the_next_put():
+    buf = EventBuffer(10)
+    woken = []
+    assert buf.wake_on_put(0, lambda: woken.append(1)) is False
+    buf.put(event(1))
+    buf.put(event(2))
+    assert woken == [1], "once per idle spell, not per event"
+    assert buf.wake_on_put(0, lambda: woken.append(2)) is True, "events wait: go on now"
+    buf.put(event(3))
+    assert woken == [1]
 
 
 def test_a_bound_below_one_is_refused():
