@@ -94,7 +94,7 @@ class BusPublisher:
         if session is not None:
             session.stop_threadsafe()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=3)  # a daemon thread: a hung close never holds the exit
 
     def view(self) -> dict[str, Any]:
         buffer = self.buffer
