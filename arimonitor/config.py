@@ -8,7 +8,9 @@ under the arimonitor home (the checkout that holds supervisord.conf).
 from __future__ import annotations
 
 import configparser
+import difflib
 import os
+import re
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -49,11 +51,11 @@ SETTINGS: tuple[Setting, ...] = (
     _s("ari", "password", "", dt.text, "ARI password (ari.conf)", secret=True),
     _s("ari", "app", "arimonitor", dt.text, "Stasis application name"),
     _s("ari", "server_id", "asterisk1", dt.text, "name of this Asterisk in events and logs"),
-    _s("ari", "ping_interval", "10s", dt.seconds, "WebSocket ping interval"),
-    _s("ari", "reconnect_max", "30s", dt.seconds, "longest wait between reconnects"),
-    _s("ari", "rest_timeout", "5s", dt.seconds, "timeout of one ARI REST request"),
-    _s("ari", "probe_interval", "5s", dt.seconds, "GET /asterisk/info liveness probe", settable=True),
-    _s("ari", "state_timeout", "10s", dt.seconds,
+    _s("ari", "ping_interval", "10s", dt.Bounded(dt.seconds, "1s", "5m"), "WebSocket ping interval"),
+    _s("ari", "reconnect_max", "30s", dt.Bounded(dt.seconds, "1s", "1h"), "longest wait between reconnects"),
+    _s("ari", "rest_timeout", "5s", dt.Bounded(dt.seconds, "100ms", "5m"), "timeout of one ARI REST request"),
+    _s("ari", "probe_interval", "5s", dt.Bounded(dt.seconds, "500ms", "1h"), "GET /asterisk/info liveness probe", settable=True),
+    _s("ari", "state_timeout", "10s", dt.Bounded(dt.seconds, "100ms", "10m"),
        "how long a request made on an event waits for the state it needs (a channel's "
        "StasisStart, a bridge) before it fails", settable=True),
     _s("ami", "enabled", "no", dt.boolean, "read registered contacts from AMI PJSIPShowContacts"),
@@ -82,9 +84,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("logging", "level", "INFO", dt.log_level, "log level of every process", settable=True),
     _s("logging", "max_bytes", "50MB", dt.byte_size, "size of one log file before rotation"),
     _s("logging", "backups", "10", dt.integer, "rotated log files kept"),
-    _s("logging", "metrics_interval", "60s", dt.seconds, "period of the metrics log line", settable=True),
+    _s("logging", "metrics_interval", "60s", dt.Bounded(dt.seconds, "1s", "1d"), "period of the metrics log line", settable=True),
     _s("transcoder", "workers", "0", dt.integer, "transcoder processes; 0 = one per CPU core"),
-    _s("transcoder", "bitrate", "32", dt.positive_integer, "MP3 bitrate in kbit/s", settable=True),
+    _s("transcoder", "bitrate", "32", dt.choice(*dt.MP3_BITRATES), "MP3 bitrate in kbit/s", settable=True),
     _s("transcoder", "delete_wav", "no", dt.boolean, "delete a WAV once its MP3 is verified", settable=True),
     _s("transcoder", "job_deadline", "120s", dt.seconds, "resend a job with no result after this"),
     _s("transcoder", "max_attempts", "5", dt.positive_integer, "tries before a job is marked failed"),
@@ -163,11 +165,16 @@ def find_home() -> Path:
 class Config:
     """Typed, read-only view of arimonitor.ini plus overrides."""
 
-    def __init__(self, values: dict[str, Any], raw: dict[str, str], path: Path | None, home: Path):
+    def __init__(self, values: dict[str, Any], raw: dict[str, str], path: Path | None, home: Path,
+                 sources: dict[str, str] | None = None, base: dict[str, tuple[str, str]] | None = None):
         self._values = values
         self._raw = raw
         self.path = path
         self.home = home
+        # where each value comes from: default, file, environment, or set (the console)
+        self._sources = sources or dict.fromkeys(raw, "default")
+        # name -> (raw, source) before any `set`: what `unset` goes back to
+        self._base = base or {n: (v, self._sources[n]) for n, v in raw.items()}
 
     def get(self, name: str) -> Any:
         """`cfg.get("ari.url")`."""
@@ -186,20 +193,34 @@ class Config:
             return "********" if self._values[name] else ""
         return str(self._raw[name])
 
-    def with_overrides(self, overrides: Mapping[str, str]) -> Config:
+    def source(self, name: str) -> str:
+        return self._sources[name]
+
+    def base(self, name: str) -> tuple[str, str]:
+        """(raw value, source) as the file, environment or default give it, before any `set`."""
+        return self._base[name]
+
+    def with_overrides(self, overrides: Mapping[str, str], source: str = "set") -> Config:
         """A new Config with some raw values replaced and everything converted again."""
-        raw = dict(self._raw)
+        raw, sources = dict(self._raw), dict(self._sources)
         for name, value in overrides.items():
             if name not in SETTINGS_BY_NAME:
                 raise ConfigError(f"unknown setting {name!r}")
             raw[name] = str(value)
-        return _convert(raw, self.path, self.home)
+            sources[name] = source
+        return _convert(raw, self.path, self.home, sources, self._base)
+
+    def without_override(self, name: str) -> Config:
+        """Back to the file's (environment's, default's) value: the console's `unset`."""
+        raw, source = self._base[name]
+        return self.with_overrides({name: raw}, source=source)
 
     def take_values(self, other: Config) -> None:
         """Take `other`'s values in place (console `set`): every part that holds this Config,
         or a function reading it, sees the new value at its next use."""
         self._values.update(other._values)
         self._raw.update(other._raw)
+        self._sources.update(other._sources)
 
     def transcoder_workers(self) -> int:
         n = self._values["transcoder.workers"]
@@ -214,7 +235,8 @@ def _resolve_path(raw: str, home: Path, var: str, run: str) -> str:
     return str(p if p.is_absolute() else (home / p))
 
 
-def _convert(raw: dict[str, str], path: Path | None, home: Path) -> Config:
+def _convert(raw: dict[str, str], path: Path | None, home: Path, sources: dict[str, str] | None = None,
+             base: dict[str, tuple[str, str]] | None = None) -> Config:
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         try:
@@ -231,7 +253,40 @@ def _convert(raw: dict[str, str], path: Path | None, home: Path) -> Config:
         elif setting.section == "zmq":
             values[setting.name] = values[setting.name].format(home=home, var=var, run=run)
     _check_metrics(values, path)
-    return Config(values, raw, path, home)
+    return Config(values, raw, path, home, sources, base)
+
+
+def private_file_problem(path: Path, holds_secret: bool) -> str | None:
+    """The one rule for every file that holds a secret (arimonitor.ini, endpoints_pjsip.def with
+    PW:, __MQSERVERS__.DEF with a password): group and others may not read it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if holds_secret and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return (f"{path} holds a password and is readable by others (mode {stat.S_IMODE(mode):o}); "
+                f"run: chmod 600 {path}")
+    return None
+
+
+# A password in a v2.7 file: `PW:value` on an endpoint line, `password = value` in a server section.
+_V27_SECRETS = {"files.endpoints": re.compile(rb"(?i)\bPW:[^\s;]"),
+                "files.mqservers": re.compile(rb"(?im)^\s*password\s*=\s*\S")}
+
+
+def secret_file_problems(cfg: Config) -> list[str]:
+    """The v2.7 files that hold a password and are readable by others (the ini is checked on load)."""
+    found = []
+    for name, pattern in _V27_SECRETS.items():
+        path = Path(cfg[name])
+        try:
+            holds = bool(pattern.search(path.read_bytes()))
+        except OSError:
+            continue
+        problem = private_file_problem(path, holds)
+        if problem:
+            found.append(problem)
+    return found
 
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -253,28 +308,78 @@ def _check_private(path: Path, parser: configparser.ConfigParser) -> None:
         parser.has_option(s.section, s.key) and parser.get(s.section, s.key).strip()
         for s in SETTINGS if s.secret
     )
-    mode = path.stat().st_mode
-    if holds_secret and mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(
-            f"{path} holds a password and is readable by others (mode {stat.S_IMODE(mode):o}); "
-            f"run: chmod 600 {path}"
-        )
+    problem = private_file_problem(path, holds_secret)
+    if problem:
+        raise ConfigError(problem)
 
 
-def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Config:
-    """Read, override, convert and check; raises ConfigError naming the key at fault."""
+def _check_repeated_keys(text: str, path: Path) -> None:
+    """A key given twice (in one section, or in two copies of it) is a contradiction: refused
+    with both line numbers, never "last one wins" silently."""
+    seen: dict[tuple[str, str], int] = {}
+    section = ""
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        if stripped.startswith("[") and "]" in stripped:
+            section = stripped[1:stripped.index("]")].strip()
+            continue
+        if line[:1].isspace():  # a continuation line
+            continue
+        key = stripped.split("=", 1)[0].split(":", 1)[0].strip().lower()
+        if (section, key) in seen:
+            raise ConfigError(f"[{section}] {key} is set twice in {path} (lines {seen[section, key]} "
+                              f"and {number}); keep one")
+        seen[section, key] = number
+
+
+# ARIMONITOR_* names that are not settings: set by `arimonitor start` for supervisord, or
+# read by one tool (the prompt's history file, a test hook of the click-to-call consumer, the
+# live-Asterisk tests' launcher).
+NOT_SETTINGS = frozenset({"ARIMONITOR_CONFIG", "ARIMONITOR_HOME", "ARIMONITOR_PYTHON", "ARIMONITOR_RUN_DIR",
+                          "ARIMONITOR_LOG_DIR", "ARIMONITOR_TRANSCODERS", "ARIMONITOR_DEMO",
+                          "ARIMONITOR_CLICKTOCALL", "ARIMONITOR_USER",
+                          "ARIMONITOR_LOG_MAX_BYTES", "ARIMONITOR_LOG_BACKUPS", "ARIMONITOR_HISTORY", "ARIMONITOR_C2C_TEST_ACK_DELAY",
+                          "ARIMONITOR_TEST_ASTERISK"})
+
+
+def env_name(setting: Setting) -> str:
+    return f"ARIMONITOR_{setting.section.upper()}_{setting.key.upper()}"
+
+
+def _check_environment(environ: Mapping[str, str]) -> None:
+    """A typo'd variable is refused like a typo'd key in the file, never ignored silently."""
+    known = {env_name(s) for s in SETTINGS} | NOT_SETTINGS
+    for name in sorted(environ):
+        if name.startswith("ARIMONITOR_") and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+            hint = f"; did you mean {close[0]}?" if close else " (ARIMONITOR_<SECTION>_<KEY>, see conf/arimonitor.ini)"
+            raise ConfigError(f"unknown environment variable {name}{hint}")
+
+
+def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None,
+                check_private: bool = True) -> Config:
+    """Read, override, convert and check; raises ConfigError naming the key at fault.
+    check_private=False: `arimonitor stop`/`status` work even on a file start would refuse."""
     environ = os.environ if environ is None else environ
     home = find_home() if "ARIMONITOR_HOME" not in environ else Path(environ["ARIMONITOR_HOME"]).resolve()
     explicit = path or environ.get("ARIMONITOR_CONFIG")
     file_path = Path(explicit) if explicit else home / "conf" / "arimonitor.ini"
-    parser = configparser.ConfigParser(interpolation=None)
+    # strict=False: a section may appear twice (the shipped file lists every section with its
+    # keys commented out, and the README's snippet pasted below it repeats [ari]); a key set
+    # twice is still refused, by _check_repeated_keys.
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
     if file_path.exists():
         try:
             with open(file_path, encoding="utf-8-sig") as fh:
-                parser.read_file(fh)
+                text = fh.read()
+            _check_repeated_keys(text, file_path)
+            parser.read_string(text, str(file_path))
         except (configparser.Error, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read {file_path}: {exc}") from None
-        _check_private(file_path, parser)
+        if check_private:
+            _check_private(file_path, parser)
     elif explicit:
         raise ConfigError(f"config file {file_path} does not exist")
     known_sections = {s.section for s in SETTINGS}
@@ -283,14 +388,18 @@ def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str
             raise ConfigError(f"unknown section [{section}] in {file_path}")
         for key in parser.options(section):
             if f"{section}.{key}" not in SETTINGS_BY_NAME:
-                raise ConfigError(f"unknown key [{section}] {key} in {file_path}")
+                keys = [s.key for s in SETTINGS if s.section == section]
+                close = difflib.get_close_matches(key, keys, n=1, cutoff=0.7)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                raise ConfigError(f"unknown key [{section}] {key} in {file_path}{hint}")
+    _check_environment(environ)
     raw: dict[str, str] = {}
+    sources: dict[str, str] = {}
     for setting in SETTINGS:
-        env_name = f"ARIMONITOR_{setting.section.upper()}_{setting.key.upper()}"
-        if env_name in environ:
-            raw[setting.name] = environ[env_name]
+        if env_name(setting) in environ:
+            raw[setting.name], sources[setting.name] = environ[env_name(setting)], "environment"
         elif parser.has_option(setting.section, setting.key):
-            raw[setting.name] = parser.get(setting.section, setting.key)
+            raw[setting.name], sources[setting.name] = parser.get(setting.section, setting.key), "file"
         else:
-            raw[setting.name] = setting.default
-    return _convert(raw, file_path if file_path.exists() else None, home)
+            raw[setting.name], sources[setting.name] = setting.default, "default"
+    return _convert(raw, file_path if file_path.exists() else None, home, sources)

@@ -68,10 +68,8 @@ class DemoTree:
 
 
 @contextmanager
-def demo_tree(folder: Path, workers: int = 2,
-              sections: dict[str, dict] | None = None) -> Iterator[DemoTree]:
-    """A config for a demo tree under `folder` (free ports, its own click-to-call queue);
-    `sections` adds settings."""
+def demo_tree(folder: Path, workers: int = 2, sections: dict | None = None) -> Iterator[DemoTree]:
+    """A config for a demo tree under `folder` (free ports, its own click-to-call queue)."""
     queue = f"test-tree-{uuid.uuid4().hex[:8]}"
     mq = folder / "__MQSERVERS__.DEF"
     mq.write_text(f"[principal]\nhost=127.0.0.1\nport=5672\nuser=guest\npassword=guest\nvhost=/\n"
@@ -91,9 +89,9 @@ def tree_at(ini: Path, demo: bool) -> tuple[dict[str, str], Tree]:
     return env, Tree(load_config(ini, environ=env), demo=demo)
 
 
-def tear_down(tree: Tree, env: dict, queue: str) -> None:
+def tear_down(tree: Tree, env: dict, queue: str | None = None) -> None:
     """Whatever happened, nothing of a test's tree may outlive it: supervisord, every child,
-    its RabbitMQ queues."""
+    its RabbitMQ queues (when it has its own `queue`)."""
     from arimonitor.clicktocall import broker
 
     pids = [p["pid"] for p in tree.processes() if p.get("pid")]
@@ -102,7 +100,8 @@ def tear_down(tree: Tree, env: dict, queue: str) -> None:
     for pid in [p for p in [sup, *pids] if p]:
         if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
-    _delete_topology(broker, broker.Topology.for_queue(queue, tree.cfg["clicktocall.results_exchange"]))
+    if queue is not None:
+        _delete_topology(broker, broker.Topology.for_queue(queue, tree.cfg["clicktocall.results_exchange"]))
 
 
 def _delete_topology(broker, topology) -> None:
