@@ -72,6 +72,11 @@ class EventBuffer:
             self._on_put = fn
             return False
 
+    def stop_waking(self) -> None:
+        """Publisher thread: its session ended; no put may call into it any more."""
+        with self._lock:
+            self._on_put = None
+
     def after(self, seq: int, most: int) -> list[BusEvent]:
         """Publisher thread, without waiting: up to `most` waiting events newer than `seq`
         (the ones not yet sent on this connection), oldest first."""

@@ -111,6 +111,8 @@ class BusPublisher:
     def run(self) -> None:
         while not self._stop.is_set():
             self._session = _Session(self)
+            if self._stop.is_set():  # stop() came between the loop's check and the line above
+                break
             try:
                 reason = self._session.run()
             except (pika.exceptions.AMQPError, OSError) as exc:
@@ -157,7 +159,11 @@ class _Session:
             on_close_callback=lambda _c, why: self._end(f"connection lost: {_why(why)}"))
 
     def run(self) -> str:
-        self.connection.ioloop.start()
+        try:
+            self.connection.ioloop.start()
+        finally:
+            self.buffer.stop_waking()
+            self.connection.ioloop.close()  # its wake-up pipe: a reconnect every 30 s for days
         return self.reason or "closed"
 
     def stop_threadsafe(self) -> None:
@@ -211,7 +217,10 @@ class _Session:
 
     def _wake(self) -> None:
         """Loop thread (the engine's put): hand the pump to the publisher's ioloop."""
-        self.connection.ioloop.add_callback_threadsafe(self._pump)
+        try:
+            self.connection.ioloop.add_callback_threadsafe(self._pump)
+        except Exception:  # the session just ended; the next one reads the buffer
+            log.debug("events bus: wake-up after the session ended", exc_info=True)
 
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method

@@ -4,6 +4,7 @@ the real RabbitMQ on 127.0.0.1:5672 (unique exchange and queue per test, deleted
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 
@@ -40,6 +41,11 @@ def test_publishing_to_a_closed_port_never_blocks_the_producer():
         eventually(lambda: pub.failures >= 2, timeout=10)
         assert (buf.appended, buf.dropped, len(buf)) == (1000, 950, 50)
         assert pub.view()["connected"] is False and pub.confirmed == 0
+        # every failed session gives its sockets and wake-up pipe back: days of reconnects
+        # must not run the process out of file descriptors
+        fds = len(os.listdir("/proc/self/fd"))
+        eventually(lambda: pub.failures >= 30, timeout=30)
+        assert len(os.listdir("/proc/self/fd")) <= fds + 3
     finally:
         pub.stop(drain=0)
 
@@ -57,8 +63,6 @@ def drain(ch, queue: str) -> list[dict]:
 
 
 def test_real_broker_connection_closed_under_load_loses_nothing(bus_exchange):
-    import os
-
     name, ch = bus_exchange
     total = 6000
     buf = EventBuffer(total)   # the whole load fits the bound: nothing may be lost
