@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="programs and their states; exit 0 only if all RUNNING").set_defaults(
         func=cmd_status)
     p = sub.add_parser("tail", help="follow the logs of one or several processes, each line prefixed")
-    p.add_argument("names", nargs="*", help="engine, ari-reader, transcoder_00, clicktocall, ari-sim, calls, "
+    p.add_argument("names", nargs="*", help="engine, ari-reader_00, transcoder_00, clicktocall, ari-sim, calls, "
                                             "metrics (default: all)")
     p.add_argument("-n", "--lines", type=int, default=10, help="lines of history first (default 10)")
     p.add_argument("--no-follow", action="store_true", help="print the history and exit")

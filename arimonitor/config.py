@@ -48,7 +48,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("ari", "user", "arimonitor", dt.text, "ARI user (ari.conf)"),
     _s("ari", "password", "", dt.text, "ARI password (ari.conf)", secret=True),
     _s("ari", "app", "arimonitor", dt.text, "Stasis application name"),
-    _s("ari", "server_id", "asterisk1", dt.text, "name of this Asterisk in events and logs"),
+    _s("ari", "server_id", "asterisk1", dt.server_name,
+       "name of the [ari] Asterisk in events, logs, arictl and the database; a named "
+       "server's name is its section's ([ari:pbx2] is pbx2)"),
     _s("ari", "ping_interval", "10s", dt.seconds, "WebSocket ping interval"),
     _s("ari", "reconnect_max", "30s", dt.seconds, "longest wait between reconnects"),
     _s("ari", "rest_timeout", "5s", dt.seconds, "timeout of one ARI REST request"),
@@ -137,6 +139,12 @@ SETTINGS: tuple[Setting, ...] = (
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
+# Sections that may be repeated once per further Asterisk: [ari:pbx2], [ami:pbx2]. A named
+# section's keys are the plain section's; a key it leaves out is the plain section's value,
+# except url, which each server must name (two readers on one Asterisk would count it twice).
+SERVER_SECTIONS = ("ari", "ami")
+_SERVER_KEYS = frozenset(s.name for s in SETTINGS if s.section in SERVER_SECTIONS)
+
 
 def find_home() -> Path:
     """The checkout that holds supervisord.conf; else the current directory."""
@@ -152,11 +160,39 @@ def find_home() -> Path:
 class Config:
     """Typed, read-only view of arimonitor.ini plus overrides."""
 
-    def __init__(self, values: dict[str, Any], raw: dict[str, str], path: Path | None, home: Path):
+    def __init__(self, values: dict[str, Any], raw: dict[str, str], path: Path | None, home: Path,
+                 named: dict[str, dict[str, str]] | None = None,
+                 server_values: dict[str, dict[str, Any]] | None = None):
         self._values = values
         self._raw = raw
         self.path = path
         self.home = home
+        # [ari:NAME]/[ami:NAME] as written (raw) and converted, in file order
+        self._named = named or {}
+        self._server_values = server_values or {}
+
+    @property
+    def servers(self) -> list[str]:
+        """Every Asterisk watched: the [ari] one first, then [ari:NAME] in file order. A
+        reader's supervisord process_num is its index here."""
+        return [self._values["ari.server_id"], *self._server_values]
+
+    def for_server(self, server: str | int) -> Config:
+        """This config with the ari.* and ami.* of one server (by name or index): what that
+        server's reader and REST clients read."""
+        servers = self.servers
+        if isinstance(server, int) and not 0 <= server < len(servers):
+            raise ConfigError(f"no server number {server} (servers: {', '.join(servers)})")
+        name = servers[server] if isinstance(server, int) else server
+        if name == self._values["ari.server_id"]:
+            return self
+        if name not in self._server_values:
+            raise ConfigError(f"no server {name!r} (servers: {', '.join(self.servers)})")
+        view = Config(dict(self._values), dict(self._raw), self.path, self.home,
+                      self._named, self._server_values)
+        view._values.update(self._server_values[name])
+        view._raw.update({k: v for k, v in self._named[name].items()})
+        return view
 
     def get(self, name: str) -> Any:
         """`cfg.get("ari.url")`."""
@@ -182,7 +218,7 @@ class Config:
             if name not in SETTINGS_BY_NAME:
                 raise ConfigError(f"unknown setting {name!r}")
             raw[name] = str(value)
-        return _convert(raw, self.path, self.home)
+        return _convert(raw, self.path, self.home, self._named)
 
     def take_values(self, other: Config) -> None:
         """Take `other`'s values in place (console `set`): every part that holds this Config,
@@ -203,14 +239,42 @@ def _resolve_path(raw: str, home: Path, var: str, run: str) -> str:
     return str(p if p.is_absolute() else (home / p))
 
 
-def _convert(raw: dict[str, str], path: Path | None, home: Path) -> Config:
+def _converted(setting: Setting, raw: str, path: Path | None, section: str = "") -> Any:
+    try:
+        return setting.convert(raw)
+    except ValueError as exc:
+        where = f" in {path}" if path else ""
+        raise ConfigError(f"bad value for [{section or setting.section}] {setting.key}{where}: {exc}") from None
+
+
+def _convert_servers(raw: dict[str, str], named: dict[str, dict[str, str]],
+                     path: Path | None) -> dict[str, dict[str, Any]]:
+    """[ari:NAME]/[ami:NAME]: each server's ari.* and ami.*, the plain sections' filling gaps."""
+    where = f" in {path}" if path else ""
+    servers: dict[str, dict[str, Any]] = {}
+    for server, keys in named.items():
+        if server == raw["ari.server_id"] or server.lower() in {s.lower() for s in servers}:
+            raise ConfigError(f"server {server!r}{where} is named twice ([ari] server_id is "
+                              f"{raw['ari.server_id']!r})")
+        if "ari.url" not in keys:
+            raise ConfigError(f"[ari:{server}] url{where} is missing: each server names its ARI")
+        values = {}
+        for name in sorted(_SERVER_KEYS):
+            setting = SETTINGS_BY_NAME[name]
+            values[name] = _converted(setting, keys.get(name, raw[name]), path,
+                                      f"{setting.section}:{server}")
+        values["ari.server_id"] = server
+        servers[server] = values
+    return servers
+
+
+def _convert(raw: dict[str, str], path: Path | None, home: Path,
+             named: dict[str, dict[str, str]] | None = None) -> Config:
     values: dict[str, Any] = {}
     for setting in SETTINGS:
-        try:
-            values[setting.name] = setting.convert(raw[setting.name])
-        except ValueError as exc:
-            where = f" in {path}" if path else ""
-            raise ConfigError(f"bad value for [{setting.section}] {setting.key}{where}: {exc}") from None
+        values[setting.name] = _converted(setting, raw[setting.name], path)
+    named = named or {}
+    server_values = _convert_servers(raw, named, path)
     var = _resolve_path(values["paths.var"], home, "", "")
     values["paths.var"] = var
     run = _resolve_path(values["paths.run"], home, var, "")
@@ -220,7 +284,7 @@ def _convert(raw: dict[str, str], path: Path | None, home: Path) -> Config:
         elif setting.section == "zmq":
             values[setting.name] = values[setting.name].format(home=home, var=var, run=run)
     _check_metrics(values, path)
-    return Config(values, raw, path, home)
+    return Config(values, raw, path, home, named, server_values)
 
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -238,9 +302,10 @@ def _check_metrics(values: dict[str, Any], path: Path | None) -> None:
 
 
 def _check_private(path: Path, parser: configparser.ConfigParser) -> None:
+    secret = {s.name for s in SETTINGS if s.secret}
     holds_secret = any(
-        parser.has_option(s.section, s.key) and parser.get(s.section, s.key).strip()
-        for s in SETTINGS if s.secret
+        f"{section.partition(':')[0]}.{key}" in secret and parser.get(section, key).strip()
+        for section in parser.sections() for key in parser.options(section)
     )
     mode = path.stat().st_mode
     if holds_secret and mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -266,13 +331,7 @@ def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str
         _check_private(file_path, parser)
     elif explicit:
         raise ConfigError(f"config file {file_path} does not exist")
-    known_sections = {s.section for s in SETTINGS}
-    for section in parser.sections():
-        if section not in known_sections:
-            raise ConfigError(f"unknown section [{section}] in {file_path}")
-        for key in parser.options(section):
-            if f"{section}.{key}" not in SETTINGS_BY_NAME:
-                raise ConfigError(f"unknown key [{section}] {key} in {file_path}")
+    named = _check_sections(parser, file_path)
     raw: dict[str, str] = {}
     for setting in SETTINGS:
         env_name = f"ARIMONITOR_{setting.section.upper()}_{setting.key.upper()}"
@@ -282,4 +341,31 @@ def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str
             raw[setting.name] = parser.get(setting.section, setting.key)
         else:
             raw[setting.name] = setting.default
-    return _convert(raw, file_path if file_path.exists() else None, home)
+    return _convert(raw, file_path if file_path.exists() else None, home, named)
+
+
+def _check_sections(parser: configparser.ConfigParser, file_path: Path) -> dict[str, dict[str, str]]:
+    """Unknown sections and keys stop start-up; returns [ari:NAME]/[ami:NAME] by server."""
+    known_sections = {s.section for s in SETTINGS}
+    named: dict[str, dict[str, str]] = {}
+    for section in parser.sections():
+        base, _, server = section.partition(":")
+        if base not in known_sections or (server and base not in SERVER_SECTIONS):
+            raise ConfigError(f"unknown section [{section}] in {file_path}")
+        if server:
+            try:
+                dt.server_name(server)
+            except ValueError as exc:
+                raise ConfigError(f"section [{section}] in {file_path}: {exc}") from None
+        for key in parser.options(section):
+            if f"{base}.{key}" not in SETTINGS_BY_NAME:
+                raise ConfigError(f"unknown key [{section}] {key} in {file_path}")
+            if server and key == "server_id":
+                raise ConfigError(f"[{section}] server_id in {file_path}: a named server's id "
+                                  f"is its section's name ({server})")
+            if server:
+                named.setdefault(server, {})[f"{base}.{key}"] = parser.get(section, key)
+    for server, keys in named.items():
+        if not any(k.startswith("ari.") for k in keys):
+            raise ConfigError(f"[ami:{server}] in {file_path} has no [ari:{server}]")
+    return named

@@ -46,7 +46,8 @@ class Tree:
 
     def expected(self) -> list[str]:
         """Programs that must be RUNNING for the tree to be healthy."""
-        names = ["engine", "ari-reader"]
+        names = ["engine"]
+        names += [f"ari-reader_{n:02d}" for n in range(len(self.cfg.servers))]
         names += [f"transcoder_{n:02d}" for n in range(self.cfg.transcoder_workers())]
         if self.cfg["clicktocall.enabled"]:
             names.append("clicktocall")
@@ -63,6 +64,7 @@ class Tree:
             "ARIMONITOR_RUN_DIR": str(self.run_dir),
             "ARIMONITOR_LOG_DIR": str(self.log_dir),
             "ARIMONITOR_TRANSCODERS": str(self.cfg.transcoder_workers()),
+            "ARIMONITOR_READERS": str(len(self.cfg.servers)),
             "ARIMONITOR_DEMO": "true" if self.demo else "false",
             "ARIMONITOR_CLICKTOCALL": "true" if self.cfg["clicktocall.enabled"] else "false",
         })

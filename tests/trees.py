@@ -69,7 +69,8 @@ def tear_down(tree: Tree, env: dict, queue: str) -> None:
     for pid in [p for p in [sup, *pids] if p]:
         if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
-    _delete_topology(broker, broker.Topology.for_queue(queue, tree.cfg["clicktocall.results_exchange"]))
+    if queue:  # "": a tree without click-to-call declared none
+        _delete_topology(broker, broker.Topology.for_queue(queue, tree.cfg["clicktocall.results_exchange"]))
 
 
 def _delete_topology(broker, topology) -> None:
