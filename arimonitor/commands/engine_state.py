@@ -91,6 +91,10 @@ def register(registry: Registry) -> None:
             f"endpoints:  {s['online']}/{s['endpoints']} online, {s['not_in_files']} not in files",
             f"remote IPs: {s['remote_ips']}",
         ]
+        if _many_servers(ctx):
+            data["servers"] = _servers_view(ctx, link)
+            after_link = next(i for i, line in enumerate(lines) if line.startswith("link:")) + 1
+            lines.insert(after_link, "servers:    " + ", ".join(map(_server_words, data["servers"])))
         if probe.get("auth_failed"):
             lines.append(f"ari auth:   FAILED - {probe.get('auth_error') or 'HTTP 401'}")
         if data["last_resync"]:
@@ -156,34 +160,45 @@ def register(registry: Registry) -> None:
 
     @registry.command("calls", category="calls", summary="active calls (origin -> destination (state))",
                       args=[Arg("client", "only this client's calls", optional=True)],
-                      examples=["calls", "calls 101"])
-    def calls(ctx, client=None) -> Reply:
-        rows = ctx.active_calls(client)
+                      options=[Option("server", "only this Asterisk's calls ([ari] server_id or [ari:NAME])")],
+                      examples=["calls", "calls 101", "calls --server pbx2"])
+    def calls(ctx, client=None, server=None) -> Reply:
+        _known_server(ctx, server)
+        rows = [r for r in ctx.active_calls(client) if server is None or r["server"] == server]
+        what = _filter_words(client=client, server=server)
         if not rows:
-            return Reply(rows, "no active calls" + (f" for client {client}" if client else ""))
+            return Reply(rows, "no active calls" + what)
         now = time.time()
+        many = _many_servers(ctx)
         text = render.table(
-            [(r["origin"] or "?", r["destination"] or "?", r["state"], r["client"] or "-",
-              render.duration(now - r["created"]), _clock(r["created"]), r["id"]) for r in rows],
-            ("FROM", "TO", "STATE", "CLIENT", "FOR", "SINCE", "CALL"),
-            title=f"active calls{' for client ' + client if client else ''}")
+            [(*((r["server"],) if many else ()), r["origin"] or "?", r["destination"] or "?",
+              r["state"], r["client"] or "-", render.duration(now - r["created"]),
+              _clock(r["created"]), r["id"]) for r in rows],
+            (*(("SERVER",) if many else ()), "FROM", "TO", "STATE", "CLIENT", "FOR", "SINCE", "CALL"),
+            title="active calls" + what)
         return Reply(rows, text)
 
     @registry.command("history", category="calls", summary="ended calls, newest first",
                       options=[Option("client", "only this client"),
                                Option("since", "how far back: 30m, 1h, 2d", convert=_since),
-                               Option("limit", "rows (default 20)", convert=_limit, default=20)],
-                      examples=["history", "history --client 101 --since 1h", "history --limit 100"])
-    def history(ctx, client=None, since=None, limit=20) -> Reply:
-        rows = ctx.history(client, since, limit)
+                               Option("limit", "rows (default 20)", convert=_limit, default=20),
+                               Option("server", "only this Asterisk's calls ([ari] server_id or [ari:NAME])")],
+                      examples=["history", "history --client 101 --since 1h", "history --limit 100",
+                                "history --server pbx2"])
+    def history(ctx, client=None, since=None, limit=20, server=None) -> Reply:
+        _known_server(ctx, server)
+        rows = ctx.history(client, since, limit, server=server)
         if not rows:
             return Reply(rows, "no calls in history for that filter")
+        many = _many_servers(ctx)
         text = render.table(
-            [(_clock(r["ended"]), r["origin"] or "?", r["destination"] or "?", r["client"] or "-",
-              r["hangup_cause"], render.duration(r["duration"]), render.duration(r["billsec"]),
-              r["end_reason"]) for r in rows],
-            ("ENDED", "FROM", "TO", "CLIENT", "CAUSE", "LENGTH", "TALK", "END"),
-            title="call history" + (f" for client {client}" if client else ""))
+            [(_clock(r["ended"]), *((r["server"],) if many else ()), r["origin"] or "?",
+              r["destination"] or "?", r["client"] or "-", r["hangup_cause"],
+              render.duration(r["duration"]), render.duration(r["billsec"]), r["end_reason"])
+             for r in rows],
+            ("ENDED", *(("SERVER",) if many else ()), "FROM", "TO", "CLIENT", "CAUSE", "LENGTH",
+             "TALK", "END"),
+            title="call history" + _filter_words(client=client, server=server))
         return Reply(rows, text)
 
     # Raw tables for tests and tools; the operator-facing `endpoints`/`ips` live elsewhere.
@@ -196,3 +211,33 @@ def register(registry: Registry) -> None:
                       hidden=True)
     def engine_ips(ctx) -> Reply:
         return Reply(ctx.remote_ips())
+
+
+def _many_servers(ctx) -> bool:
+    """A SERVER column only when more than one Asterisk is configured: one server's tables
+    stay as they were."""
+    return len(ctx.cfg.servers) > 1
+
+
+def _known_server(ctx, server: str | None) -> None:
+    if server is not None and server not in ctx.cfg.servers:
+        raise CommandError(protocol.E_NOT_FOUND,
+                           f"no server {server!r}; servers: {', '.join(ctx.cfg.servers)}")
+
+
+def _filter_words(client: str | None = None, server: str | None = None) -> str:
+    return (f" for client {client}" if client else "") + (f" on server {server}" if server else "")
+
+
+def _servers_view(ctx, link: dict) -> list[dict[str, Any]]:
+    """Each configured Asterisk: the engine's own ([ari]) with its link state; the others'
+    messages are set aside by the intake until the engine keeps per-server state."""
+    aside = (ctx.stats().get("intake") or {}).get("other_servers") or {}
+    own = ctx.cfg["ari.server_id"]
+    return [{"server": name, "state": link["state"] if name == own else "not watched by the engine",
+             "set_aside": 0 if name == own else aside.get(name, 0)} for name in ctx.cfg.servers]
+
+
+def _server_words(view: dict[str, Any]) -> str:
+    aside = f", {view['set_aside']} set aside" if view["set_aside"] else ""
+    return f"{view['server']} ({view['state']}{aside})"

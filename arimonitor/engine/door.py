@@ -111,8 +111,8 @@ class EngineDoor:
         return self._queries.remote_ips()
 
     def history(self, client: str | None = None, since: float | None = None,
-                limit: int = 50) -> list[dict[str, Any]]:
-        return self._queries.history(client, since, limit)
+                limit: int = 50, server: str | None = None) -> list[dict[str, Any]]:
+        return self._queries.history(client, since, limit, server)
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         call = self._state.calls.get(call_id)

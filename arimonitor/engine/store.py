@@ -127,9 +127,13 @@ class Store:
                                 f"VALUES ({marks})", [row.get(c) for c in _CALL_COLUMNS])
 
     def history(self, client: str | None = None, since: float | None = None,
-                limit: int = 50, conn: sqlite3.Connection | None = None) -> list[dict[str, Any]]:
+                limit: int = 50, conn: sqlite3.Connection | None = None,
+                server: str | None = None) -> list[dict[str, Any]]:
         """Ended calls, newest first."""
         where, params = [], []
+        if server:
+            where.append("server = ?")
+            params.append(server)
         if client:
             where.append("client = ?")
             params.append(client)
