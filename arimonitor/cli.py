@@ -29,46 +29,76 @@ Press Ctrl-C here to stop everything.
 """
 
 
-def _tree(args, demo: bool = False):
+def _tree(args, demo: bool = False, check_files: bool = True):
+    """check_files=False: stop/status/restart must work even where start would refuse a file."""
     from arimonitor.supervision import Tree
 
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, check_private=check_files)
     return Tree(cfg, demo=demo)
 
 
 def cmd_start(args) -> int:
-    from arimonitor.supervision import start
+    from arimonitor.supervision import programs, start
 
+    if args.names:
+        return programs(_running_tree(args), "start", args.names)
     tree = _tree(args, demo=args.demo)
-    ok, message = start(tree)
+    ok, message = start(tree, ari_timeout=None if args.no_wait_ari else args.ari_timeout)
     print(message, file=sys.stdout if ok else sys.stderr)
     return EXIT_OK if ok else EXIT_ERROR
 
 
 def cmd_stop(args) -> int:
-    from arimonitor.supervision import stop
+    from arimonitor.supervision import programs, stop
 
-    ok, message = stop(_tree(args))
+    if args.names:
+        return programs(_running_tree(args), "stop", args.names)
+    ok, message = stop(_tree(args, check_files=False))
     print(message, file=sys.stdout if ok else sys.stderr)
     return EXIT_OK if ok else EXIT_ERROR
 
 
+def cmd_restart(args) -> int:
+    """Every program (or the NAMEs) stopped and started again under the running supervisord."""
+    from arimonitor.supervision import programs
+
+    tree = _running_tree(args)
+    return programs(tree, "restart", args.names or ["all"])
+
+
+def _running_tree(args):
+    tree = _tree(args, check_files=False)
+    tree.demo = tree.started_as_demo()
+    return tree
+
+
 def cmd_status(args) -> int:
-    tree = _tree(args)
+    tree = _running_tree(args)
     if tree.supervisord_pid() is None:
         print("arimonitor is not running")
         return EXIT_NOT_RUNNING
-    processes = tree.processes()
-    demo = any(p["name"] == "ari-sim" and p["statename"] == "RUNNING" for p in processes)
-    tree.demo = demo
     expected = set(tree.expected())
+    # ari-sim outside demo mode is not part of this tree: not shown as if it were expected
+    processes = [p for p in tree.processes() if p["name"] in expected or p["statename"] != "STOPPED"]
+    if args.names:
+        processes = [p for p in processes if p["name"] in args.names]
+        unknown = sorted(set(args.names) - {p["name"] for p in processes})
+        if unknown:
+            print(f"arimonitor: no program {', '.join(unknown)} (programs: {', '.join(sorted(expected))})",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        expected &= set(args.names)
     width = max((len(p["name"]) for p in processes), default=8)
     print(f"{'PROGRAM'.ljust(width)}  {'STATE':<9} {'PID':>7}  UPTIME")
     for p in sorted(processes, key=lambda p: p["name"]):
         uptime = _uptime(p["now"] - p["start"]) if p["statename"] == "RUNNING" else p.get("spawnerr") or "-"
         print(f"{p['name'].ljust(width)}  {p['statename']:<9} {p['pid'] or '-':>7}  {uptime}")
-    healthy = all(p["statename"] == "RUNNING" for p in processes if p["name"] in expected)
-    return EXIT_OK if healthy else EXIT_ERROR
+    states = {p["name"]: p["statename"] for p in processes}
+    missing = sorted(name for name in expected if states.get(name) != "RUNNING")
+    if missing:
+        named = ", ".join(f"{n} ({states.get(n, 'absent')})" for n in missing)
+        print(f"not running: {named}", file=sys.stderr)
+    return EXIT_ERROR if missing else EXIT_OK
 
 
 def _uptime(seconds: float) -> str:
@@ -80,48 +110,81 @@ def _uptime(seconds: float) -> str:
 
 
 def cmd_tail(args) -> int:
-    from arimonitor.tail import follow
+    from arimonitor.tail import follow, unknown_name
 
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, check_private=False)
+    wrong = unknown_name(Path(cfg["paths.log"]), args.names)
+    if wrong:
+        print(f"arimonitor: {wrong}", file=sys.stderr)
+        return EXIT_USAGE
     return follow(Path(cfg["paths.log"]), args.names, lines=args.lines, forever=not args.no_follow)
 
 
 def cmd_demo(args) -> int:
     from arimonitor.supervision import start, stop
-    from arimonitor.tail import follow
 
     tree = _tree(args, demo=True)
     ok, message = start(tree)
     if not ok:
         print(message, file=sys.stderr)
-        stop(tree)
         return EXIT_ERROR
+    try:
+        return _demo_foreground(tree)
+    finally:
+        # whatever ends the demo (Ctrl-C, SIGTERM, SIGHUP, `| head` closing the pipe, a crash),
+        # the tree it started stops with it
+        _quiet_stdout_if_closed()
+        ok, message = stop(tree)
+        _say(f"arimonitor {message}" if ok else message)
+
+
+def _quiet_stdout_if_closed() -> None:
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _say(text: str) -> None:
+    try:
+        print(text, flush=True)
+    except (BrokenPipeError, ValueError):
+        pass
+
+
+def _demo_foreground(tree) -> int:
+    from arimonitor.tail import follow
+
     bin_dir = Path(sys.executable).parent if Path(sys.argv[0]).name == "arimonitor" and \
         (Path(sys.executable).parent / "arictl").exists() else tree.cfg.home / "bin"
-    print(NEXT_STEPS.format(bin=os.path.relpath(bin_dir)))
-    stopping = {"now": False}
 
     def interrupt(_sig, _frame):
-        stopping["now"] = True
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
     requester = None
-    if tree.cfg["clicktocall.enabled"]:
-        from arimonitor.demo_requests import DemoRequester
-
-        requester = DemoRequester(tree.cfg, lambda line: print(f"{'demo'.ljust(6)} | {line}", flush=True))
-        requester.start()
     try:
+        print(NEXT_STEPS.format(bin=os.path.relpath(bin_dir)), flush=True)
+        if tree.cfg["clicktocall.enabled"]:
+            from arimonitor.demo_requests import DemoRequester
+
+            requester = DemoRequester(tree.cfg, lambda line: _say(f"{'demo'.ljust(6)} | {line}"))
+            requester.start()
         follow(Path(tree.cfg["paths.log"]), ["calls", "engine"], lines=0, forever=True)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BrokenPipeError):
+        # Ctrl-C, SIGTERM, SIGHUP, or `arimonitor demo | head` closing the pipe: the demo ends
         pass
-    if requester is not None:
-        requester.stop()
-    print("\nstopping arimonitor ...")
-    ok, message = stop(tree)
-    print(message)
-    return EXIT_OK if ok else EXIT_ERROR
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+        if requester is not None:
+            requester.stop()
+    _quiet_stdout_if_closed()
+    _say("\nstopping arimonitor ...")
+    return EXIT_OK
 
 
 def cmd_sim(args) -> int:
@@ -143,12 +206,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="arimonitor.ini (default: $ARIMONITOR_CONFIG or conf/arimonitor.ini)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    p = sub.add_parser("start", help="start every process under supervisord and wait until RUNNING")
+    names_help = "only these programs (engine, ari-reader (every ari-reader_NN), transcoder_00, clicktocall, ari-sim)"
+    p = sub.add_parser("start", help="start every process under supervisord, wait until RUNNING and the "
+                                     "ARI link is up")
+    p.add_argument("names", nargs="*", metavar="NAME", help=names_help + " of a running tree")
     p.add_argument("--demo", action="store_true", help="run against the built-in ARI simulator")
+    p.add_argument("--no-wait-ari", action="store_true",
+                   help="return once the programs run, without waiting for Asterisk")
+    p.add_argument("--ari-timeout", type=float, default=20.0,
+                   help="seconds to wait for the ARI link before giving up (default 20)")
     p.set_defaults(func=cmd_start)
-    sub.add_parser("stop", help="stop everything and wait until no process is left").set_defaults(func=cmd_stop)
-    sub.add_parser("status", help="programs and their states; exit 0 only if all RUNNING").set_defaults(
-        func=cmd_status)
+    p = sub.add_parser("stop", help="stop everything and wait until no process is left")
+    p.add_argument("names", nargs="*", metavar="NAME", help=names_help)
+    p.set_defaults(func=cmd_stop)
+    p = sub.add_parser("restart", help="stop and start again every program, or the NAMEs")
+    p.add_argument("names", nargs="*", metavar="NAME", help=names_help)
+    p.set_defaults(func=cmd_restart)
+    p = sub.add_parser("status", help="programs and their states; exit 0 only if all RUNNING, 3 not running")
+    p.add_argument("names", nargs="*", metavar="NAME", help=names_help)
+    p.set_defaults(func=cmd_status)
     p = sub.add_parser("tail", help="follow the logs of one or several processes, each line prefixed")
     p.add_argument("names", nargs="*", help="engine, ari-reader_00, transcoder_00, clicktocall, ari-sim, calls, "
                                             "metrics (default: all)")

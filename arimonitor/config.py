@@ -8,7 +8,9 @@ under the arimonitor home (the checkout that holds supervisord.conf).
 from __future__ import annotations
 
 import configparser
+import difflib
 import os
+import re
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,6 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from arimonitor import datatypes as dt
+from arimonitor.config_servers import (
+    SERVER_SECTIONS,
+    ServerSectionError,
+    convert_servers,
+    named_sections,
+)
 
 
 class ConfigError(Exception):
@@ -49,13 +57,13 @@ SETTINGS: tuple[Setting, ...] = (
     _s("ari", "password", "", dt.text, "ARI password (ari.conf)", secret=True),
     _s("ari", "app", "arimonitor", dt.text, "Stasis application name"),
     _s("ari", "server_id", "asterisk1", dt.server_name,
-       "name of the [ari] Asterisk in events, logs, arictl and the database; a named "
+       "name of the [ari] Asterisk in events, logs, arictl and the database; a further "
        "server's name is its section's ([ari:pbx2] is pbx2)"),
-    _s("ari", "ping_interval", "10s", dt.seconds, "WebSocket ping interval"),
-    _s("ari", "reconnect_max", "30s", dt.seconds, "longest wait between reconnects"),
-    _s("ari", "rest_timeout", "5s", dt.seconds, "timeout of one ARI REST request"),
-    _s("ari", "probe_interval", "5s", dt.seconds, "GET /asterisk/info liveness probe", settable=True),
-    _s("ari", "state_timeout", "10s", dt.seconds,
+    _s("ari", "ping_interval", "10s", dt.Bounded(dt.seconds, "1s", "5m"), "WebSocket ping interval"),
+    _s("ari", "reconnect_max", "30s", dt.Bounded(dt.seconds, "1s", "1h"), "longest wait between reconnects"),
+    _s("ari", "rest_timeout", "5s", dt.Bounded(dt.seconds, "100ms", "5m"), "timeout of one ARI REST request"),
+    _s("ari", "probe_interval", "5s", dt.Bounded(dt.seconds, "500ms", "1h"), "GET /asterisk/info liveness probe", settable=True),
+    _s("ari", "state_timeout", "10s", dt.Bounded(dt.seconds, "100ms", "10m"),
        "how long a request made on an event waits for the state it needs (a channel's "
        "StasisStart, a bridge) before it fails", settable=True),
     _s("ami", "enabled", "no", dt.boolean, "read registered contacts from AMI PJSIPShowContacts"),
@@ -84,9 +92,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("logging", "level", "INFO", dt.log_level, "log level of every process", settable=True),
     _s("logging", "max_bytes", "50MB", dt.byte_size, "size of one log file before rotation"),
     _s("logging", "backups", "10", dt.integer, "rotated log files kept"),
-    _s("logging", "metrics_interval", "60s", dt.seconds, "period of the metrics log line", settable=True),
+    _s("logging", "metrics_interval", "60s", dt.Bounded(dt.seconds, "1s", "1d"), "period of the metrics log line", settable=True),
     _s("transcoder", "workers", "0", dt.integer, "transcoder processes; 0 = one per CPU core"),
-    _s("transcoder", "bitrate", "32", dt.positive_integer, "MP3 bitrate in kbit/s", settable=True),
+    _s("transcoder", "bitrate", "32", dt.choice(*dt.MP3_BITRATES), "MP3 bitrate in kbit/s", settable=True),
     _s("transcoder", "delete_wav", "no", dt.boolean, "delete a WAV once its MP3 is verified", settable=True),
     _s("transcoder", "job_deadline", "120s", dt.seconds, "resend a job with no result after this"),
     _s("transcoder", "max_attempts", "5", dt.positive_integer, "tries before a job is marked failed"),
@@ -138,12 +146,8 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
-
-# Sections that may be repeated once per further Asterisk: [ari:pbx2], [ami:pbx2]. A named
-# section's keys are the plain section's; a key it leaves out is the plain section's value,
-# except url, which each server must name (two readers on one Asterisk would count it twice).
-SERVER_SECTIONS = ("ari", "ami")
-_SERVER_KEYS = frozenset(s.name for s in SETTINGS if s.section in SERVER_SECTIONS)
+# what each further server ([ari:NAME], [ami:NAME]) has of its own (config_servers.py)
+SERVER_SETTINGS = [s.name for s in SETTINGS if s.section in SERVER_SECTIONS]
 
 
 def find_home() -> Path:
@@ -161,37 +165,41 @@ class Config:
     """Typed, read-only view of arimonitor.ini plus overrides."""
 
     def __init__(self, values: dict[str, Any], raw: dict[str, str], path: Path | None, home: Path,
+                 sources: dict[str, str] | None = None, base: dict[str, tuple[str, str]] | None = None,
                  named: dict[str, dict[str, str]] | None = None,
                  server_values: dict[str, dict[str, Any]] | None = None):
         self._values = values
         self._raw = raw
         self.path = path
         self.home = home
-        # [ari:NAME]/[ami:NAME] as written (raw) and converted, in file order
+        # where each value comes from: default, file, environment, or set (the console)
+        self._sources = sources or dict.fromkeys(raw, "default")
+        # name -> (raw, source) before any `set`: what `unset` goes back to
+        self._base = base or {n: (v, self._sources[n]) for n, v in raw.items()}
+        # [ari:NAME]/[ami:NAME] as written, and converted, in file order
         self._named = named or {}
         self._server_values = server_values or {}
 
     @property
     def servers(self) -> list[str]:
-        """Every Asterisk watched: the [ari] one first, then [ari:NAME] in file order. A
+        """Every Asterisk watched: the [ari] one first, then each [ari:NAME] in file order. A
         reader's supervisord process_num is its index here."""
         return [self._values["ari.server_id"], *self._server_values]
 
     def for_server(self, server: str | int) -> Config:
         """This config with the ari.* and ami.* of one server (by name or index): what that
-        server's reader and REST clients read."""
+        server's reader reads."""
         servers = self.servers
         if isinstance(server, int) and not 0 <= server < len(servers):
             raise ConfigError(f"no server number {server} (servers: {', '.join(servers)})")
         name = servers[server] if isinstance(server, int) else server
-        if name == self._values["ari.server_id"]:
+        if name == servers[0]:
             return self
         if name not in self._server_values:
-            raise ConfigError(f"no server {name!r} (servers: {', '.join(self.servers)})")
-        view = Config(dict(self._values), dict(self._raw), self.path, self.home,
-                      self._named, self._server_values)
-        view._values.update(self._server_values[name])
-        view._raw.update({k: v for k, v in self._named[name].items()})
+            raise ConfigError(f"no server {name!r} (servers: {', '.join(servers)})")
+        view = Config({**self._values, **self._server_values[name]},
+                      {**self._raw, **self._named[name]}, self.path, self.home,
+                      dict(self._sources), self._base, self._named, self._server_values)
         return view
 
     def get(self, name: str) -> Any:
@@ -211,20 +219,34 @@ class Config:
             return "********" if self._values[name] else ""
         return str(self._raw[name])
 
-    def with_overrides(self, overrides: Mapping[str, str]) -> Config:
+    def source(self, name: str) -> str:
+        return self._sources[name]
+
+    def base(self, name: str) -> tuple[str, str]:
+        """(raw value, source) as the file, environment or default give it, before any `set`."""
+        return self._base[name]
+
+    def with_overrides(self, overrides: Mapping[str, str], source: str = "set") -> Config:
         """A new Config with some raw values replaced and everything converted again."""
-        raw = dict(self._raw)
+        raw, sources = dict(self._raw), dict(self._sources)
         for name, value in overrides.items():
             if name not in SETTINGS_BY_NAME:
                 raise ConfigError(f"unknown setting {name!r}")
             raw[name] = str(value)
-        return _convert(raw, self.path, self.home, self._named)
+            sources[name] = source
+        return _convert(raw, self.path, self.home, sources, self._base, self._named)
+
+    def without_override(self, name: str) -> Config:
+        """Back to the file's (environment's, default's) value: the console's `unset`."""
+        raw, source = self._base[name]
+        return self.with_overrides({name: raw}, source=source)
 
     def take_values(self, other: Config) -> None:
         """Take `other`'s values in place (console `set`): every part that holds this Config,
         or a function reading it, sees the new value at its next use."""
         self._values.update(other._values)
         self._raw.update(other._raw)
+        self._sources.update(other._sources)
 
     def transcoder_workers(self) -> int:
         n = self._values["transcoder.workers"]
@@ -239,42 +261,23 @@ def _resolve_path(raw: str, home: Path, var: str, run: str) -> str:
     return str(p if p.is_absolute() else (home / p))
 
 
-def _converted(setting: Setting, raw: str, path: Path | None, section: str = "") -> Any:
-    try:
-        return setting.convert(raw)
-    except ValueError as exc:
-        where = f" in {path}" if path else ""
-        raise ConfigError(f"bad value for [{section or setting.section}] {setting.key}{where}: {exc}") from None
-
-
-def _convert_servers(raw: dict[str, str], named: dict[str, dict[str, str]],
-                     path: Path | None) -> dict[str, dict[str, Any]]:
-    """[ari:NAME]/[ami:NAME]: each server's ari.* and ami.*, the plain sections' filling gaps."""
-    where = f" in {path}" if path else ""
-    servers: dict[str, dict[str, Any]] = {}
-    for server, keys in named.items():
-        if server == raw["ari.server_id"] or server.lower() in {s.lower() for s in servers}:
-            raise ConfigError(f"server {server!r}{where} is named twice ([ari] server_id is "
-                              f"{raw['ari.server_id']!r})")
-        if "ari.url" not in keys:
-            raise ConfigError(f"[ari:{server}] url{where} is missing: each server names its ARI")
-        values = {}
-        for name in sorted(_SERVER_KEYS):
-            setting = SETTINGS_BY_NAME[name]
-            values[name] = _converted(setting, keys.get(name, raw[name]), path,
-                                      f"{setting.section}:{server}")
-        values["ari.server_id"] = server
-        servers[server] = values
-    return servers
-
-
-def _convert(raw: dict[str, str], path: Path | None, home: Path,
+def _convert(raw: dict[str, str], path: Path | None, home: Path, sources: dict[str, str] | None = None,
+             base: dict[str, tuple[str, str]] | None = None,
              named: dict[str, dict[str, str]] | None = None) -> Config:
-    values: dict[str, Any] = {}
-    for setting in SETTINGS:
-        values[setting.name] = _converted(setting, raw[setting.name], path)
-    named = named or {}
-    server_values = _convert_servers(raw, named, path)
+    def convert(name: str, value: str, section: str = "") -> Any:
+        setting = SETTINGS_BY_NAME[name]
+        try:
+            return setting.convert(value)
+        except ValueError as exc:
+            where = f" in {path}" if path else ""
+            raise ConfigError(f"bad value for [{section or setting.section}] {setting.key}{where}: "
+                              f"{exc}") from None
+
+    values = {setting.name: convert(setting.name, raw[setting.name]) for setting in SETTINGS}
+    try:
+        server_values = convert_servers(raw, named or {}, path, SERVER_SETTINGS, convert)
+    except ServerSectionError as exc:
+        raise ConfigError(str(exc)) from None
     var = _resolve_path(values["paths.var"], home, "", "")
     values["paths.var"] = var
     run = _resolve_path(values["paths.run"], home, var, "")
@@ -284,7 +287,40 @@ def _convert(raw: dict[str, str], path: Path | None, home: Path,
         elif setting.section == "zmq":
             values[setting.name] = values[setting.name].format(home=home, var=var, run=run)
     _check_metrics(values, path)
-    return Config(values, raw, path, home, named, server_values)
+    return Config(values, raw, path, home, sources, base, named, server_values)
+
+
+def private_file_problem(path: Path, holds_secret: bool) -> str | None:
+    """The one rule for every file that holds a secret (arimonitor.ini, endpoints_pjsip.def with
+    PW:, __MQSERVERS__.DEF with a password): group and others may not read it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if holds_secret and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return (f"{path} holds a password and is readable by others (mode {stat.S_IMODE(mode):o}); "
+                f"run: chmod 600 {path}")
+    return None
+
+
+# A password in a v2.7 file: `PW:value` on an endpoint line, `password = value` in a server section.
+_V27_SECRETS = {"files.endpoints": re.compile(rb"(?i)\bPW:[^\s;]"),
+                "files.mqservers": re.compile(rb"(?im)^\s*password\s*=\s*\S")}
+
+
+def secret_file_problems(cfg: Config) -> list[str]:
+    """The v2.7 files that hold a password and are readable by others (the ini is checked on load)."""
+    found = []
+    for name, pattern in _V27_SECRETS.items():
+        path = Path(cfg[name])
+        try:
+            holds = bool(pattern.search(path.read_bytes()))
+        except OSError:
+            continue
+        problem = private_file_problem(path, holds)
+        if problem:
+            found.append(problem)
+    return found
 
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -303,69 +339,108 @@ def _check_metrics(values: dict[str, Any], path: Path | None) -> None:
 
 def _check_private(path: Path, parser: configparser.ConfigParser) -> None:
     secret = {s.name for s in SETTINGS if s.secret}
-    holds_secret = any(
+    holds_secret = any(  # [ari:pbx2] password too
         f"{section.partition(':')[0]}.{key}" in secret and parser.get(section, key).strip()
-        for section in parser.sections() for key in parser.options(section)
-    )
-    mode = path.stat().st_mode
-    if holds_secret and mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(
-            f"{path} holds a password and is readable by others (mode {stat.S_IMODE(mode):o}); "
-            f"run: chmod 600 {path}"
-        )
+        for section in parser.sections() for key in parser.options(section))
+    problem = private_file_problem(path, holds_secret)
+    if problem:
+        raise ConfigError(problem)
 
 
-def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Config:
-    """Read, override, convert and check; raises ConfigError naming the key at fault."""
+def _check_repeated_keys(text: str, path: Path) -> None:
+    """A key given twice (in one section, or in two copies of it) is a contradiction: refused
+    with both line numbers, never "last one wins" silently."""
+    seen: dict[tuple[str, str], int] = {}
+    section = ""
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        if stripped.startswith("[") and "]" in stripped:
+            section = stripped[1:stripped.index("]")].strip()
+            continue
+        if line[:1].isspace():  # a continuation line
+            continue
+        key = stripped.split("=", 1)[0].split(":", 1)[0].strip().lower()
+        if (section, key) in seen:
+            raise ConfigError(f"[{section}] {key} is set twice in {path} (lines {seen[section, key]} "
+                              f"and {number}); keep one")
+        seen[section, key] = number
+
+
+# ARIMONITOR_* names that are not settings: set by `arimonitor start` for supervisord, or
+# read by one tool (the prompt's history file, a test hook of the click-to-call consumer, the
+# live-Asterisk tests' launcher).
+NOT_SETTINGS = frozenset({"ARIMONITOR_CONFIG", "ARIMONITOR_HOME", "ARIMONITOR_PYTHON", "ARIMONITOR_RUN_DIR",
+                          "ARIMONITOR_LOG_DIR", "ARIMONITOR_TRANSCODERS", "ARIMONITOR_READERS",
+                          "ARIMONITOR_DEMO",
+                          "ARIMONITOR_CLICKTOCALL", "ARIMONITOR_USER",
+                          "ARIMONITOR_LOG_MAX_BYTES", "ARIMONITOR_LOG_BACKUPS", "ARIMONITOR_HISTORY", "ARIMONITOR_C2C_TEST_ACK_DELAY",
+                          "ARIMONITOR_TEST_ASTERISK"})
+
+
+def env_name(setting: Setting) -> str:
+    return f"ARIMONITOR_{setting.section.upper()}_{setting.key.upper()}"
+
+
+def _check_environment(environ: Mapping[str, str]) -> None:
+    """A typo'd variable is refused like a typo'd key in the file, never ignored silently."""
+    known = {env_name(s) for s in SETTINGS} | NOT_SETTINGS
+    for name in sorted(environ):
+        if name.startswith("ARIMONITOR_") and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+            hint = f"; did you mean {close[0]}?" if close else " (ARIMONITOR_<SECTION>_<KEY>, see conf/arimonitor.ini)"
+            raise ConfigError(f"unknown environment variable {name}{hint}")
+
+
+def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None,
+                check_private: bool = True) -> Config:
+    """Read, override, convert and check; raises ConfigError naming the key at fault.
+    check_private=False: `arimonitor stop`/`status` work even on a file start would refuse."""
     environ = os.environ if environ is None else environ
     home = find_home() if "ARIMONITOR_HOME" not in environ else Path(environ["ARIMONITOR_HOME"]).resolve()
     explicit = path or environ.get("ARIMONITOR_CONFIG")
     file_path = Path(explicit) if explicit else home / "conf" / "arimonitor.ini"
-    parser = configparser.ConfigParser(interpolation=None)
+    # strict=False: a section may appear twice (the shipped file lists every section with its
+    # keys commented out, and the README's snippet pasted below it repeats [ari]); a key set
+    # twice is still refused, by _check_repeated_keys.
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
     if file_path.exists():
         try:
             with open(file_path, encoding="utf-8-sig") as fh:
-                parser.read_file(fh)
+                text = fh.read()
+            _check_repeated_keys(text, file_path)
+            parser.read_string(text, str(file_path))
         except (configparser.Error, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read {file_path}: {exc}") from None
-        _check_private(file_path, parser)
+        if check_private:
+            _check_private(file_path, parser)
     elif explicit:
         raise ConfigError(f"config file {file_path} does not exist")
-    named = _check_sections(parser, file_path)
-    raw: dict[str, str] = {}
-    for setting in SETTINGS:
-        env_name = f"ARIMONITOR_{setting.section.upper()}_{setting.key.upper()}"
-        if env_name in environ:
-            raw[setting.name] = environ[env_name]
-        elif parser.has_option(setting.section, setting.key):
-            raw[setting.name] = parser.get(setting.section, setting.key)
-        else:
-            raw[setting.name] = setting.default
-    return _convert(raw, file_path if file_path.exists() else None, home, named)
-
-
-def _check_sections(parser: configparser.ConfigParser, file_path: Path) -> dict[str, dict[str, str]]:
-    """Unknown sections and keys stop start-up; returns [ari:NAME]/[ami:NAME] by server."""
+    try:
+        named = named_sections(parser, file_path, SETTINGS_BY_NAME)
+    except ServerSectionError as exc:
+        raise ConfigError(str(exc)) from None
     known_sections = {s.section for s in SETTINGS}
-    named: dict[str, dict[str, str]] = {}
     for section in parser.sections():
-        base, _, server = section.partition(":")
-        if base not in known_sections or (server and base not in SERVER_SECTIONS):
+        if ":" in section:  # [ari:NAME], checked above
+            continue
+        if section not in known_sections:
             raise ConfigError(f"unknown section [{section}] in {file_path}")
-        if server:
-            try:
-                dt.server_name(server)
-            except ValueError as exc:
-                raise ConfigError(f"section [{section}] in {file_path}: {exc}") from None
         for key in parser.options(section):
-            if f"{base}.{key}" not in SETTINGS_BY_NAME:
-                raise ConfigError(f"unknown key [{section}] {key} in {file_path}")
-            if server and key == "server_id":
-                raise ConfigError(f"[{section}] server_id in {file_path}: a named server's id "
-                                  f"is its section's name ({server})")
-            if server:
-                named.setdefault(server, {})[f"{base}.{key}"] = parser.get(section, key)
-    for server, keys in named.items():
-        if not any(k.startswith("ari.") for k in keys):
-            raise ConfigError(f"[ami:{server}] in {file_path} has no [ari:{server}]")
-    return named
+            if f"{section}.{key}" not in SETTINGS_BY_NAME:
+                keys = [s.key for s in SETTINGS if s.section == section]
+                close = difflib.get_close_matches(key, keys, n=1, cutoff=0.7)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                raise ConfigError(f"unknown key [{section}] {key} in {file_path}{hint}")
+    _check_environment(environ)
+    raw: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for setting in SETTINGS:
+        if env_name(setting) in environ:
+            raw[setting.name], sources[setting.name] = environ[env_name(setting)], "environment"
+        elif parser.has_option(setting.section, setting.key):
+            raw[setting.name], sources[setting.name] = parser.get(setting.section, setting.key), "file"
+        else:
+            raw[setting.name], sources[setting.name] = setting.default, "default"
+    return _convert(raw, file_path if file_path.exists() else None, home, sources, named=named)

@@ -127,3 +127,39 @@ def text(value: str) -> str:
 
 def path(value: str) -> str:
     return str(value).strip()
+
+
+class Bounded:
+    """A converter whose result must lie in [low, high] (written as an operator writes them,
+    "1s", "1h", "8"): the file, the environment and the console's `set` all go through it, so a
+    value that would spin a thread 1,000 times a second or turn a timer off is refused alike."""
+
+    def __init__(self, convert, low: str, high: str) -> None:
+        self.convert = convert
+        self.low_text, self.high_text = low, high
+        self.low, self.high = convert(low), convert(high)
+        self.__name__ = getattr(convert, "__name__", "bounded")
+
+    def __call__(self, text):
+        value = self.convert(text)
+        if not self.low <= value <= self.high:
+            raise ValueError(f"{text!r} is out of bounds: between {self.low_text} and {self.high_text}")
+        return value
+
+    def describe(self) -> str:
+        return f"{self.low_text} to {self.high_text}"
+
+
+def choice(*allowed: int):
+    """An integer from a fixed list (MP3 bitrates)."""
+    def convert(text: str | int) -> int:
+        value = integer(text)
+        if value not in allowed:
+            raise ValueError(f"{text!r} is not one of {', '.join(map(str, allowed))}")
+        return value
+    convert.describe = lambda: "one of " + ", ".join(map(str, allowed))  # type: ignore[attr-defined]
+    return convert
+
+
+# The bitrates an MPEG-1/2 layer III encoder accepts (lame at 8 kHz mono: 8-160 are useful).
+MP3_BITRATES = (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)

@@ -1,4 +1,5 @@
-"""Logging for every process: its own rotating file plus stdout for supervisord.
+"""Logging for every process: one log file each, `<log>/<process>.log` (under supervisord its
+captured stdout, else a rotating file written here, plus stdout).
 
 The calls log (one line per call event) and the metrics log (a periodic counters line) are
 separate files written through the `arimonitor.calls` and `arimonitor.metrics` loggers.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 import threading
 from pathlib import Path
@@ -33,8 +35,13 @@ def setup_logging(process_name: str, cfg: Config, stdout: bool = True) -> loggin
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    root.addHandler(_rotating(log_dir / f"{process_name}.log", cfg, FORMAT))
-    if stdout:
+    # Under supervisord the process's stdout+stderr IS <log>/<name>.log (supervisord writes and
+    # rotates it): one file, with whatever escapes logging too (a crash before logging is set
+    # up, a message from C code). Alone (tests, `arimonitor sim`), the process writes it itself.
+    supervised = "SUPERVISOR_ENABLED" in os.environ
+    if not supervised:
+        root.addHandler(_rotating(log_dir / f"{process_name}.log", cfg, FORMAT))
+    if stdout or supervised:
         console = logging.StreamHandler(sys.stdout)
         console.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(console)

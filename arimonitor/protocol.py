@@ -141,8 +141,13 @@ def request(req_id: str, cmd: str, args: list[str] | None = None, opts: dict | N
     return dumps(body)
 
 
-def ok(req_id: str | None, data: Any = None, text: str = "") -> dict:
-    return {"id": req_id, "status": STATUS_OK, "code": E_OK, "reason": "", "data": data, "text": text}
+def ok(req_id: str | None, data: Any = None, text: str = "", problems: list[str] | None = None) -> dict:
+    """A command that reports health (`status`) adds `problems`: the answer is ok, and the
+    list says what is not healthy (empty = healthy); arictl exits 1 when it is not empty."""
+    reply = {"id": req_id, "status": STATUS_OK, "code": E_OK, "reason": "", "data": data, "text": text}
+    if problems is not None:
+        reply["problems"] = problems
+    return reply
 
 
 def error(req_id: str | None, code: int, reason: str, data: Any = None) -> dict:

@@ -3,7 +3,9 @@ can tail only one)."""
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -66,6 +68,23 @@ def _last_lines(path: Path, count: int) -> list[str]:
 
 def log_names(log_dir: Path) -> list[str]:
     return sorted(p.stem for p in log_dir.glob("*.log") if p.stem != "supervisord")
+
+
+# every log a tree writes, whether or not it exists yet (a program not started yet has none)
+KNOWN_LOGS = ("engine", "ari-reader_00", "clicktocall", "ari-sim", "calls", "metrics")
+
+
+def unknown_name(log_dir: Path, names: list[str]) -> str | None:
+    """'no process engin; did you mean engine?' for the first name no log can have, else None
+    (`tail engin` used to wait forever for a file that never comes)."""
+    known = sorted(set(KNOWN_LOGS) | set(log_names(log_dir)))
+    for name in names:
+        if name in known or re.fullmatch(r"(transcoder|ari-reader)_\d\d", name):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else f" (logs: {', '.join(known)})"
+        return f"no process {name}{hint}"
+    return None
 
 
 def follow(log_dir: Path, names: list[str], lines: int = 10, forever: bool = True,

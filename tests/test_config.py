@@ -7,7 +7,7 @@ import pytest
 
 from arimonitor import datatypes as dt
 from arimonitor.config import SETTINGS, ConfigError, load_config
-from tests.support import ROOT
+from tests.support import ROOT, write_config
 
 
 def write(tmp_path, text: str, mode: int = 0o600):
@@ -89,3 +89,73 @@ def test_converters(conv, good, bad):
     for text in bad:
         with pytest.raises(ValueError):
             conv(text)
+
+
+def test_a_typo_in_the_environment_is_refused_with_did_you_mean(tmp_path):
+    ini = write_config(tmp_path)
+    with pytest.raises(ConfigError, match="unknown environment variable ARIMONITOR_SIM_PROT; "
+                                          "did you mean ARIMONITOR_SIM_PORT"):
+        load_config(ini, environ={"ARIMONITOR_SIM_PROT": "9000"})
+    with pytest.raises(ConfigError, match=r"unknown key \[sim\] prot .*did you mean port"):
+        load_config(write_config(tmp_path, {"sim": {"prot": "9000"}}), environ={})
+
+
+def test_every_file_holding_a_secret_follows_one_rule(tmp_path):
+    from arimonitor.config import secret_file_problems
+
+    endpoints = tmp_path / "endpoints_pjsip.def"
+    endpoints.write_text("#include sip/101.conf ;Endpoint:1013010 CLI:101 PW:s3cret\n")
+    mq = tmp_path / "__MQSERVERS__.DEF"
+    mq.write_text("[principal]\nhost=127.0.0.1\nqueue=q\npassword=guest\n")
+    clients = tmp_path / "__CLIENTES__.DEF"
+    clients.write_text("[101]\nnome=Acme\n")
+    for path in (endpoints, mq, clients):
+        path.chmod(0o644)
+    cfg = load_config(write_config(tmp_path, {"files": {"endpoints": endpoints, "mqservers": mq,
+                                                        "clients": clients}}), environ={})
+    found = secret_file_problems(cfg)
+    assert len(found) == 2 and "s3cret" not in " ".join(found)
+    assert f"chmod 600 {endpoints}" in found[0] and f"chmod 600 {mq}" in found[1]
+    endpoints.chmod(0o600)
+    mq.chmod(0o600)
+    assert secret_file_problems(cfg) == []
+
+
+def test_stop_and_status_read_a_file_start_would_refuse(tmp_path):
+    ini = write_config(tmp_path, {"ari": {"password": "x"}})
+    ini.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        load_config(ini, environ={})
+    assert load_config(ini, environ={}, check_private=False)["ari.password"] == "x"
+
+
+@pytest.mark.parametrize(("name", "value"), [("ari.probe_interval", "0"), ("logging.metrics_interval", "0"),
+                                             ("transcoder.bitrate", "999999"), ("ari.probe_interval", "999999999999d")])
+def test_bounds_are_shared_by_the_file_and_the_environment(tmp_path, name, value):
+    section, key = name.split(".")
+    with pytest.raises(ConfigError, match=rf"\[{section}\] {key}.*{re.escape(repr(value))}"):
+        load_config(write_config(tmp_path, {section: {key: value}}), environ={})
+    with pytest.raises(ConfigError, match=rf"\[{section}\] {key}"):
+        load_config(write_config(tmp_path), environ={f"ARIMONITOR_{section.upper()}_{key.upper()}": value})
+
+
+def test_every_settable_value_has_bounds():
+    for setting in SETTINGS:
+        if setting.settable and setting.convert not in (dt.boolean, dt.log_level):
+            assert hasattr(setting.convert, "describe"), setting.name
+
+
+def test_the_readme_snippet_pasted_into_the_shipped_ini_works(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    snippet = readme.split("Then in `conf/arimonitor.ini`")[1].split("\n\n")[1]
+    assert snippet.lstrip().startswith("[ari]")
+    ini = tmp_path / "arimonitor.ini"
+    ini.write_text((ROOT / "conf" / "arimonitor.ini").read_text() + "\n"
+                   + "\n".join(line.strip() for line in snippet.splitlines()).replace("<", "").replace(">", "") + "\n")
+    ini.chmod(0o600)
+    cfg = load_config(ini, environ={})
+    assert (cfg["ari.url"], cfg["ari.user"], cfg["ami.enabled"]) == ("http://127.0.0.1:8088/ari", "arimonitor", True)
+    assert cfg.source("ari.password") == "file"
+    ini.write_text(ini.read_text() + "[ari]\nurl = http://10.0.0.9:8088/ari\n")
+    with pytest.raises(ConfigError, match=r"\[ari\] url is set twice .*lines \d+ and \d+"):
+        load_config(ini, environ={})

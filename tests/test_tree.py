@@ -106,3 +106,10 @@ def test_demo_runs_in_the_foreground_and_ctrl_c_stops_everything(tree_env, proce
     assert demo.wait(60) == 0
     assert not pid_alive(sup)
     assert [pid for pid in pids if pid_alive(pid)] == []
+
+
+def test_tail_of_a_mistyped_process_says_so_at_once(tmp_path):
+    ini = write_config(tmp_path)
+    result = run_arimonitor("tail", "engin", env={**os.environ, "ARIMONITOR_CONFIG": str(ini)}, timeout=20)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "arimonitor: no process engin; did you mean engine?"

@@ -38,13 +38,14 @@ class DemoTree:
 
 
 @contextmanager
-def demo_tree(folder: Path, workers: int = 2) -> Iterator[DemoTree]:
+def demo_tree(folder: Path, workers: int = 2, sections: dict | None = None) -> Iterator[DemoTree]:
     """A config for a demo tree under `folder` (free ports, its own click-to-call queue)."""
     queue = f"test-tree-{uuid.uuid4().hex[:8]}"
     mq = folder / "__MQSERVERS__.DEF"
     mq.write_text(f"[principal]\nhost=127.0.0.1\nport=5672\nuser=guest\npassword=guest\nvhost=/\n"
                   f"queue={queue}\n", encoding="utf-8")
-    ini = write_config(folder, {"transcoder": {"workers": workers}, "files": {"mqservers": str(mq)}})
+    ini = write_config(folder, {"transcoder": {"workers": workers}, "files": {"mqservers": str(mq)},
+                                **(sections or {})})
     env, tree = tree_at(ini, demo=True)
     try:
         yield DemoTree(env, tree.cfg, tree, queue)
@@ -58,9 +59,9 @@ def tree_at(ini: Path, demo: bool) -> tuple[dict[str, str], Tree]:
     return env, Tree(load_config(ini, environ=env), demo=demo)
 
 
-def tear_down(tree: Tree, env: dict, queue: str) -> None:
+def tear_down(tree: Tree, env: dict, queue: str | None = None) -> None:
     """Whatever happened, nothing of a test's tree may outlive it: supervisord, every child,
-    its RabbitMQ queues."""
+    its RabbitMQ queues (when it has its own `queue`)."""
     from arimonitor.clicktocall import broker
 
     pids = [p["pid"] for p in tree.processes() if p.get("pid")]
@@ -69,7 +70,7 @@ def tear_down(tree: Tree, env: dict, queue: str) -> None:
     for pid in [p for p in [sup, *pids] if p]:
         if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
-    if queue:  # "": a tree without click-to-call declared none
+    if queue is not None:
         _delete_topology(broker, broker.Topology.for_queue(queue, tree.cfg["clicktocall.results_exchange"]))
 
 

@@ -2,6 +2,7 @@
 
 Errors come in two kinds an operator reads differently:
 - AriHttpError(status, body): Asterisk answered, and said no (404 gone, 409 not in Stasis...).
+- AriNotAsterisk (an AriHttpError): something answered, but not Asterisk (wrong [ari] url).
 - AriUnavailable(reason): no answer at all (refused, timeout, broken connection).
 - AriAuthError (an AriHttpError, 401/403): Asterisk answered and refused our credentials, an
   operator's fix ([ari] user/password, ari.conf), not an outage.
@@ -42,6 +43,33 @@ class AriAuthError(AriHttpError):
         text = (f"{method} {path}: HTTP {status}: ARI refused user {user!r} "
                 "(authentication failed: check [ari] user and password)")
         self.args = (text,)
+
+
+class AriNotAsterisk(AriHttpError):
+    """Something answered on the ARI URL, but not Asterisk's ARI: a wrong [ari] url (host,
+    port or the /ari prefix), not a wrong password and not an outage."""
+
+    def __init__(self, method: str, path: str, status: int, body: Any, url: str):
+        super().__init__(method, path, status, body)
+        self.args = ((f"{method} {path}: HTTP {status}: the server at {url} is not Asterisk's ARI "
+                     "(check [ari] url: host, port and the /ari prefix)"),)
+
+
+# Asterisk's own answers carry these; another server on the port (a web server, a proxy with its
+# own login) does not. A 401 from Asterisk: realm "Asterisk REST Interface", JSON body.
+ASTERISK_REALM = "Asterisk REST Interface"
+
+
+def looks_like_asterisk(response: requests.Response) -> bool:
+    if response.headers.get("Server", "").startswith("Asterisk"):
+        return True
+    if ASTERISK_REALM in response.headers.get("WWW-Authenticate", ""):
+        return True
+    if response.status_code in (401, 403):
+        return False
+    # an ARI error answer is a JSON object with a message (real captures: 400, 404, 409, 422, 500)
+    body = _body(response)
+    return isinstance(body, dict) or (response.status_code < 400 and isinstance(body, list))
 
 
 class AriUnavailable(AriError):
@@ -92,6 +120,8 @@ class AriRest:
             raise AriUnavailable(method, path, reason or type(exc).__name__ + _short(exc), kind) from None
         finally:
             self.last_latency = time.monotonic() - started
+        if not looks_like_asterisk(response):
+            raise AriNotAsterisk(method, path, response.status_code, _body(response), self.base_url)
         if response.status_code >= 400:
             raise http_error(method, path, response.status_code, _body(response), self.user)
         if response.status_code == 204 or not response.content:

@@ -22,6 +22,7 @@ import pika
 import pika.exceptions
 
 from arimonitor.backoff import Backoff
+from arimonitor.repeats import STARTUP_GRACE, RepeatedFailure
 
 # ---- topology --------------------------------------------------------------------------------
 
@@ -142,13 +143,18 @@ def run_sessions(servers: Sequence[Server], session: Session, stopper: Stopping,
         return SessionEnd(False, "no RabbitMQ server in __MQSERVERS__.DEF", fatal=True)
     backoff = backoff or Backoff()
     last = SessionEnd(False, "not started")
+    # a broker outage is one episode: logged once, then counted (arimonitor/repeats.py)
+    unanswered = RepeatedFailure(log, "connecting to RabbitMQ", grace=STARTUP_GRACE)
     while not stopper.stopping:
-        connection, index = _first_that_answers(servers, stopper, log, connect)
+        why: list[str] = []
+        connection, index = _first_that_answers(servers, stopper, log, connect, why)
         if connection is None:
             delay = backoff.next()
-            log.warning("no RabbitMQ server answered; next round in %.1f s", delay)
+            unanswered.failed(f"no server in __MQSERVERS__.DEF answered ({'; '.join(why)}); "
+                              f"next round in {delay:.1f} s")
             stopper.wait(delay)
             continue
+        unanswered.succeeded()
         try:
             last = session.run(connection, index)
         except pika.exceptions.AMQPError as exc:
@@ -157,7 +163,8 @@ def run_sessions(servers: Sequence[Server], session: Session, stopper: Stopping,
             last = SessionEnd(getattr(session, "consumed", False), f"{type(exc).__name__}: {exc}")
         finally:
             _close_quietly(connection)
-        log.warning("RabbitMQ session on %s ended: %s", describe(servers[index]), last.reason)
+        log.log(logging.INFO if stopper.stopping else logging.WARNING,  # a clean stop is no news
+                "RabbitMQ session on %s ended: %s", describe(servers[index]), last.reason)
         if last.fatal:
             return last
         if last.consumed:
@@ -168,17 +175,20 @@ def run_sessions(servers: Sequence[Server], session: Session, stopper: Stopping,
 
 
 def _first_that_answers(servers: Sequence[Server], stopper: Stopping, log: logging.Logger,
-                        connect: Connect) -> tuple[pika.BlockingConnection | None, int]:
+                        connect: Connect, why: list[str] | None = None) -> tuple[pika.BlockingConnection | None, int]:
+    """The first server that accepts a connection; each refusal's reason goes to `why` (logged
+    by the caller once per outage, not once per server and round)."""
+    why = [] if why is None else why
     for index, server in enumerate(servers):
         if stopper.stopping:
             break
         try:
             connection = connect(server)
         except pika.exceptions.ProbableAuthenticationError:
-            log.error("RabbitMQ %s refused the user or password", describe(server))
+            why.append(f"{describe(server)} refused the user or password")
             continue
         except (pika.exceptions.AMQPError, OSError) as exc:
-            log.warning("RabbitMQ %s: %s", describe(server), type(exc).__name__)
+            why.append(f"{describe(server)}: {type(exc).__name__}")
             continue
         log.info("connected to RabbitMQ %s", describe(server))
         return connection, index

@@ -22,7 +22,8 @@ def _when(t: float | None) -> str:
 
 def _table(rows: list[dict[str, Any]]) -> str:
     return render.table(
-        [(_when(r["updated"]), r["request_id"], r["client"], r["origin"], r["destination"],
+        # WHEN: when the request came (its first event), not its last update
+        [(_when(r["created"]), r["request_id"], r["client"], r["origin"], r["destination"],
           r["result"] or r["state"], render.duration(r["duration"]) if r.get("duration") else None,
           describe(r["reason"]) if r["reason"] else None) for r in rows],
         ["WHEN", "REQUEST", "CLIENT", "FROM", "TO", "OUTCOME", "TALK", "WHY"],

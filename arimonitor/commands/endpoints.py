@@ -37,6 +37,17 @@ def _address(ip: str | None, port: int | None) -> str | None:
     return f"{ip}:{port}" if port else ip
 
 
+def check_client(ctx: EngineApi, client: str | None) -> None:
+    """One rule for `list`, `calls` and `history`: a client that is neither in the files nor
+    on any endpoint is an error (with the names it may have meant); a known client with
+    nothing to show is an empty answer."""
+    if client is None:
+        return
+    every = ctx.endpoints()
+    if client not in (getattr(ctx.tables(), "clients", None) or {}) and not any(e["client"] == client for e in every):
+        raise _no_client(ctx, client, every)
+
+
 def _row(ep: dict[str, Any], tables: Any, show_passwords: bool) -> dict[str, Any]:
     """One endpoint as `list` shows it: the address only while Asterisk holds the contact;
     after an unregistration the old address is `last_seen`, never shown as current."""
@@ -49,9 +60,28 @@ def _row(ep: dict[str, Any], tables: Any, show_passwords: bool) -> dict[str, Any
             "in_files": ep["in_files"], "last_change": ep["last_change"] or None}
 
 
+# Keys a hand slips between on a number: l/1, o/0 (and capitals). "10l" is 101 before it is 105.
+_LOOKALIKE = str.maketrans("lLiIoO", "111100")
+
+
+def closest_ids(word: str, known: list[str], n: int = 3) -> list[str]:
+    """Ids an operator probably meant: same-length ids by the number of differing characters
+    (a look-alike letter for a digit counts for almost nothing), then difflib's guesses."""
+    typed = word.translate(_LOOKALIKE)
+
+    def distance(candidate: str) -> float:
+        slips = sum(a != b for a, b in zip(word, candidate, strict=True))
+        return sum(a != b for a, b in zip(typed, candidate, strict=True)) + 0.1 * slips
+
+    same_length = sorted((distance(k), k) for k in known if len(k) == len(word))
+    found = [k for d, k in same_length if d <= 1.1][:n]
+    found += [k for k in difflib.get_close_matches(word, known, n=n, cutoff=0.5) if k not in found]
+    return found[:n]
+
+
 def _no_client(ctx: EngineApi, client: str, endpoints: list[dict[str, Any]]) -> CommandError:
     known = set(getattr(ctx.tables(), "clients", {}) or {}) | {e["client"] for e in endpoints}
-    close = difflib.get_close_matches(client, sorted(k for k in known if k), n=3, cutoff=0.5)
+    close = closest_ids(client, sorted(k for k in known if k))
     hint = f"; did you mean: {', '.join(close)}?" if close else ""
     return CommandError(protocol.E_NOT_FOUND, f"no client {client!r}{hint}", data={"suggestions": close})
 
@@ -69,7 +99,7 @@ def register(registry: Registry) -> None:
     @registry.command(
         "list", category="endpoints", summary="endpoints with client, type, state, IP, password (masked)",
         aliases=("list_endpoints",),
-        args=[Arg("client", "only this client's endpoints", optional=True)],
+        args=[Arg("client", "only this client's endpoints", optional=True, complete="client")],
         options=[Option("status", "only endpoints in this state", choices=S.ENDPOINT_STATES),
                  Option("type", "only this endpoint type (TYPE: in endpoints_pjsip.def)"),
                  Option("show-passwords", "show passwords instead of ********", flag=True)],

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from arimonitor import datatypes, protocol
+from arimonitor import datatypes, health, protocol
 from arimonitor.ari.rest import AriError
 from arimonitor.commands import render
+from arimonitor.commands.endpoints import check_client
 from arimonitor.commands.processes import processes_lines, processes_view
 from arimonitor.commands.registry import Arg, CommandError, Option, Registry, Reply
 
@@ -70,13 +71,32 @@ def _probe_state(probe: dict[str, Any]) -> str:
     return f"{_PROBE_LABELS.get(kind, 'ERROR')} - {(probe.get('problem') or kind)[:100]}{when}"
 
 
+def _cause(row: dict[str, Any]) -> str:
+    """'17 User busy': the number an admin greps for and the words an operator reads."""
+    cause, text = row.get("hangup_cause"), row.get("cause_txt")
+    if cause is None:
+        return "-"
+    return f"{cause} {text}" if text else str(cause)
+
+
 def register(registry: Registry) -> None:
     @registry.command("status", category="engine",
-                      summary="processes, link, Asterisk, calls and endpoints at a glance",
-                      examples=["status"])
-    def status(ctx) -> Reply:
+                      summary="processes, link, Asterisk, calls and endpoints at a glance; "
+                              "exit 0 healthy, 1 degraded (each problem named)",
+                      options=[Option("brief", "one line: OK - ... or DEGRADED - problem; problem",
+                                      flag=True)],
+                      examples=["status", "status --brief"])
+    def status(ctx, brief=False) -> Reply:
         data = ctx.status()
         data["processes"] = processes_view(ctx)
+        found = health.problems(
+            link=data["link"], probe=data["probe"], outage_open_since=data.get("outage_open_since"),
+            transcoders=data["processes"]["transcoders"], transcoders_expected=ctx.cfg.transcoder_workers(),
+            clicktocall=data["processes"]["clicktocall"], clicktocall_expected=bool(ctx.cfg["clicktocall.enabled"]),
+            tables=ctx.tables(), now=time.time())
+        data["problems"] = found
+        if brief:
+            return Reply(data, health.brief(found, data["state"]), found)
         s, link, probe = data["state"], data["link"], data["probe"]
         lines = [
             f"engine:     up {render.duration(data['uptime'])}",
@@ -95,8 +115,6 @@ def register(registry: Registry) -> None:
             data["servers"] = _servers_view(ctx, link)
             after_link = next(i for i, line in enumerate(lines) if line.startswith("link:")) + 1
             lines.insert(after_link, "servers:    " + ", ".join(map(_server_words, data["servers"])))
-        if probe.get("auth_failed"):
-            lines.append(f"ari auth:   FAILED - {probe.get('auth_error') or 'HTTP 401'}")
         if data["last_resync"]:
             r = data["last_resync"]
             lines.append(f"last resync: {_clock(r.get('at'))} ({r.get('reason')}): {_changes(r)}")
@@ -108,7 +126,8 @@ def register(registry: Registry) -> None:
             lines.append(f"last outage: {_clock(outage.get('disconnected'))} -> {_clock(outage.get('resynced'))}, "
                          f"unseen {_seconds(outage.get('unseen'))} ({outage.get('reason')}): "
                          f"{_changes(outage.get('changes') or {})}")
-        return Reply(data, "\n".join(lines))
+        lines += [f"PROBLEM:    {problem}" for problem in found] or ["health:     ok"]
+        return Reply(data, "\n".join(lines), found)
 
     @registry.command("stats", category="engine", summary="event, loss and liveness counters",
                       examples=["stats"])
@@ -159,10 +178,11 @@ def register(registry: Registry) -> None:
         return Reply(result, text)
 
     @registry.command("calls", category="calls", summary="active calls (origin -> destination (state))",
-                      args=[Arg("client", "only this client's calls", optional=True)],
+                      args=[Arg("client", "only this client's calls", optional=True, complete="client")],
                       options=[Option("server", "only this Asterisk's calls ([ari] server_id or [ari:NAME])")],
                       examples=["calls", "calls 101", "calls --server pbx2"])
     def calls(ctx, client=None, server=None) -> Reply:
+        check_client(ctx, client)
         _known_server(ctx, server)
         rows = [r for r in ctx.active_calls(client) if server is None or r["server"] == server]
         what = _filter_words(client=client, server=server)
@@ -179,27 +199,31 @@ def register(registry: Registry) -> None:
         return Reply(rows, text)
 
     @registry.command("history", category="calls", summary="ended calls, newest first",
-                      options=[Option("client", "only this client"),
-                               Option("since", "how far back: 30m, 1h, 2d", convert=_since),
+                      args=[Arg("client", "only this client's calls (as in list / calls)", optional=True,
+                                complete="client")],
+                      options=[Option("since", "how far back: 30m, 1h, 2d", convert=_since),
                                Option("limit", "rows (default 20)", convert=_limit, default=20),
                                Option("server", "only this Asterisk's calls ([ari] server_id or [ari:NAME])")],
-                      examples=["history", "history --client 101 --since 1h", "history --limit 100",
+                      examples=["history", "history 101 --since 1h", "history --limit 100",
                                 "history --server pbx2"])
     def history(ctx, client=None, since=None, limit=20, server=None) -> Reply:
+        check_client(ctx, client)
         _known_server(ctx, server)
         rows = ctx.history(client, since, limit, server=server)
         if not rows:
             return Reply(rows, "no calls in history for that filter")
+        total = ctx.history_count(client, since, server=server)
+        # not "(20)" when 59 exist: how many there are, and how to see more
+        count = f"{len(rows)} of {total}; --limit N for more" if total > len(rows) else len(rows)
+        heading = render.heading("call history" + _filter_words(client=client, server=server), count)
         many = _many_servers(ctx)
-        text = render.table(
+        table = render.table(
             [(_clock(r["ended"]), *((r["server"],) if many else ()), r["origin"] or "?",
-              r["destination"] or "?", r["client"] or "-", r["hangup_cause"],
-              render.duration(r["duration"]), render.duration(r["billsec"]), r["end_reason"])
-             for r in rows],
+              r["destination"] or "?", r["client"] or "-", _cause(r), render.duration(r["duration"]),
+              render.duration(r["billsec"]), r["end_reason"]) for r in rows],
             ("ENDED", *(("SERVER",) if many else ()), "FROM", "TO", "CLIENT", "CAUSE", "LENGTH",
-             "TALK", "END"),
-            title="call history" + _filter_words(client=client, server=server))
-        return Reply(rows, text)
+             "TALK", "END"))
+        return Reply(rows, f"{heading}\n{table}")
 
     # Raw tables for tests and tools; the operator-facing `endpoints`/`ips` live elsewhere.
     @registry.command("_engine_endpoints", category="engine", summary="every endpoint record (raw)",

@@ -19,6 +19,11 @@ def _ip(text: str) -> str:
     return str(ipaddress.ip_address(text.strip()))
 
 
+def _address_order(text: str) -> tuple[int, int]:
+    address = ipaddress.ip_address(text)
+    return address.version, int(address)
+
+
 def _clock(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "-"
 
@@ -30,28 +35,35 @@ def register(registry: Registry) -> None:
               Arg("op", "add or remove", optional=True, choices=("add", "remove")),
               Arg("ip", "the address", optional=True, convert=_ip)],
         options=[Option("whitelisted", "only whitelisted IPs", flag=True)],
-        examples=["ips", "ips --whitelisted", "ips whitelist add 10.0.0.5",
+        examples=["ips", "ips whitelist", "ips whitelist add 203.0.113.7",
                   "ips whitelist remove 10.0.0.5"],
-        description="The whitelist flag is stored in SQLite (kept across restarts).",
-        privileged=lambda kw: kw.get("action") == "whitelist")
+        description="The whitelist flag is stored in SQLite (kept across restarts). An address may "
+                    "be whitelisted before it ever registers.",
+        privileged=lambda kw: kw.get("action") == "whitelist" and kw.get("op") is not None)
     def ips(ctx, action=None, op=None, ip=None, whitelisted=False) -> Reply:
-        if action is None:
-            rows = [r for r in ctx.remote_ips() if r["whitelist"] or not whitelisted]
+        if action is None or op is None:  # `ips whitelist` alone: the whitelist
+            whitelisted = whitelisted or action == "whitelist"
+            # by address, as numbers: 10.0.0.9 before 10.0.0.10; IPv4 before IPv6
+            rows = sorted((r for r in ctx.remote_ips() if r["whitelist"] or not whitelisted),
+                          key=lambda r: _address_order(r["ip"]))
             now = time.time()
             text = render.table(
-                [(r["ip"], _clock(r["first_seen"]), render.age(r["last_seen"], now),
+                [(r["ip"], _clock(r["first_seen"]),
+                  render.age(r["last_seen"], now) if r["last_seen"] else "never registered",
                   ", ".join(r["endpoints"]) or "-", r["whitelist"], r["source"] or "-") for r in rows],
                 ("IP", "FIRST SEEN", "LAST SEEN", "ENDPOINTS", "WHITELIST", "FOUND BY"),
-                title="whitelisted remote ips" if whitelisted else "remote ips", empty="no remote IPs")
+                title="whitelisted remote ips" if whitelisted else "remote ips",
+                empty="no whitelisted IPs" if whitelisted else "no remote IPs")
             return Reply(rows, text)
-        if op is None or ip is None:
-            raise CommandError(protocol.E_BAD_ARGUMENTS, "usage: ips whitelist add|remove IP")
+        if ip is None:
+            raise CommandError(protocol.E_BAD_ARGUMENTS, "usage: ips whitelist [add|remove IP]")
         record = next((r for r in ctx.remote_ips() if r["ip"] == ip), None)
-        if record is None:
-            raise CommandError(protocol.E_NOT_FOUND,
-                               f"{ip} has never registered here; 'ips' lists the known addresses")
         wanted = op == "add"
-        if record["whitelist"] == wanted:
+        if record is None and not wanted:
+            raise CommandError(protocol.E_NOT_FOUND, f"{ip} is not on the whitelist; 'ips whitelist' lists it")
+        if record is not None and record["whitelist"] == wanted:
             return Reply(record, f"{ip} is already {'on' if wanted else 'off'} the whitelist")
+        ahead = record is None
         record = ctx.whitelist(ip, wanted)
-        return Reply(record, f"{ip} {'added to' if wanted else 'removed from'} the whitelist (saved)")
+        text = f"{ip} {'added to' if wanted else 'removed from'} the whitelist (saved)"
+        return Reply(record, text + ("; it has not registered here yet" if ahead else ""))

@@ -79,8 +79,9 @@ def processes_lines(view: dict[str, Any], now: float | None = None) -> list[str]
         counted = " ".join(f"{k}={v}" for k, v in counters.items()) if isinstance(counters, dict) else ""
         lines.append(f"clicktocall: {seen}, {broker}" + (f"; {counted}" if counted else ""))
     sent = view["levels_sent"]
-    lines.append(f"log level:  engine {view['log_level']}"
-                 + ("".join(f", {p} {lvl}" for p, lvl in sorted(sent.items())) if sent else ""))
+    # the engine's own level is shown first, as it is now: not again from what `debug` sent
+    others = sorted((p, lvl) for p, lvl in sent.items() if p != "engine")
+    lines.append(f"log level:  engine {view['log_level']}" + "".join(f", {p} {lvl}" for p, lvl in others))
     return lines
 
 
@@ -88,7 +89,8 @@ def register(registry: Registry) -> None:
     @registry.command("debug", category="engine", summary="debug logging on or off, per process",
                       args=[Arg("mode", "on = DEBUG, off = back to logging.level", choices=("on", "off")),
                             Arg("process", "engine, ari-reader (every ari-reader_NN), transcoder (every transcoder_NN), "
-                                "transcoder_00, clicktocall, or all (default)", optional=True)],
+                                "transcoder_00, clicktocall, or all (default)", optional=True,
+                                complete="process")],
                       examples=["debug on", "debug on transcoder", "debug off all"],
         privileged=True)
     def debug(ctx, mode, process=None) -> Reply:

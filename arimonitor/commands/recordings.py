@@ -99,7 +99,8 @@ def register(registry: Registry, get: Callable[[Any], Any] = lambda ctx: getattr
         if words and words[0] == "retry":
             if len(words) != 2:
                 raise CommandError(protocol.E_BAD_ARGUMENTS, "usage: recordings retry ID|failed")
-            ids = component.book.retry(words[1])
+            ids = component.book.retry(words[1], bitrate=component.cfg["transcoder.bitrate"],
+                                       delete_wav=component.cfg["transcoder.delete_wav"])
             if not ids and words[1] != "failed":
                 raise CommandError(protocol.E_NOT_FOUND, f"no failed job {words[1]!r}")
             return Reply({"retried": ids}, f"{len(ids)} job(s) queued again")

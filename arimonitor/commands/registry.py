@@ -42,6 +42,8 @@ class CommandError(Exception):
 class Reply:
     data: Any = None
     text: str = ""
+    # only commands that report health: what is not healthy ([] = healthy)
+    problems: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class Arg:
     choices: tuple[str, ...] | None = None
     # takes every remaining word (only as the last argument)
     rest: bool = False
+    # what arictl's Tab offers here when there are no fixed choices: "setting", "client" or
+    # "process" (the engine sends the current values in `_describe`)
+    complete: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,8 +112,8 @@ class Command:
         return {
             "name": self.name, "aliases": list(self.aliases), "category": self.category,
             "summary": self.summary, "usage": self.usage, "examples": list(self.examples),
-            "args": [{"name": a.name, "optional": a.optional, "choices": list(a.choices or ())}
-                     for a in self.args],
+            "args": [{"name": a.name, "optional": a.optional, "choices": list(a.choices or ()),
+                      "complete": a.complete, "rest": a.rest} for a in self.args],
             "options": [{"name": o.name, "flag": o.flag, "choices": list(o.choices or ())}
                         for o in self.options],
         }
@@ -260,7 +265,7 @@ class Registry:
             reply = cmd.handler(ctx, **kwargs)
             if not isinstance(reply, Reply):
                 reply = Reply(data=reply, text="" if reply is None else str(reply))
-            return protocol.ok(req_id, reply.data, reply.text)
+            return protocol.ok(req_id, reply.data, reply.text, reply.problems)
         except CommandError as exc:
             return protocol.error(req_id, exc.code, exc.reason, exc.data)
         except Exception as exc:  # a bad command must never take the engine down

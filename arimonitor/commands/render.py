@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 
-def heading(title: str, count: int | None = None) -> str:
+def heading(title: str, count: int | str | None = None) -> str:
     """`=== ENDPOINTS FOR CLIENT 101 (12) ===`"""
     suffix = f" ({count})" if count is not None else ""
     return f"=== {title.upper()}{suffix} ==="

@@ -1,4 +1,9 @@
-"""Console commands `get [NAME]` and `set NAME VALUE`: the engine's runtime configuration.
+"""Console commands `get [NAME]`, `set NAME VALUE`, `unset NAME`: the engine's runtime configuration.
+
+`get` says where each value comes from (default, file, environment, set); `unset` forgets a
+`set` and goes back to the file's value; a `set` saved before the file was edited to another
+value gives way to the file at the next start. Bounds live in config.SETTINGS (the converters),
+so the file, the environment and `set` refuse the same values.
 
 Only settings declared `settable=True` in config.SETTINGS can be set, and only those whose
 readers look the value up at use time (the engine and its components keep a reference to one
@@ -39,40 +44,59 @@ def _unknown(name: str) -> CommandError:
 def _row(cfg: Config, name: str) -> dict[str, Any]:
     s = SETTINGS_BY_NAME[name]
     default = "********" if s.secret and s.default else s.default
-    return {"name": name, "value": cfg.display(name), "default": default,
-            "settable": s.settable, "secret": s.secret, "help": s.help}
+    describe = getattr(s.convert, "describe", None)
+    return {"name": name, "value": cfg.display(name), "default": default, "source": cfg.source(name),
+            "settable": s.settable, "secret": s.secret, "help": s.help,
+            "bounds": describe() if describe else "", "saved": cfg.source(name) == "set"}
 
 
 def register(registry: Registry) -> None:
     settable = [s.name for s in SETTINGS if s.settable]
 
     @registry.command("get", category="settings", summary="show one setting, or all (secrets masked)",
-                      args=[Arg("name", "section.key, e.g. logging.level", optional=True)],
+                      args=[Arg("name", "section.key, e.g. logging.level", optional=True, complete="setting")],
                       examples=["get", "get logging.level"],
                       description=f"Settable at run time: {', '.join(settable)}.")
     def get(ctx, name=None) -> Reply:
         if name is None:
-            saved = ctx.saved_setting_names()
             rows = [_row(ctx.cfg, s.name) for s in SETTINGS]
-            for row in rows:
-                row["saved"] = row["name"] in saved
             text = render.table(
-                [(r["name"], r["value"], "yes" + (" (saved)" if r["saved"] else "") if r["settable"] else "",
-                  r["help"]) for r in rows],
-                ("SETTING", "VALUE", "SETTABLE", "WHAT"), title="settings", max_width=48)
+                [(r["name"], r["value"], r["source"], "yes" if r["settable"] else "", r["help"]) for r in rows],
+                ("SETTING", "VALUE", "FROM", "SETTABLE", "WHAT"), title="settings", max_width=48)
             return Reply(rows, text)
         if name not in SETTINGS_BY_NAME:
             raise _unknown(name)
         row = _row(ctx.cfg, name)
-        row["saved"] = name in ctx.saved_setting_names()
         default = row["default"] or '""'
-        text = (f"{name} = {row['value']}  (default {default}"
+        from_text = {"set": "set at the console (saved; 'unset' goes back to the file)",
+                     "file": f"the file {ctx.cfg.path}", "environment": "the environment",
+                     "default": "the default"}[row["source"]]
+        text = (f"{name} = {row['value']}  (from {from_text}; default {default}"
                 f"{'; settable' if row['settable'] else '; fixed at start'}"
-                f"{', saved by set' if row['saved'] else ''})\n  {row['help']}")
+                f"{'; ' + row['bounds'] if row['bounds'] else ''})\n  {row['help']}")
         return Reply(row, text)
 
+    @registry.command("unset", category="settings",
+                      summary="forget a value set at the console: back to the file's (or default)",
+                      args=[Arg("name", "a setting changed with 'set'", complete="setting")],
+                      examples=["unset transcoder.bitrate"], privileged=True)
+    def unset(ctx, name) -> Reply:
+        if name not in SETTINGS_BY_NAME:
+            raise _unknown(name)
+        if not ctx.forget_setting(name) and ctx.cfg.source(name) != "set":
+            raise CommandError(protocol.E_NOT_FOUND, f"{name} was not set at the console; it comes from "
+                                                     f"the {ctx.cfg.source(name)}")
+        old_display = ctx.cfg.display(name)
+        new = ctx.cfg.without_override(name)
+        ctx.take_config(new)
+        _side_effects(ctx, name, new)
+        log.info("setting %s back to the %s's value %s (was %s)", name, new.source(name), new.display(name),
+                 old_display)
+        data = {"name": name, "old": old_display, "value": new.display(name), "source": new.source(name)}
+        return Reply(data, f"{name} = {new.display(name)} (from the {new.source(name)}; was {old_display})")
+
     @registry.command("set", category="settings", summary="change a setting now; kept across restarts",
-                      args=[Arg("name", "a settable setting (see 'get')"),
+                      args=[Arg("name", "a settable setting (see 'get')", complete="setting"),
                             Arg("value", "the new value, as in arimonitor.ini")],
                       examples=["set logging.level DEBUG", "set transcoder.bitrate 64",
                                 "set ari.probe_interval 10s"],
@@ -94,14 +118,18 @@ def register(registry: Registry) -> None:
         old_display = ctx.cfg.display(name)
         ctx.save_setting(name, value)  # recorded first: a set that is shown is a set that survives
         ctx.take_config(new)  # every holder of the one Config reads the new value at its next use
-        if name == "logging.level":
-            set_level(new[name])
-            publish_level(ctx, "all", new[name])
+        _side_effects(ctx, name, new)
         log.warning("setting %s changed from %s to %s by the console", name, old_display,
                     new.display(name))
         data = {"name": name, "old": old_display, "value": new.display(name), "saved": True}
         return Reply(data, f"{name} = {new.display(name)} (was {old_display}); in effect now, "
                            "saved: it survives an engine restart")
+
+
+def _side_effects(ctx: Any, name: str, new: Config) -> None:
+    if name == "logging.level":
+        set_level(new[name])
+        publish_level(ctx, "all", new[name])
 
 
 def publish_level(ctx: Any, process: str, level: str) -> None:

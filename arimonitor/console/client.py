@@ -20,10 +20,12 @@ from arimonitor import API_VERSION, protocol
 from arimonitor.console.zmtp import ProtocolError, ReqClient, Unreachable
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_DEGRADED = 1  # `status` answered and named problems
 USAGE_CODES = {protocol.E_BAD_ARGUMENTS, protocol.E_UNKNOWN_COMMAND, protocol.E_MALFORMED}
 
 USAGE = """\
 usage: arictl [--json] [--timeout T] [--config PATH] [--endpoint ADDR] [COMMAND [ARGS...]]
+       (arictl's options may also come after the command: arictl status --json)
 
   no COMMAND        open the ARIMONITOR> prompt (history, tab completion)
   COMMAND ARGS      run one command and exit ('arictl help' lists them)
@@ -35,7 +37,8 @@ usage: arictl [--json] [--timeout T] [--config PATH] [--endpoint ADDR] [COMMAND 
   --config PATH     arimonitor.ini to read (default $ARIMONITOR_CONFIG or conf/arimonitor.ini)
   --endpoint ADDR   control socket (ipc://PATH or tcp://127.0.0.1:PORT), overriding the config
 
-exit codes: 0 ok, 1 command error, 2 usage error, 3 engine unreachable"""
+exit codes: 0 ok, 1 command error (or `status`: degraded, each problem named), 2 usage error,
+3 engine unreachable"""
 
 
 class UsageError(Exception):
@@ -55,33 +58,38 @@ class Options:
         self.help = False
 
 
+GLOBAL_VALUED = ("--timeout", "--config", "--endpoint")
+
+
 def parse_flags(argv: list[str]) -> tuple[Options, list[str]]:
-    """arictl's own flags come before the command; everything after it goes to the engine."""
+    """arictl's own options, anywhere on the line (`arictl status --json` as `arictl --json
+    status`); everything else goes to the engine. After `--` nothing is taken as arictl's."""
     opts = Options()
+    words: list[str] = []
     i = 0
     while i < len(argv):
         word = argv[i]
         if word == "--":
-            i += 1
-            break
-        if not word.startswith("-") or word == "-":
+            words += argv[i + 1:]
             break
         name, eq, inline = word.partition("=")
-        if name in ("-h", "--help"):
-            opts.help = True
-        elif name == "--json":
+        if name == "--json":
             opts.json = True
-        elif name in ("--timeout", "--config", "--endpoint"):
+        elif name in GLOBAL_VALUED:
             if not eq:
                 i += 1
                 if i >= len(argv):
                     raise UsageError(f"{name} needs a value")
                 inline = argv[i]
             setattr(opts, name[2:], inline)
+        elif name in ("-h", "--help") and not words:
+            opts.help = True
+        elif word.startswith("-") and word != "-" and not words:
+            raise UsageError(f"unknown option {word}")
         else:
-            raise UsageError(f"unknown option {word} (arictl's options come before the command)")
+            words.append(word)  # the command, its arguments and its own options
         i += 1
-    return opts, argv[i:]
+    return opts, words
 
 
 def unreachable_message(endpoint: str, why: str, config_path: str | None) -> str:
@@ -136,7 +144,8 @@ class Session:
 
 def exit_code(reply: dict) -> int:
     if reply.get("status") == protocol.STATUS_OK:
-        return EXIT_OK
+        # a health report that names problems: the command worked, the system is degraded
+        return EXIT_DEGRADED if reply.get("problems") else EXIT_OK
     return EXIT_USAGE if reply.get("code") in USAGE_CODES else EXIT_ERROR
 
 
@@ -203,8 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         session = Session(found.control, found.timeout)
         if not words:
             from arimonitor.console.prompt import run_prompt
+            from arimonitor.console.watch import run_watch
 
-            return run_prompt(session, opts.json, found.config_path)
+            return run_prompt(session, opts.json, found.config_path,
+                              watch=lambda topics: run_watch(found, topics, opts.json))
         return one_shot(session, words, opts.json, found.config_path)
     except KeyboardInterrupt:
         return 130

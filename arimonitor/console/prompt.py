@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from arimonitor.console.client import (
@@ -22,6 +23,8 @@ from arimonitor.console.zmtp import Unreachable
 
 PROMPT = "ARIMONITOR> "
 LOCAL = ("quit", "exit")
+# run by arictl itself, not sent to the engine (which declares it, for help and completion)
+WATCH = "watch"
 HISTORY_LENGTH = 2000
 
 
@@ -32,11 +35,13 @@ def history_path() -> str:
 class Completer:
     """readline completer over the `_describe` data: names, aliases, arg choices, options."""
 
-    def __init__(self, commands: list[dict] | None = None):
-        self.set_commands(commands or [])
+    def __init__(self, commands: list[dict] | None = None, values: dict[str, list[str]] | None = None):
+        self.set_commands(commands or [], values)
         self._matches: list[str] = []
 
-    def set_commands(self, commands: list[dict]) -> None:
+    def set_commands(self, commands: list[dict], values: dict[str, list[str]] | None = None) -> None:
+        # values: what an argument marked `complete` ("setting", "client", "process") offers
+        self.values = values or {}
         self.commands = {c["name"]: c for c in commands}
         self.words = {c["name"]: c["name"] for c in commands}
         for c in commands:
@@ -75,8 +80,12 @@ class Completer:
             position += 1
             i += 1
         args = spec.get("args", ())
+        if args and position >= len(args) and args[-1].get("rest"):
+            position = len(args) - 1  # `watch call c2c ...`: every word is the last argument
         if position < len(args):
-            return [c for c in args[position].get("choices", ()) if c.startswith(text)]
+            arg = args[position]
+            offered = arg.get("choices") or self.values.get(arg.get("complete") or "", ())
+            return [c for c in offered if c.startswith(text)]
         return []
 
     def complete(self, text: str, state: int) -> str | None:
@@ -124,11 +133,13 @@ def _describe(session: Session, completer: Completer) -> bool:
     reply = session.raw("_describe")
     data = reply.get("data") if isinstance(reply.get("data"), dict) else {}
     session.check_api(data.get("api"))
-    completer.set_commands(data.get("commands") or [])
+    completer.set_commands(data.get("commands") or [], data.get("values") or {})
     return True
 
 
-def run_prompt(session: Session, as_json: bool, config_path: str | None) -> int:
+def run_prompt(session: Session, as_json: bool, config_path: str | None,
+               watch: Callable[[list[str]], int] | None = None) -> int:
+    """`watch(topics)`: arictl's own watch, until Ctrl-C, then back to the prompt."""
     completer = Completer()
     readline = _setup_readline(completer)
     sys.stdout.write("arimonitor console: 'help' lists commands, Tab completes, 'quit' or Ctrl-D leaves\n")
@@ -159,6 +170,12 @@ def run_prompt(session: Session, as_json: bool, config_path: str | None) -> int:
                 continue
             if words[0].lower() in LOCAL:
                 return 0
+            if words[0].lower() == WATCH and watch is not None:
+                try:
+                    watch(words[1:])
+                except KeyboardInterrupt:  # Ctrl-C before the watch was under way: same end
+                    sys.stdout.write("\n")
+                continue
             try:
                 if not described:  # the engine was away: completion data may be new
                     try:

@@ -63,7 +63,7 @@ def _path(raw: str, home: str, var: str, run: str) -> str:
 def _read_file(path: str) -> dict[str, str]:
     import configparser  # only when a file exists; most of its cost is shared with json
 
-    parser = configparser.ConfigParser(interpolation=None)
+    parser = configparser.ConfigParser(interpolation=None, strict=False)  # as config.py: sections may repeat
     try:
         with open(path, encoding="utf-8-sig") as fh:
             parser.read_file(fh)

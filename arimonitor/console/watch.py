@@ -65,7 +65,9 @@ def summarise(topic: str, body: Any) -> str:
     words: list[str] = [topic]
     used: set[str] = set(_SKIP) | _HIDE.get(family, set())
     if family == protocol.TOPIC_CALL and not topic.endswith(".ended"):
-        used |= {"duration", "billsec"}  # time since the call was created: not a call length
+        # time since the call was created is not a call length; a Dial status is only final
+        # once the call ends (call.up with dial_status=RINGING said the opposite of the truth)
+        used |= {"duration", "billsec", "dial_status"}
     for group in _FIELDS.get(family, ()):
         if group == ("->",):
             words.append("->")

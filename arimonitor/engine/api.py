@@ -114,7 +114,11 @@ class EngineApi(Protocol):
         """`set`: every holder of the Config reads the new values from its next use on."""
 
     def save_setting(self, name: str, raw: str) -> None:
-        """`set`: keep the raw value in the engine's store, applied again at the next start."""
+        """`set`: keep the raw value in the engine's store, applied again at the next start
+        (unless the file's value changed since)."""
+
+    def forget_setting(self, name: str) -> bool:
+        """`unset`: drop the saved value (True if there was one)."""
 
     def saved_setting_names(self) -> set[str]: ...
 
@@ -148,6 +152,10 @@ class EngineApi(Protocol):
     def history(self, client: str | None = None, since: float | None = None,
                 limit: int = 50, server: str | None = None) -> list[dict[str, Any]]: ...
 
+    def history_count(self, client: str | None = None, since: float | None = None,
+                      server: str | None = None) -> int:
+        """How many ended calls that filter has (the history shows the newest `limit`)."""
+
     def call(self, call_id: str) -> dict[str, Any] | None:
         """A live call's view plus `channel_views`: its channels' views, in id order."""
 
@@ -171,7 +179,8 @@ class EngineApi(Protocol):
         """Swap in a v2.7 `Tables` snapshot: counts listed, added, dropped."""
 
     def whitelist(self, ip: str, wanted: bool) -> dict[str, Any]:
-        """Set a remote IP's whitelist flag and save it; KeyError if the IP is unknown."""
+        """Set a remote IP's whitelist flag and save it (an unknown IP may be added in advance);
+        KeyError when removing an unknown IP."""
 
     def sweep_endpoints(self, listed: list[dict[str, Any]], fetched_at: float,
                         progress: Callable[[int, int], None] | None = None) -> dict[str, int]:

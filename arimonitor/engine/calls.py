@@ -270,7 +270,10 @@ def describe(state: State, call: Call) -> None:
             call.destination = first.exten or leg.endpoint
         call.answered_by = leg.endpoint if leg.endpoint != call.destination else ""
     elif first.originated:
-        call.origin, leg_ours = first.caller, first_ours
+        # Asterisk places it: a caller ID equal to the device rung (a click-to-call leg A shows
+        # its own number) names no origin, so none is claimed ("1123010 -> 1123010" said nothing)
+        caller = first.caller if first.caller != first.endpoint else ""
+        call.origin, leg_ours = caller, first_ours
         call.destination, first_ours = first.endpoint, False
     else:
         call.origin = first.endpoint if first_ours or not first.caller else first.caller

@@ -22,7 +22,7 @@ from arimonitor.engine.notifier import Notifier
 from arimonitor.engine.queries import Queries
 from arimonitor.engine.readiness import Readiness
 from arimonitor.engine.resyncer import Resyncer
-from arimonitor.engine.state import State, load_files
+from arimonitor.engine.state import RemoteIp, State, load_files
 from arimonitor.engine.store import Store
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,10 @@ class EngineDoor:
         self._cfg.take_values(new)
 
     def save_setting(self, name: str, raw: str) -> None:
-        self._store.save_setting(name, raw)
+        self._store.save_setting(name, raw, self._cfg.base(name)[0])
+
+    def forget_setting(self, name: str) -> bool:
+        return self._store.forget_setting(name)
 
     def saved_setting_names(self) -> set[str]:
         return self._store.saved_setting_names()
@@ -114,6 +117,10 @@ class EngineDoor:
                 limit: int = 50, server: str | None = None) -> list[dict[str, Any]]:
         return self._queries.history(client, since, limit, server)
 
+    def history_count(self, client: str | None = None, since: float | None = None,
+                      server: str | None = None) -> int:
+        return self._store.count_calls(client, since, server)
+
     def call(self, call_id: str) -> dict[str, Any] | None:
         call = self._state.calls.get(call_id)
         if call is None:
@@ -154,7 +161,12 @@ class EngineDoor:
         return result
 
     def whitelist(self, ip: str, wanted: bool) -> dict[str, Any]:
-        record = self._state.remote_ips[ip]
+        record = self._state.remote_ips.get(ip)
+        if record is None:
+            if not wanted:
+                raise KeyError(ip)
+            # whitelisted before it ever registers: a row with no sighting yet
+            record = self._state.remote_ips[ip] = RemoteIp(ip, 0.0, 0.0, source="whitelist")
         old, record.whitelist = record.whitelist, wanted
         try:
             self._store.save_remote_ip(record.view())

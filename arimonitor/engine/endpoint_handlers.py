@@ -76,6 +76,8 @@ class EndpointHandlers:
         if rip is None:
             rip = self.state.remote_ips[ip] = RemoteIp(ip, t, t, source=source)
             new_link = True
+        elif not rip.first_seen:  # whitelisted in advance: this is its first registration
+            rip.first_seen, rip.source, new_link = t, source, True
         if ep.id not in rip.endpoints:
             rip.endpoints.add(ep.id)
             new_link = True

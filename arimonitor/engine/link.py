@@ -78,7 +78,10 @@ class LinkMonitor:
         elif state == protocol.LINK_DISCONNECTED:
             self.state.counters.link_down += 1
             self.resyncer.outage_from(t)
-            log.warning("reader lost Asterisk: %s", reason or "no reason given")
+            if reason == "stopping":  # the reader is being stopped (arimonitor stop): no news
+                log.info("reader stopping; link to Asterisk closed")
+            else:
+                log.warning("reader lost Asterisk: %s", reason or "no reason given")
             self.notifier.publish(protocol.TOPIC_LINK_DISCONNECTED, dict(self.link))
         else:
             log.warning("link notice with unknown state %r ignored", state)
@@ -123,6 +126,7 @@ class LinkMonitor:
             reason = error
         if ok and latency > self.stall_after:
             kind, reason = P.SLOW, f"slow answer ({latency:.2f} s)"
+        p.not_asterisk = False  # the probe's own kind says it from now on
         if ok:
             p.ok += 1
             p.last_ok_at = time.time()

@@ -141,11 +141,11 @@ class EngineEffects:
                 # Only true answer times after a restart depend on these rows: not kept.
                 self._store_failed(exc)
 
-    def prune_active(self, keep: set[str]) -> int:
-        """After a resync: drop the rows of calls that are not active any more."""
+    def prune_active(self, keep: set[str], ended: float, reason: str) -> int:
+        """After a resync: the rows of calls that are not active any more go to the history."""
         self.flush_active()
         self._active_saved &= keep
-        return self.store.prune_active(self.server, keep)
+        return self.store.prune_active(self.server, keep, ended, reason)
 
     def call_started(self, call: Call) -> None:
         self._active_changed(call)

@@ -9,6 +9,7 @@ about a second while the WebSocket is still up, then refuses connections, then a
 | kind        | what REST did                       | status shows (commands/engine_state.py)  |
 |-------------|-------------------------------------|------------------------------------------|
 | auth        | 401/403                             | AUTH FAILED                              |
+| not_asterisk| an answer from another server       | NOT ASTERISK (check [ari] url)           |
 | http        | another HTTP error (503, 500...)    | ERROR - HTTP 503 shutting down (...)     |
 | refused     | nothing listens                     | DOWN - connection refused                |
 | unavailable | connection reset, DNS, other        | DOWN - connection reset                  |
@@ -33,12 +34,13 @@ from arimonitor.ari.rest import (
     AriAuthError,
     AriError,
     AriHttpError,
+    AriNotAsterisk,
     AriRest,
     AriUnavailable,
 )
 
-AUTH, HTTP, REFUSED, UNAVAILABLE, NO_ANSWER, SLOW = (
-    "auth", "http", "refused", "unavailable", "no_answer", "slow")
+AUTH, HTTP, REFUSED, UNAVAILABLE, NO_ANSWER, SLOW, NOT_ASTERISK = (
+    "auth", "http", "refused", "unavailable", "no_answer", "slow", "not_asterisk")
 STALLS = (NO_ANSWER, SLOW)
 
 # report(ok, latency, info, error, auth_failed, http_status, kind, reason)
@@ -47,6 +49,8 @@ Report = Callable[..., None]
 
 def classify(exc: AriError) -> tuple[str, int | None, str]:
     """(kind, HTTP status or None, one-line reason) of a failed probe."""
+    if isinstance(exc, AriNotAsterisk):  # a wrong [ari] url, not a password nor an outage
+        return NOT_ASTERISK, exc.status, str(exc)[:200]
     if isinstance(exc, AriAuthError):
         return AUTH, exc.status, f"HTTP {exc.status}: ARI refused user {exc.user!r}"
     if isinstance(exc, AriHttpError):
@@ -126,6 +130,7 @@ class ProbeStats:
         self.auth_failed = False      # the last answer was 401/403 (probe or resync)
         self.auth_error = ""
         self.http_error = ""          # the last answer was another HTTP error (a 500): not a stall
+        self.not_asterisk = False     # a resync's answer came from another server (before a probe)
         self.problem_kind = ""        # "" while REST answers 200 in time; else a kind above
         self.problem = ""             # one line: "HTTP 503 shutting down (...)", "connection refused"
         self.problem_status: int | None = None
@@ -159,5 +164,6 @@ class ProbeStats:
                 "stalled": self.stalled or kind in STALLS, "auth_failed": self.auth_failed,
                 "auth_error": self.auth_error, "http_error": self.http_error,
                 "problem": reason, "problem_kind": kind, "problem_status": status,
-                "problem_since": since or None}
+                "problem_since": since or None,
+                "not_asterisk": kind == NOT_ASTERISK or (self.not_asterisk and not kind)}
 

@@ -17,14 +17,18 @@ from collections.abc import Callable
 from typing import Any
 
 from arimonitor import protocol
-from arimonitor.ari.rest import AriAuthError, AriError
+from arimonitor.ari.rest import AriAuthError, AriError, AriNotAsterisk
 from arimonitor.engine import resync as R
+from arimonitor.engine import states as S
 from arimonitor.engine.handlers import Handlers
 from arimonitor.engine.loop import Loop
 from arimonitor.engine.notifier import Notifier
 from arimonitor.engine.store import Store
+from arimonitor.repeats import STARTUP_GRACE, RepeatedFailure
 
 log = logging.getLogger(__name__)
+# The reason of a resync that retries a failed one (never nested: "retry after: retry after: ...").
+RETRY = "retry after: "
 
 # What a resync changed, kept with each outage (store `outages.changes`, `status`).
 OUTAGE_CHANGES = ("adopted", "restored", "ended", "dropped_channels", "changed", "addresses")
@@ -51,6 +55,9 @@ class Resyncer:
         self.last: dict[str, Any] = {}
         self._waiters: list[Waiter] = []
         self.intake: Any = None             # set by the app: frames older than a snapshot are dropped
+        # an outage retries every 2 s: logged once, then counted (arimonitor/repeats.py)
+        self.failures = RepeatedFailure(log, "resync with Asterisk", grace=STARTUP_GRACE)
+        self.probe: Any = None              # set by the app: a failed resync says why there too
         # set by the app (LinkMonitor.connected): an outage closes only with the WebSocket back
         self.link_up: Callable[[], bool] = lambda: True
         self.outage_changes: dict[str, int] = {}  # what the resyncs of the open outage changed
@@ -87,7 +94,8 @@ class Resyncer:
         self.running = True
         self.state.touched = set()
         started = time.time()
-        log.info("resync started: %s", reason)
+        # a retry every 2 s during an outage is not news: only the first attempt at INFO
+        log.log(logging.DEBUG if reason.startswith(RETRY) else logging.INFO, "resync started: %s", reason)
         self.loop.run_in_thread(self.snapshot, lambda snap, err: self._done(snap, err, reason, started),
                                 name="resync")
         return True
@@ -111,21 +119,27 @@ class Resyncer:
         self.state.touched = None
         self.state.counters.resync_failures += 1
         text = str(error) if isinstance(error, AriError) else repr(error)
+        if self.probe is not None:  # `status` and `arimonitor start` say why before the first probe
+            self.probe.last_error = text
+            self.probe.not_asterisk = isinstance(error, AriNotAsterisk)
         if isinstance(error, AriAuthError):
             # Asterisk is there and says no: an operator's fix, not an outage.
             self.auth.failed(text)
         else:
-            log.warning("resync (%s) failed: %s", reason, text)
-            self.notifier.publish(protocol.TOPIC_WARNING_RESYNC, {"text": f"resync failed: {text}",
-                                                     "reason": reason})
+            first = self.failures.count == 0
+            self.failures.failed(f"{text} ({reason.removeprefix(RETRY)})")
+            if first:
+                self.notifier.publish(protocol.TOPIC_WARNING_RESYNC, {"text": f"resync failed: {text}",
+                                                                      "reason": reason})
         for waiter in waiters:
             # the error itself when ARI said why, so `recovery` can tell auth from outage
             waiter(None, error if isinstance(error, AriError) else text)
         # Keep trying: state we cannot trust must not stay silently (slower on bad auth).
         retry = 10.0 if isinstance(error, AriAuthError) else 2.0
-        self.loop.call_later(retry, lambda: self.request(f"retry after: {reason}"))
+        self.loop.call_later(retry, lambda: self.request(RETRY + reason.removeprefix(RETRY)))
 
     def _apply(self, snap: R.Snapshot, reason: str, started: float) -> dict[str, Any]:
+        self.failures.succeeded()
         self.auth.ok()
         fx = self.handlers.fx
         # Rows of active calls a previous run announced: read only if ARI has channels we do
@@ -142,7 +156,15 @@ class Resyncer:
             fx.release()
         prune = getattr(fx, "prune_active", None)
         if prune is not None:
-            result["pruned"] = prune(set(self.state.calls))
+            # in flight when the engine stopped: ended, with a reason, counted, in the history
+            lost = prune(set(self.state.calls), self.outage_started or time.time(), S.END_ENGINE_DOWN)
+            result["pruned"] = lost
+            if lost:
+                self.state.counters.calls_lost += lost
+                self.state.counters.calls_ended += lost
+                result["ended"] += lost
+                log.info("%d call(s) up when the engine last stopped are gone from Asterisk: in the "
+                         "history as '%s'", lost, S.END_ENGINE_DOWN)
         if self.intake is not None:
             self.intake.superseded_before = snap.started
         self.state.counters.resyncs += 1

@@ -112,7 +112,8 @@ class Call:
 
     def line(self) -> str:
         """The v2.7 view of an active call."""
-        return f"{self.origin or '?'} -> {self.destination or '?'} ({self.state})"
+        origin = self.origin or ("originate" if self.direction == "originated" else "?")
+        return f"{origin} -> {self.destination or '?'} ({self.state})"
 
     def view(self) -> dict[str, Any]:
         return {"id": self.id, "server": self.server, "client": self.client,

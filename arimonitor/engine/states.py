@@ -43,6 +43,8 @@ END_HANGUP = "hangup"
 END_LOST = "lost during outage"  # ARI no longer has it after an outage
 # Asterisk died or restarted under it: ended when Asterisk was last seen alive, cause unknown (0)
 END_ASTERISK_GONE = "Asterisk went away"
+# up when the engine stopped (stop, crash, kill -9) and gone from Asterisk at the next start
+END_ENGINE_DOWN = "ended while arimonitor was down"
 
 # Direction, from the PBX's point of view.
 DIRECTION_INTERNAL = "internal"      # one of our endpoints to another

@@ -58,6 +58,9 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value REAL);
 CREATE TABLE IF NOT EXISTS runtime_settings (
     name TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);
 """),
+    # `base`: the file's (environment's, default's) raw value when the set was made. If the
+    # file says something else at a later start, the operator edited it after the set: it wins.
+    ("console-settings-2", "ALTER TABLE runtime_settings ADD COLUMN base TEXT"),
 ]
 
 _ACTIVE_COLUMNS = ("server", "id", "created", "answered", "client", "origin", "destination",
@@ -130,18 +133,8 @@ class Store:
                 limit: int = 50, conn: sqlite3.Connection | None = None,
                 server: str | None = None) -> list[dict[str, Any]]:
         """Ended calls, newest first."""
-        where, params = [], []
-        if server:
-            where.append("server = ?")
-            params.append(server)
-        if client:
-            where.append("client = ?")
-            params.append(client)
-        if since is not None:
-            where.append("ended >= ?")
-            params.append(since)
-        sql = "SELECT * FROM calls" + (f" WHERE {' AND '.join(where)}" if where else "")
-        sql += " ORDER BY ended DESC LIMIT ?"
+        where, params = _history_filter(client, since, server)
+        sql = "SELECT * FROM calls" + where + " ORDER BY ended DESC LIMIT ?"
         params.append(limit)
         rows = (conn or self.connection).execute(sql, params).fetchall()
         out = []
@@ -153,8 +146,11 @@ class Store:
             out.append(item)
         return out
 
-    def count_calls(self) -> int:
-        return self.connection.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+    def count_calls(self, client: str | None = None, since: float | None = None,
+                    server: str | None = None) -> int:
+        """Ended calls in the history (for that filter): `history` says "20 of 59"."""
+        where, params = _history_filter(client, since, server)
+        return self.connection.execute("SELECT COUNT(*) FROM calls" + where, params).fetchone()[0]
 
     # ---- active calls (restored after a restart) -------------------------------------------
 
@@ -171,16 +167,31 @@ class Store:
         rows = self.connection.execute("SELECT * FROM active_calls WHERE server=?", (server,))
         return [{**dict(r), "channels": json.loads(r["channels"] or "[]")} for r in rows]
 
-    def prune_active(self, server: str, keep: Iterable[str]) -> int:
-        """Delete the rows of calls that are no longer active (ended while we were away)."""
+    def prune_active(self, server: str, keep: Iterable[str], ended: float, reason: str) -> int:
+        """Calls a previous run announced as active and Asterisk no longer has (they ended while
+        the engine was down): moved to the history as ended at `ended` (the last moment the
+        engine was seen alive) for `reason`, never dropped. Returns how many."""
         keep = set(keep)
-        ids = [r[0] for r in self.connection.execute(
-            "SELECT id FROM active_calls WHERE server=?", (server,)) if r[0] not in keep]
-        if ids:
-            with self.transaction():
-                self.connection.executemany("DELETE FROM active_calls WHERE server=? AND id=?",
-                                            [(server, i) for i in ids])
-        return len(ids)
+        rows = [dict(r) for r in self.connection.execute(
+            "SELECT * FROM active_calls WHERE server=?", (server,)) if r["id"] not in keep]
+        if not rows:
+            return 0
+        history = []
+        for row in rows:
+            created, answered = row["created"], row["answered"]
+            end = max(ended, created or ended)
+            history.append({
+                **{c: row.get(c) for c in _CALL_COLUMNS}, "ended": end, "end_reason": reason,
+                "duration": end - created if created else None,
+                "billsec": end - answered if answered else 0.0})
+        with self.transaction():
+            # a call the previous run did finish (crash between two writes) keeps its own row
+            self.connection.executemany(
+                f"INSERT OR IGNORE INTO calls ({','.join(_CALL_COLUMNS)}) "
+                f"VALUES ({','.join('?' * len(_CALL_COLUMNS))})", [[h.get(c) for c in _CALL_COLUMNS] for h in history])
+            self.connection.executemany("DELETE FROM active_calls WHERE server=? AND id=?",
+                                        [(server, r["id"]) for r in rows])
+        return len(rows)
 
     # ---- liveness mark (the unseen window of an engine restart) --------------------------
 
@@ -238,9 +249,13 @@ class Store:
 
     # ---- settings saved by `set` --------------------------------------------------------------
 
-    def save_setting(self, name: str, raw: str) -> None:
-        self.connection.execute("INSERT OR REPLACE INTO runtime_settings VALUES (?, ?, ?)",
-                                (name, raw, time.time()))
+    def save_setting(self, name: str, raw: str, base: str | None = None) -> None:
+        self.connection.execute("INSERT OR REPLACE INTO runtime_settings (name, value, updated, base) "
+                                "VALUES (?, ?, ?, ?)", (name, raw, time.time(), base))
+
+    def forget_setting(self, name: str) -> bool:
+        """`unset`: True if a saved value was there."""
+        return self.connection.execute("DELETE FROM runtime_settings WHERE name=?", (name,)).rowcount > 0
 
     def saved_setting_names(self) -> set[str]:
         return {r[0] for r in self.connection.execute("SELECT name FROM runtime_settings")}
@@ -249,18 +264,37 @@ class Store:
         self.connection.close()
 
 
-def saved_settings(database: str | Path) -> dict[str, str]:
-    """Raw values saved by `set`, read before the engine opens its Store ({} if none)."""
+def saved_settings(database: str | Path) -> dict[str, tuple[str, str | None]]:
+    """name -> (raw value saved by `set`, the file's value then), read before the engine opens
+    its Store ({} if none)."""
     if str(database) == ":memory:" or not Path(database).exists():
         return {}
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
-        rows = conn.execute("SELECT name, value FROM runtime_settings").fetchall()
+        try:
+            rows = conn.execute("SELECT name, value, base FROM runtime_settings").fetchall()
+        except sqlite3.OperationalError:  # saved before `base` existed
+            rows = [(n, v, None) for n, v in conn.execute("SELECT name, value FROM runtime_settings")]
     except sqlite3.OperationalError:  # the table does not exist yet: nothing was ever set
         return {}
     finally:
         conn.close()
-    return dict(rows)
+    return {name: (value, base) for name, value, base in rows}
+
+
+def _history_filter(client: str | None, since: float | None,
+                    server: str | None = None) -> tuple[str, list[Any]]:
+    where, params = [], []
+    if server:
+        where.append("server = ?")
+        params.append(server)
+    if client:
+        where.append("client = ?")
+        params.append(client)
+    if since is not None:
+        where.append("ended >= ?")
+        params.append(since)
+    return (f" WHERE {' AND '.join(where)}" if where else ""), params
 
 
 class _Transaction:

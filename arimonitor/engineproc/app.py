@@ -149,6 +149,7 @@ class Engine:
                                link=self.link, resyncer=self.resyncer, rest_worker=self.rest_worker)
         self.intake = Intake(self.handlers, self.link)
         self.resyncer.intake = self.queries.intake = self.intake
+        self.resyncer.probe = auth.probe  # a failed resync's why shows with the probe's
         self.resyncer.link_up = self.link.connected
 
     def _socket(self, kind: int, endpoint: str, sndhwm: int = 0, rcvhwm: int = 0) -> zmq.Socket:

@@ -20,13 +20,19 @@ def run(cfg: Config, stopper: Stopper, log: logging.Logger) -> int:
 
 
 def apply_saved(cfg: Config, logger: logging.Logger | None = None) -> Config:
-    """The engine's start-up config: the file's plus what `set` saved (still settable, valid)."""
+    """The engine's start-up config: the file's plus what `set` saved (still settable, valid,
+    and not superseded by an edit of the file made after the set)."""
     logger = logger or log
     good: dict[str, str] = {}
-    for name, value in saved_settings(cfg["paths.database"]).items():
+    for name, (value, base) in saved_settings(cfg["paths.database"]).items():
         setting = SETTINGS_BY_NAME.get(name)
         if setting is None or not setting.settable:
             logger.warning("saved setting %s ignored: no longer settable at run time", name)
+            continue
+        now_raw, now_source = cfg.base(name)
+        if base is not None and base != now_raw:
+            logger.info("saved setting %s = %s ignored: the %s now says %s (changed after the set)",
+                        name, "********" if setting.secret else value, now_source, now_raw)
             continue
         try:
             cfg.with_overrides({**good, name: value})

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from arimonitor import health
 from arimonitor.engine.api import EngineApi
 from arimonitor.metrics.readings import Tallies
 
@@ -62,6 +63,10 @@ class Snapshots:
             "outage_open_since": link.get("outage_open_since"),
             "transcoders": api.view(TRANSCODERS),
             "clicktocall": [dict(r) for _name, r in sorted(api.process_reports().items())],
+            # what the shared health rule (arimonitor/health.py) needs beyond the above
+            "transcoders_expected": api.cfg.transcoder_workers(),
+            "clicktocall_expected": bool(api.cfg["clicktocall.enabled"]),
+            "file_problems": health.file_problems(api.tables()),
             "c2c_in_flight": api.view(C2C_IN_FLIGHT),
             "tallies": self.tallies.view(),
         }

@@ -129,6 +129,11 @@ class Connection:
                 self.url, header=[self._auth], timeout=self.connect_timeout,
                 skip_utf8_validation=True, enable_multithread=False)
         except websocket.WebSocketBadStatusException as exc:
+            headers = {k.lower(): v for k, v in (exc.resp_headers or {}).items()}
+            if not (headers.get("server", "").startswith("Asterisk")
+                    or "Asterisk REST Interface" in headers.get("www-authenticate", "")):
+                return Outcome(f"handshake refused: HTTP {exc.status_code} from a server that is not "
+                               "Asterisk's ARI (check [ari] url: host, port and the /ari prefix)")
             if exc.status_code in (401, 403):
                 return Outcome(f"authentication refused (HTTP {exc.status_code}): check [ari] user "
                                "and password against ari.conf", auth_failed=True)

@@ -22,6 +22,7 @@ from arimonitor.reader.connection import (
     events_url,
 )
 from arimonitor.reader.forwarder import Forwarder
+from arimonitor.repeats import STARTUP_GRACE, RepeatedFailure
 
 STATS_INTERVAL = 2.0
 WATCH_EVERY = 0.5   # while Asterisk is away: how often to ask whether it answers again
@@ -40,6 +41,7 @@ class Reader:
         self.backoff = Backoff(0.5, max(0.5, cfg["ari.reconnect_max"]))
         self._stats_due = 0.0
         self._last_epoch = 0
+        self.failures = RepeatedFailure(log, f"connecting to ARI {self.url}", grace=STARTUP_GRACE)
 
     def send_stats(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -72,10 +74,13 @@ class Reader:
             delay = self.backoff.next()
             if outcome.auth_failed:
                 self.stats.auth_failures += 1
-                self.log.error("ARI %s as user %r: %s; retrying in %.1f s", self.url,
-                               self.cfg["ari.user"], outcome.reason, delay)
-            else:
+            if outcome.connected:
+                # a link that was up went down: news every time (the engine resyncs)
+                self.failures.succeeded()
                 self.log.warning("ARI %s: %s; reconnecting in %.1f s", self.url, outcome.reason, delay)
+            else:
+                # cannot connect: once, then a count (an outage is one episode, not a line per try)
+                self.failures.failed(f"{outcome.reason} (as user {self.cfg['ari.user']!r})")
             self.send_stats(force=True)
             self.wait(delay, watch=not (outcome.auth_failed or outcome.refused))
         self.send_stats(force=True)

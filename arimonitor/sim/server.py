@@ -158,6 +158,7 @@ class Sim:
     def make_app(self) -> web.Application:
         app = web.Application(middlewares=[control.loopback_only, rest.make_middleware(self)])
         app.router.add_get("/ari/events", self.events)
+        app.on_response_prepare.append(_server_header)
         app.add_routes(control.routes(self))
         app.add_routes(rest.routes(self))
         return app
@@ -207,3 +208,9 @@ class Sim:
             task.cancel()
         if self.runner is not None:
             await self.runner.cleanup()
+
+
+async def _server_header(_request: web.Request, response: web.StreamResponse) -> None:
+    # Asterisk names itself on every HTTP answer; the engine and reader use it to tell
+    # "this is Asterisk, refusing us" from "this is some other server on the port".
+    response.headers["Server"] = "Asterisk/22.10.1 (arimonitor simulator)"

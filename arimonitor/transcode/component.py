@@ -50,6 +50,7 @@ class TranscodeComponent:
     def __init__(self, cfg, conn: sqlite3.Connection, *, context: zmq.Context | None = None,
                  notify: Callable[[str, dict], None] | None = None,
                  describe: Callable[[str], dict | None] | None = None,
+                 client_name: Callable[[str], str] | None = None,
                  busy: Callable[[str], bool] | None = None, settle: float = 10.0,
                  tick_interval: float = 0.5, backlog_every: float = 10.0,
                  backlog_threshold: int = 50,
@@ -57,6 +58,7 @@ class TranscodeComponent:
         self.cfg = cfg
         self.ctx = context or zmq.Context.instance()
         self.describe = describe or (lambda name: None)
+        self.client_name = client_name or (lambda client: "")
         self.busy = busy or (lambda wav: False)
         self.tick_interval = tick_interval
         self.settle = settle
@@ -103,6 +105,10 @@ class TranscodeComponent:
             self.bind()
         loop.add_socket(self.results_sock, self.drain)
         loop.every(self.tick_interval, self.tick)
+        interrupted = self.book.interrupt_recordings("arimonitor was down when it should have finished")
+        if interrupted:
+            log.info("transcoder: %d recording(s) still open from the previous run marked interrupted",
+                     interrupted)
         report = self.rescan()
         log.info("transcoder: %d WAV(s) without MP3 queued at start, %d settling",
                  len(report.found), report.settling)
@@ -165,7 +171,8 @@ class TranscodeComponent:
     def rescan(self) -> ScanReport:
         report = self.rescanner.scan(self.book.has_job, self.busy)
         for cand in report.found:
-            self.book.submit(cand.wav, cand.mp3, tags=cand.tags, source=cand.source,
+            tags = {**cand.tags, "client_name": self.client_name(cand.tags.get("client", ""))}
+            self.book.submit(cand.wav, cand.mp3, tags=tags, source=cand.source,
                              bitrate=self.cfg["transcoder.bitrate"],
                              delete_wav=self.cfg["transcoder.delete_wav"],
                              mp3_root=self.cfg["paths.mp3"])
@@ -179,8 +186,10 @@ class TranscodeComponent:
         meta = self.describe(name) or {}
         guess = tags_for(os.path.join(self.cfg["paths.recordings"], name + ".wav"),
                          self.cfg["paths.recordings"], time.time())
-        return {k: str(meta.get(k) or guess.get(k) or "") for k in
-                ("client", "call_id", "date", "origin", "destination")}
+        tags = {k: str(meta.get(k) or guess.get(k) or "") for k in
+                ("client", "call_id", "date", "datetime", "origin", "destination")}
+        tags["client_name"] = self.client_name(tags["client"])
+        return tags
 
     def on_recording_started(self, event: dict, t: float = 0.0) -> None:
         rec = event["recording"]

@@ -324,8 +324,10 @@ class JobBook(JobViews):
 
     # ---- operator actions (the views are in jobviews.py) --------------------------------------
 
-    def retry(self, which: str) -> list[str]:
-        """Failed job(s) back to pending with a fresh attempt budget: a job id, or 'failed'."""
+    def retry(self, which: str, bitrate: int | None = None, delete_wav: bool | None = None) -> list[str]:
+        """Failed job(s) back to pending with a fresh attempt budget: a job id, or 'failed'.
+        `bitrate`/`delete_wav`: today's settings, which the retried jobs take (a job that failed
+        on a bad bitrate must not fail again on the value stored with it)."""
         if which == "failed":
             rows = self.db.execute("SELECT job_id FROM transcode_jobs WHERE state=?", (FAILED,)).fetchall()
         else:
@@ -333,7 +335,9 @@ class JobBook(JobViews):
                                    (which, FAILED)).fetchall()
         ids = [r["job_id"] for r in rows]
         now = self.clock()
-        self.db.executemany("UPDATE transcode_jobs SET state=?, failures=0, next_try=? WHERE job_id=?",
-                            [(PENDING, now, i) for i in ids])
+        self.db.executemany("UPDATE transcode_jobs SET state=?, failures=0, next_try=?, "
+                            "bitrate=COALESCE(?, bitrate), delete_wav=COALESCE(?, delete_wav) WHERE job_id=?",
+                            [(PENDING, now, bitrate, None if delete_wav is None else int(delete_wav), i)
+                             for i in ids])
         self.pump()
         return ids

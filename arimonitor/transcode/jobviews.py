@@ -147,6 +147,14 @@ class JobViews:
             " call_id=COALESCE(NULLIF(excluded.call_id, ''), call_id)",
             (name, client, call_id, target, state, reason, now, now, job_id))
 
+    def interrupt_recordings(self, reason: str) -> int:
+        """At engine start: recordings still 'recording' from the previous run are 'interrupted'
+        (with why), never 'recording' forever; a RecordingFinished that still comes (only the
+        engine restarted) sets its true state again. Their WAVs are found by the rescan."""
+        cursor = self.db.execute("UPDATE recording_log SET state='interrupted', reason=?, updated=? "
+                                 "WHERE state='recording'", (reason, self.clock()))
+        return cursor.rowcount
+
     def recordings(self, client: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         sql = ("SELECT r.*, j.state AS job_state, j.mp3, j.code AS job_code, j.reason AS job_reason"
                " FROM recording_log r LEFT JOIN transcode_jobs j ON j.job_id = r.job_id")

@@ -118,7 +118,8 @@ class Recorder:
             self.meta.pop(next(iter(self.meta)))
         self.meta[plan.name] = {"client": call.client, "call_id": call.id,
                                 "date": plan.name.split("/")[1], "origin": call.origin,
-                                "destination": call.destination}
+                                "destination": call.destination,
+                                "datetime": dt.datetime.fromtimestamp(call.answered).strftime("%Y-%m-%dT%H:%M:%S")}
         try:
             if plan.kind == "bridge":
                 self.ari.record_bridge(plan.target, plan.name, plan.fmt)

@@ -46,9 +46,11 @@ def mp3_for(wav: str, folder: str, mp3_root: str, source: str) -> str:
 def tags_for(wav: str, folder: str, mtime: float) -> dict[str, str]:
     """Our layout client/YYYY-MM-DD/callid says it all; otherwise the name and the file date."""
     parts = Path(os.path.relpath(wav, folder)).with_suffix("").parts
+    # the file's time is when Asterisk finished writing it: the best date-time a WAV alone gives
+    when = dt.datetime.fromtimestamp(mtime).replace(microsecond=0).isoformat()
     if len(parts) >= 3 and _DATE.fullmatch(parts[-2]):
-        return {"client": parts[-3], "date": parts[-2], "call_id": parts[-1]}
-    return {"client": "", "date": dt.date.fromtimestamp(mtime).isoformat(), "call_id": parts[-1]}
+        return {"client": parts[-3], "date": parts[-2], "call_id": parts[-1], "datetime": when}
+    return {"client": "", "date": when[:10], "call_id": parts[-1], "datetime": when}
 
 
 def _wavs(folder: str, errors: list[str]) -> Iterator[os.DirEntry]:

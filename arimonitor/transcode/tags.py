@@ -9,8 +9,9 @@ from mutagen.id3 import COMM, ID3, TALB, TDRC, TIT2, TPE1, TXXX, ID3NoHeaderErro
 
 from arimonitor.transcode.errors import DiskFull, WriteFailed
 
-# Tag keys a job may carry (protocol job.tags); anything else is ignored.
-TAG_KEYS = ("client", "call_id", "date", "origin", "destination")
+# Tag keys a job may carry (protocol job.tags); anything else is ignored. `client_name` is the
+# client's nome= in __CLIENTES__.DEF; `datetime` the call's date and time (ISO, local time).
+TAG_KEYS = ("client", "client_name", "call_id", "date", "datetime", "origin", "destination")
 JOB_TAG = "arimonitor_job"  # TXXX frame naming the job that wrote the file
 
 
@@ -21,12 +22,17 @@ def write_tags(path: str, tags: Mapping[str, str], job_id: str) -> None:
     client, call_id = tags["client"], tags["call_id"]
     origin, destination = tags["origin"], tags["destination"]
     id3.add(TIT2(encoding=3, text=f"{origin} -> {destination}" if origin or destination else call_id))
-    if client:
-        id3.add(TPE1(encoding=3, text=client))
-        id3.add(TALB(encoding=3, text=client))
-    if tags["date"]:
-        id3.add(TDRC(encoding=3, text=tags["date"]))
-    id3.add(COMM(encoding=3, lang="por", desc="", text=f"call {call_id} client {client}"))
+    # artist/album: the client by name as the web system shows it (its number when it has none)
+    who = tags["client_name"] or client
+    if who:
+        id3.add(TPE1(encoding=3, text=who))
+        id3.add(TALB(encoding=3, text=who))
+    when = tags["datetime"] or tags["date"]
+    if when:
+        id3.add(TDRC(encoding=3, text=when))
+    named = f"{client} {tags['client_name']}".strip()
+    id3.add(COMM(encoding=3, lang="por", desc="",
+                 text=f"call {call_id} client {named}" + (f" at {when.replace('T', ' ')}" if when else "")))
     for key in TAG_KEYS:
         if tags[key]:
             id3.add(TXXX(encoding=3, desc=key, text=tags[key]))

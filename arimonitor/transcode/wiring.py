@@ -163,7 +163,8 @@ class RecordingComponent:
                                  default=lambda: cfg["recordings.default_record"],
                                  failed=self.recording_failed)
         self.transcode = TranscodeComponent(cfg, database, notify=engine.publish,
-                                            describe=self.describe, busy=self.busy)
+                                            describe=self.describe, busy=self.busy,
+                                            client_name=self.client_name)
         self.transcode.attach(engine)
         engine.claim_channels("recording", self.recorder.claims)
         engine.subscribe(protocol.TOPIC_CALL_UP, self.on_call_up)
@@ -217,6 +218,11 @@ class RecordingComponent:
 
     def describe(self, name: str) -> dict | None:
         return self.recorder.describe(name) or self.engine.recording_meta(name)
+
+    def client_name(self, client: str) -> str:
+        """nome= of the client in __CLIENTES__.DEF ("" when unknown): the MP3's artist/album."""
+        record = (getattr(self.engine.tables(), "clients", None) or {}).get(client)
+        return getattr(record, "name", "") or ""
 
     def busy(self, wav: str) -> bool:
         root = self.cfg["paths.recordings"]

@@ -255,6 +255,10 @@ def test_console_c2c_lists_and_details():
     commands.register(registry, lambda ctx: Component())
     listed = registry.dispatch({"id": "1", "cmd": "c2c", "args": []}, None)
     assert listed["status"] == "ok" and RID in listed["text"] and "destination busy" in listed["text"]
+    # WHEN is when the request was made, not its last update
+    row = world.store.get(RID)
+    assert row["created"] < row["updated"]
+    assert commands._when(row["created"]) in listed["text"] and commands._when(row["updated"]) not in listed["text"]
     one = registry.dispatch({"id": "2", "cmd": "c2c", "args": [RID]}, None)
     assert one["data"]["reason"] == reasons.DESTINATION_BUSY and "cause     17" in one["text"]
     missing = registry.dispatch({"id": "3", "cmd": "c2c", "args": ["nope"]}, None)

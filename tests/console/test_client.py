@@ -138,3 +138,15 @@ def test_help_flag_and_bad_timeout():
     assert out.returncode == 0 and "exit codes" in out.stdout
     out = arictl("--timeout", "soon", "status")
     assert out.returncode == 2 and "duration" in out.stderr
+
+
+def test_arictl_options_are_accepted_anywhere_on_the_line(engine):
+    before = json.loads(arictl("--json", "status", env=engine.env).stdout)
+    after = json.loads(arictl("status", "--json", env=engine.env).stdout)
+    assert before["data"] == after["data"] == {"calls": 0}
+    timed = arictl("status", "--timeout", "2s", env=engine.env)
+    assert (timed.returncode, timed.stdout) == (0, "engine: fake, 0 calls\n")
+    opts, words = client.parse_flags(["pick", "--json", "red", "--", "--json"])
+    assert opts.json and words == ["pick", "red", "--json"]
+    with pytest.raises(client.UsageError, match="unknown option --jsno"):
+        client.parse_flags(["--jsno", "status"])

@@ -23,6 +23,19 @@ def spawn(env: dict[str, str], *args: str) -> pexpect.spawn:
     return child
 
 
+def say(child: pexpect.spawn, line: str, answer: str) -> None:
+    child.sendline(line)
+    child.expect_exact(answer)
+    child.expect_exact(PROMPT)
+
+
+def quit_(child: pexpect.spawn) -> None:
+    child.sendline("quit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
 def test_completion_help_history_and_leaving(engine, tmp_path):
     history = tmp_path / "history"
     env = {**engine.env, "ARIMONITOR_HISTORY": str(history)}
@@ -50,13 +63,8 @@ def test_completion_help_history_and_leaving(engine, tmp_path):
     child.expect_exact("usage: pick red|green|blue")
     child.expect_exact(PROMPT)
     # an error never ends the session
-    child.sendline("pikc")
-    child.expect_exact("did you mean: pick")
-    child.expect_exact(PROMPT)
-    child.sendline("quit")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    say(child, "pikc", "did you mean: pick")
+    quit_(child)
     assert "pick green --mode safe" in history.read_text()
     assert oct(history.stat().st_mode & 0o777) == "0o600"
 
@@ -87,3 +95,20 @@ def test_dead_engine_keeps_the_prompt(tmp_path):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_watch_at_the_prompt_and_completion_of_setting_names(engine, tmp_path):
+    child = spawn({**engine.env, "ARIMONITOR_HISTORY": str(tmp_path / "h")})
+    child.send("get transcoder.bi\t")          # setting names complete, not only command names
+    child.expect_exact("transcoder.bitrate ")
+    child.send("\x15")                         # Ctrl-U: drop the line
+    child.send("wat\t")                        # watch is a command here too
+    child.expect_exact("watch ")
+    child.send("c2\t")
+    child.expect_exact("c2c ")
+    child.send("\r")
+    child.expect_exact("watching c2c on")
+    child.sendintr()                           # Ctrl-C ends the watch, not the session
+    child.expect_exact(PROMPT)
+    say(child, "help", "watch")
+    quit_(child)

@@ -40,6 +40,8 @@ def test_every_command_has_help_and_the_socket_is_private(processes):
         assert out.returncode == 0 and out.stdout.startswith(f"{name} - "), (name, out.stderr)
     if "status" in names:
         out = arictl("status", env=env)
-        assert out.returncode == 0 and "link:" in out.stdout, out.stderr
+        # an engine alone (no transcoder, no click-to-call): degraded, each missing part named
+        assert out.returncode == 1 and "link:" in out.stdout, out.stderr
+        assert "PROBLEM:    transcoders: 0 of" in out.stdout
     out = arictl("verzion", env=env)
     assert out.returncode == 2 and "did you mean: version" in out.stderr

@@ -104,3 +104,10 @@ def test_summaries():
     assert summarise("warning.rest_stall", {"message": "REST slow", "t": 1.0}) == "warning.rest_stall REST slow"
     assert summarise("link.connected", {"server": "asterisk1", "epoch": 3}) == "link.connected asterisk1 epoch=3"
     assert summarise("call.up", "odd") == "call.up odd"
+
+
+def test_a_call_that_is_up_shows_no_dial_status_until_it_ends():
+    up = summarise("call.up", {"origin": "1013010", "destination": "1123000", "dial_status": "RINGING"})
+    assert "dial_status" not in up and "RINGING" not in up
+    ended = summarise("call.ended", {"origin": "1013010", "destination": "1123000", "dial_status": "BUSY"})
+    assert "dial_status=BUSY" in ended

@@ -83,9 +83,9 @@ def test_ips_whitelist_is_saved_and_checked(here):
     assert [r["ip"] for r in here.cmd("ips", "--whitelisted")["data"]] == ["10.0.0.5"]
     assert here.cmd("ips", "whitelist", "remove", "10.0.0.5")["status"] == "ok"
     assert here.in_loop(here.engine.store.load_remote_ips)[0]["whitelist"] is False
-    assert here.cmd("ips", "whitelist", "add", "10.9.9.9")["code"] == protocol.E_NOT_FOUND
+    assert here.cmd("ips", "whitelist", "remove", "10.9.9.9")["code"] == protocol.E_NOT_FOUND
     assert here.cmd("ips", "whitelist", "add", "10.0.0.999")["code"] == protocol.E_BAD_ARGUMENTS
-    assert here.cmd("ips", "whitelist")["code"] == protocol.E_BAD_ARGUMENTS
+    assert here.cmd("ips", "whitelist")["data"] == []   # alone: the whitelist, empty again
 
 
 def test_reload_reports_changes_by_id_and_problems_never_passwords(tmp_path):
@@ -137,6 +137,9 @@ def test_debug_sets_the_engine_level_and_tells_the_others(here):
         here.cmd("debug", "off")
         assert root.level == logging.INFO and published[-1][1]["level"] == "INFO"
         assert "log level:  engine INFO" in here.cmd("status")["text"]
+        here.cmd("debug", "on", "engine")
+        line = next(x for x in here.cmd("status")["text"].splitlines() if x.startswith("log level:"))
+        assert line == "log level:  engine DEBUG, all INFO"  # the engine once, not "engine DEBUG, engine DEBUG"
     finally:
         root.setLevel(before)
 
@@ -161,3 +164,40 @@ def test_every_command_has_help():
     for name, cmd in registry.commands.items():
         assert cmd.help_text().startswith(f"{name} - ") and cmd.summary, name
         assert cmd.examples or cmd.hidden, f"{name} has no example"
+
+
+def test_ips_whitelist_in_advance_listed_alone_and_sorted_as_addresses(here):
+    added = here.cmd("ips", "whitelist", "add", "203.0.113.7")   # the README's example
+    assert added["status"] == "ok" and "has not registered here yet" in added["text"]
+    for ip in ("10.0.0.10", "10.0.0.9"):
+        assert here.cmd("ips", "whitelist", "add", ip)["status"] == "ok"
+    listed = here.cmd("ips", "whitelist")
+    assert [r["ip"] for r in listed["data"]] == ["10.0.0.9", "10.0.0.10", "203.0.113.7"]
+    assert "never registered" in listed["text"]
+    assert here.cmd("ips", "whitelist", "remove", "10.0.0.10")["status"] == "ok"
+    gone = here.cmd("ips", "whitelist", "remove", "198.51.100.1")
+    assert gone["code"] == protocol.E_NOT_FOUND and "not on the whitelist" in gone["reason"]
+
+
+def test_history_shows_cause_text_how_many_exist_and_one_rule_for_unknown_clients(here):
+    def fill():
+        for n in range(25):
+            cause, text = (17, "User busy") if n == 0 else (16, "Normal Clearing")
+            here.engine.store.save_call({
+                "server": "asterisk1", "id": f"h{n}", "client": "101", "origin": "1013010",
+                "destination": "1013015", "direction": "internal", "created": 1000.0 + n,
+                "answered": None, "ended": 1010.0 + n, "hangup_cause": cause, "cause_txt": text,
+                "end_reason": "hangup", "duration": 10.0, "billsec": 0.0, "channels": []})
+    here.in_loop(fill)
+    shown = here.cmd("history", "101")
+    assert shown["text"].startswith("=== CALL HISTORY FOR CLIENT 101 (20 of 25; --limit N for more) ===")
+    everything = here.cmd("history", "101", "--limit", "100")
+    assert everything["text"].startswith("=== CALL HISTORY FOR CLIENT 101 (25) ===")
+    assert "17 User busy" in everything["text"] and "16 Normal Clearing" in everything["text"]
+    # one rule for list, calls and history: an unknown client is an error, a known one may be empty
+    for words in (["list", "999"], ["calls", "999"], ["history", "999"]):
+        reply = here.cmd(*words)
+        assert reply["code"] == protocol.E_NOT_FOUND and "no client '999'" in reply["reason"], words
+    assert here.cmd("calls", "101")["status"] == "ok"
+    # an l typed for a 1: 101 is the first guess
+    assert here.cmd("list", "10l")["data"]["suggestions"][0] == "101"

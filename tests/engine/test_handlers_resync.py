@@ -187,8 +187,13 @@ def test_active_calls_are_saved_on_ringing_and_up_once_per_burst_and_deleted_at_
     a.ended = 9.0
     fx.call_ended(a)
     assert store.load_active("asterisk1") == [] and store.count_calls() == 2
-    store.save_active([("asterisk1", "stale", 1.0, None, "", "", "", "", "", "[]", 1.0)], [])
-    assert fx.prune_active(set()) == 1 and store.load_active("asterisk1") == []
+    store.save_active([("asterisk1", "stale", 1.0, 2.0, "101", "1013010", "1013020", "internal", "ANSWER",
+                        '["s1"]', 1.0)], [])
+    # up when the engine stopped, gone at the next start: in the history with a reason, not dropped
+    assert fx.prune_active(set(), 10.0, S.END_ENGINE_DOWN) == 1 and store.load_active("asterisk1") == []
+    stale = next(r for r in store.history() if r["id"] == "stale")
+    assert (stale["end_reason"], stale["ended"], stale["billsec"], stale["origin"]) == (
+        S.END_ENGINE_DOWN, 10.0, 8.0, "1013010")
 
 
 def _services():
@@ -240,6 +245,21 @@ def test_an_http_error_answer_is_an_error_not_a_stall():
     services.on_probe(True, 0.01, INFO, "", False, None)
     assert _probe_state(services.probe.view()) == "ok"
     services.resyncer.loop.close()
+
+
+def test_an_originated_leg_whose_caller_id_is_the_device_rung_names_no_origin():
+    from arimonitor.engine import calls as C
+    from arimonitor.engine.state import Call, Channel, State
+
+    state = State("asterisk1")
+    leg_a = Channel("c2c-r1-a", "PJSIP/1123010-00000001", "Ringing", "1123010", "PJSIP", "1123010", "",
+                    10.0, originated=True)
+    state.channels[leg_a.id] = leg_a
+    call = Call(leg_a.id, "asterisk1", 10.0)
+    call.channels = {leg_a.id}
+    C.describe(state, call)
+    assert (call.origin, call.destination, call.direction) == ("", "1123010", S.DIRECTION_ORIGINATED)
+    assert call.line().startswith("originate -> 1123010")   # not "1123010 -> 1123010"
 
 
 def test_a_snoop_listed_before_the_channel_it_spies_on_joins_its_call():

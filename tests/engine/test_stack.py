@@ -300,7 +300,7 @@ def test_wrong_password_is_an_auth_failure_not_an_outage(sim, processes, tmp_pat
     probe = reply["data"]["probe"]
     assert not probe["stalled"] and "401" in probe["auth_error"]
     assert "ARI refused user 'arimonitor'" in probe["auth_error"]
-    assert "ari auth:   FAILED" in reply["text"] and "unavailable" not in reply["text"].lower()
+    assert "PROBLEM:    ari auth: FAILED" in reply["text"] and "unavailable" not in reply["text"].lower()
     assert sim.password not in json.dumps(reply)
     # probe and resync keep failing, but it is one episode: one warning, one count
     eventually(lambda: stats_of(address)["probe"]["failed"] >= 2, timeout=10)

@@ -8,6 +8,7 @@ clicktocall), each test on its own endpoints so they do not see each other's cal
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import threading
@@ -168,6 +169,9 @@ def test_gravar_S_call_ends_as_a_tagged_mp3_and_gravar_N_call_is_not_recorded(wo
     assert tags["client"] == "101" and tags["call_id"] == call_id
     assert (tags["origin"], tags["destination"]) == ("1013010", "1013015")
     assert str(audio.tags["TIT2"]) == "1013010 -> 1013015"
+    # artist/album: the client's nome=, and the date with the time of the call
+    assert str(audio.tags["TPE1"]) == str(audio.tags["TALB"]) == "Grava Sempre"  # 101 nome= here
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", str(audio.tags["TDRC"]))
 
     # gravar=N: the call goes through, nothing is asked of Asterisk, nothing is written
     caller_n = c.call("1203000", "1203001")

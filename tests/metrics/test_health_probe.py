@@ -13,5 +13,6 @@ def _snap(probe: dict) -> dict:
 def test_a_503_while_the_websocket_is_up_is_a_problem():
     found = problems(_snap({"problem": "HTTP 503 shutting down (Service Unavailable: Shutdown in progress)",
                             "problem_kind": "http", "stalled": False}))
-    assert found == ["ARI REST probe: HTTP 503 shutting down (Service Unavailable: Shutdown in progress)"]
+    # named as `arictl status` names it (one rule: arimonitor/health.py)
+    assert found == ["rest probe: HTTP 503 shutting down (Service Unavailable: Shutdown in progress)"]
     assert problems(_snap({"problem": "", "problem_kind": "", "stalled": False})) == []

@@ -135,7 +135,7 @@ def test_healthz_names_the_problem_while_the_link_is_down(here):
     host, port = component.server.address
     status, text = get(f"http://{host}:{port}/healthz")
     assert status == 503
-    assert "ARI link unknown" in text
+    assert "link: the reader has not connected to Asterisk yet" in text  # as arictl status names it
     assert get(f"http://{host}:{port}/nothing")[0] == 404
 
 

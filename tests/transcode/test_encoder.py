@@ -30,8 +30,8 @@ from tests.transcode.audio import decoded_seconds, make_mulaw_wav, make_wav
 
 LAME = LameEncoder()
 FFMPEG = PydubEncoder()
-TAGS = {"client": "101", "call_id": "1732480000.42", "date": "2026-11-24",
-        "origin": "1013010", "destination": "1123000"}
+TAGS = {"client": "101", "client_name": "Residencial São João", "call_id": "1732480000.42",
+        "date": "2026-11-24", "datetime": "2026-11-24T21:22:55", "origin": "1013010", "destination": "1123000"}
 
 
 def conv(tmp: Path, wav: Path, **kw) -> Conversion:
@@ -62,7 +62,10 @@ def test_mp3_decodes_back_to_the_wav_duration(tmp_path, encoder):
 def test_id3_tags_name_the_call(tmp_path):
     out = convert(conv(tmp_path, make_wav(tmp_path / "rec.wav", 2)), [LAME])
     id3 = ID3(out.mp3)
-    assert str(id3["TPE1"]) == "101"
+    # artist/album: the client's name (nome=), not its number; the full date and time
+    assert str(id3["TPE1"]) == str(id3["TALB"]) == "Residencial São João"
+    assert str(id3["TDRC"]) == "2026-11-24 21:22:55"
+    assert "client 101 Residencial São João at 2026-11-24 21:22:55" in str(id3["COMM::por"])
     assert str(id3["TIT2"]) == "1013010 -> 1123000"
     txxx = {f.desc: str(f.text[0]) for f in id3.getall("TXXX")}
     assert txxx == {**TAGS, "arimonitor_job": "job-1"}

@@ -342,3 +342,24 @@ def test_finished_jobs_kept_for_the_rate_stay_bounded_without_stats(env):
     assert book.counters["done"] == 200
     # what the 60 s rate looks at, and no more: 7 rounds of 2 jobs at most, not 200
     assert len(book._recent) <= 7 * 2
+
+
+def test_a_recording_open_at_engine_stop_is_interrupted_at_the_next_start(env):
+    book, _net, clock, _ = env
+    book.note_recording("r1", "recording", client="101", call_id="c1")
+    book.note_recording("r2", "done", client="101", call_id="c2")
+    clock.t += 60
+    assert book.interrupt_recordings("arimonitor was down") == 1
+    states = {r["name"]: (r["state"], r["reason"]) for r in book.recordings()}
+    assert states == {"r1": ("interrupted", "arimonitor was down"), "r2": ("done", "")}
+    book.note_recording("r1", "done")   # only the engine restarted: Asterisk finished it after all
+    assert {r["name"]: r["state"] for r in book.recordings()}["r1"] == "done"
+
+
+def test_a_retry_of_failed_jobs_uses_the_current_settings(env):
+    book, net, _clock, _ = env
+    hello(book)
+    job_id = book.submit("/rec/a.wav", "/mp3/a.mp3", bitrate=320, delete_wav=False)
+    result(book, net.sent[-1], ok=False, code="encoder_failed", reason="bad bitrate", retry=False)
+    assert book.retry("failed", bitrate=48, delete_wav=True) == [job_id]
+    assert (net.sent[-1]["bitrate"], net.sent[-1]["delete_wav"]) == (48, True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import sqlite3
@@ -104,7 +105,8 @@ def test_rescan_skips_files_being_written_with_mp3_or_job(tmp_path):
     found = {Path(c.wav).name: c for c in report.found}
     assert set(found) == {"c1.wav", "q-200-300.WAV"}
     assert (report.has_mp3, report.has_job, report.settling) == (1, 1, 1)
-    assert found["c1.wav"].tags == {"client": "101", "date": "2026-11-24", "call_id": "c1"}
+    when = datetime.datetime.fromtimestamp(int(old)).isoformat()   # the WAV's own time
+    assert found["c1.wav"].tags == {"client": "101", "date": "2026-11-24", "call_id": "c1", "datetime": when}
     assert found["c1.wav"].mp3 == str(mp3 / "101" / "2026-11-24" / "c1.mp3")
     assert found["q-200-300.WAV"].mp3 == str(mp3 / "mixmonitor" / "q-200-300.mp3")
     # the fresh file keeps growing: still not taken, even once it is old enough

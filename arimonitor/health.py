@@ -1,0 +1,108 @@
+"""Is arimonitor healthy? One list of named problems, for `arictl status` (its exit code) and
+for /healthz: the console and an alert say the same thing.
+
+`arictl status` exits 0 when the list is empty, 1 when it is not (each problem on its own
+line, `--brief` on one), 3 when the engine does not answer at all; /healthz answers 200 or 503.
+A problem names the part at fault first ("link: ...", "ari auth: ...", "ari url: ...",
+"rest probe: ...", "outage: ...", "transcoders: ...", "clicktocall: ...", "files: ..."), so a
+Nagios line or a cron mail says what to look at. This module depends on nothing of the engine:
+callers hand in plain values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+# A process reporting every 5 s is silent after three missed reports.
+STALE_AFTER = 15.0
+
+
+def link_problem(link: dict[str, Any]) -> str | None:
+    state = link.get("state")
+    if state == "connected":
+        return None
+    if state in (None, "unknown"):
+        return "link: the reader has not connected to Asterisk yet"
+    reason = link.get("reason") or ""
+    return f"link: {state}" + (f" ({reason})" if reason else "")
+
+
+def probe_problem(probe: dict[str, Any]) -> str | None:
+    if probe.get("auth_failed"):
+        return f"ari auth: FAILED - {probe.get('auth_error') or 'HTTP 401'}"
+    if probe.get("not_asterisk"):
+        return f"ari url: not Asterisk - {probe.get('problem') or probe.get('last_error')}"
+    if probe.get("problem"):  # anything but a quick 200: "HTTP 503 shutting down (...)", refused, a stall
+        return f"rest probe: {probe['problem']}"
+    if probe.get("http_error"):
+        return f"rest probe: ERROR - {probe['http_error']}"
+    if probe.get("stalled"):
+        return f"rest probe: STALLED - {probe.get('last_error') or 'slow answer'}"
+    return None
+
+
+def outage_problem(link: dict[str, Any], outage_open_since: float | None) -> str | None:
+    if outage_open_since is not None and link.get("state") == "connected":
+        return "outage: open, resync pending"
+    return None
+
+
+def transcoder_problem(transcoders: dict[str, Any] | None, expected: int) -> str | None:
+    """`transcoders`: {"alive": n, ...} from the transcode component, None when it does not run."""
+    if transcoders is None or not expected or transcoders["alive"] >= expected:
+        return None
+    return f"transcoders: {transcoders['alive']} of {expected} alive"
+
+
+def clicktocall_problems(reports: Iterable[dict[str, Any]], expected: bool, now: float) -> list[str]:
+    """`reports`: the consumers' `_report`s, each with the time it was `received`."""
+    if not expected:
+        return []
+    found = []
+    reports = list(reports)
+    if not reports:
+        found.append("clicktocall: not reported yet")
+    for report in reports:
+        process = report.get("process") or "clicktocall"
+        age = now - (report.get("received") or 0.0)
+        if age > STALE_AFTER:
+            found.append(f"{process}: silent for {age:.0f} s")
+        elif not report.get("broker"):
+            found.append(f"{process}: not connected to any RabbitMQ server")
+    return found
+
+
+def file_problems(tables: Any) -> list[str]:
+    """The v2.7 files: one problem per unreadable file, one count of lines with errors."""
+    if tables is None:
+        return ["files: not loaded"]
+    found = []
+    errors = 0
+    for problem in getattr(tables, "problems", ()):
+        if problem.line == 0 and problem.level == "error":
+            found.append(f"files: {problem.file}: {problem.reason}")
+        elif problem.level == "error":
+            errors += 1
+    if errors:
+        found.append(f"files: {errors} line(s) with errors ignored ('reload all' lists them)")
+    return found
+
+
+def problems(*, link: dict[str, Any], probe: dict[str, Any], outage_open_since: float | None,
+             transcoders: dict[str, Any] | None, transcoders_expected: int,
+             clicktocall: Iterable[dict[str, Any]], clicktocall_expected: bool, tables: Any,
+             now: float) -> list[str]:
+    """Every problem, most basic first (no link explains most of the rest)."""
+    found = [p for p in (link_problem(link), probe_problem(probe), outage_problem(link, outage_open_since),
+                         transcoder_problem(transcoders, transcoders_expected)) if p]
+    found += clicktocall_problems(clicktocall, clicktocall_expected, now)
+    found += file_problems(tables)
+    return found
+
+
+def brief(found: list[str], state: dict[str, Any]) -> str:
+    """A Nagios-style one-line summary."""
+    if found:
+        return "DEGRADED - " + "; ".join(found)
+    return f"OK - link connected, {state['calls']} call(s), {state['online']}/{state['endpoints']} endpoints online"
