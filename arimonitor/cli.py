@@ -34,6 +34,8 @@ def _tree(args, demo: bool = False, check_files: bool = True):
     from arimonitor.supervision import Tree
 
     cfg = load_config(args.config, check_private=check_files)
+    if getattr(args, "role", None):
+        cfg = cfg.with_overrides({"host.role": args.role})
     return Tree(cfg, demo=demo)
 
 
@@ -69,6 +71,9 @@ def cmd_restart(args) -> int:
 def _running_tree(args):
     tree = _tree(args, check_files=False)
     tree.demo = tree.started_as_demo()
+    role = tree.started_role()
+    if role and not getattr(args, "role", None) and role != tree.role:
+        tree.cfg = tree.cfg.with_overrides({"host.role": role})
     return tree
 
 
@@ -107,6 +112,40 @@ def _uptime(seconds: float) -> str:
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{days}d {hours:02d}:{minutes:02d}:{secs:02d}" if days else f"{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+KEYS_NEXT = {
+    "engine": ("Copy {public} to each reader host's [zmq] keys folder (as engine.key).\n"
+               "Put each reader's reader.key in {readers}/ (e.g. as pbx2.key), then restart the engine."),
+    "reader": ("Copy {public} to the central host's [zmq] readers folder ({readers}/, e.g. as\n"
+               "<server>.key), restart the engine there, and copy its engine.key here into {keys}/."),
+}
+
+
+def cmd_keys(args) -> int:
+    """A CURVE keypair for the events link (curve.py); never replaces one without --force."""
+    from arimonitor.curve import KeysExist, make_keypair
+
+    cfg = load_config(args.config)
+    which = args.which or ("reader" if cfg["host.role"] == "reader" else "engine")
+    keys = Path(cfg["zmq.keys"])
+    try:
+        public_path, secret_path, public = make_keypair(keys, which, force=args.force)
+        if which == "engine":
+            Path(cfg["zmq.readers"]).mkdir(parents=True, exist_ok=True)
+    except KeysExist as exc:
+        print(f"arimonitor keys: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        print(f"arimonitor keys: cannot write in {keys}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"secret key: {secret_path} (mode 600; never copy it off this host)")
+    print(f"public key: {public_path}")
+    print(f"{which} public key: {public}")
+    print(KEYS_NEXT[which].format(public=public_path, readers=cfg["zmq.readers"], keys=keys))
+    if not cfg["zmq.curve"]:
+        print("Then set [zmq] curve = yes on both hosts.")
+    return EXIT_OK
 
 
 def cmd_tail(args) -> int:
@@ -201,6 +240,12 @@ def cmd_ctl(args) -> int:
     return EXIT_ERROR
 
 
+def _role_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--role", choices=("all", "central", "reader"),
+                        help="what runs on this host (default: [host] role): all, central "
+                             "(everything but the reader) or reader (only the reader)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="arimonitor", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="arimonitor.ini (default: $ARIMONITOR_CONFIG or conf/arimonitor.ini)")
@@ -215,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="return once the programs run, without waiting for Asterisk")
     p.add_argument("--ari-timeout", type=float, default=20.0,
                    help="seconds to wait for the ARI link before giving up (default 20)")
+    _role_option(p)
     p.set_defaults(func=cmd_start)
     p = sub.add_parser("stop", help="stop everything and wait until no process is left")
     p.add_argument("names", nargs="*", metavar="NAME", help=names_help)
@@ -224,7 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_restart)
     p = sub.add_parser("status", help="programs and their states; exit 0 only if all RUNNING, 3 not running")
     p.add_argument("names", nargs="*", metavar="NAME", help=names_help)
+    _role_option(p)
     p.set_defaults(func=cmd_status)
+    p = sub.add_parser("keys", help="make this host's CURVE keypair for the events link ([zmq] keys)")
+    p.add_argument("which", nargs="?", choices=("engine", "reader"),
+                   help="engine (central host) or reader (PBX host); default from [host] role")
+    p.add_argument("--force", action="store_true", help="replace an existing keypair")
+    p.set_defaults(func=cmd_keys)
     p = sub.add_parser("tail", help="follow the logs of one or several processes, each line prefixed")
     p.add_argument("names", nargs="*", help="engine, ari-reader_00, transcoder_00, clicktocall, ari-sim, calls, "
                                             "metrics (default: all)")

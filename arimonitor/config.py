@@ -84,7 +84,16 @@ SETTINGS: tuple[Setting, ...] = (
     _s("paths", "recordings", "{var}/recordings", dt.path, "WAV files Asterisk writes"),
     _s("paths", "mp3", "{var}/mp3", dt.path, "MP3 output"),
     _s("paths", "mixmonitor", "", dt.path, "extra folder of MixMonitor WAVs to convert"),
-    _s("zmq", "events", "ipc://{run}/events.sock", dt.zmq_endpoint, "reader PUSH -> engine PULL"),
+    _s("zmq", "events", "ipc://{run}/events.sock", dt.zmq_events_endpoint,
+       "reader PUSH -> engine PULL; beyond loopback only with [zmq] curve = yes"),
+    _s("zmq", "curve", "no", dt.boolean,
+       "CURVE authentication and encryption on the events socket (needed beyond loopback)"),
+    _s("zmq", "keys", "conf/keys", dt.path,
+       "this host's CURVE keys (arimonitor keys) and, on a reader host, the engine's engine.key"),
+    _s("zmq", "readers", "conf/keys/readers", dt.path,
+       "public keys (*.key) of the readers the engine accepts; read at engine start"),
+    _s("host", "role", "all", dt.host_role,
+       "what runs here: all, central (everything but the reader) or reader (only the reader)"),
     _s("zmq", "control", "ipc://{run}/control.sock", dt.zmq_endpoint, "arictl REQ -> engine ROUTER"),
     _s("zmq", "publish", "ipc://{run}/publish.sock", dt.zmq_endpoint, "engine PUB -> watchers SUB"),
     _s("zmq", "jobs", "ipc://{run}/jobs.sock", dt.zmq_endpoint, "engine PUSH -> transcoders PULL"),
@@ -282,11 +291,12 @@ def _convert(raw: dict[str, str], path: Path | None, home: Path, sources: dict[s
     values["paths.var"] = var
     run = _resolve_path(values["paths.run"], home, var, "")
     for setting in SETTINGS:
-        if setting.section in {"paths", "files"} or setting.name == "contacts.asterisk_cli":
+        if setting.section in {"paths", "files"} or setting.name in _PATH_SETTINGS:
             values[setting.name] = _resolve_path(raw[setting.name], home, var, run)
-        elif setting.section == "zmq":
+        elif setting.convert in (dt.zmq_endpoint, dt.zmq_events_endpoint):
             values[setting.name] = values[setting.name].format(home=home, var=var, run=run)
     _check_metrics(values, path)
+    _check_events(values, path)
     return Config(values, raw, path, home, sources, base, named, server_values)
 
 
@@ -324,6 +334,16 @@ def secret_file_problems(cfg: Config) -> list[str]:
 
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+_PATH_SETTINGS = frozenset({"contacts.asterisk_cli", "zmq.keys", "zmq.readers"})
+
+
+def _check_events(values: dict[str, Any], path: Path | None) -> None:
+    """Events from a reader on another host cross the network: only authenticated and encrypted."""
+    endpoint = values["zmq.events"]
+    if not values["zmq.curve"] and not dt.is_loopback_endpoint(endpoint):
+        where = f" in {path}" if path else ""
+        raise ConfigError(f"[zmq] events = {endpoint}{where} is not loopback: set [zmq] curve = yes "
+                          "(keys from 'arimonitor keys'), or use tcp://127.0.0.1 or ipc://")
 
 
 def _check_metrics(values: dict[str, Any], path: Path | None) -> None:
@@ -373,8 +393,8 @@ def _check_repeated_keys(text: str, path: Path) -> None:
 # live-Asterisk tests' launcher).
 NOT_SETTINGS = frozenset({"ARIMONITOR_CONFIG", "ARIMONITOR_HOME", "ARIMONITOR_PYTHON", "ARIMONITOR_RUN_DIR",
                           "ARIMONITOR_LOG_DIR", "ARIMONITOR_TRANSCODERS", "ARIMONITOR_READERS",
-                          "ARIMONITOR_DEMO",
-                          "ARIMONITOR_CLICKTOCALL", "ARIMONITOR_USER",
+                          "ARIMONITOR_DEMO", "ARIMONITOR_CLICKTOCALL", "ARIMONITOR_USER",
+                          "ARIMONITOR_RUN_ENGINE", "ARIMONITOR_RUN_READER", "ARIMONITOR_RUN_TRANSCODERS",
                           "ARIMONITOR_LOG_MAX_BYTES", "ARIMONITOR_LOG_BACKUPS", "ARIMONITOR_HISTORY", "ARIMONITOR_C2C_TEST_ACK_DELAY",
                           "ARIMONITOR_TEST_ASTERISK"})
 

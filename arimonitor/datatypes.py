@@ -96,11 +96,37 @@ def zmq_endpoint(text: str) -> str:
     if value.startswith("ipc://") and len(value) > len("ipc://"):
         return value
     if value.startswith("tcp://"):
-        host = value[len("tcp://"):].rsplit(":", 1)[0]
-        if host in {"127.0.0.1", "localhost", "[::1]"}:
+        if is_loopback_endpoint(value):
             return value
         raise ValueError(f"{text!r} binds beyond loopback; use 127.0.0.1 or an ipc:// path")
     raise ValueError(f"{text!r} is not a ZeroMQ endpoint (ipc://PATH or tcp://127.0.0.1:PORT)")
+
+
+def zmq_events_endpoint(text: str) -> str:
+    """The events socket may face the network (a reader on the PBX host): any tcp:// host here;
+    config.py refuses a non-loopback one unless [zmq] curve is on."""
+    value = str(text).strip()
+    if value.startswith("tcp://") and value[len("tcp://"):].rpartition(":")[0]:
+        return value
+    return zmq_endpoint(value)
+
+
+def is_loopback_endpoint(endpoint: str) -> bool:
+    """ipc:// or tcp:// on 127.0.0.1, localhost or [::1]."""
+    if endpoint.startswith("ipc://"):
+        return True
+    host = endpoint[len("tcp://"):].rsplit(":", 1)[0]
+    return host in {"127.0.0.1", "localhost", "[::1]"}
+
+
+HOST_ROLES = ("all", "central", "reader")
+
+
+def host_role(text: str) -> str:
+    value = str(text).strip().lower()
+    if value not in HOST_ROLES:
+        raise ValueError(f"{text!r} is not a host role (all, central, reader)")
+    return value
 
 
 def loopback_host(text: str) -> str:

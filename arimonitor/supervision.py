@@ -49,10 +49,34 @@ class Tree:
         return self.cfg.home / "supervisord.conf"
 
     @property
+    def role(self) -> str:
+        """[host] role: all (one host), central (no local reader) or reader (only the reader)."""
+        return self.cfg["host.role"]
+
+    def runs(self, program: str) -> bool:
+        """Whether this host's role runs `program` (the simulator aside)."""
+        if program == "ari-reader":
+            return self.role != "central"
+        if program == "clicktocall" and not self.cfg["clicktocall.enabled"]:
+            return False
+        return self.role != "reader"
+
+    @property
     def mode_file(self) -> Path:
         """Written by start: `status` knows a demo tree (ari-sim expected) from the mode it was
         started in, not from whether ari-sim happens to be RUNNING."""
         return self.run_dir / "mode"
+
+    @property
+    def role_file(self) -> Path:
+        """Written by start: `status` expects the programs of the role the tree started with."""
+        return self.run_dir / "role"
+
+    def started_role(self) -> str | None:
+        try:
+            return self.role_file.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
 
     def started_as_demo(self) -> bool:
         try:
@@ -65,10 +89,12 @@ class Tree:
 
     def expected(self) -> list[str]:
         """Programs that must be RUNNING for the tree to be healthy."""
-        names = ["engine"]
-        names += [f"ari-reader_{n:02d}" for n in range(len(self.cfg.servers))]
-        names += [f"transcoder_{n:02d}" for n in range(self.cfg.transcoder_workers())]
-        if self.cfg["clicktocall.enabled"]:
+        names = ["engine"] if self.runs("engine") else []
+        if self.runs("ari-reader"):
+            names += [f"ari-reader_{n:02d}" for n in range(len(self.cfg.servers))]
+        if self.runs("transcoder"):
+            names += [f"transcoder_{n:02d}" for n in range(self.cfg.transcoder_workers())]
+        if self.runs("clicktocall"):
             names.append("clicktocall")
         if self.demo:
             names.append("ari-sim")
@@ -84,7 +110,11 @@ class Tree:
             "ARIMONITOR_TRANSCODERS": str(self.cfg.transcoder_workers()),
             "ARIMONITOR_READERS": str(len(self.cfg.servers)),
             "ARIMONITOR_DEMO": "true" if self.demo else "false",
-            "ARIMONITOR_CLICKTOCALL": "true" if self.cfg["clicktocall.enabled"] else "false",
+            "ARIMONITOR_CLICKTOCALL": _flag(self.runs("clicktocall")),
+            "ARIMONITOR_RUN_ENGINE": _flag(self.runs("engine")),
+            "ARIMONITOR_RUN_READER": _flag(self.runs("ari-reader")),
+            "ARIMONITOR_RUN_TRANSCODERS": _flag(self.runs("transcoder")),
+            "ARIMONITOR_HOST_ROLE": self.role,
             # each program's one log is its stdout, written and rotated by supervisord
             "ARIMONITOR_LOG_MAX_BYTES": str(self.cfg["logging.max_bytes"]),
             "ARIMONITOR_LOG_BACKUPS": str(self.cfg["logging.backups"]),
@@ -137,6 +167,10 @@ class Tree:
         return {p["name"]: p["statename"] for p in self.processes()}
 
 
+def _flag(on: bool) -> str:
+    return "true" if on else "false"
+
+
 def start(tree: Tree, timeout: float = 45.0, ari_timeout: float | None = 20.0) -> tuple[bool, str]:
     """Start supervisord in the background; return once every expected program is RUNNING and
     (unless `ari_timeout` is None) the engine has a live ARI link. A start that fails stops
@@ -151,7 +185,10 @@ def start(tree: Tree, timeout: float = 45.0, ari_timeout: float | None = 20.0) -
     if unsafe and not tree.demo:
         return False, "\n".join(unsafe)
     ok, message = _start_programs(tree, timeout)
-    if ok and ari_timeout is not None:
+    if ok and tree.role != "all":
+        # a reader host has no engine to ask; a central host's link comes from a remote reader
+        message += f"; role {tree.role}: not waiting for the ARI link"
+    elif ok and ari_timeout is not None:
         ari_ok, why = wait_for_ari(tree.cfg, tree.ari_url(), ari_timeout)
         if not ari_ok:
             ok, message = False, (f"{why}\narimonitor stopped again; fix [ari] in the config, or start "
@@ -171,6 +208,7 @@ def _start_programs(tree: Tree, timeout: float) -> tuple[bool, str]:
         folder.mkdir(parents=True, exist_ok=True)
     os.chmod(tree.run_dir, 0o700)
     tree.mode_file.write_text("demo\n" if tree.demo else "asterisk\n", encoding="utf-8")
+    tree.role_file.write_text(tree.role + "\n", encoding="utf-8")
     # supervisord opens its log before it applies umask 077: made private here first
     os.close(os.open(tree.log_dir / "supervisord.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
     os.chmod(tree.log_dir / "supervisord.log", 0o600)

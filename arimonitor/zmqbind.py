@@ -41,3 +41,16 @@ def bind_private(sock: zmq.Socket, endpoint: str) -> None:
         os.chmod(folder, 0o700)
     sock.bind(endpoint)
     os.chmod(path, 0o600)
+
+
+# The events link over TCP (a reader on the PBX host): ZMTP heartbeats, so a link that dies
+# without a FIN or RST is closed after HEARTBEAT_TIMEOUT; the reader then drops and counts
+# (IMMEDIATE) and the engine sees the gap in the sequence numbers once it is back.
+HEARTBEAT_IVL_MS = 2_000
+HEARTBEAT_TIMEOUT_MS = 6_000
+
+
+def tcp_liveness(sock: zmq.Socket) -> None:
+    sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+    sock.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)

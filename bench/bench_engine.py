@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
-from frames import call_frames, frames
+from frames import STASIS_EVENTS, call_frames, frames
 
 from arimonitor import protocol
 from arimonitor.config import load_config
@@ -120,12 +120,17 @@ def bench_in_process(n: int) -> float:
 # from /proc over the measured interval, so the figures say who spends what per event and what
 # rate the cores could carry at best (cores / total CPU per event), not only the rate seen.
 
-def bench_pipeline(n: int, tree: Path = ROOT) -> dict:
-    """Frames through the real processes of `tree` (a checkout: compare before/after)."""
+def bench_pipeline(n: int, tree: Path = ROOT, mode: str = "") -> dict:
+    """Frames through the real processes of `tree` (a checkout: compare before/after).
+
+    mode "stasis": whole calls into Stasis; done when every frame is applied, every call
+    continued (the fake ARI counts) and every history row is in SQLite."""
+    if mode == "stasis":
+        n -= n % STASIS_EVENTS
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         port = free_port()
-        blaster = subprocess.Popen([PY, str(HERE / "ws_blaster.py"), str(port), str(n)])
+        blaster = subprocess.Popen([PY, str(HERE / "ws_blaster.py"), str(port), str(n), "0", mode])
         procs = {"blaster": blaster}
         try:
             wait_for(lambda: socket.create_connection(("127.0.0.1", port), 0.2).close() or True, 10)
@@ -143,11 +148,21 @@ def bench_pipeline(n: int, tree: Path = ROOT) -> dict:
             first = wait_for(lambda: ctl(address, "stats", 1)["data"]["counters"]["received"] > 0, 20, 0.001)
             t0 = time.perf_counter()
             wait_for(lambda: ctl(address, "stats", 1)["data"]["counters"]["received"] >= n, 120, 0.05)
+            if mode == "stasis":
+                calls = n // STASIS_EVENTS
+                database = load_config(ini)["paths.database"]
+                wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/continued", timeout=5)
+                         .json()["continued"] >= calls, 120, 0.02)
+                wait_for(lambda: history_rows(database) >= calls, 120, 0.02)
             elapsed = time.perf_counter() - t0
             cpu = {name: cpu_seconds(p.pid) - cpu0[name] for name, p in procs.items()}
             data = ctl(address, "stats")["data"]
             counters = data["counters"]
             assert counters["malformed"] == 0 and counters["frames_lost"] == 0, counters
+            if mode == "stasis":
+                done = requests.get(f"http://127.0.0.1:{port}/continued", timeout=5).json()
+                assert done["twice"] == 0 and counters["continue_failed"] == 0, (done, counters)
+                assert history_rows(database) == calls
             engine_rate = (n - 1) / elapsed if first else 0.0
         finally:
             for proc in procs.values():
@@ -160,10 +175,23 @@ def bench_pipeline(n: int, tree: Path = ROOT) -> dict:
             "cpu_us": {name: seconds / n * 1e6 for name, seconds in cpu.items()}}
 
 
-def bench_raw(n: int) -> float:
+def history_rows(database: str) -> int:
+    import sqlite3
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT count(*) FROM calls").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+    finally:
+        conn.close()
+
+
+def bench_raw(n: int, mode: str = "") -> float:
     """The raw limit, same machine, same frames: one process receives and discards."""
+    if mode == "stasis":
+        n -= n % STASIS_EVENTS
     port = free_port()
-    blaster = subprocess.Popen([PY, str(HERE / "ws_blaster.py"), str(port), str(n)])
+    blaster = subprocess.Popen([PY, str(HERE / "ws_blaster.py"), str(port), str(n), "0", mode])
     try:
         wait_for(lambda: socket.create_connection(("127.0.0.1", port), 0.2).close() or True, 10)
         raw = subprocess.run([PY, str(HERE / "raw_reader.py"), f"ws://127.0.0.1:{port}/ari/events",
@@ -314,12 +342,14 @@ def bench_resync(endpoints: int, channels: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller runs")
-    parser.add_argument("--only", default="", help="comma list of: inproc,pipeline,latency,memory,resync")
+    parser.add_argument("--only", default="",
+                        help="comma list of: inproc,pipeline,mix,latency,memory,resync")
     parser.add_argument("--compare", type=Path, metavar="TREE",
                         help="also run the pipeline on another checkout (before/after in one run)")
     args = parser.parse_args()
     n = 50_000 if args.quick else 200_000
-    only = set(filter(None, args.only.split(","))) or {"inproc", "pipeline", "latency", "memory", "resync"}
+    only = (set(filter(None, args.only.split(",")))
+            or {"inproc", "pipeline", "mix", "latency", "memory", "resync"})
 
     if "inproc" in only:
         rate = bench_in_process(n)
@@ -330,6 +360,15 @@ def main() -> None:
         if args.compare:
             report_pipeline(f"[{args.compare}]", bench_pipeline(n, args.compare.resolve()), raw_rate)
         report_pipeline("", bench_pipeline(n), raw_rate)
+    if "mix" in only:
+        # The realistic mix: its own raw figure (its frames are smaller), each call needing a
+        # `continue` and a history row before it counts as done.
+        raw_mix = bench_raw(n, "stasis")
+        print(f"raw ws recv, Stasis mix:  {raw_mix:10,.0f} frames/s")
+        if args.compare:
+            report_pipeline(f"Stasis mix [{args.compare}]",
+                            bench_pipeline(n, args.compare.resolve(), "stasis"), raw_mix)
+        report_pipeline("Stasis mix", bench_pipeline(n, mode="stasis"), raw_mix)
     if "latency" in only:
         p50, p99, worst, count, per_message = bench_latency(5000, 3 if args.quick else 10)
         print(f"latency at 5,000/s:       p50 {p50:.2f} ms  p99 {p99:.2f} ms  max {worst:.2f} ms  "

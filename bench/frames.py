@@ -1,5 +1,7 @@
 """Synthetic ARI frames for the engine benchmarks: realistic shapes, every id unique.
 
+`stasis_call_frames`: the realistic mix, an inbound call into Stasis(arimonitor), 14 events.
+
 A dialplan call between two endpoints, 20 events: ChannelCreated x2, Varset, Dialplan, Dial x2,
 StateChange x3, BridgeCreated, EnteredBridge x2, DeviceStateChanged x2, HangupRequest,
 LeftBridge, Destroyed x2, BridgeDestroyed, Varset. Frames are ~500-900 bytes, as Asterisk's.
@@ -59,11 +61,41 @@ def call_frames(n: int, endpoints: int = 1000) -> list[bytes]:
     return out
 
 
-def frames(count: int, endpoints: int = 1000) -> list[bytes]:
+def stasis_call_frames(n: int, endpoints: int = 1000) -> list[bytes]:
+    """An inbound call into Stasis(arimonitor), 14 events: the engine must `continue` it and
+    write its history row. Sent whole, without waiting for the continue (a blast)."""
+    ep, cid, br = f"{1000000 + n % endpoints}", f"1795556000.{n}", f"stasis-bridge-{n}"
+    ch = _channel(cid, f"PJSIP/{ep}-{n:08x}", "Ring", ep, "5551234")
+    ch["dialplan"] = {"context": "from-endpoints", "exten": "5551234", "priority": 2,
+                      "app_name": "Stasis", "app_data": "arimonitor"}
+    bridge = {"id": br, "technology": "simple_bridge", "bridge_type": "mixing",
+              "bridge_class": "basic", "creator": "", "name": "", "channels": [],
+              "creationtime": TS, "video_mode": "talker"}
+    up = {**ch, "state": "Up"}
+    return [_event("ChannelCreated", channel=ch),
+            _event("ChannelDialplan", dialplan_app="Stasis", dialplan_app_data="arimonitor", channel=ch),
+            _event("ChannelVarset", variable="SIPDOMAIN", value="10.0.0.1", channel=ch),
+            _event("StasisStart", args=[], channel=ch),
+            _event("DeviceStateChanged", device_state={"name": f"PJSIP/{ep}", "state": "INUSE"}),
+            _event("ChannelStateChange", channel=up),
+            _event("BridgeCreated", bridge=bridge),
+            _event("ChannelEnteredBridge", bridge={**bridge, "channels": [cid]}, channel=up),
+            _event("ChannelHangupRequest", cause=16, soft=True, channel=up),
+            _event("ChannelLeftBridge", bridge=bridge, channel=up),
+            _event("StasisEnd", channel=up),
+            _event("ChannelDestroyed", cause=16, cause_txt="Normal Clearing", channel=up),
+            _event("BridgeDestroyed", bridge=bridge),
+            _event("DeviceStateChanged", device_state={"name": f"PJSIP/{ep}", "state": "NOT_INUSE"})]
+
+
+STASIS_EVENTS = 14  # per call of stasis_call_frames
+
+
+def frames(count: int, endpoints: int = 1000, make=call_frames) -> list[bytes]:
     out: list[bytes] = []
     n = 0
     while len(out) < count:
-        out.extend(call_frames(n, endpoints))
+        out.extend(make(n, endpoints))
         n += 1
     return out[:count]
 

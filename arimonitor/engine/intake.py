@@ -3,8 +3,9 @@
 Per message: one small json.loads of the header, a sequence check, then Handlers.apply for
 its frame (`ari`) or each of its frames (`ari-batch`: one header for n consecutive frames,
 frame i numbered seq + i, all with the batch's receive time).
-A gap in a connection's sequence numbers means the reader dropped frames (its PUSH was full):
-counted, and a resync repairs the state. Frames received before the last resync began are
+A gap in a connection's sequence numbers means frames were lost (the reader's PUSH was full,
+or a TCP link to a remote reader was cut): counted, and a resync repairs the state. The
+reader's stats carry its last forwarded seq, so a lost tail is seen too. Frames received before the last resync began are
 superseded by that snapshot and dropped (a backlog queued while the engine was down).
 A frame of a batch that is not JSON is counted `malformed` by the handlers; the others apply.
 
@@ -128,6 +129,7 @@ class Intake:
             elif kind == protocol.KIND_READER_STATS and nparts == 2:
                 stats = self._mine(self._json(parts))
                 if stats is not None:
+                    self._reader_seq(stats)
                     self.link.on_reader_stats(stats)
             else:
                 self._bad(parts, "unknown message kind or part count")
@@ -143,6 +145,17 @@ class Intake:
         self.seq = seq + n - 1
         if seq > expected:
             self.link.on_frames_lost(seq - expected, f"epoch {epoch} seq {expected}..{seq - 1}")
+
+    def _reader_seq(self, stats: dict) -> None:
+        """The reader's stats, sent after the frames they count, name its last forwarded seq:
+        frames past ours that never came were lost (the tail of a cut link, which no later
+        frame would reveal while Asterisk is quiet)."""
+        seq = stats.get("seq")
+        if stats.get("epoch") == self.epoch and type(seq) is int and seq > self.seq:
+            first = self.seq + 1
+            self.seq = seq
+            self.link.on_frames_lost(seq - first + 1, f"epoch {self.epoch} seq {first}..{seq}, "
+                                                      "from the reader's stats")
 
     def _json(self, parts: list[bytes]) -> dict | None:
         try:

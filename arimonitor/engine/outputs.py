@@ -3,24 +3,37 @@
 Order matters: an ended call is in SQLite before anyone hears of it, so a crash between the
 two loses a notification, never a history row.
 
-The calls log is the one output that is deferred: while the intake applies a burst of frames
-(`hold()` ... `release()`, one drain of the events socket, a few ms at most), its lines are
-kept and then written as one log record: a rotating file handler costs ~35 us per record
-(stat, seek, format twice, flush), which at full speed was a fifth of the engine's time.
-Outside a burst every line is written at once, as before. The ended call's history row and
-PUB are never deferred.
+A turn of the loop (the intake drains the events socket: `hold()` ... `release()`, at most
+FRAME_BUDGET frames, a few ms) is the unit of output. During it:
+- ended calls are kept; at release their history rows and the active-call rows changed in
+  the turn go to SQLite in ONE transaction (a commit per call was, with the `continue`s, what
+  held the Stasis mix to a third of the plain rate), and only then are they announced (PUB,
+  listeners, calls log). So the rule holds per turn: nothing is announced that SQLite lacks.
+- the calls-log lines are kept and written as one record (a rotating file handler costs
+  ~35 us per record: stat, seek, format twice, flush).
+- the `continue`s of channels entering Stasis are kept and handed to the REST pool after the
+  commit (rest_pool.py), so Asterisk moves on with a call we already hold in SQLite.
+Outside a turn (resync, timers, commands) every output goes at once, in the same order.
+
+Why batching keeps the history exactly-once through kill -9: rows are keyed (server, id) and
+written INSERT OR REPLACE, so a call is never two rows. A kill -9 mid-turn loses the turn's
+uncommitted rows together with the frames that ended those calls; nothing of them was
+announced (not on PUB, not in the log), so to the outside they are exactly like frames still
+queued in the events socket, which a kill -9 loses too: the restarted engine's resync ends
+what ARI no longer has and adopts what it still has; a call a previous run saved in
+`active_calls` and ARI no longer has goes to the history at that resync (prune_active). A
+call announced ended is always in SQLite. The ringing/up announcements of a turn go out at once (a lost one is repaired by
+the resync like any lost frame); per call, PUB order stays ringing, up, ended.
 
 Active calls are written to SQLite (`active_calls`) on their ringing and up transitions, so a
-restarted engine that adopts their channels again restores their true times. Those writes are
-deferred like the calls log: kept by call id during a burst and written in one transaction at
-release (a call that rings and ends within one burst is never written). A kill -9 can lose
-the writes of the burst in progress: those calls come back with adoption-time answers, as
-before; a row left for a call that ended is pruned after the next resync.
+restarted engine that adopts their channels again restores their true times. A call that
+rings and ends within one turn is never written there. A kill -9 can lose the writes of the
+turn in progress: those calls come back with adoption-time answers, as before.
 
 A full disk (or any SQLite error) never loses an ended call's history row: the row is kept in
 memory (MAX_UNSAVED, the oldest dropped and counted beyond that), written again every second
 by `flush_ips`' timer, and `status` says "store: NOT WRITABLE" until it is written. The
-call's PUB and calls log still go out at once.
+call's PUB and calls log still go out (at the end of the turn, as always).
 """
 
 from __future__ import annotations
@@ -32,6 +45,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from arimonitor import protocol
 from arimonitor.ari.rest import AriHttpError
@@ -81,6 +95,8 @@ class EngineEffects:
         self.server = server
         self.dirty_ips: dict[str, float] = {}  # ip -> last_seen, flushed every second
         self._held: list[str] | None = None    # calls-log lines of the current burst
+        self._ended: list[Call] = []           # calls ended in the burst: committed at release
+        self._continues: list[str] = []        # channels to continue after the burst's commit
         self._active_dirty: dict[str, Call | None] = {}  # id -> call to write, None: delete
         self._active_saved: set[str] = set()   # ids with a row in active_calls
         self.unsaved: deque[dict[str, Any]] = deque()  # ended calls SQLite did not take yet
@@ -106,12 +122,20 @@ class EngineEffects:
             self._held = []
 
     def release(self) -> None:
-        """The burst is over: write the kept lines (one record), back to writing at once."""
+        """The turn is over: one SQLite transaction (the ended calls' history rows and the
+        active-call rows changed), then the ended calls are announced (PUB, listeners, calls
+        log), then the kept lines are written as one record, then the `continue`s go out."""
+        ended, self._ended = self._ended, []
+        if ended or self._active_dirty:
+            self._commit(ended)
+        for call in ended:
+            self._call_event("ended", call)
         lines, self._held = self._held, None
-        if self._active_dirty:
-            self.flush_active()
         if lines and self.calls_log is not None:
             write_lines(self.calls_log, lines)
+        continues, self._continues = self._continues, []
+        for channel_id in continues:
+            self.continue_channel(channel_id)
 
     def _active_changed(self, call: Call) -> None:
         self._active_dirty[call.id] = call
@@ -120,6 +144,29 @@ class EngineEffects:
 
     def flush_active(self) -> None:
         """Write the active calls changed since the last flush (one transaction)."""
+        self._commit([])
+
+    def _commit(self, ended: list[Call]) -> None:
+        """One transaction: the history rows of `ended` and the changed active-call rows.
+        A history row SQLite refuses is kept in memory (unsaved) and written again later."""
+        views = [call.view() for call in ended]
+        rows, gone = self._take_active()
+        if self.unsaved:  # keep the order: older unsaved rows go first
+            for view in views:
+                self._keep_unsaved(view)
+            views = []
+        if not (views or rows or gone):
+            return
+        try:
+            self.store.save_calls(views, rows, gone)
+        except sqlite3.Error as exc:
+            # Active rows are not kept: only true answer times after a restart depend on them.
+            self._store_failed(exc)
+            for view in views:
+                self._keep_unsaved(view)
+
+    def _take_active(self) -> tuple[list[tuple], list[tuple[str, str]]]:
+        """The active-call rows to write and to delete since the last commit."""
         dirty, self._active_dirty = self._active_dirty, {}
         saved = self._active_saved
         now = time.time()
@@ -134,12 +181,7 @@ class EngineEffects:
                 rows.append((call.server, call_id, call.created, call.answered, call.client,
                              call.origin, call.destination, call.direction, call.dial_status,
                              json.dumps(sorted(call.channels)), now))
-        if rows or gone:
-            try:
-                self.store.save_active(rows, gone)
-            except sqlite3.Error as exc:
-                # Only true answer times after a restart depend on these rows: not kept.
-                self._store_failed(exc)
+        return rows, gone
 
     def prune_active(self, keep: set[str], ended: float, reason: str) -> int:
         """After a resync: the rows of calls that are not active any more go to the history."""
@@ -156,19 +198,12 @@ class EngineEffects:
         self._call_event("up", call)
 
     def call_ended(self, call: Call) -> None:
-        view = call.view()
-        if self.unsaved:
-            self._keep_unsaved(view)  # keep the order: older unsaved rows go first
-        else:
-            try:
-                self.store.save_call(view)
-            except sqlite3.Error as exc:
-                self._store_failed(exc)
-                self._keep_unsaved(view)
         if call.id in self._active_saved or call.id in self._active_dirty:
             self._active_dirty[call.id] = None
-            if self._held is None:
-                self.flush_active()
+        if self._held is not None:
+            self._ended.append(call)  # committed with the turn at release(), then announced
+            return
+        self._commit([call])
         self._call_event("ended", call)
 
     def endpoint_state(self, endpoint: Endpoint, old_state: str) -> None:
@@ -237,7 +272,12 @@ class EngineEffects:
             log.debug("channel %s in Stasis is driven by %s", channel.id, channel.claimed_by)
             return
         # Not ours to drive: back to the dialplan at once, the monitor never holds a call.
-        self.continue_channel(channel.id)
+        # In a turn: after the turn's commit (release), so the call Asterisk then carries on
+        # with is already in SQLite as an active call.
+        if self._held is not None:
+            self._continues.append(channel.id)
+        else:
+            self.continue_channel(channel.id)
 
     def recording(self, call: Call | None, what: str, recording: dict[str, Any]) -> None:
         body = {"name": recording.get("name"), "format": recording.get("format"),
@@ -251,10 +291,10 @@ class EngineEffects:
         self.notifier.publish(f"{protocol.TOPIC_WARNING}.{kind}", {"text": text, **(data or {})})
 
 
-def dialplan_continuer(worker: Any, rest_call: Callable[..., Any], counters: Counters,
-                       ) -> Callable[[str], None]:
-    """EngineEffects' `continue_channel`: send a channel back to the dialplan, REST on the
-    worker thread, the result counted on the loop thread."""
+def dialplan_continuer(pool: Any, counters: Counters) -> Callable[[str], None]:
+    """EngineEffects' `continue_channel`: send a channel back to the dialplan, REST on a
+    thread of the pool (rest_pool.py, keyed by channel: once, in order), the result counted
+    on the loop thread."""
 
     def continue_channel(channel_id: str) -> None:
         def done(_result: Any, error: BaseException | None) -> None:
@@ -266,6 +306,7 @@ def dialplan_continuer(worker: Any, rest_call: Callable[..., Any], counters: Cou
                 counters.continue_failed += 1
                 log.warning("continue of channel %s failed: %s", channel_id, error)
 
-        worker.submit(lambda: rest_call("continue_in_dialplan", channel_id), done)
+        path = f"/channels/{quote(channel_id, safe='')}/continue"
+        pool.submit(channel_id, lambda ari: ari.post(path), done)
 
     return continue_channel

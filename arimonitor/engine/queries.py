@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 from arimonitor.engine.link import LinkMonitor
-from arimonitor.engine.loop import Worker
 from arimonitor.engine.notifier import Notifier
 from arimonitor.engine.resyncer import Resyncer
 from arimonitor.engine.state import State
@@ -16,13 +15,13 @@ from arimonitor.engine.store import Store
 
 class Queries:
     def __init__(self, *, state: State, store: Store, notifier: Notifier, link: LinkMonitor,
-                 resyncer: Resyncer, rest_worker: Worker | None = None) -> None:
+                 resyncer: Resyncer, continue_pool: Any = None) -> None:
         self.state = state
         self.store = store
         self.notifier = notifier
         self.link = link
         self.resyncer = resyncer
-        self.rest_worker = rest_worker
+        self.continue_pool = continue_pool  # rest_pool.RestPool: `continue`s in flight
         self.started = time.time()
         self.intake: Any = None             # set by the app: last event age, lag, batch
 
@@ -80,4 +79,4 @@ class Queries:
                 "intake": intake.view() if intake else {},
                 "reader": self.link.reader_stats, "probe": self.link.probe.view(),
                 "publish": {"published": self.notifier.published, "dropped": self.notifier.dropped},
-                "continue_pending": self.rest_worker.pending if self.rest_worker else 0}
+                "continue_pending": self.continue_pool.pending if self.continue_pool else 0}

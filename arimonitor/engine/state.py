@@ -174,6 +174,7 @@ class Counters:
         "link_up",
         "malformed",
         "outages",
+        "readers_refused",
         "received",
         "rest_races",
         "rest_wait_failed",

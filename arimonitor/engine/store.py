@@ -71,6 +71,15 @@ _CALL_COLUMNS = ("server", "id", "client", "origin", "destination", "direction",
                  "duration", "billsec", "recording", "recording_state", "channels", "adopted",
                  "answered_by")
 
+_INSERT_CALL = (f"INSERT OR REPLACE INTO calls ({','.join(_CALL_COLUMNS)}) "
+                f"VALUES ({','.join('?' * len(_CALL_COLUMNS))})")
+
+
+def _call_row(view: dict[str, Any]) -> list[Any]:
+    row = {**view, "channels": json.dumps(view.get("channels", [])),
+           "adopted": int(bool(view.get("adopted")))}
+    return [row.get(c) for c in _CALL_COLUMNS]
+
 
 class Store:
     def __init__(self, path: str | Path) -> None:
@@ -123,11 +132,15 @@ class Store:
     # ---- calls ------------------------------------------------------------------------------
 
     def save_call(self, view: dict[str, Any]) -> None:
-        row = {**view, "channels": json.dumps(view.get("channels", [])),
-               "adopted": int(bool(view.get("adopted")))}
-        marks = ",".join("?" * len(_CALL_COLUMNS))
-        self.connection.execute(f"INSERT OR REPLACE INTO calls ({','.join(_CALL_COLUMNS)}) "
-                                f"VALUES ({marks})", [row.get(c) for c in _CALL_COLUMNS])
+        self.connection.execute(_INSERT_CALL, _call_row(view))
+
+    def save_calls(self, views: list[dict[str, Any]], active: Iterable[tuple] = (),
+                   gone: Iterable[tuple[str, str]] = ()) -> None:
+        """One transaction for a loop turn: ended calls' history rows, and the active-call
+        rows changed meanwhile (as save_active). All or nothing."""
+        with self.transaction():
+            self.connection.executemany(_INSERT_CALL, map(_call_row, views))
+            self._write_active(active, gone)
 
     def history(self, client: str | None = None, since: float | None = None,
                 limit: int = 50, conn: sqlite3.Connection | None = None,
@@ -158,10 +171,13 @@ class Store:
         """One transaction: upsert `rows` (values in _ACTIVE_COLUMNS order), delete `gone`
         ((server, id) pairs)."""
         with self.transaction():
-            self.connection.executemany(
-                f"INSERT OR REPLACE INTO active_calls ({','.join(_ACTIVE_COLUMNS)}) "
-                f"VALUES ({','.join('?' * len(_ACTIVE_COLUMNS))})", rows)
-            self.connection.executemany("DELETE FROM active_calls WHERE server=? AND id=?", gone)
+            self._write_active(rows, gone)
+
+    def _write_active(self, rows: Iterable[tuple], gone: Iterable[tuple[str, str]]) -> None:
+        self.connection.executemany(
+            f"INSERT OR REPLACE INTO active_calls ({','.join(_ACTIVE_COLUMNS)}) "
+            f"VALUES ({','.join('?' * len(_ACTIVE_COLUMNS))})", rows)
+        self.connection.executemany("DELETE FROM active_calls WHERE server=? AND id=?", gone)
 
     def load_active(self, server: str) -> list[dict[str, Any]]:
         rows = self.connection.execute("SELECT * FROM active_calls WHERE server=?", (server,))
@@ -306,7 +322,18 @@ class _Transaction:
         return self.connection
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.connection.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self.connection.execute("COMMIT")
+                return
+            except sqlite3.Error:
+                self._rollback()
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        if self.connection.in_transaction:  # SQLite may have rolled back itself (disk full)
+            self.connection.execute("ROLLBACK")
 
 
 def _statements(sql: str) -> list[str]:

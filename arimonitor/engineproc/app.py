@@ -21,10 +21,12 @@ from arimonitor import protocol
 from arimonitor.ari.ami import AmiClient
 from arimonitor.ari.contacts import cli_contacts
 from arimonitor.ari.rest import AriRest
+from arimonitor.clicktocall.ari_http import LeanAri
 from arimonitor.clicktocall.component import ClickToCallComponent
 from arimonitor.commands import build_registry
 from arimonitor.commands.manager import ManagerComponent
 from arimonitor.config import Config
+from arimonitor.curve import RefusalWatch, secure_engine_socket
 from arimonitor.engine import resync as R
 from arimonitor.engine.door import EngineDoor
 from arimonitor.engine.handlers import Handlers
@@ -37,6 +39,7 @@ from arimonitor.engine.probe import Probe, ProbeStats
 from arimonitor.engine.queries import Queries
 from arimonitor.engine.readiness import EVENT_TYPES as READINESS_EVENTS
 from arimonitor.engine.readiness import Readiness
+from arimonitor.engine.rest_pool import RestPool
 from arimonitor.engine.resyncer import Resyncer
 from arimonitor.engine.state import Counters, RemoteIp, State
 from arimonitor.engine.store import Store
@@ -44,7 +47,7 @@ from arimonitor.engineproc.control import ControlServer
 from arimonitor.logs import setup_line_log
 from arimonitor.metrics.component import MetricsComponent
 from arimonitor.transcode.wiring import RecordingComponent
-from arimonitor.zmqbind import bind_private
+from arimonitor.zmqbind import bind_private, tcp_liveness
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,9 @@ PUB_HWM = 100_000
 # In messages, and a message may be a batch of up to 64 frames (64 KiB): 5,000 bounds a
 # backlog to a few hundred MB at worst. Past it the reader drops, counts, and we resync.
 EVENTS_HWM = 5_000
+# Threads (each one keep-alive connection) sending `continue`: Asterisk answers in well under
+# a millisecond, so a few keep up with thousands of Stasis calls a second (bench_engine mix).
+CONTINUE_THREADS = 3
 CHECKPOINT_EVERY = 10.0  # seconds between WAL checkpoints (off the loop thread)
 
 
@@ -83,11 +89,14 @@ class Engine:
         self.loop = Loop()
         self.state = State(cfg["ari.server_id"])
         self.store = Store(cfg["paths.database"])
-        self.events = self._socket(zmq.PULL, cfg["zmq.events"], rcvhwm=EVENTS_HWM)
+        self.events, self.zap, self.refusals = self._events_socket(cfg)
         self.control_sock = self._socket(zmq.ROUTER, cfg["zmq.control"])
         self.pub = self._socket(zmq.PUB, cfg["zmq.publish"], sndhwm=PUB_HWM)
         self.notifier = Notifier(self.pub)
         self.rest_worker = Worker(self.loop, "ari-rest")
+        # `continue` of every channel entering Stasis unclaimed: off the loop, a few at a time.
+        self.continue_pool = RestPool(self.loop, "ari-continue", CONTINUE_THREADS, lambda: LeanAri(
+            cfg["ari.url"], cfg["ari.user"], cfg["ari.password"], cfg["ari.rest_timeout"]))
         self._build_core(cfg)
         self.registry = build_registry()
         self.registry.manager_privileged = cfg["console.manager_changes"]
@@ -107,6 +116,8 @@ class Engine:
         self.counter_base = self.store.load_counters()
         self.loop.add_socket(self.events, self.intake.on_readable)
         self.loop.add_socket(self.control_sock, self.control.on_readable)
+        if self.refusals is not None:
+            self.loop.add_socket(self.refusals.monitor, self.refusals.on_readable)
         self.metrics_timer = self.loop.every(cfg["logging.metrics_interval"], self.write_metrics)
         self.loop.every(1.0, self.effects.flush_ips)
         self.loop.every(1.0, self.resyncer.heartbeat)
@@ -122,13 +133,11 @@ class Engine:
 
     def _build_core(self, cfg: Config) -> None:
         """Effects, handlers, resyncer, link monitor, queries, intake: the engine proper."""
-        worker_rest = AriRest.from_config(cfg)       # one requests.Session per thread
         resync_rest = AriRest.from_config(cfg)
         reader = contact_reader(cfg)
         self.effects = EngineEffects(
             self.store, self.notifier, self.state.counters,
-            dialplan_continuer(self.rest_worker, lambda name, *args: getattr(worker_rest, name)(*args),
-                               self.state.counters),
+            dialplan_continuer(self.continue_pool, self.state.counters),
             setup_line_log("calls", cfg), cfg["ari.server_id"])
         self.handlers = Handlers(self.state, self.effects)
         # Requests made on an event wait for the state they need (issue 16). Its listeners are
@@ -146,21 +155,36 @@ class Engine:
                                 resyncer=self.resyncer, auth=auth,
                                 stall_after=stall_after)
         self.queries = Queries(state=self.state, store=self.store, notifier=self.notifier,
-                               link=self.link, resyncer=self.resyncer, rest_worker=self.rest_worker)
+                               link=self.link, resyncer=self.resyncer,
+                               continue_pool=self.continue_pool)
         self.intake = Intake(self.handlers, self.link)
         self.resyncer.intake = self.queries.intake = self.intake
         self.resyncer.probe = auth.probe  # a failed resync's why shows with the probe's
         self.resyncer.link_up = self.link.connected
 
-    def _socket(self, kind: int, endpoint: str, sndhwm: int = 0, rcvhwm: int = 0) -> zmq.Socket:
+    def _socket(self, kind: int, endpoint: str, sndhwm: int = 0, rcvhwm: int = 0,
+                secure: Callable[[zmq.Socket], Any] | None = None) -> zmq.Socket:
         sock = self.zctx.socket(kind)
         sock.setsockopt(zmq.LINGER, 0)
         if sndhwm:
             sock.setsockopt(zmq.SNDHWM, sndhwm)
         if rcvhwm:
             sock.setsockopt(zmq.RCVHWM, rcvhwm)
+        if endpoint.startswith("tcp://"):
+            tcp_liveness(sock)
+        if secure is not None:
+            secure(sock)  # before bind: the mechanism is fixed when a peer connects
         bind_private(sock, endpoint)
         return sock
+
+    def _events_socket(self, cfg: Config) -> tuple[zmq.Socket, Any, RefusalWatch | None]:
+        """The readers' PULL; with [zmq] curve a CURVE server behind a ZAP allow-list (curve.py)."""
+        if not cfg["zmq.curve"]:
+            return self._socket(zmq.PULL, cfg["zmq.events"], rcvhwm=EVENTS_HWM), None, None
+        zap: list[Any] = []
+        sock = self._socket(zmq.PULL, cfg["zmq.events"], rcvhwm=EVENTS_HWM,
+                            secure=lambda s: zap.append(secure_engine_socket(s, cfg, self.zctx)))
+        return sock, zap[0], RefusalWatch(sock, self.state.counters)
 
     # ---- life -------------------------------------------------------------------------------
 
@@ -218,6 +242,7 @@ class Engine:
     def close(self) -> None:
         self.probe.stop()
         self.rest_worker.stop()
+        self.continue_pool.stop()
         self.checkpoint_worker.stop()
         for component in self.components:
             if hasattr(component, "close"):
@@ -229,8 +254,12 @@ class Engine:
             self.effects.flush_ips()
             self.store.save_counters(self.totals())
         finally:
+            if self.refusals is not None:
+                self.refusals.close()
             for sock in (self.events, self.control_sock, self.pub):
                 sock.close(0)
+            if self.zap is not None:
+                self.zap.stop()
             self.loop.close()
             self.store.checkpoint()
             self.store.close()

@@ -59,7 +59,8 @@ class ReaderStats:
                 "connected_since": self.connected_since or None, "epoch": self.epoch,
                 "seq": self.seq, "sent": forwarder.sent, "dropped": forwarder.dropped,
                 "batches": forwarder.batches,
-                "notices_dropped": forwarder.notices_dropped, "t": now}
+                "notices_dropped": forwarder.notices_dropped,
+                "refused": getattr(forwarder, "refused", 0), "t": now}
 
 
 def events_url(ari_url: str, app: str) -> str:

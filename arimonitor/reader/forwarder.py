@@ -14,9 +14,15 @@ count frames; `batches` counts batch messages sent.
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
+
 import zmq
+from zmq.utils.monitor import parse_monitor_message
 
 from arimonitor import protocol
+from arimonitor.zmqbind import tcp_liveness
 
 EVENTS_HWM = 50_000  # messages: ~25 MB of lone 500-byte frames, seconds of a full-speed burst
 # A batch closes at whichever limit comes first. The HWM counts messages, so a backlog of full
@@ -24,15 +30,31 @@ EVENTS_HWM = 50_000  # messages: ~25 MB of lone 500-byte frames, seconds of a fu
 # Asterisk, and each is bounded to MAX_BATCH_BYTES.
 MAX_BATCH = 64
 MAX_BATCH_BYTES = 64 * 1024
+# libzmq never reconnects after the engine refused our CURVE key; we do, this often, so a key
+# listed later (and the engine restarted) is picked up without touching the reader.
+REFUSED_RETRY = 5.0
+
+log = logging.getLogger(__name__)
 
 
 class Forwarder:
-    def __init__(self, endpoint: str, context: zmq.Context | None = None, hwm: int = EVENTS_HWM) -> None:
+    def __init__(self, endpoint: str, context: zmq.Context | None = None, hwm: int = EVENTS_HWM,
+                 secure: Callable[[zmq.Socket], None] | None = None) -> None:
         self.context = context or zmq.Context.instance()
         self.sock = self.context.socket(zmq.PUSH)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.SNDHWM, hwm)
         self.sock.setsockopt(zmq.IMMEDIATE, 1)
+        if endpoint.startswith("tcp://"):
+            tcp_liveness(self.sock)
+        self.endpoint = endpoint
+        self.refused = 0
+        self._retry_at = 0.0
+        self._monitor: zmq.Socket | None = None
+        if secure is not None:
+            secure(self.sock)  # CURVE client keys (curve.py), set before connecting
+            self._monitor = self.sock.get_monitor_socket(
+                zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_SUCCEEDED)
         self.sock.connect(endpoint)
         self._prefixes: dict[str, bytes] = {}
         self.sent = 0
@@ -81,5 +103,35 @@ class Forwarder:
             return False
         return True
 
+    def watch(self) -> None:
+        """With CURVE: note a refusal by the engine (logged once, then counted) and connect
+        again REFUSED_RETRY later. Called from the reader's idle and backoff waits."""
+        if self._monitor is None:
+            return
+        while True:
+            try:
+                event = parse_monitor_message(self._monitor.recv_multipart(zmq.NOBLOCK))["event"]
+            except zmq.Again:
+                break
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                if self.refused:
+                    log.info("the engine at %s accepts our CURVE key now", self.endpoint)
+                self.refused, self._retry_at = 0, 0.0
+            elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                if not self.refused:
+                    log.error("the engine at %s refused our CURVE key: copy this host's "
+                              "reader.key into its [zmq] readers folder and restart it; trying "
+                              "again every %.0f s, events meanwhile dropped and counted",
+                              self.endpoint, REFUSED_RETRY)
+                self.refused += 1
+                self._retry_at = time.monotonic() + REFUSED_RETRY
+        if self._retry_at and time.monotonic() >= self._retry_at:
+            self._retry_at = 0.0
+            self.sock.disconnect(self.endpoint)
+            self.sock.connect(self.endpoint)
+
     def close(self) -> None:
+        if self._monitor is not None:
+            self.sock.disable_monitor()
+            self._monitor.close(0)
         self.sock.close(0)

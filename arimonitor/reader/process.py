@@ -13,6 +13,7 @@ import time
 from arimonitor import protocol
 from arimonitor.backoff import Backoff
 from arimonitor.config import Config
+from arimonitor.curve import secure_reader_socket
 from arimonitor.process import Stopper
 from arimonitor.reader.connection import (
     Connection,
@@ -44,6 +45,7 @@ class Reader:
         self.failures = RepeatedFailure(log, f"connecting to ARI {self.url}", grace=STARTUP_GRACE)
 
     def send_stats(self, force: bool = False) -> None:
+        self.forwarder.watch()
         now = time.monotonic()
         if force or now >= self._stats_due:
             self._stats_due = now + STATS_INTERVAL
@@ -102,7 +104,8 @@ class Reader:
 
 
 def run(cfg: Config, stopper: Stopper, log: logging.Logger) -> int:
-    forwarder = Forwarder(cfg["zmq.events"])
+    secure = (lambda sock: secure_reader_socket(sock, cfg)) if cfg["zmq.curve"] else None
+    forwarder = Forwarder(cfg["zmq.events"], secure=secure)
     try:
         Reader(cfg, forwarder, stopper, log).run()
     finally:

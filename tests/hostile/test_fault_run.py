@@ -117,7 +117,7 @@ def test_flood_with_every_program_killed_loses_and_doubles_nothing(tmp_path):
             for n, ep in enumerate(ORIGINS + DESTINATIONS):
                 sim.control.register(ep, ip=f"10.9.0.{n + 1}", port=5060)
             eventually(lambda: sum(e["state"] == "online" for e in
-                                   ctl(address, "_engine_endpoints")["data"]) == 40, timeout=15)
+                                   ctl(address, "_engine_endpoints")["data"]) == 40, timeout=45)
 
             _replies_thread(reply_queue, seen, stop)
             threading.Thread(target=_hang_up_connected, args=(sim, stop), daemon=True).start()

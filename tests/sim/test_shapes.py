@@ -67,6 +67,7 @@ def test_every_event_and_body_fits_the_models(apidocs) -> None:
             rest("GET", "/channels/a1", "Channel")
             rest("GET", "/channels/a1/variable", "Variable", variable="CHANNEL(pjsip,remote_addr)")
             rest("POST", "/channels/a1/play", "Playback", 201, media="sound:silence/1")
+            main.wait_type("PlaybackFinished", timeout=15)  # before a1 is hung up below, even under load
             rest("POST", "/recordings/live/c2c/one/stop", None, 204)
             # a dialplan call, snooped and recorded
             caller = c.call("1003000", "1123010")
