@@ -1,6 +1,10 @@
 """Engine benchmarks: throughput (vs the raw WebSocket limit), latency, memory, resync.
 
-    .venv/bin/python bench/bench_engine.py [--quick]
+    .venv/bin/python bench/bench_engine.py [--quick] [--only pipeline,mix] [--compare TREE]
+
+`pipeline`: pre-encoded frames of plain dialplan calls; `mix`: the realistic mix, whole
+inbound calls into Stasis(arimonitor) (14 events each, every call needing a `continue` from
+the engine and a history row), done only when every call is continued and in SQLite.
 
 Figures are noisy on 2 shared cores: compare the ratios printed within one run (PERF.md).
 """
@@ -159,10 +163,15 @@ def bench_pipeline(n: int, tree: Path = ROOT, mode: str = "") -> dict:
             data = ctl(address, "stats")["data"]
             counters = data["counters"]
             assert counters["malformed"] == 0 and counters["frames_lost"] == 0, counters
+            problem = ""
             if mode == "stasis":
                 done = requests.get(f"http://127.0.0.1:{port}/continued", timeout=5).json()
-                assert done["twice"] == 0 and counters["continue_failed"] == 0, (done, counters)
-                assert history_rows(database) == calls
+                rows = history_rows(database)
+                if done["twice"] or counters["continue_failed"] or rows != calls:
+                    # e.g. an overloaded engine lost its link: the blaster sends everything
+                    # again on the new connection. A finding about that tree, not a figure.
+                    problem = (f"continued twice {done['twice']}, failed {counters['continue_failed']}, "
+                               f"history rows {rows} for {calls} calls, link_up {counters['link_up']}")
             engine_rate = (n - 1) / elapsed if first else 0.0
         finally:
             for proc in procs.values():
@@ -171,7 +180,7 @@ def bench_pipeline(n: int, tree: Path = ROOT, mode: str = "") -> dict:
                 proc.wait(10)
     intake = data["intake"]
     per_message = intake["frames"] / intake["messages"] if intake.get("messages") else 1.0
-    return {"rate": engine_rate, "elapsed": elapsed, "per_message": per_message,
+    return {"rate": engine_rate, "elapsed": elapsed, "per_message": per_message, "problem": problem,
             "cpu_us": {name: seconds / n * 1e6 for name, seconds in cpu.items()}}
 
 
@@ -209,6 +218,8 @@ def report_pipeline(label: str, result: dict, raw_rate: float) -> None:
     cores = os.cpu_count() or 1
     print(f"websocket->reader->engine {label}:{result['rate']:10,.0f} events/s = "
           f"{result['rate'] / raw_rate:.0%} of raw ({result['per_message']:.1f} frames per message)")
+    if result.get("problem"):
+        print(f"    NOT VALID: {result['problem']}")
     print(f"    CPU per event: blaster {cpu['blaster']:.1f} us, reader {cpu['reader']:.1f} us, "
           f"engine {cpu['engine']:.1f} us = {total:.1f} us -> {cores} cores carry at most "
           f"{cores / total * 1e6:,.0f}/s; the engine alone on one core {1e6 / cpu['engine']:,.0f}/s")

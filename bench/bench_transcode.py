@@ -34,7 +34,7 @@ from measure import cpu_seconds
 from arimonitor.config import load_config
 from arimonitor.transcode.component import TranscodeComponent
 from arimonitor.transcode.encoders import LameEncoder, PydubEncoder
-from arimonitor.transcode.jobs import create_tables
+from arimonitor.transcode.jobtables import create_tables
 from arimonitor.transcode.wavfile import read_wav_info
 from tests.transcode.audio import make_wav
 from tests.transcode.loop import SimpleLoop

@@ -9,7 +9,8 @@ Fails on:
   (`engine.api`) and its dependency-free vocabulary (`engine.states`) are theirs to import;
 - the arictl client (`console/`) importing the engine side (it may share `commands.render`);
 - `import zmq` or `socket` in a console command (commands speak to the engine API only; the
-  manager port is a transport, not a command).
+  manager port is a transport, not a command);
+- arictl importing `zmq` or `socket` anywhere but its one transport module (`console/zmtp.py`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ ENGINE_DOOR = {"arimonitor.engine.api", "arimonitor.engine.states"}
 NOT_COMMANDS = {"arimonitor.commands.manager"}
 # What arictl may share with the engine side: text formatting only (stdlib, no engine).
 CONSOLE_MAY_USE = {"arimonitor.commands.render"}
+ARICTL_TRANSPORT = "arimonitor.console.zmtp"  # requests (stdlib ZMTP) and watch/top's SUB (pyzmq)
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,10 @@ def violations(imports: list[Import]) -> list[str]:
         if (src_room == "console" and dst_room in ("engine", "engineproc", "commands")
                 and target not in CONSOLE_MAY_USE):
             found.append(f"arictl (console/) imports the engine side: {imp.where()}")
+        if (src_room == "console" and imp.source != ARICTL_TRANSPORT
+                and imp.target.split(".")[0] in ("zmq", "socket", "_socket")):
+            found.append(f"arictl opens a socket outside its transport ({ARICTL_TRANSPORT}): "
+                         f"{imp.where()}")
         if (src_room == "commands" and imp.source not in NOT_COMMANDS
                 and imp.target.split(".")[0] in ("zmq", "socket")):
             found.append(f"a console command opens sockets (ask the engine API): {imp.where()}")
@@ -223,6 +229,7 @@ def test_each_rule_catches_its_violation():
             imp("arimonitor.transcode.x", "arimonitor.engineproc.control")],
         "arictl (console/) imports the engine side": [imp("arimonitor.console.client", "arimonitor.commands")],
         "a console command opens sockets": [imp("arimonitor.commands.ips", "zmq")],
+        "arictl opens a socket outside its transport": [imp("arimonitor.console.watch", "zmq", False)],
     }
     for expected, imports in cases.items():
         broken = violations(imports)
@@ -230,6 +237,7 @@ def test_each_rule_catches_its_violation():
     allowed = [imp("arimonitor.commands.ips", "arimonitor.engine.api"),
                imp("arimonitor.commands.endpoints", "arimonitor.engine.states.ENDPOINT_STATES"),
                imp("arimonitor.commands.manager", "zmq"),
+               imp("arimonitor.console.zmtp", "zmq", False), imp("arimonitor.console.zmtp", "_socket"),
                imp("arimonitor.engineproc.app", "arimonitor.commands")]
     assert violations(allowed) == []
 

@@ -21,7 +21,8 @@ StasisStart (422/409 when sent too soon) never fails a call.
 
 Engine restarts: each call's state (FlowCall) is saved in the component's SQLite table
 (`history.FlowStore`) at every step and dropped at its final; `restore()` and, after each
-resync, `reconcile(channels, bridges)` pick the calls up again (flowstate.py).
+resync, `reconcile(channels, bridges)` pick the calls up again: flowstate.py decides what a
+resync's channels mean and drives the flow through its public steps (`flowstate.Flow`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any, Protocol
 
 from arimonitor.clicktocall import flowstate, outcomes, reasons
 from arimonitor.clicktocall import verdict as V
-from arimonitor.clicktocall.flowstate import SETUP_GRACE, FlowCall
+from arimonitor.clicktocall.flowstate import FlowCall
 from arimonitor.clicktocall.history import FlowStore, OutcomeStore
 from arimonitor.clicktocall.request import destination_channel_id, parse_channel_id
 from arimonitor.engine.api import Cancelled, RunSteps, SendAtOnce, Step, in_stasis
@@ -42,8 +43,6 @@ from arimonitor.engine.api import bridge as need_bridge
 
 log = logging.getLogger(__name__)
 
-# FlowCall and SETUP_GRACE live in flowstate.py (restarts); imported from here as before.
-__all__ = ["EVENT_TYPES", "SETUP_GRACE", "ClickToCallFlow", "FlowCall", "Rest", "endpoint_of"]
 
 EVENT_TYPES = ("ChannelCreated", "ChannelStateChange", "Dial", "StasisStart", "ChannelDestroyed")
 _ORIGIN_FAILURES = {V.BUSY: reasons.ORIGIN_BUSY, V.NO_ANSWER: reasons.ORIGIN_NO_ANSWER,
@@ -110,13 +109,13 @@ class ClickToCallFlow:
             return
         call = self.calls[parsed[0]] = FlowCall(parsed[0], t, self.default_timeout,
                                                 origin=endpoint_of(event["channel"]))
-        self._save(call)
+        self.save(call)
         self._emit(call, reasons.EV_ACCEPTED, t)
 
     def on_ChannelStateChange(self, event: dict, t: float) -> None:
         call, leg = self._leg(event.get("channel"))
         if call is not None:
-            self._state(call, leg, event["channel"].get("state", ""), t)
+            self.leg_state(call, leg, event["channel"].get("state", ""), t)
 
     def on_Dial(self, event: dict, t: float) -> None:
         call, leg = self._leg(event.get("peer"))
@@ -128,28 +127,29 @@ class ClickToCallFlow:
                 call.a_status = status
             else:
                 call.b_status = status
-            self._save(call)
+            self.save(call)
         if status == "RINGING":
-            self._state(call, leg, "Ringing", t)
+            self.leg_state(call, leg, "Ringing", t)
         elif status == "ANSWER" and leg == "b":
-            self._state(call, leg, "Up", t)
+            self.leg_state(call, leg, "Up", t)
 
-    def _state(self, call: FlowCall, leg: str, state: str, t: float) -> None:
+    def leg_state(self, call: FlowCall, leg: str, state: str, t: float) -> None:
+        """A leg rang or answered (an event, or a resync that found it so: flowstate.py)."""
         if call.final:
             return
         if state == "Ringing" and leg == "a" and not call.origin_ringing:
             call.origin_ringing = True
-            self._save(call)
+            self.save(call)
             self._emit(call, reasons.EV_ORIGIN_RINGING, t)
         elif state == "Ringing" and leg == "b" and not call.destination_ringing:
             call.destination_ringing = True
-            self._save(call)
+            self.save(call)
             self._emit(call, reasons.EV_DESTINATION_RINGING, t)
         elif state == "Up" and leg == "b" and not call.connected:
             call.connected = t
             if call.record and call.bridge_id:
                 self._record(call, t)
-            self._save(call)
+            self.save(call)
             self._emit(call, reasons.EV_CONNECTED, t)
 
     def on_StasisStart(self, event: dict, t: float) -> None:
@@ -162,6 +162,11 @@ class ClickToCallFlow:
             call = self.calls[args[1]] = FlowCall(args[1], t, self.default_timeout)
         if call.a_answered or call.final:
             return
+        self.origin_answered(call, channel, args, t)
+
+    def origin_answered(self, call: FlowCall, channel: dict, args: list[str], t: float) -> None:
+        """Leg A answered and sits in our app with `args`: dial the destination. Also after a
+        restart, for an origin that answered while the engine was away (flowstate.py)."""
         self._apply_args(call, args, channel)
         call.a_answered = t
         self._emit(call, reasons.EV_ORIGIN_ANSWERED, t)
@@ -211,7 +216,7 @@ class ClickToCallFlow:
         endpoint, timeout = self.dial_string(call), str(int(call.timeout))
         call.bridge_id = bridge_id
         call.b_dial = t
-        self._save(call)
+        self.save(call)
         if call.kind == "number":
             unreachable = f"trunk unavailable ({endpoint})"
             allocation_failed = reasons.DESTINATION_UNREACHABLE
@@ -274,7 +279,7 @@ class ClickToCallFlow:
                 log.warning("c2c %s: recording did not start: %s", rid, error)
                 call.recording = None
                 if not call.final:
-                    self._save(call)
+                    self.save(call)
 
         step = Step(f"record bridge {bridge_id}",
                     lambda: self.rest.post(f"/bridges/{bridge_id}/record", params=params),
@@ -312,9 +317,10 @@ class ClickToCallFlow:
             except Exception:
                 log.exception("c2c %s: dropping the flow state failed", call.request_id)
 
-    # ---- engine restarts ----------------------------------------------------------------------
+    # ---- engine restarts (flowstate.py drives these after a resync) ---------------------------
 
-    def _save(self, call: FlowCall) -> None:
+    def save(self, call: FlowCall) -> None:
+        """Keep the call's state in SQLite, so an engine restart can finish it."""
         if self.flows is None or call.final:
             return
         try:
@@ -324,12 +330,39 @@ class ClickToCallFlow:
 
     def restore(self) -> int:
         """Load the calls a previous engine left in progress (start, before any event)."""
-        return flowstate.restore(self)
+        if self.flows is None:
+            return 0
+        for call in flowstate.load_calls(self.flows):
+            self.calls.setdefault(call.request_id, call)
+        if self.calls:
+            log.info("c2c: %d call(s) in progress restored from SQLite", len(self.calls))
+        return len(self.calls)
 
     def reconcile(self, channels: Iterable[dict], bridges: Iterable[str] = (),
                   now: float | None = None, grace: float = flowstate.SETUP_GRACE) -> dict[str, int]:
         """After a resync: match the calls with the legs Asterisk still has (flowstate.py)."""
         return flowstate.reconcile(self, channels, bridges, now, grace)
+
+    def setting_up(self, request_id: str) -> bool:
+        """Leg B's REST is in flight: its channel may not be in Asterisk's list yet."""
+        return request_id in self._setting_up
+
+    def adopt(self, request_id: str, a: dict | None, t: float) -> FlowCall:
+        """A call this flow never knew, found in Asterisk's channels (`a`: its leg A, if any)."""
+        call = self.calls[request_id] = FlowCall(request_id, t, self.default_timeout)
+        if a is not None:
+            self._apply_args(call, [str(x) for x in a.get("stasis_args") or ()], a)
+        return call
+
+    def ended_unseen(self, call: FlowCall, t: float) -> None:
+        """Its legs went away while the engine was not watching."""
+        text = "the call ended while the engine was not watching"
+        if call.connected:
+            # When it ended is unknown: no duration rather than a wrong one.
+            self._finish(call, t, reasons.RESULT_COMPLETED, None, text=text, duration=None,
+                         billsec=None)
+        else:
+            self._fail(call, reasons.ENDED_UNSEEN, t, text=text)
 
     def _emit(self, call: FlowCall, event: str, t: float, **fields: Any) -> None:
         extra = {"origin": call.origin or None, "destination": call.destination or None, **fields}

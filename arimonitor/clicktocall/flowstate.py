@@ -1,27 +1,28 @@
 """A click-to-call call's state (`FlowCall`) and how it outlives an engine restart.
 
 The flow saves each call's FlowCall (JSON) in the component's SQLite table
-(`history.FlowStore`) at every step and drops it at its final. After a restart `restore(flow)`
-loads the rows, so events after the restart (the hang-up of a call connected before it) finish
-the call with its stored times; `reconcile(flow, channels, bridges)` after each resync compares
-the calls with the channels Asterisk still has (legs c2c-<rid>-a|b), rebuilds calls it never
-knew, and ends those whose legs went away unseen. Both run in the loop thread and drive the
-flow (flow.py) through its own steps.
+(`history.FlowStore`) at every step and drops it at its final. After a restart the flow's
+`restore()` loads the rows (`load_calls`), so events after the restart (the hang-up of a call
+connected before it) finish the call with its stored times. `reconcile(flow, channels,
+bridges)`, after each resync, compares the calls with the channels Asterisk still has (legs
+c2c-<rid>-a|b), rebuilds calls it never knew, and ends those whose legs went away unseen. It
+runs in the loop thread and decides what the channels mean; the flow (flow.py) acts through
+the public steps of `Flow`, the one interface between the two (no private member of the flow
+is used here).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from arimonitor.clicktocall import reasons
 from arimonitor.clicktocall.request import parse_channel_id
 
 if TYPE_CHECKING:
-    from arimonitor.clicktocall.flow import ClickToCallFlow
+    from arimonitor.clicktocall.history import FlowStore
 
 log = logging.getLogger("arimonitor.clicktocall.flow")
 
@@ -50,24 +51,33 @@ class FlowCall:
     final: bool = False
 
 
-def restore(flow: ClickToCallFlow) -> int:
-    """Load the calls a previous engine left in progress (start, before any event)."""
-    if flow.flows is None:
-        return 0
+class Flow(Protocol):
+    """What the restart logic drives: the flow's own steps, public (flow.ClickToCallFlow)."""
+
+    calls: dict[str, FlowCall]
+    clock: Callable[[], float]
+
+    def setting_up(self, request_id: str) -> bool: ...
+    def leg_state(self, call: FlowCall, leg: str, state: str, t: float) -> None: ...
+    def origin_answered(self, call: FlowCall, channel: dict, args: list[str], t: float) -> None: ...
+    def adopt(self, request_id: str, a: dict | None, t: float) -> FlowCall: ...
+    def ended_unseen(self, call: FlowCall, t: float) -> None: ...
+    def save(self, call: FlowCall) -> None: ...
+
+
+def load_calls(flows: FlowStore) -> list[FlowCall]:
+    """The calls a previous engine left in progress; an unreadable row is dropped (logged)."""
     names = {f.name for f in dataclasses.fields(FlowCall)}
-    for state in flow.flows.load():
+    calls = []
+    for state in flows.load():
         try:
-            call = FlowCall(**{k: v for k, v in state.items() if k in names})
+            calls.append(FlowCall(**{k: v for k, v in state.items() if k in names}))
         except TypeError:
             log.warning("c2c: unreadable flow state %r dropped", state.get("request_id"))
-            continue
-        flow.calls.setdefault(call.request_id, call)
-    if flow.calls:
-        log.info("c2c: %d call(s) in progress restored from SQLite", len(flow.calls))
-    return len(flow.calls)
+    return calls
 
 
-def reconcile(flow: ClickToCallFlow, channels: Iterable[dict], bridges: Iterable[str] = (),
+def reconcile(flow: Flow, channels: Iterable[dict], bridges: Iterable[str] = (),
               now: float | None = None, grace: float = SETUP_GRACE) -> dict[str, int]:
     """After a resync: match the calls with the legs Asterisk still has (loop thread).
 
@@ -87,12 +97,12 @@ def reconcile(flow: ClickToCallFlow, channels: Iterable[dict], bridges: Iterable
             _adopt(flow, rid, found, bridges, now)
             result["adopted"] += 1
     for call in list(flow.calls.values()):
-        if call.final or call.request_id in flow._setting_up:
+        if call.final or flow.setting_up(call.request_id):
             continue
         found = legs.get(call.request_id, {})
         a, b = found.get("a"), found.get("b")
         if b is not None and b.get("state") == "Up" and not call.connected:
-            flow._state(call, "b", "Up", now)
+            flow.leg_state(call, "b", "Up", now)
         if a is not None and b is not None:
             continue
         if a is not None and not call.b_dial:
@@ -102,41 +112,26 @@ def reconcile(flow: ClickToCallFlow, channels: Iterable[dict], bridges: Iterable
         if a is not None and now - call.b_dial < grace:
             continue  # leg B is being created: its ChannelCreated may still be on its way
         result["ended"] += 1
-        text = "the call ended while the engine was not watching"
-        if call.connected:
-            # When it ended is unknown: no duration rather than a wrong one.
-            flow._finish(call, now, reasons.RESULT_COMPLETED, None, text=text, duration=None,
-                         billsec=None)
-        else:
-            flow._fail(call, reasons.ENDED_UNSEEN, now, text=text)
+        flow.ended_unseen(call, now)
     return result
 
 
-def waiting_for_b(flow: ClickToCallFlow, now: float, grace: float) -> bool:
+def waiting_for_b(flow: Flow, now: float, grace: float) -> bool:
     """A call whose leg B was asked for more than `grace` ago and never connected: the sweep
     (component.py) looks again, since a resync, the only other look, may never come."""
     return any(c.b_dial and not c.connected and not c.final and now - c.b_dial > grace
                for c in flow.calls.values())
 
 
-def _continue(flow: ClickToCallFlow, call: FlowCall, a: dict, now: float) -> None:
+def _continue(flow: Flow, call: FlowCall, a: dict, now: float) -> None:
     """Leg A answered and sits in our app, the destination never dialled: do it now."""
-    flow._apply_args(call, [str(x) for x in a.get("stasis_args") or ()], a)
-    call.a_answered = now
-    flow._emit(call, reasons.EV_ORIGIN_ANSWERED, now)
-    if call.destination:
-        flow._setup(call, a["id"], now)
-    else:
-        flow._fail(call, reasons.ASTERISK_ERROR, now, text="appArgs carry no destination")
+    flow.origin_answered(call, a, [str(x) for x in a.get("stasis_args") or ()], now)
 
 
-def _adopt(flow: ClickToCallFlow, rid: str, found: dict[str, dict], bridges: set[str],
-           now: float) -> None:
+def _adopt(flow: Flow, rid: str, found: dict[str, dict], bridges: set[str], now: float) -> None:
     """Legs of a request this flow never knew (its state lost, or placed while away)."""
     a, b = found.get("a"), found.get("b")
-    call = flow.calls[rid] = FlowCall(rid, now, flow.default_timeout)
-    if a is not None:
-        flow._apply_args(call, [str(x) for x in a.get("stasis_args") or ()], a)
+    call = flow.adopt(rid, a, now)
     log.info("c2c %s: adopted from Asterisk's channels (%s)", rid, ", ".join(sorted(found)))
     if b is not None:
         call.bridge_id = f"c2c-{rid}" if f"c2c-{rid}" in bridges else ""
@@ -152,4 +147,4 @@ def _adopt(flow: ClickToCallFlow, rid: str, found: dict[str, dict], bridges: set
         _continue(flow, call, a, now)
     elif a is not None:
         call.origin_ringing = a.get("state") == "Ringing"
-    flow._save(call)
+    flow.save(call)

@@ -141,7 +141,7 @@ def register(registry: Registry) -> None:
                        "frames_lost", "handler_error"),
             "calls": ("calls_ended", "calls_lost", "adopted", "continued", "continue_failed", "claimed"),
             "link": ("link_up", "link_down", "outages", "resyncs", "resync_failures", "asterisk_restarts",
-                     "auth_failures"),
+                     "auth_failures", "readers_refused"),
             # requests that waited for a StasisStart/bridge, 409/422 races retried, waits failed
             "rest": ("rest_waited", "rest_races", "rest_wait_failed"),
         }

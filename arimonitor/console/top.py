@@ -9,8 +9,8 @@ endpoints are a large reply, and the events keep it current in between); see top
 On a terminal it draws with rich's Live on the alternate screen; keys: `q` quit, `c` next
 client, `a` all clients, `/` type a client then Enter (Esc cancels). When stdout is not a
 terminal (a pipe, cron, a log) or with `--plain`, it prints a plain table every interval;
-`--count N` stops after N of them. rich and pyzmq are imported only here, so arictl's other
-commands start as fast as before.
+`--count N` stops after N of them. rich is imported only here, and pyzmq only when the feed
+opens (`zmtp.Subscription`), so arictl's other commands start as fast as before.
 """
 
 from __future__ import annotations
@@ -66,18 +66,11 @@ class Feed:
     """The engine as top sees it: one REQ session for the periodic queries, one SUB."""
 
     def __init__(self, found: Any) -> None:
-        import zmq
-
         from arimonitor.console.client import Session
+        from arimonitor.console.zmtp import Subscription
 
         self.session = Session(found.control, min(found.timeout, 2.0))
-        self.zmq = zmq
-        self.context = zmq.Context()
-        self.sub = self.context.socket(zmq.SUB)
-        self.sub.setsockopt(zmq.LINGER, 0)
-        for topic in TOPICS:
-            self.sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
-        self.sub.connect(found.publish)
+        self.sub = Subscription(found.publish, list(TOPICS))
         self.listed_at = 0.0
         self.seeded = False  # the recent click-to-call finals are read once, at start
 
@@ -109,22 +102,17 @@ class Feed:
         """Apply the events that come within `wait` seconds (all that are already there)."""
         import json
 
-        if not self.sub.poll(max(0, int(wait * 1000))):
-            return
-        while True:
-            try:
-                parts = self.sub.recv_multipart(self.zmq.NOBLOCK)
-            except self.zmq.Again:
-                return
+        parts = self.sub.receive(wait)
+        while parts is not None:
             try:
                 model.on_event(parts[0].decode("utf-8", "replace"), json.loads(parts[-1]))
             except ValueError:
-                continue
+                pass
+            parts = self.sub.receive(0)
 
     def close(self) -> None:
         self.session.close()
         self.sub.close()
-        self.context.term()
 
 
 # ---- plain text: a pipe, a log, cron ---------------------------------------------------------

@@ -93,10 +93,8 @@ def format_line(topic: str, body: Any, received: float) -> str:
 
 
 def run_watch(found: Any, topics: list[str], as_json: bool) -> int:
-    import zmq
-
     from arimonitor.console.client import Session, unreachable_message
-    from arimonitor.console.zmtp import Unreachable
+    from arimonitor.console.zmtp import Subscription, Unreachable
 
     for topic in topics:
         if topic.split(".", 1)[0] not in protocol.TOPICS:
@@ -111,19 +109,15 @@ def run_watch(found: Any, topics: list[str], as_json: bool) -> int:
     finally:
         session.close()
 
-    ctx = zmq.Context()
-    sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.LINGER, 0)
-    for topic in topics or [""]:
-        sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
-    sub.connect(found.publish)
-    if not as_json:
-        sys.stderr.write(f"watching {' '.join(topics) or 'all events'} on {found.publish} (Ctrl-C to stop)\n")
-    try:
+    sub = None
+    try:  # Ctrl-C while pyzmq is still loading is a normal stop too
+        sub = Subscription(found.publish, topics or [""])
+        if not as_json:
+            sys.stderr.write(f"watching {' '.join(topics) or 'all events'} on {found.publish} (Ctrl-C to stop)\n")
         while True:
-            if not sub.poll(500):
+            parts = sub.receive(0.5)
+            if parts is None:
                 continue
-            parts = sub.recv_multipart(zmq.NOBLOCK)
             topic = parts[0].decode("utf-8", "replace")
             try:
                 body = json.loads(parts[-1]) if len(parts) > 1 else None
@@ -138,5 +132,5 @@ def run_watch(found: Any, topics: list[str], as_json: bool) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        sub.close()
-        ctx.term()
+        if sub is not None:
+            sub.close()

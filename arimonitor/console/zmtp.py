@@ -1,10 +1,11 @@
-"""A ZeroMQ REQ peer in plain stdlib sockets, for arictl's control requests.
+"""arictl's only transport: a ZeroMQ REQ peer in plain stdlib sockets for the control requests,
+and `Subscription`, a pyzmq SUB for `watch` and `top` (end of the module).
 
-Why not pyzmq here: `import zmq` alone costs about 1.9x a bare `python -c pass` (measured
-best of 30 interleaved runs; arictl's own imports cost about 1.4x), and `arictl status` must
-stay within 2x. A REQ conversation is small enough to speak
-ZMTP 3.0 (https://rfc.zeromq.org/spec/23/, NULL mechanism) directly: greeting, READY, then an
-empty delimiter frame plus one body frame each way. The engine's ROUTER is real libzmq; the
+Why not pyzmq for requests: `import zmq` alone costs 1.96x a bare `python -c pass` (best of 30
+interleaved runs, 2026-12-01), arictl's request path 1.39x, and `arictl status` must stay
+within 2x. A REQ conversation is small enough to speak ZMTP 3.0
+(https://rfc.zeromq.org/spec/23/, NULL mechanism) directly: greeting, READY, then an empty
+delimiter frame plus one body frame each way. The engine's ROUTER is real libzmq; the
 tests run every command against one.
 
 A stream socket also tells us more than libzmq does: "nothing listening" shows at connect, so
@@ -206,3 +207,34 @@ def _describe_os_error(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
     return str(exc) or exc.__class__.__name__
+
+
+class Subscription:
+    """A SUB on the engine's PUB socket, for `watch` and `top`: through pyzmq (libzmq), imported
+    here only when one opens. Those two run for minutes, so the import's cost (about 1.9x a bare
+    interpreter's start) does not matter there, and libzmq's reconnects and subscription
+    handling are worth having; only the one-shot requests above must start fast."""
+
+    def __init__(self, endpoint: str, topics: list[str]) -> None:
+        import zmq
+
+        self._zmq = zmq
+        self._context = zmq.Context()
+        self._sub = self._context.socket(zmq.SUB)
+        self._sub.setsockopt(zmq.LINGER, 0)
+        for topic in topics:
+            self._sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
+        self._sub.connect(endpoint)
+
+    def receive(self, wait: float) -> list[bytes] | None:
+        """The frames of the next event to come within `wait` seconds, or None."""
+        if not self._sub.poll(max(0, int(wait * 1000))):
+            return None
+        try:
+            return self._sub.recv_multipart(self._zmq.NOBLOCK)
+        except self._zmq.Again:
+            return None
+
+    def close(self) -> None:
+        self._sub.close()
+        self._context.term()

@@ -41,9 +41,10 @@ from arimonitor.engine.readiness import EVENT_TYPES as READINESS_EVENTS
 from arimonitor.engine.readiness import Readiness
 from arimonitor.engine.rest_pool import RestPool
 from arimonitor.engine.resyncer import Resyncer
-from arimonitor.engine.state import Counters, RemoteIp, State
+from arimonitor.engine.state import RemoteIp, State
 from arimonitor.engine.store import Store
 from arimonitor.engineproc.control import ControlServer
+from arimonitor.engineproc.metricsline import MetricsLine
 from arimonitor.logs import setup_line_log
 from arimonitor.metrics.component import MetricsComponent
 from arimonitor.transcode.wiring import RecordingComponent
@@ -98,6 +99,7 @@ class Engine:
         self.continue_pool = RestPool(self.loop, "ari-continue", CONTINUE_THREADS, lambda: LeanAri(
             cfg["ari.url"], cfg["ari.user"], cfg["ari.password"], cfg["ari.rest_timeout"]))
         self._build_core(cfg)
+        self.metrics_line = MetricsLine(cfg, self.state, self.store, self.intake, self.link)
         self.registry = build_registry()
         self.registry.manager_privileged = cfg["console.manager_changes"]
         # The engine's door: all components and console commands may use (engine/api.py).
@@ -105,20 +107,18 @@ class Engine:
                               resyncer=self.resyncer, link=self.link, store=self.store,
                               notifier=self.notifier, loop=self.loop, handlers=self.handlers,
                               rest_worker=self.rest_worker, zmq_context=self.zctx,
-                              totals=self.totals, readiness=self.readiness)
+                              totals=self.metrics_line.totals, readiness=self.readiness)
         self.control = ControlServer(self.control_sock, self.loop, self.registry, self.ctx)
         self.probe = Probe(AriRest.from_config(cfg), lambda: self.cfg["ari.probe_interval"],
                            lambda *a: self.loop.call_soon_threadsafe(self.link.on_probe, *a),
                            lambda: self.cfg["ari.rest_timeout"], stats=self.link.probe)
         # The WebSocket dropped: ask REST at once what Asterisk is doing (restarting, down...).
         self.notifier.subscribe(protocol.TOPIC_LINK_DISCONNECTED, lambda _topic, _body: self.probe.wake())
-        self.metrics_log = setup_line_log("metrics", cfg)
-        self.counter_base = self.store.load_counters()
         self.loop.add_socket(self.events, self.intake.on_readable)
         self.loop.add_socket(self.control_sock, self.control.on_readable)
         if self.refusals is not None:
             self.loop.add_socket(self.refusals.monitor, self.refusals.on_readable)
-        self.metrics_timer = self.loop.every(cfg["logging.metrics_interval"], self.write_metrics)
+        self.metrics_line.start(self.loop)
         self.loop.every(1.0, self.effects.flush_ips)
         self.loop.every(1.0, self.resyncer.heartbeat)
         self.loop.every(0.5, self.readiness.tick)
@@ -216,29 +216,6 @@ class Engine:
         finally:
             self.close()
 
-    def totals(self) -> dict[str, int]:
-        counters = self.state.counters
-        return {name: self.counter_base.get(name, 0) + getattr(counters, name)
-                for name in Counters.PERSISTED}
-
-    def write_metrics(self) -> None:
-        # Saved first, then reported: the metrics line never shows a total SQLite lacks.
-        self.store.save_counters(self.totals())
-        self.metrics_timer.interval = self.cfg["logging.metrics_interval"]
-        c = self.state.counters
-        s = self.state.summary()
-        intake = self.intake
-        age = intake.last_event_age()
-        self.metrics_log.info(
-            "received=%d applied=%d duplicate=%d malformed=%d unknown=%d superseded=%d lost=%d "
-            "lag_ms=%.1f last_event_age=%s calls=%d channels=%d endpoints=%d online=%d "
-            "probe_ok=%d probe_failed=%d probe_ms=%s resyncs=%d link=%s",
-            c.received, c.applied, c.duplicate, c.malformed, c.unknown_type, c.superseded,
-            c.frames_lost, intake.lag * 1000, "-" if age is None else f"{age:.1f}", s["calls"],
-            s["channels"], s["endpoints"], s["online"], self.link.probe.ok,
-            self.link.probe.failed, self.link.probe.view()["last_latency_ms"],
-            c.resyncs, self.link.link.get("state"))
-
     def close(self) -> None:
         self.probe.stop()
         self.rest_worker.stop()
@@ -252,7 +229,7 @@ class Engine:
                     log.exception("closing component %r failed", component)
         try:
             self.effects.flush_ips()
-            self.store.save_counters(self.totals())
+            self.metrics_line.save()
         finally:
             if self.refusals is not None:
                 self.refusals.close()

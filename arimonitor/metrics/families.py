@@ -43,6 +43,7 @@ EVENT_COUNTERS = {
     "asterisk_restarts": ("asterisk_restarts", "Asterisk restarts seen (new startup time)"),
     "ari_link_connects": ("link_up", "times the reader's WebSocket to Asterisk came up"),
     "ari_auth_failures": ("auth_failures", "episodes of ARI REST refusing our credentials"),
+    "readers_refused": ("readers_refused", "reader handshakes the CURVE events socket refused"),
 }
 
 

@@ -19,7 +19,7 @@ from arimonitor import health
 from arimonitor.engine.api import EngineApi
 from arimonitor.metrics.readings import Tallies
 
-BACKLOG_STATES = ("pending", "sent")  # transcode jobs not finished yet (transcode/jobviews.py)
+BACKLOG_STATES = ("pending", "sent")  # transcode jobs not finished yet (transcode/jobtables.py)
 C2C_IN_FLIGHT = "clicktocall_in_flight"  # views other components offer (api.offer)
 TRANSCODERS = "transcoders"
 

@@ -54,7 +54,8 @@ class Forwarder:
         if secure is not None:
             secure(self.sock)  # CURVE client keys (curve.py), set before connecting
             self._monitor = self.sock.get_monitor_socket(
-                zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_SUCCEEDED)
+                zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_SUCCEEDED
+                | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
         self.sock.connect(endpoint)
         self._prefixes: dict[str, bytes] = {}
         self.sent = 0
@@ -125,6 +126,12 @@ class Forwarder:
                               self.endpoint, REFUSED_RETRY)
                 self.refused += 1
                 self._retry_at = time.monotonic() + REFUSED_RETRY
+            else:  # libzmq retries these itself, backing off to RECONNECT_IVL_MAX
+                if not self.refused:
+                    log.error("the CURVE handshake with the engine at %s failed: is [zmq] keys' "
+                              "engine.key the engine's own public key? retrying; events meanwhile "
+                              "dropped and counted", self.endpoint)
+                self.refused += 1
         if self._retry_at and time.monotonic() >= self._retry_at:
             self._retry_at = 0.0
             self.sock.disconnect(self.endpoint)

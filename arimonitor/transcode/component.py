@@ -4,7 +4,7 @@ What it needs from the engine (plugged in by the composition root, one line each
 
     tc = TranscodeComponent(cfg, store.connection, notify=notifier.publish,
                             describe=recording_meta, busy=live_recording_wav)
-    store.migrate(jobs.MIGRATION, jobs.SCHEMA)   # before TranscodeComponent is built
+    store.migrate(jobtables.MIGRATION, jobtables.SCHEMA)   # before TranscodeComponent is built
     tc.start(loop)             # loop.add_socket(sock, handler) + loop.every(seconds, fn)
     tc.attach(handlers)        # handlers.on_event(type, fn(event, t)) for Recording* events
     tc.register_commands(registry)
@@ -30,7 +30,8 @@ from typing import Any, Protocol
 import zmq
 
 from arimonitor.commands import render
-from arimonitor.transcode.jobs import MIGRATION, SCHEMA, JobBook
+from arimonitor.transcode.jobs import JobBook
+from arimonitor.transcode.jobtables import MIGRATION, SCHEMA
 from arimonitor.transcode.rescan import Rescanner, ScanReport, tags_for
 from arimonitor.zmqbind import bind_private
 

@@ -17,8 +17,8 @@ job). Rules that keep a recording from being lost or converted twice:
 - At most `window_per_worker` jobs per live worker are in flight, so a PUSH never queues many
   jobs behind a long one in one worker's pipe.
 
-The tables, the job states and the read side (views, stats, the recording log) are in
-jobviews.py; `JobBook` inherits them.
+The tables and the job states are in jobtables.py; the read side (views, stats, the recording
+log) is in jobviews.py, which `JobBook` inherits.
 """
 
 from __future__ import annotations
@@ -34,25 +34,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from arimonitor import protocol
-from arimonitor.transcode.jobviews import (
-    DONE,
-    FAILED,
-    MIGRATION,
-    PENDING,
-    RATE_WINDOW,
-    SCHEMA,
-    SENT,
-    STATES,
-    JobViews,
-    create_tables,
-)
+from arimonitor.transcode.jobtables import DONE, FAILED, PENDING, SENT
+from arimonitor.transcode.jobviews import JobViews
 
 log = logging.getLogger(__name__)
-
-# The states, the schema and create_tables live with the read side (jobviews.py); imported
-# from here as before.
-__all__ = ["DONE", "FAILED", "MIGRATION", "PENDING", "RATE_WINDOW", "SCHEMA", "SENT", "STATES",
-           "JobBook", "WorkerSeen", "create_tables"]
 
 
 @dataclass

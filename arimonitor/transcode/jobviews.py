@@ -1,8 +1,9 @@
-"""The job book's tables and their read side: schema, job states, views, stats, the recording log.
+"""The job book's read side: views, stats, the recording log.
 
 `JobBook` (jobs.py) moves jobs through their states; this base holds what only reads
 `transcode_jobs` (the operator's views, per-state and per-worker stats, the recent-rate window)
-and the `recording_log` table, which records recordings as Asterisk reported them.
+and the `recording_log` table, which records recordings as Asterisk reported them. The tables
+and the job states are in jobtables.py.
 """
 
 from __future__ import annotations
@@ -12,35 +13,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from arimonitor.transcode.jobtables import DONE, FAILED, PENDING, SENT, STATES
+
 if TYPE_CHECKING:
     from arimonitor.transcode.jobs import WorkerSeen
-
-PENDING, SENT, DONE, FAILED = "pending", "sent", "done", "failed"
-STATES = (PENDING, SENT, DONE, FAILED)
 RATE_WINDOW = 60.0  # seconds of finished jobs the rates look at (and all that is kept of them)
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS transcode_jobs (
-    job_id TEXT PRIMARY KEY, wav TEXT NOT NULL UNIQUE, mp3 TEXT NOT NULL, mp3_root TEXT,
-    client TEXT, call_id TEXT, tags TEXT, source TEXT, bitrate INTEGER, sample_rate INTEGER,
-    delete_wav INTEGER, state TEXT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0,
-    failures INTEGER NOT NULL DEFAULT 0, next_try REAL, sent_at REAL, deadline REAL,
-    worker TEXT, code TEXT, reason TEXT, created REAL, finished REAL, duration REAL,
-    wav_duration REAL, seconds REAL, encoder TEXT, notes TEXT, est_seconds REAL);
-CREATE INDEX IF NOT EXISTS transcode_jobs_state ON transcode_jobs (state, next_try);
-CREATE INDEX IF NOT EXISTS transcode_jobs_client ON transcode_jobs (client, created);
-CREATE TABLE IF NOT EXISTS recording_log (
-    name TEXT PRIMARY KEY, client TEXT, call_id TEXT, target TEXT, state TEXT, reason TEXT,
-    started REAL, updated REAL, job_id TEXT)
-"""
-MIGRATION = "transcode-1"
-
-
-def create_tables(conn: sqlite3.Connection) -> None:
-    """For tests and tools without the engine's Store (which runs SCHEMA as a migration)."""
-    for statement in SCHEMA.split(";"):
-        if statement.strip():
-            conn.execute(statement)
 
 
 class JobViews:

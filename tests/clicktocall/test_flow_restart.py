@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlite3
 
 from arimonitor.clicktocall import reasons
-from arimonitor.clicktocall.flow import SETUP_GRACE, ClickToCallFlow
+from arimonitor.clicktocall.flow import ClickToCallFlow
+from arimonitor.clicktocall.flowstate import SETUP_GRACE
 from arimonitor.clicktocall.history import FLOWS_SCHEMA, SCHEMA, FlowStore, OutcomeStore
 from tests.clicktocall.test_flow import FakeRest, _run
 

@@ -35,7 +35,7 @@ def make_keys(ini: Path, folder: Path, which: str) -> str:
 
 
 def curve_stack(processes, tmp_path: Path, sim, *, listed: bool = True, via: CuttableLink | None = None,
-                engine_port: int | None = None) -> dict:
+                engine_port: int | None = None, wrong_engine_key: bool = False) -> dict:
     """Engine (central keys in tmp/central) and a reader (its keys in tmp/pbx) over tcp + CURVE.
     `listed`: the reader's public key is in the engine's allow-list; `via`: the reader connects
     through this proxy instead of straight to the engine."""
@@ -46,6 +46,9 @@ def curve_stack(processes, tmp_path: Path, sim, *, listed: bool = True, via: Cut
     make_keys(ini, central, "engine")
     make_keys(ini, pbx, "reader")
     (pbx / "engine.key").write_bytes((central / "engine.key").read_bytes())
+    if wrong_engine_key:  # the reader host holds some other engine's public key
+        make_keys(ini, tmp_path / "elsewhere", "engine")
+        (pbx / "engine.key").write_bytes((tmp_path / "elsewhere" / "engine.key").read_bytes())
     if listed:
         (central / "readers" / "pbx2.key").write_bytes((pbx / "reader.key").read_bytes())
     else:  # the engine lists another reader, not this one
@@ -101,6 +104,21 @@ def test_a_reader_with_an_unlisted_key_is_refused_logged_once_and_counted(sim, p
     log = Path(tmp_path, "var", "log", "engine.log").read_text()
     assert log.count("a reader was refused on") == 1, log[-2000:]
     assert "not listed in [zmq] readers" in log
+    # the reader says so too, once, though it keeps trying (libzmq alone would not)
+    eventually_assert(lambda: _logged_once(tmp_path, "ari-reader", "refused our CURVE key"))
+    stats = ctl(stack["address"], "stats", timeout=2)
+    assert "readers_refused" in stats["text"]
+
+
+def test_a_reader_with_the_wrong_engine_key_is_refused_and_counted(sim, processes, tmp_path):
+    stack = curve_stack(processes, tmp_path, sim, wrong_engine_key=True)
+    eventually(lambda: status(stack) and counters(stack)["readers_refused"] >= 2, timeout=30)
+    sim.control.register("1013010", ip="10.0.0.5", port=5070)
+    assert counters(stack)["received"] == 0, outputs(tmp_path)
+    log = Path(tmp_path, "var", "log", "engine.log").read_text()
+    assert log.count("a reader was refused on") == 1, log[-2000:]
+    assert "handshake failed" in log and "not listed" not in log
+    eventually_assert(lambda: _logged_once(tmp_path, "ari-reader", "CURVE handshake with the engine"))
 
 
 def test_a_link_cut_mid_stream_is_a_gap_and_the_engine_resyncs(sim, processes, tmp_path):
@@ -139,3 +157,8 @@ def test_a_link_cut_mid_stream_is_a_gap_and_the_engine_resyncs(sim, processes, t
 def _state_is(stack: dict, ep_id: str, state: str) -> None:
     seen = endpoint(stack, ep_id)
     assert seen.get("state") == state, seen
+
+
+def _logged_once(tmp_path: Path, program: str, text: str) -> None:
+    log = Path(tmp_path, "var", "log", f"{program}.log").read_text()
+    assert log.count(text) == 1, log[-2000:]

@@ -12,14 +12,8 @@ from hypothesis import strategies as st
 
 from arimonitor import protocol
 from arimonitor.commands.render import backlog_line
-from arimonitor.transcode.jobs import (
-    DONE,
-    FAILED,
-    PENDING,
-    SENT,
-    JobBook,
-    create_tables,
-)
+from arimonitor.transcode.jobs import JobBook
+from arimonitor.transcode.jobtables import DONE, FAILED, PENDING, SENT, create_tables
 
 
 class Clock:

@@ -16,7 +16,7 @@ import pytest
 
 from arimonitor.config import load_config
 from arimonitor.transcode.component import TranscodeComponent
-from arimonitor.transcode.jobs import create_tables
+from arimonitor.transcode.jobtables import create_tables
 from arimonitor.transcode.mp3info import read_mp3_info
 from tests.support import eventually
 from tests.transcode.audio import decoded_seconds, make_wav

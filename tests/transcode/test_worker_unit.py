@@ -17,7 +17,7 @@ from arimonitor.config import load_config
 from arimonitor.process import Stopper
 from arimonitor.transcode.component import TranscodeComponent
 from arimonitor.transcode.encoders import LameEncoder
-from arimonitor.transcode.jobs import create_tables
+from arimonitor.transcode.jobtables import create_tables
 from arimonitor.transcode.rescan import Rescanner
 from arimonitor.transcode.worker import Worker
 from tests.transcode.audio import make_wav

@@ -1,0 +1,48 @@
+"""The engine's metrics line (engineproc/metricsline.py): totals saved, then one line logged."""
+
+import logging
+from types import SimpleNamespace
+
+from arimonitor.config import load_config
+from arimonitor.engine.probe import ProbeStats
+from arimonitor.engine.state import State
+from arimonitor.engine.store import Store
+from arimonitor.engineproc.metricsline import MetricsLine
+
+
+class Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def _line(cfg, store: Store, state: State) -> MetricsLine:
+    intake = SimpleNamespace(lag=0.002, last_event_age=lambda: None)
+    link = SimpleNamespace(probe=ProbeStats(), link={"state": "up"})
+    return MetricsLine(cfg, state, store, intake, link)
+
+
+def test_a_line_saves_the_totals_first_and_a_new_run_counts_on_from_them(tmp_path):
+    cfg = load_config(environ={"ARIMONITOR_HOME": str(tmp_path)})
+    store = Store(str(tmp_path / "db.sqlite"))
+    state = State("sid")
+    state.counters.received = 7
+    metrics = _line(cfg, store, state)
+    lines = Lines()
+    metrics.log.addHandler(lines)
+    try:
+        metrics.write()
+    finally:
+        metrics.log.removeHandler(lines)
+    assert store.load_counters()["received"] == 7
+    assert lines.lines[0].startswith("received=7 ")
+    assert "lag_ms=2.0 last_event_age=- " in lines.lines[0]
+    assert lines.lines[0].endswith(" link=up")
+
+    again = State("sid")  # the next engine run: its counters start at zero
+    again.counters.received = 3
+    assert _line(cfg, store, again).totals()["received"] == 10
+    store.close()
