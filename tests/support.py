@@ -132,3 +132,20 @@ def write_config(folder: Path, sections: dict[str, dict[str, Any]] | None = None
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(0o600)
     return path
+
+
+def close_rabbit_connections(connection_name: str) -> int:
+    """As the broker (`rabbitmqctl close_connection`): close every connection whose
+    connection_name is exactly `connection_name`; how many. The shared broker itself is never
+    stopped: other tests use it."""
+    out = subprocess.run(["rabbitmqctl", "-q", "list_connections", "--no-table-headers", "pid",
+                          "client_properties"], capture_output=True, text=True, timeout=30,
+                         check=True).stdout
+    closed = 0
+    for line in out.splitlines():
+        conn_pid, _, props = line.partition("\t")
+        if f'{{"connection_name","{connection_name}"}}' in props:
+            subprocess.run(["rabbitmqctl", "-q", "close_connection", conn_pid, "test: closed"],
+                           capture_output=True, timeout=30, check=True)
+            closed += 1
+    return closed

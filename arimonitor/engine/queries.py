@@ -45,8 +45,8 @@ class Queries:
         return name in self.state.recordings
 
     def history(self, client: str | None = None, since: float | None = None,
-                limit: int = 50) -> list[dict[str, Any]]:
-        return self.store.history(client, since, limit)
+                limit: int = 50, server: str | None = None) -> list[dict[str, Any]]:
+        return self.store.history(client, since, limit, server=server)
 
     def outages(self, limit: int = 20) -> list[dict[str, Any]]:
         return self.store.outages(limit)
