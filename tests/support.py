@@ -26,18 +26,19 @@ def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float 
                message: str = "") -> Any:
     """Call `check` until it returns a truthy value without raising AssertionError; return it.
 
-    On timeout, re-raise the last AssertionError (or fail with `message`), so the test says
-    what was still wrong.
+    A TimeoutError inside `check` (a control request the engine did not answer in time: it is
+    still starting, or the machine is loaded) also means "not yet": ask again. On timeout,
+    re-raise the last error (or fail with `message`), so the test says what was still wrong.
     """
     deadline = time.monotonic() + timeout
-    last_error: AssertionError | None = None
+    last_error: Exception | None = None
     while True:
         try:
             result = check()
             if result:
                 return result
             last_error = AssertionError(message or f"{getattr(check, '__name__', 'check')} stayed falsy: {result!r}")
-        except AssertionError as exc:
+        except (AssertionError, TimeoutError) as exc:
             last_error = exc
         if time.monotonic() >= deadline:
             raise last_error

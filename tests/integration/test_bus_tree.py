@@ -10,6 +10,7 @@ import subprocess
 import urllib.request
 import uuid
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 
@@ -95,6 +96,19 @@ def test_the_bus_carries_what_watch_shows_in_order_and_survives_a_closed_connect
                     assert m["version"] == 1 and m["server"] == server
                     assert key == f"call.{m['event']}.{server}.{m['client'] or '-'}"
                     assert m["data"] == seen[(cid, m["topic"])], "the bus and watch differ"
+
+            # Beyond calls: endpoints, the resync, and a recording's MP3 with its path
+            def kinds_seen() -> bool:
+                keys = [key for key, _m in got.read()]
+                assert any(k.startswith(f"endpoint.online.{server}.") for k in keys), "endpoint"
+                assert f"link.resynced.{server}.-" in keys, "resync done"
+                mp3s = [m["data"]["mp3"] for key, m in got.messages
+                        if key.startswith("recording.mp3.")]
+                assert mp3s, "no recording.mp3 yet"
+                assert all(Path(path).is_file() for path in mp3s)
+                return True
+
+            eventually(kinds_seen, timeout=90, interval=0.5)
 
             # The broker closes the engine's connection while traffic flows.
             engine_pid = running(tree.tree)["engine"]
