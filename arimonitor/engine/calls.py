@@ -229,6 +229,11 @@ def restore_call(state: State, call: Call, row: dict[str, Any]) -> None:
     # Its own id, or (click-to-call) leg A's while only leg B survived the restart.
     if row["id"] in call.channels or row["id"] in {c2c_leg_a(c) for c in call.channels}:
         rekey_call(state, call, row["id"])
+        describe(state, call)  # the first leg is the one the id names, not the first adopted
+    # The saved origin and destination win only if a leg the row knew is gone now. Otherwise
+    # the legs at hand say more: a row written before the other leg joined (a click-to-call
+    # saved while only leg A rang: "originate -> A") would turn "A -> B" into "A -> A".
+    saved_knew_more = bool(set(row.get("channels") or ()) - set(call.channels))
     if row.get("created") is not None:
         call.created = row["created"]  # as first announced (arrival order, not ARI's clock)
     if row.get("answered") is not None:
@@ -236,8 +241,16 @@ def restore_call(state: State, call: Call, row: dict[str, Any]) -> None:
             call.state = S.call_next(call.state, S.CALL_UP)
         call.answered = row["answered"]
     for name in ("client", "origin", "destination", "direction", "dial_status"):
-        if row.get(name):
+        if row.get(name) and (saved_knew_more or name not in ("origin", "destination")
+                              or not getattr(call, name)):
             setattr(call, name, row[name])
+    leg_b = next((state.channels[c] for c in sorted(call.channels)
+                  if c2c_leg_a(c) == row["id"] and c in state.channels), None)
+    if leg_b is not None and row["id"] not in call.channels:
+        # Only leg B survived: the origin is leg A's device (the saved row's origin, or its
+        # destination if saved while A alone rang: "originate -> A"), the destination is B.
+        call.origin = row.get("origin") or row.get("destination") or call.origin
+        call.destination = leg_b.endpoint or call.destination
     call.adopted = call.state == S.CALL_UP and row.get("answered") is None
 
 

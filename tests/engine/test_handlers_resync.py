@@ -140,14 +140,34 @@ def test_leg_b_whose_leg_a_ended_while_we_were_down_is_filed_under_leg_a():
     channels = json.loads((REST / "channels_click2call_pjsip.json").read_text())
     leg_a, leg_b = "c2c-pjsip-a-1795555330", "c2c-pjsip-b-1795555330"
     only_b = [c for c in channels if c["id"] == leg_b]
-    row = {"id": leg_a, "created": 50.0, "answered": 60.0, "client": "101", "origin": "1013010",
-           "destination": "1123000", "direction": "originated", "dial_status": "",
+    row = {"id": leg_a, "created": 50.0, "answered": 60.0, "client": "101", "origin": "",
+           "destination": "1013010", "direction": "originated", "dial_status": "",
            "channels": [leg_a], "server": state.server}
     result = R.reconcile(handlers, _snapshot(only_b), "arimonitor", now=200.0, persisted=[row])
     assert result["restored"] == 1
     (call,) = state.calls.values()
     assert (call.id, call.created, call.answered) == (leg_a, 50.0, 60.0)
     assert state.channels[leg_b].call_id == leg_a
+    # the real call: A's device (the row saved "originate -> A") -> B's
+    assert (call.origin, call.destination) == ("1013010", "1123000")
+
+
+def test_a_c2c_row_saved_while_only_leg_a_rang_does_not_turn_origin_into_destination():
+    """The fault run's "A -> A" and "B -> A" rows: the saved row was written while only leg A
+    rang ("originate -> A"); after the restart both legs are up. One row of the real call."""
+    state, _fx, handlers = new_engine_state()
+    channels = json.loads((REST / "channels_click2call_pjsip.json").read_text())
+    leg_a, leg_b = "c2c-pjsip-a-1795555330", "c2c-pjsip-b-1795555330"
+    both = [c for c in channels if c["id"] in (leg_a, leg_b)]
+    assert len(both) == 2
+    row = {"id": leg_a, "created": 50.0, "answered": 60.0, "client": "101", "origin": "",
+           "destination": "1013010", "direction": "originated", "dial_status": "",
+           "channels": [leg_a], "server": state.server}
+    R.reconcile(handlers, _snapshot(list(reversed(both))), "arimonitor", now=200.0, persisted=[row])
+    (call,) = state.calls.values()
+    assert call.id == leg_a and call.channels == {leg_a, leg_b}
+    assert (call.origin, call.destination) == ("1013010", "1123000")
+    assert (call.client, call.direction) == ("101", "originated")
 
 
 def test_a_saved_call_answered_while_nobody_watched_keeps_the_adoption_time():
