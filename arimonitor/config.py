@@ -18,6 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from arimonitor import datatypes as dt
+from arimonitor.config_servers import (
+    SERVER_SECTIONS,
+    ServerSectionError,
+    convert_servers,
+    named_sections,
+)
 
 
 class ConfigError(Exception):
@@ -50,7 +56,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("ari", "user", "arimonitor", dt.text, "ARI user (ari.conf)"),
     _s("ari", "password", "", dt.text, "ARI password (ari.conf)", secret=True),
     _s("ari", "app", "arimonitor", dt.text, "Stasis application name"),
-    _s("ari", "server_id", "asterisk1", dt.text, "name of this Asterisk in events and logs"),
+    _s("ari", "server_id", "asterisk1", dt.server_name,
+       "name of the [ari] Asterisk in events, logs, arictl and the database; a further "
+       "server's name is its section's ([ari:pbx2] is pbx2)"),
     _s("ari", "ping_interval", "10s", dt.Bounded(dt.seconds, "1s", "5m"), "WebSocket ping interval"),
     _s("ari", "reconnect_max", "30s", dt.Bounded(dt.seconds, "1s", "1h"), "longest wait between reconnects"),
     _s("ari", "rest_timeout", "5s", dt.Bounded(dt.seconds, "100ms", "5m"), "timeout of one ARI REST request"),
@@ -128,6 +136,17 @@ SETTINGS: tuple[Setting, ...] = (
        "clients that may set any caller ID ('*' = all); others: digits and their own name"),
     _s("clicktocall", "failback_check", "30s", dt.seconds,
        "on a later MQ server, how often to check whether the first is back"),
+    _s("bus", "enabled", "no", dt.boolean,
+       "publish what the engine concludes to a RabbitMQ topic exchange (the events bus)"),
+    _s("bus", "exchange", "arimonitor.events", dt.text, "events bus exchange (topic, durable)"),
+    _s("bus", "host", "127.0.0.1", dt.text, "events bus RabbitMQ host"),
+    _s("bus", "port", "5672", dt.port_number, "events bus RabbitMQ port"),
+    _s("bus", "vhost", "/", dt.text, "events bus RabbitMQ virtual host"),
+    _s("bus", "user", "guest", dt.text, "events bus RabbitMQ user"),
+    _s("bus", "password", "guest", dt.text,
+       "events bus RabbitMQ password (guest: RabbitMQ's loopback-only default)", secret=True),
+    _s("bus", "buffer", "100000", dt.positive_integer,
+       "events kept while the broker is down or slow; beyond it the oldest are dropped"),
     _s("console", "manager_enabled", "yes", dt.boolean, "serve the v2.7 line console"),
     _s("console", "manager_host", "127.0.0.1", dt.loopback_host, "manager port address"),
     _s("console", "manager_port", "1101", dt.port_number, "manager port (v2.7: 1101)"),
@@ -147,6 +166,8 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+# what each further server ([ari:NAME], [ami:NAME]) has of its own (config_servers.py)
+SERVER_SETTINGS = [s.name for s in SETTINGS if s.section in SERVER_SECTIONS]
 
 
 def find_home() -> Path:
@@ -164,7 +185,9 @@ class Config:
     """Typed, read-only view of arimonitor.ini plus overrides."""
 
     def __init__(self, values: dict[str, Any], raw: dict[str, str], path: Path | None, home: Path,
-                 sources: dict[str, str] | None = None, base: dict[str, tuple[str, str]] | None = None):
+                 sources: dict[str, str] | None = None, base: dict[str, tuple[str, str]] | None = None,
+                 named: dict[str, dict[str, str]] | None = None,
+                 server_values: dict[str, dict[str, Any]] | None = None):
         self._values = values
         self._raw = raw
         self.path = path
@@ -173,6 +196,31 @@ class Config:
         self._sources = sources or dict.fromkeys(raw, "default")
         # name -> (raw, source) before any `set`: what `unset` goes back to
         self._base = base or {n: (v, self._sources[n]) for n, v in raw.items()}
+        # [ari:NAME]/[ami:NAME] as written, and converted, in file order
+        self._named = named or {}
+        self._server_values = server_values or {}
+
+    @property
+    def servers(self) -> list[str]:
+        """Every Asterisk watched: the [ari] one first, then each [ari:NAME] in file order. A
+        reader's supervisord process_num is its index here."""
+        return [self._values["ari.server_id"], *self._server_values]
+
+    def for_server(self, server: str | int) -> Config:
+        """This config with the ari.* and ami.* of one server (by name or index): what that
+        server's reader reads."""
+        servers = self.servers
+        if isinstance(server, int) and not 0 <= server < len(servers):
+            raise ConfigError(f"no server number {server} (servers: {', '.join(servers)})")
+        name = servers[server] if isinstance(server, int) else server
+        if name == servers[0]:
+            return self
+        if name not in self._server_values:
+            raise ConfigError(f"no server {name!r} (servers: {', '.join(servers)})")
+        view = Config({**self._values, **self._server_values[name]},
+                      {**self._raw, **self._named[name]}, self.path, self.home,
+                      dict(self._sources), self._base, self._named, self._server_values)
+        return view
 
     def get(self, name: str) -> Any:
         """`cfg.get("ari.url")`."""
@@ -206,7 +254,7 @@ class Config:
                 raise ConfigError(f"unknown setting {name!r}")
             raw[name] = str(value)
             sources[name] = source
-        return _convert(raw, self.path, self.home, sources, self._base)
+        return _convert(raw, self.path, self.home, sources, self._base, self._named)
 
     def without_override(self, name: str) -> Config:
         """Back to the file's (environment's, default's) value: the console's `unset`."""
@@ -234,14 +282,22 @@ def _resolve_path(raw: str, home: Path, var: str, run: str) -> str:
 
 
 def _convert(raw: dict[str, str], path: Path | None, home: Path, sources: dict[str, str] | None = None,
-             base: dict[str, tuple[str, str]] | None = None) -> Config:
-    values: dict[str, Any] = {}
-    for setting in SETTINGS:
+             base: dict[str, tuple[str, str]] | None = None,
+             named: dict[str, dict[str, str]] | None = None) -> Config:
+    def convert(name: str, value: str, section: str = "") -> Any:
+        setting = SETTINGS_BY_NAME[name]
         try:
-            values[setting.name] = setting.convert(raw[setting.name])
+            return setting.convert(value)
         except ValueError as exc:
             where = f" in {path}" if path else ""
-            raise ConfigError(f"bad value for [{setting.section}] {setting.key}{where}: {exc}") from None
+            raise ConfigError(f"bad value for [{section or setting.section}] {setting.key}{where}: "
+                              f"{exc}") from None
+
+    values = {setting.name: convert(setting.name, raw[setting.name]) for setting in SETTINGS}
+    try:
+        server_values = convert_servers(raw, named or {}, path, SERVER_SETTINGS, convert)
+    except ServerSectionError as exc:
+        raise ConfigError(str(exc)) from None
     var = _resolve_path(values["paths.var"], home, "", "")
     values["paths.var"] = var
     run = _resolve_path(values["paths.run"], home, var, "")
@@ -252,7 +308,7 @@ def _convert(raw: dict[str, str], path: Path | None, home: Path, sources: dict[s
             values[setting.name] = values[setting.name].format(home=home, var=var, run=run)
     _check_metrics(values, path)
     _check_events(values, path)
-    return Config(values, raw, path, home, sources, base)
+    return Config(values, raw, path, home, sources, base, named, server_values)
 
 
 def private_file_problem(path: Path, holds_secret: bool) -> str | None:
@@ -313,10 +369,10 @@ def _check_metrics(values: dict[str, Any], path: Path | None) -> None:
 
 
 def _check_private(path: Path, parser: configparser.ConfigParser) -> None:
-    holds_secret = any(
-        parser.has_option(s.section, s.key) and parser.get(s.section, s.key).strip()
-        for s in SETTINGS if s.secret
-    )
+    secret = {s.name for s in SETTINGS if s.secret}
+    holds_secret = any(  # [ari:pbx2] password too
+        f"{section.partition(':')[0]}.{key}" in secret and parser.get(section, key).strip()
+        for section in parser.sections() for key in parser.options(section))
     problem = private_file_problem(path, holds_secret)
     if problem:
         raise ConfigError(problem)
@@ -347,9 +403,9 @@ def _check_repeated_keys(text: str, path: Path) -> None:
 # read by one tool (the prompt's history file, a test hook of the click-to-call consumer, the
 # live-Asterisk tests' launcher).
 NOT_SETTINGS = frozenset({"ARIMONITOR_CONFIG", "ARIMONITOR_HOME", "ARIMONITOR_PYTHON", "ARIMONITOR_RUN_DIR",
-                          "ARIMONITOR_LOG_DIR", "ARIMONITOR_TRANSCODERS", "ARIMONITOR_DEMO",
-                          "ARIMONITOR_CLICKTOCALL", "ARIMONITOR_USER", "ARIMONITOR_RUN_ENGINE",
-                          "ARIMONITOR_RUN_READER", "ARIMONITOR_RUN_TRANSCODERS",
+                          "ARIMONITOR_LOG_DIR", "ARIMONITOR_TRANSCODERS", "ARIMONITOR_READERS",
+                          "ARIMONITOR_DEMO", "ARIMONITOR_CLICKTOCALL", "ARIMONITOR_USER",
+                          "ARIMONITOR_RUN_ENGINE", "ARIMONITOR_RUN_READER", "ARIMONITOR_RUN_TRANSCODERS",
                           "ARIMONITOR_LOG_MAX_BYTES", "ARIMONITOR_LOG_BACKUPS", "ARIMONITOR_HISTORY", "ARIMONITOR_C2C_TEST_ACK_DELAY",
                           "ARIMONITOR_TEST_ASTERISK"})
 
@@ -392,8 +448,14 @@ def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str
             _check_private(file_path, parser)
     elif explicit:
         raise ConfigError(f"config file {file_path} does not exist")
+    try:
+        named = named_sections(parser, file_path, SETTINGS_BY_NAME)
+    except ServerSectionError as exc:
+        raise ConfigError(str(exc)) from None
     known_sections = {s.section for s in SETTINGS}
     for section in parser.sections():
+        if ":" in section:  # [ari:NAME], checked above
+            continue
         if section not in known_sections:
             raise ConfigError(f"unknown section [{section}] in {file_path}")
         for key in parser.options(section):
@@ -412,4 +474,4 @@ def load_config(path: str | os.PathLike | None = None, environ: Mapping[str, str
             raw[setting.name], sources[setting.name] = parser.get(setting.section, setting.key), "file"
         else:
             raw[setting.name], sources[setting.name] = setting.default, "default"
-    return _convert(raw, file_path if file_path.exists() else None, home, sources)
+    return _convert(raw, file_path if file_path.exists() else None, home, sources, named=named)

@@ -136,6 +136,17 @@ def loopback_host(text: str) -> str:
     return value
 
 
+_SERVER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+
+
+def server_name(text: str) -> str:
+    """An Asterisk's name in events, logs, arictl and the database: a word, no spaces."""
+    value = str(text).strip()
+    if not _SERVER_NAME.fullmatch(value):
+        raise ValueError(f"{text!r} is not a server name (letters, digits, '-', '_'; 32 at most)")
+    return value
+
+
 def text(value: str) -> str:
     return str(value).strip()
 

@@ -4,7 +4,7 @@ for /healthz: the console and an alert say the same thing.
 `arictl status` exits 0 when the list is empty, 1 when it is not (each problem on its own
 line, `--brief` on one), 3 when the engine does not answer at all; /healthz answers 200 or 503.
 A problem names the part at fault first ("link: ...", "ari auth: ...", "ari url: ...",
-"rest probe: ...", "outage: ...", "transcoders: ...", "clicktocall: ...", "files: ..."), so a
+"rest probe: ...", "outage: ...", "store: ...", "transcoders: ...", "clicktocall: ...", "files: ..."), so a
 Nagios line or a cron mail says what to look at. This module depends on nothing of the engine:
 callers hand in plain values.
 """
@@ -46,6 +46,14 @@ def outage_problem(link: dict[str, Any], outage_open_since: float | None) -> str
     if outage_open_since is not None and link.get("state") == "connected":
         return "outage: open, resync pending"
     return None
+
+
+def store_problem(store: dict[str, Any] | None) -> str | None:
+    """`store`: the engine's store view; a full disk degrades (calls kept in memory), never hides."""
+    if not store or not store.get("error"):
+        return None
+    return (f"store: NOT WRITABLE ({store['error'][:80]}); {store.get('unsaved', 0)} ended call(s) "
+            "kept in memory")
 
 
 def transcoder_problem(transcoders: dict[str, Any] | None, expected: int) -> str | None:
@@ -92,10 +100,10 @@ def file_problems(tables: Any) -> list[str]:
 def problems(*, link: dict[str, Any], probe: dict[str, Any], outage_open_since: float | None,
              transcoders: dict[str, Any] | None, transcoders_expected: int,
              clicktocall: Iterable[dict[str, Any]], clicktocall_expected: bool, tables: Any,
-             now: float) -> list[str]:
+             now: float, store: dict[str, Any] | None = None) -> list[str]:
     """Every problem, most basic first (no link explains most of the rest)."""
     found = [p for p in (link_problem(link), probe_problem(probe), outage_problem(link, outage_open_since),
-                         transcoder_problem(transcoders, transcoders_expected)) if p]
+                         store_problem(store), transcoder_problem(transcoders, transcoders_expected)) if p]
     found += clicktocall_problems(clicktocall, clicktocall_expected, now)
     found += file_problems(tables)
     return found

@@ -52,9 +52,11 @@ def run_process(name: str, main: Callable[[Config, Stopper, logging.Logger], int
     parser = argparse.ArgumentParser(prog=name)
     parser.add_argument("--config", help="arimonitor.ini (default: $ARIMONITOR_CONFIG or conf/arimonitor.ini)")
     parser.add_argument("--name", default=name, help="process name in logs (transcoder_00, ...)")
+    parser.add_argument("--server", type=int, default=0,
+                        help="the Asterisk this process serves: 0 is [ari], then each [ari:NAME]")
     args = parser.parse_args(argv)
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config).for_server(args.server)
     except ConfigError as exc:
         print(f"{name}: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -89,7 +89,9 @@ class Tree:
 
     def expected(self) -> list[str]:
         """Programs that must be RUNNING for the tree to be healthy."""
-        names = [name for name in ("engine", "ari-reader") if self.runs(name)]
+        names = ["engine"] if self.runs("engine") else []
+        if self.runs("ari-reader"):
+            names += [f"ari-reader_{n:02d}" for n in range(len(self.cfg.servers))]
         if self.runs("transcoder"):
             names += [f"transcoder_{n:02d}" for n in range(self.cfg.transcoder_workers())]
         if self.runs("clicktocall"):
@@ -106,6 +108,7 @@ class Tree:
             "ARIMONITOR_RUN_DIR": str(self.run_dir),
             "ARIMONITOR_LOG_DIR": str(self.log_dir),
             "ARIMONITOR_TRANSCODERS": str(self.cfg.transcoder_workers()),
+            "ARIMONITOR_READERS": str(len(self.cfg.servers)),
             "ARIMONITOR_DEMO": "true" if self.demo else "false",
             "ARIMONITOR_CLICKTOCALL": _flag(self.runs("clicktocall")),
             "ARIMONITOR_RUN_ENGINE": _flag(self.runs("engine")),

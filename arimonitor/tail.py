@@ -71,7 +71,7 @@ def log_names(log_dir: Path) -> list[str]:
 
 
 # every log a tree writes, whether or not it exists yet (a program not started yet has none)
-KNOWN_LOGS = ("engine", "ari-reader", "clicktocall", "ari-sim", "calls", "metrics")
+KNOWN_LOGS = ("engine", "ari-reader_00", "clicktocall", "ari-sim", "calls", "metrics")
 
 
 def unknown_name(log_dir: Path, names: list[str]) -> str | None:
@@ -79,7 +79,7 @@ def unknown_name(log_dir: Path, names: list[str]) -> str | None:
     (`tail engin` used to wait forever for a file that never comes)."""
     known = sorted(set(KNOWN_LOGS) | set(log_names(log_dir)))
     for name in names:
-        if name in known or re.fullmatch(r"transcoder_\d\d", name):
+        if name in known or re.fullmatch(r"(transcoder|ari-reader)_\d\d", name):
             continue
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]}?" if close else f" (logs: {', '.join(known)})"

@@ -21,3 +21,17 @@ def processes():
         yield tracker
     finally:
         tracker.kill_all()
+
+
+@pytest.fixture
+def bus_exchange():
+    """Events bus tests: a unique topic exchange and a queue bound to all of it on the shared
+    RabbitMQ, made before anything publishes; (name, channel); both deleted after."""
+    import uuid
+
+    from tests.trees import delete_exchange_and_queue, topic_exchange_with_queue
+
+    name = f"test-bus-{uuid.uuid4().hex[:8]}"
+    conn, ch = topic_exchange_with_queue(name)
+    yield name, ch
+    delete_exchange_and_queue(conn, ch, name)

@@ -26,18 +26,19 @@ def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float 
                message: str = "") -> Any:
     """Call `check` until it returns a truthy value without raising AssertionError; return it.
 
-    On timeout, re-raise the last AssertionError (or fail with `message`), so the test says
-    what was still wrong.
+    A TimeoutError inside `check` (a control request the engine did not answer in time: it is
+    still starting, or the machine is loaded) also means "not yet": ask again. On timeout,
+    re-raise the last error (or fail with `message`), so the test says what was still wrong.
     """
     deadline = time.monotonic() + timeout
-    last_error: AssertionError | None = None
+    last_error: Exception | None = None
     while True:
         try:
             result = check()
             if result:
                 return result
             last_error = AssertionError(message or f"{getattr(check, '__name__', 'check')} stayed falsy: {result!r}")
-        except AssertionError as exc:
+        except (AssertionError, TimeoutError) as exc:
             last_error = exc
         if time.monotonic() >= deadline:
             raise last_error
@@ -132,3 +133,20 @@ def write_config(folder: Path, sections: dict[str, dict[str, Any]] | None = None
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(0o600)
     return path
+
+
+def close_rabbit_connections(connection_name: str) -> int:
+    """As the broker (`rabbitmqctl close_connection`): close every connection whose
+    connection_name is exactly `connection_name`; how many. The shared broker itself is never
+    stopped: other tests use it."""
+    out = subprocess.run(["rabbitmqctl", "-q", "list_connections", "--no-table-headers", "pid",
+                          "client_properties"], capture_output=True, text=True, timeout=30,
+                         check=True).stdout
+    closed = 0
+    for line in out.splitlines():
+        conn_pid, _, props = line.partition("\t")
+        if f'{{"connection_name","{connection_name}"}}' in props:
+            subprocess.run(["rabbitmqctl", "-q", "close_connection", conn_pid, "test: closed"],
+                           capture_output=True, timeout=30, check=True)
+            closed += 1
+    return closed

@@ -113,9 +113,9 @@ def test_refusals_are_logged_once_per_episode_and_counted(caplog):
 
 
 @pytest.mark.parametrize("role, runs, not_runs", [
-    ("all", {"engine", "ari-reader", "transcoder_00"}, set()),
-    ("central", {"engine", "transcoder_00", "clicktocall"}, {"ari-reader"}),
-    ("reader", {"ari-reader"}, {"engine", "transcoder_00", "clicktocall"}),
+    ("all", {"engine", "ari-reader_00", "transcoder_00"}, set()),
+    ("central", {"engine", "transcoder_00", "clicktocall"}, {"ari-reader_00"}),
+    ("reader", {"ari-reader_00"}, {"engine", "transcoder_00", "clicktocall"}),
 ])
 def test_host_role_picks_the_programs(role, runs, not_runs):
     tree = Tree(config(ARIMONITOR_HOST_ROLE=role, ARIMONITOR_TRANSCODER_WORKERS="1"), demo=False)

@@ -29,8 +29,9 @@ def arictl(*words: str, env: dict) -> subprocess.CompletedProcess:
 
 
 @contextmanager
-def asterisk_tree(tmp_path, url: str, password: str = "wrong"):
-    """A non-demo tree (one transcoder, no click-to-call) pointed at `url`; always stopped."""
+def asterisk_tree(tmp_path, url: str, password: str = "wrong", extra: dict | None = None):
+    """A non-demo tree (one transcoder, no click-to-call) pointed at `url`; always stopped.
+    `extra`: more sections ({"ari:pbx2": {...}}) or keys."""
     files = {}
     for key, name in (("endpoints", "endpoints_pjsip.def"), ("clients", "__CLIENTES__.DEF"),
                       ("mqservers", "__MQSERVERS__.DEF")):
@@ -40,7 +41,7 @@ def asterisk_tree(tmp_path, url: str, password: str = "wrong"):
         files[key] = str(copy)
     ini = write_config(tmp_path, {"ari": {"url": url, "password": password, "probe_interval": "1s"},
                                   "transcoder": {"workers": 1}, "clicktocall": {"enabled": "no"},
-                                  "files": files})
+                                  "files": files, **(extra or {})})
     env = {**os.environ, "ARIMONITOR_CONFIG": str(ini)}
     tree = Tree(load_config(ini, environ=env), demo=False)
     try:
@@ -170,7 +171,7 @@ def test_program_commands_and_status_of_a_stopped_expected_program(tmp_path):
         restarted = run_arimonitor("restart", "engine", env=env)
         assert restarted.returncode == 0, restarted.stderr
         assert running(tree)["engine"] != before["engine"]
-        assert running(tree)["ari-reader"] == before["ari-reader"]
+        assert running(tree)["ari-reader_00"] == before["ari-reader_00"]
         unknown = run_arimonitor("restart", "engin", env=env)
         assert unknown.returncode == 2 and "no program 'engin'" in unknown.stderr
 
@@ -260,7 +261,7 @@ def test_a_healthy_start_and_a_clean_stop_log_no_warning_and_each_log_exists_onc
         assert (tree.log_dir / "engine.log").stat().st_size > 0
         assert not (tree.log_dir / "supervisor").exists()
         assert sorted(p.name for p in tree.log_dir.iterdir()) == [
-            "ari-reader.log", "ari-sim.log", "calls.log", "clicktocall.log", "engine.log", "metrics.log",
+            "ari-reader_00.log", "ari-sim.log", "calls.log", "clicktocall.log", "engine.log", "metrics.log",
             "supervisord.log", "transcoder_00.log"]
         sup_log = tree.log_dir / "supervisord.log"
         assert oct(sup_log.stat().st_mode & 0o777) == "0o600"
@@ -279,7 +280,7 @@ def test_an_outage_is_logged_once_then_counted_with_bounded_lines(tmp_path):
         assert len(failed) == 1, failed
         assert "retry after" not in "\n".join(engine_log)
         assert max(len(line) for line in engine_log) < 500
-        reader_log = (tree.log_dir / "ari-reader.log").read_text().splitlines()
+        reader_log = (tree.log_dir / "ari-reader_00.log").read_text().splitlines()
         assert len([line for line in reader_log if "connecting to ARI" in line]) == 1
 
 

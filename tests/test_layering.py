@@ -175,7 +175,7 @@ def violations(imports: list[Import]) -> list[str]:
             found.append(f"the simulator imports the engine: {imp.where()}")
         if src_room in ("engine", "engineproc") and dst_room == "sim":
             found.append(f"the engine imports the simulator: {imp.where()}")
-        if src_room in ("transcode", "clicktocall", "commands", "metrics"):
+        if src_room in ("transcode", "clicktocall", "commands", "metrics", "bus"):
             if dst_room == "engine" and target not in ENGINE_DOOR:
                 found.append(f"{src_room} reaches into the engine (use arimonitor.engine.api): "
                              f"{imp.where()}")

@@ -22,7 +22,7 @@ def test_start_kill_restart_stop(tree_env):
     env, tree = tree_env
     started = run_arimonitor("start", "--demo", env=env)
     assert started.returncode == 0, started.stdout + started.stderr
-    expected = {"engine", "ari-reader", "transcoder_00", "transcoder_01", "clicktocall", "ari-sim"}
+    expected = {"engine", "ari-reader_00", "transcoder_00", "transcoder_01", "clicktocall", "ari-sim"}
     before = running(tree)
     assert set(before) >= expected
 
@@ -96,7 +96,7 @@ def test_demo_runs_in_the_foreground_and_ctrl_c_stops_everything(tree_env, proce
     out = tree.log_dir.parent / "demo.out"
     tree.log_dir.mkdir(parents=True, exist_ok=True)
     demo = processes.start([*ARIMONITOR, "demo"], env=env, log=out)
-    eventually(lambda: {"engine", "ari-sim", "ari-reader"} <= set(running(tree)), timeout=45, interval=0.2)
+    eventually(lambda: {"engine", "ari-sim", "ari-reader_00"} <= set(running(tree)), timeout=45, interval=0.2)
     eventually(lambda: "arictl status" in out.read_text(), timeout=10)
     # the demo's stand-in web system asks for click-to-calls and hears back on its reply queue
     outcome = re.compile(r"demo click-to-call: demo-\w+: (completed|failed|refused)")

@@ -10,8 +10,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.mark.parametrize("role, runs, absent", [
-    ("reader", {"ari-reader", "ari-sim"}, {"engine", "transcoder_00", "clicktocall"}),
-    ("central", {"engine", "transcoder_00", "clicktocall", "ari-sim"}, {"ari-reader"}),
+    ("reader", {"ari-reader_00", "ari-sim"}, {"engine", "transcoder_00", "clicktocall"}),
+    ("central", {"engine", "transcoder_00", "clicktocall", "ari-sim"}, {"ari-reader_00"}),
 ])
 def test_start_with_a_role_runs_only_its_programs(tmp_path, role, runs, absent):
     with demo_tree(tmp_path, workers=1) as demo:

@@ -3,6 +3,7 @@ and always torn down (supervisord and every child), with its RabbitMQ queues del
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from arimonitor.config import Config, load_config
 from arimonitor.supervision import Tree
@@ -22,6 +24,34 @@ ARIMONITOR = [PYTHON, str(ROOT / "bin" / "arimonitor")]
 def run_arimonitor(*words: str, env: dict, timeout: float = 90) -> subprocess.CompletedProcess:
     return subprocess.run([*ARIMONITOR, *words], env=env, capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, check=False)
+
+
+def arictl_json(env: dict, *words: str) -> Any:
+    """`arictl --json WORDS...` against the tree of `env`: the reply's data (exit 0 asserted)."""
+    done = subprocess.run([PYTHON, str(ROOT / "bin" / "arictl"), "--json", *words], env=env,
+                          capture_output=True, text=True, timeout=20, check=False,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)["data"]
+
+
+def topic_exchange_with_queue(name: str):
+    """A durable topic exchange `name` and a queue `name` bound to all of it (tests' bus);
+    returns (connection, channel); `delete_exchange_and_queue` undoes it."""
+    import pika
+
+    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
+    ch = conn.channel()
+    ch.exchange_declare(name, exchange_type="topic", durable=True)
+    ch.queue_declare(name)
+    ch.queue_bind(name, name, routing_key="#")
+    return conn, ch
+
+
+def delete_exchange_and_queue(conn, ch, name: str) -> None:
+    ch.queue_delete(name)
+    ch.exchange_delete(name)
+    conn.close()
 
 
 def running(tree: Tree) -> dict[str, int]:

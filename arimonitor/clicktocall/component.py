@@ -18,6 +18,7 @@ from arimonitor import protocol
 from arimonitor.ari.rest import AriRest
 from arimonitor.clicktocall.flow import EVENT_TYPES, ClickToCallFlow
 from arimonitor.clicktocall.flowstate import SETUP_GRACE, waiting_for_b
+from arimonitor.clicktocall.whiledown import end_calls_of_the_stop, last_alive
 from arimonitor.engine.api import EngineApi
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,9 @@ class ClickToCallComponent:
             run_steps=engine.run_steps)
         # Calls a previous engine left in progress: their later events find them again.
         self.flow.restore()
+        # ... and those of them the first resync finds gone ended while arimonitor was down.
+        self.restored: set[str] | None = set(self.flow.calls)
+        self.ended_while_down = 0  # counted, shown by `c2c`
         for event_type in EVENT_TYPES:
             engine.on_event(event_type, self.flow.on_event)
         # After every resync (engine start included): match them with Asterisk's channels.
@@ -62,10 +66,16 @@ class ClickToCallComponent:
         if waiting_for_b(self.flow, self.flow.clock(), SWEEP_GRACE):
             self.on_resynced("c2c.sweep", {}, grace=SWEEP_GRACE)
 
-    def on_resynced(self, _topic: str, _body: dict[str, Any], grace: float = SETUP_GRACE) -> None:
+    def on_resynced(self, topic: str, body: dict[str, Any], grace: float = SETUP_GRACE) -> None:
         channels = [{"id": ch["id"], "name": ch["name"], "state": ch["state"],
                      "stasis_args": ch["stasis_args"] if ch["in_stasis"] else []}
                     for ch in self.engine.channels("c2c-")]
+        if self.restored is not None and topic == protocol.TOPIC_LINK_RESYNCED:
+            restored, self.restored = self.restored, None
+            # the outage of the start: closed by this resync, or still open (reader not back)
+            down_since = last_alive(body) or self.engine.link().get("outage_open_since")
+            self.ended_while_down += end_calls_of_the_stop(
+                self.flow, restored, channels, down_since, self.flow.clock())
         result = self.flow.reconcile(channels, self.engine.bridges(), grace=grace)
         if result["adopted"] or result["ended"]:
             log.info("c2c after resync: %d call(s) adopted, %d ended unseen",

@@ -354,8 +354,20 @@ class ClickToCallFlow:
             self._apply_args(call, [str(x) for x in a.get("stasis_args") or ()], a)
         return call
 
-    def ended_unseen(self, call: FlowCall, t: float) -> None:
-        """Its legs went away while the engine was not watching."""
+    def ended_unseen(self, call: FlowCall, t: float, down_since: float | None = None) -> None:
+        """Its legs went away while the engine was not watching. `down_since`: it was in flight
+        when arimonitor stopped (whiledown.py), last alive then: `ended_while_down`, with the
+        talk time up to that mark."""
+        if down_since is not None:
+            text = reasons.FAILURE_TEXT[reasons.ENDED_WHILE_DOWN]
+            ended = min(t, down_since)
+            if call.connected:
+                talk = round(max(0.0, ended - call.connected), 3)
+                self._finish(call, ended, reasons.RESULT_COMPLETED, reasons.ENDED_WHILE_DOWN,
+                             text=text, duration=talk, billsec=talk)
+            else:
+                self._fail(call, reasons.ENDED_WHILE_DOWN, ended, text=text)
+            return
         text = "the call ended while the engine was not watching"
         if call.connected:
             # When it ended is unknown: no duration rather than a wrong one.

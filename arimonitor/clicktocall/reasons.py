@@ -64,6 +64,9 @@ ORIGIN_HUNG_UP = "origin_hung_up"          # the origin gave up while the destin
 ASTERISK_ERROR = "asterisk_error"          # a REST step of the flow failed
 # The engine was down (or lost Asterisk) when the call ended: how it ended is unknown.
 ENDED_UNSEEN = "ended_unseen"
+# In flight when arimonitor stopped, legs gone at the next start (whiledown.py): result
+# `completed` (talk time up to the last-alive mark) or `failed`.
+ENDED_WHILE_DOWN = "ended_while_down"
 # Never placed: Asterisk stayed unreachable past clicktocall.max_attempts / max_age (consumer;
 # dead-lettered). Result `failed`, yet the same request_id may be sent again.
 RETRIES_EXHAUSTED = "retries_exhausted"
@@ -81,6 +84,7 @@ FAILURE_TEXT = {
     ASTERISK_ERROR: "Asterisk error",
     RETRIES_EXHAUSTED: "Asterisk unreachable, retries exhausted",
     ENDED_UNSEEN: "the call ended while the engine was not watching",
+    ENDED_WHILE_DOWN: "ended while arimonitor was down",
 }
 
 # ---- results: the `result` field of a final outcome ----------------------------------------

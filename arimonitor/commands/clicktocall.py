@@ -67,8 +67,10 @@ def register(registry: Registry, get: Callable[[Any], Any] = lambda ctx: getattr
         rows = component.store.recent(max(1, min(limit, 500)))
         live = component.in_progress()
         text = _table(rows)
-        return Reply({"recent": rows, "in_progress": live},
-                     f"{text}\n{len(live)} in progress")
+        down = getattr(component, "ended_while_down", 0)
+        return Reply({"recent": rows, "in_progress": live, "ended_while_down": down},
+                     f"{text}\n{len(live)} in progress"
+                     + (f"; {down} ended while arimonitor was down (at this start)" if down else ""))
 
 
 MAX_CATCHUP = 500  # request ids per `_c2c_finals`

@@ -93,7 +93,7 @@ def register(registry: Registry) -> None:
             link=data["link"], probe=data["probe"], outage_open_since=data.get("outage_open_since"),
             transcoders=data["processes"]["transcoders"], transcoders_expected=ctx.cfg.transcoder_workers(),
             clicktocall=data["processes"]["clicktocall"], clicktocall_expected=bool(ctx.cfg["clicktocall.enabled"]),
-            tables=ctx.tables(), now=time.time())
+            tables=ctx.tables(), now=time.time(), store=data.get("store"))
         data["problems"] = found
         if brief:
             return Reply(data, health.brief(found, data["state"]), found)
@@ -111,6 +111,10 @@ def register(registry: Registry) -> None:
             f"endpoints:  {s['online']}/{s['endpoints']} online, {s['not_in_files']} not in files",
             f"remote IPs: {s['remote_ips']}",
         ]
+        if _many_servers(ctx):
+            data["servers"] = _servers_view(ctx, link)
+            after_link = next(i for i, line in enumerate(lines) if line.startswith("link:")) + 1
+            lines.insert(after_link, "servers:    " + ", ".join(map(_server_words, data["servers"])))
         if data["last_resync"]:
             r = data["last_resync"]
             lines.append(f"last resync: {_clock(r.get('at'))} ({r.get('reason')}): {_changes(r)}")
@@ -151,9 +155,19 @@ def register(registry: Registry) -> None:
                  for i, name in enumerate(("ok", "failed", "stalls", "last_latency_ms", "max_latency_ms"))]
         rows += [("intake", "lag_ms", intake.get("lag_ms"), None), ("", "max_lag_ms", intake.get("max_lag_ms"), None),
                  ("", "largest_batch", intake.get("batch_max"), None)]
+        bus = ctx.view("bus") or {}
+        data["bus"] = bus
+        if bus.get("enabled"):
+            rows += [("bus" if i == 0 else "", name, bus.get(name), None)
+                     for i, name in enumerate(("published", "confirmed", "dropped", "queued",
+                                               "failures"))]
         lines = [render.table(rows, ("GROUP", "COUNTER", "SINCE START", "ALL TIME"), align="llrr"),
                  f"last event {_age(intake.get('last_event_age'))}"
                  + (f", reader's last frame {_age(reader.get('last_frame_age'))}" if reader else "")]
+        if bus.get("enabled"):
+            lines.append(f"bus: {'connected to' if bus['connected'] else 'NOT CONNECTED to'} "
+                         f"{bus['broker']}, exchange {bus['exchange']}"
+                         + (f" ({bus['last_error']})" if bus["last_error"] and not bus["connected"] else ""))
         return Reply(data, "\n".join(lines))
 
     @registry.command("recovery", category="engine", slow=True,
@@ -175,40 +189,50 @@ def register(registry: Registry) -> None:
 
     @registry.command("calls", category="calls", summary="active calls (origin -> destination (state))",
                       args=[Arg("client", "only this client's calls", optional=True, complete="client")],
-                      examples=["calls", "calls 101"])
-    def calls(ctx, client=None) -> Reply:
+                      options=[Option("server", "only this Asterisk's calls ([ari] server_id or [ari:NAME])")],
+                      examples=["calls", "calls 101", "calls --server pbx2"])
+    def calls(ctx, client=None, server=None) -> Reply:
         check_client(ctx, client)
-        rows = ctx.active_calls(client)
+        _known_server(ctx, server)
+        rows = [r for r in ctx.active_calls(client) if server is None or r["server"] == server]
+        what = _filter_words(client=client, server=server)
         if not rows:
-            return Reply(rows, "no active calls" + (f" for client {client}" if client else ""))
+            return Reply(rows, "no active calls" + what)
         now = time.time()
+        many = _many_servers(ctx)
         text = render.table(
-            [(r["origin"] or "?", r["destination"] or "?", r["state"], r["client"] or "-",
-              render.duration(now - r["created"]), _clock(r["created"]), r["id"]) for r in rows],
-            ("FROM", "TO", "STATE", "CLIENT", "FOR", "SINCE", "CALL"),
-            title=f"active calls{' for client ' + client if client else ''}")
+            [(*((r["server"],) if many else ()), r["origin"] or "?", r["destination"] or "?",
+              r["state"], r["client"] or "-", render.duration(now - r["created"]),
+              _clock(r["created"]), r["id"]) for r in rows],
+            (*(("SERVER",) if many else ()), "FROM", "TO", "STATE", "CLIENT", "FOR", "SINCE", "CALL"),
+            title="active calls" + what)
         return Reply(rows, text)
 
     @registry.command("history", category="calls", summary="ended calls, newest first",
                       args=[Arg("client", "only this client's calls (as in list / calls)", optional=True,
                                 complete="client")],
                       options=[Option("since", "how far back: 30m, 1h, 2d", convert=_since),
-                               Option("limit", "rows (default 20)", convert=_limit, default=20)],
-                      examples=["history", "history 101 --since 1h", "history --limit 100"])
-    def history(ctx, client=None, since=None, limit=20) -> Reply:
+                               Option("limit", "rows (default 20)", convert=_limit, default=20),
+                               Option("server", "only this Asterisk's calls ([ari] server_id or [ari:NAME])")],
+                      examples=["history", "history 101 --since 1h", "history --limit 100",
+                                "history --server pbx2"])
+    def history(ctx, client=None, since=None, limit=20, server=None) -> Reply:
         check_client(ctx, client)
-        rows = ctx.history(client, since, limit)
+        _known_server(ctx, server)
+        rows = ctx.history(client, since, limit, server=server)
         if not rows:
             return Reply(rows, "no calls in history for that filter")
-        total = ctx.history_count(client, since)
+        total = ctx.history_count(client, since, server=server)
         # not "(20)" when 59 exist: how many there are, and how to see more
         count = f"{len(rows)} of {total}; --limit N for more" if total > len(rows) else len(rows)
-        heading = render.heading("call history" + (f" for client {client}" if client else ""), count)
+        heading = render.heading("call history" + _filter_words(client=client, server=server), count)
+        many = _many_servers(ctx)
         table = render.table(
-            [(_clock(r["ended"]), r["origin"] or "?", r["destination"] or "?", r["client"] or "-",
-              _cause(r), render.duration(r["duration"]), render.duration(r["billsec"]),
-              r["end_reason"]) for r in rows],
-            ("ENDED", "FROM", "TO", "CLIENT", "CAUSE", "LENGTH", "TALK", "END"))
+            [(_clock(r["ended"]), *((r["server"],) if many else ()), r["origin"] or "?",
+              r["destination"] or "?", r["client"] or "-", _cause(r), render.duration(r["duration"]),
+              render.duration(r["billsec"]), r["end_reason"]) for r in rows],
+            ("ENDED", *(("SERVER",) if many else ()), "FROM", "TO", "CLIENT", "CAUSE", "LENGTH",
+             "TALK", "END"))
         return Reply(rows, f"{heading}\n{table}")
 
     # Raw tables for tests and tools; the operator-facing `endpoints`/`ips` live elsewhere.
@@ -221,3 +245,33 @@ def register(registry: Registry) -> None:
                       hidden=True)
     def engine_ips(ctx) -> Reply:
         return Reply(ctx.remote_ips())
+
+
+def _many_servers(ctx) -> bool:
+    """A SERVER column only when more than one Asterisk is configured: one server's tables
+    stay as they were."""
+    return len(ctx.cfg.servers) > 1
+
+
+def _known_server(ctx, server: str | None) -> None:
+    if server is not None and server not in ctx.cfg.servers:
+        raise CommandError(protocol.E_NOT_FOUND,
+                           f"no server {server!r}; servers: {', '.join(ctx.cfg.servers)}")
+
+
+def _filter_words(client: str | None = None, server: str | None = None) -> str:
+    return (f" for client {client}" if client else "") + (f" on server {server}" if server else "")
+
+
+def _servers_view(ctx, link: dict) -> list[dict[str, Any]]:
+    """Each configured Asterisk: the engine's own ([ari]) with its link state; the others'
+    messages are set aside by the intake until the engine keeps per-server state."""
+    aside = (ctx.stats().get("intake") or {}).get("other_servers") or {}
+    own = ctx.cfg["ari.server_id"]
+    return [{"server": name, "state": link["state"] if name == own else "not watched by the engine",
+             "set_aside": 0 if name == own else aside.get(name, 0)} for name in ctx.cfg.servers]
+
+
+def _server_words(view: dict[str, Any]) -> str:
+    aside = f", {view['set_aside']} set aside" if view["set_aside"] else ""
+    return f"{view['server']} ({view['state']}{aside})"

@@ -88,7 +88,7 @@ def processes_lines(view: dict[str, Any], now: float | None = None) -> list[str]
 def register(registry: Registry) -> None:
     @registry.command("debug", category="engine", summary="debug logging on or off, per process",
                       args=[Arg("mode", "on = DEBUG, off = back to logging.level", choices=("on", "off")),
-                            Arg("process", "engine, ari-reader, transcoder (every transcoder_NN), "
+                            Arg("process", "engine, ari-reader (every ari-reader_NN), transcoder (every transcoder_NN), "
                                 "transcoder_00, clicktocall, or all (default)", optional=True,
                                 complete="process")],
                       examples=["debug on", "debug on transcoder", "debug off all"],

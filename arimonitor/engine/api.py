@@ -150,9 +150,10 @@ class EngineApi(Protocol):
 
     def remote_ips(self) -> list[dict[str, Any]]: ...
     def history(self, client: str | None = None, since: float | None = None,
-                limit: int = 50) -> list[dict[str, Any]]: ...
+                limit: int = 50, server: str | None = None) -> list[dict[str, Any]]: ...
 
-    def history_count(self, client: str | None = None, since: float | None = None) -> int:
+    def history_count(self, client: str | None = None, since: float | None = None,
+                      server: str | None = None) -> int:
         """How many ended calls that filter has (the history shows the newest `limit`)."""
 
     def call(self, call_id: str) -> dict[str, Any] | None:

@@ -114,11 +114,12 @@ class EngineDoor:
         return self._queries.remote_ips()
 
     def history(self, client: str | None = None, since: float | None = None,
-                limit: int = 50) -> list[dict[str, Any]]:
-        return self._queries.history(client, since, limit)
+                limit: int = 50, server: str | None = None) -> list[dict[str, Any]]:
+        return self._queries.history(client, since, limit, server)
 
-    def history_count(self, client: str | None = None, since: float | None = None) -> int:
-        return self._store.count_calls(client, since)
+    def history_count(self, client: str | None = None, since: float | None = None,
+                      server: str | None = None) -> int:
+        return self._store.count_calls(client, since, server)
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         call = self._state.calls.get(call_id)

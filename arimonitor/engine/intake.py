@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 _decode = json.JSONDecoder().decode
 FRAME_BUDGET = 1000  # frames per wake-up before the loop looks at its other sockets
+MAX_SERVERS = 64     # server names counted apart in other_servers; beyond, one "other"
 
 
 def _nothing() -> None:
@@ -52,6 +53,10 @@ class Intake:
         self.messages = 0             # ari + ari-batch messages received
         self.batches = 0              # of which ari-batch
         self.frames = 0               # frames in them
+        # Messages of another Asterisk ([ari:NAME]) than this engine's state is of: set aside,
+        # counted per server (at most MAX_SERVERS names, the rest as "other"), logged once each.
+        self.server = handlers.state.server
+        self.other_servers: dict[str, int] = {}
 
     def on_readable(self, sock: zmq.Socket) -> None:
         fx = self.handlers.fx
@@ -97,6 +102,9 @@ class Intake:
                 except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
                     self._bad(parts, f"bad ari header: {exc}")
                     continue
+                if header.get("server", self.server) != self.server:
+                    self._other_server(header.get("server"), n)
+                    continue
                 self.messages += 1
                 frames += n
                 t = bt
@@ -115,11 +123,11 @@ class Intake:
                     for i in range(2, nparts):
                         apply(parts[i], bt, (epoch, seq + i - 2))
             elif kind == protocol.KIND_LINK and nparts == 2:
-                notice = self._json(parts)
+                notice = self._mine(self._json(parts))
                 if notice is not None:
                     self.link.on_link(notice)
             elif kind == protocol.KIND_READER_STATS and nparts == 2:
-                stats = self._json(parts)
+                stats = self._mine(self._json(parts))
                 if stats is not None:
                     self._reader_seq(stats)
                     self.link.on_reader_stats(stats)
@@ -159,6 +167,25 @@ class Intake:
             return None
         return body
 
+    def _mine(self, body: dict | None) -> dict | None:
+        """A link notice or reader stats of this engine's server; another's is set aside."""
+        if body is None or body.get("server", self.server) == self.server:
+            return body
+        self._other_server(body.get("server"), 0)
+        return None
+
+    def _other_server(self, server: Any, frames: int) -> None:
+        # The engine keeps one server's state (its [ari] server_id); the frames of a reader of
+        # another must not be applied to it: they would end or invent that server's calls.
+        name = str(server)[:40]
+        if name not in self.other_servers:
+            if len(self.other_servers) >= MAX_SERVERS:
+                name = "other"
+            else:
+                log.warning("messages of server %r set aside: this engine keeps the state of %r "
+                            "only (counted in intake.other_servers)", name, self.server)
+        self.other_servers[name] = self.other_servers.get(name, 0) + frames
+
     def _bad(self, parts: list[bytes], why: str) -> None:
         self.counters.malformed += 1
         log.warning("malformed message on the events socket: %s: %r", why,
@@ -172,4 +199,5 @@ class Intake:
                 "lag_ms": round(self.lag * 1000, 3), "max_lag_ms": round(self.max_lag * 1000, 3),
                 "batch_max": self.batch_max, "messages": self.messages,
                 "batches": self.batches, "frames": self.frames,
-                "superseded_before": self.superseded_before}
+                "superseded_before": self.superseded_before,
+                "other_servers": dict(self.other_servers)}

@@ -164,6 +164,8 @@ class EngineEffects:
             self._store_failed(exc)
             for view in views:
                 self._keep_unsaved(view)
+        else:
+            self._store_took_a_write()
 
     def _take_active(self) -> tuple[list[tuple], list[tuple[str, str]]]:
         """The active-call rows to write and to delete since the last commit."""
@@ -231,6 +233,8 @@ class EngineEffects:
             self.store.touch_remote_ips(batch.items())
         except sqlite3.Error as exc:
             self._store_failed(exc)  # last-seen times: the next sighting writes them again
+        else:
+            self._store_took_a_write()
         return len(batch)
 
     # ---- SQLite not writable (a full disk) ------------------------------------------------
@@ -257,11 +261,17 @@ class EngineEffects:
                 return written
             self.unsaved.popleft()
             written += 1
-        if self.store_error:
-            log.warning("SQLite writable again: %d kept call(s) written, %d dropped meanwhile",
-                        written, self.unsaved_dropped)
-            self.store_error = ""
+        if written:
+            self._store_took_a_write(written)
         return written
+
+    def _store_took_a_write(self, kept_written: int = 0) -> None:
+        # Only a write that went through says the disk has room again: an idle second proves
+        # nothing, and `status` (its exit code, /healthz) must not flap while it is full.
+        if self.store_error and not self.unsaved:
+            log.warning("SQLite writable again: %d kept call(s) written, %d dropped meanwhile",
+                        kept_written, self.unsaved_dropped)
+            self.store_error = ""
 
     def store_view(self) -> dict[str, Any]:
         return {"error": self.store_error, "unsaved": len(self.unsaved),

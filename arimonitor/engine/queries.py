@@ -45,8 +45,8 @@ class Queries:
         return name in self.state.recordings
 
     def history(self, client: str | None = None, since: float | None = None,
-                limit: int = 50) -> list[dict[str, Any]]:
-        return self.store.history(client, since, limit)
+                limit: int = 50, server: str | None = None) -> list[dict[str, Any]]:
+        return self.store.history(client, since, limit, server=server)
 
     def outages(self, limit: int = 20) -> list[dict[str, Any]]:
         return self.store.outages(limit)
@@ -79,4 +79,5 @@ class Queries:
                 "intake": intake.view() if intake else {},
                 "reader": self.link.reader_stats, "probe": self.link.probe.view(),
                 "publish": {"published": self.notifier.published, "dropped": self.notifier.dropped},
-                "continue_pending": self.continue_pool.pending if self.continue_pool else 0}
+                "continue_pending": self.continue_pool.pending if self.continue_pool else 0,
+                "store": self._store_view()}

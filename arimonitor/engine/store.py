@@ -143,9 +143,10 @@ class Store:
             self._write_active(active, gone)
 
     def history(self, client: str | None = None, since: float | None = None,
-                limit: int = 50, conn: sqlite3.Connection | None = None) -> list[dict[str, Any]]:
+                limit: int = 50, conn: sqlite3.Connection | None = None,
+                server: str | None = None) -> list[dict[str, Any]]:
         """Ended calls, newest first."""
-        where, params = _history_filter(client, since)
+        where, params = _history_filter(client, since, server)
         sql = "SELECT * FROM calls" + where + " ORDER BY ended DESC LIMIT ?"
         params.append(limit)
         rows = (conn or self.connection).execute(sql, params).fetchall()
@@ -158,9 +159,10 @@ class Store:
             out.append(item)
         return out
 
-    def count_calls(self, client: str | None = None, since: float | None = None) -> int:
+    def count_calls(self, client: str | None = None, since: float | None = None,
+                    server: str | None = None) -> int:
         """Ended calls in the history (for that filter): `history` says "20 of 59"."""
-        where, params = _history_filter(client, since)
+        where, params = _history_filter(client, since, server)
         return self.connection.execute("SELECT COUNT(*) FROM calls" + where, params).fetchone()[0]
 
     # ---- active calls (restored after a restart) -------------------------------------------
@@ -296,8 +298,12 @@ def saved_settings(database: str | Path) -> dict[str, tuple[str, str | None]]:
     return {name: (value, base) for name, value, base in rows}
 
 
-def _history_filter(client: str | None, since: float | None) -> tuple[str, list[Any]]:
+def _history_filter(client: str | None, since: float | None,
+                    server: str | None = None) -> tuple[str, list[Any]]:
     where, params = [], []
+    if server:
+        where.append("server = ?")
+        params.append(server)
     if client:
         where.append("client = ?")
         params.append(client)

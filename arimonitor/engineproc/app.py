@@ -21,6 +21,7 @@ from arimonitor import protocol
 from arimonitor.ari.ami import AmiClient
 from arimonitor.ari.contacts import cli_contacts
 from arimonitor.ari.rest import AriRest
+from arimonitor.bus.component import BusComponent
 from arimonitor.clicktocall.ari_http import LeanAri
 from arimonitor.clicktocall.component import ClickToCallComponent
 from arimonitor.commands import build_registry
@@ -58,6 +59,7 @@ COMPONENTS: list[Callable[[Any], Any]] = [
     ClickToCallComponent,   # click-to-call flow: dial, bridge, outcomes, own bridge recording
     ManagerComponent,       # v2.7 manager port (console.manager_enabled), off the loop thread
     MetricsComponent,       # Prometheus /metrics and /healthz ([metrics] port), off the loop thread
+    BusComponent,           # events bus: RabbitMQ topic exchange ([bus] enabled), own thread
 ]
 
 PUB_HWM = 100_000
@@ -229,6 +231,9 @@ class Engine:
                     log.exception("closing component %r failed", component)
         try:
             self.effects.flush_ips()
+            # a clean stop's last-alive mark is now, not up to a second ago: the talk time of a
+            # call that ends while arimonitor is down counts up to it (resync, clicktocall)
+            self.resyncer.heartbeat()
             self.metrics_line.save()
         finally:
             if self.refusals is not None:

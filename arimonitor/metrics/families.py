@@ -71,6 +71,7 @@ def families(snap: dict[str, Any], db: dict[str, Any]) -> Iterator[Metric]:
     yield from _calls(snap)
     yield from _link(snap)
     yield from _processes(snap)
+    yield from _bus(snap)
     yield from _recordings(db)
 
 
@@ -185,6 +186,23 @@ def _processes(snap: dict[str, Any]) -> Iterator[Metric]:
                 messages.add_metric([process, str(outcome)], n)
     yield connected
     yield messages
+
+
+def _bus(snap: dict[str, Any]) -> Iterator[Metric]:
+    bus = snap.get("bus") or {}
+    if not bus.get("enabled"):
+        return
+    events = _counter("bus_events", "events bus: events published to RabbitMQ, confirmed by "
+                      "it, dropped from the full buffer (oldest first)", ("outcome",))
+    for outcome in ("published", "confirmed", "dropped"):
+        events.add_metric([outcome], bus.get(outcome, 0))
+    yield events
+    queued = _gauge("bus_queued", "events bus: events waiting for the broker")
+    queued.add_metric([], bus.get("queued", 0))
+    yield queued
+    connected = _gauge("bus_connected", "1 while the events bus is connected to RabbitMQ")
+    connected.add_metric([], 1 if bus.get("connected") else 0)
+    yield connected
 
 
 def _recordings(db: dict[str, Any]) -> Iterator[Metric]:

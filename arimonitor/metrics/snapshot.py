@@ -22,6 +22,7 @@ from arimonitor.metrics.readings import Tallies
 BACKLOG_STATES = ("pending", "sent")  # transcode jobs not finished yet (transcode/jobtables.py)
 C2C_IN_FLIGHT = "clicktocall_in_flight"  # views other components offer (api.offer)
 TRANSCODERS = "transcoders"
+BUS = "bus"  # the events bus counters (bus/component.py)
 
 
 class Snapshots:
@@ -57,6 +58,7 @@ class Snapshots:
             "counters": stats.get("counters", {}),
             "link": link,
             "probe": stats.get("probe", {}),
+            "store": stats.get("store") or {},
             "last_event_age": (stats.get("intake") or {}).get("last_event_age"),
             "reader": reader,
             "reader_restarts": self.reader_restarts,
@@ -68,6 +70,7 @@ class Snapshots:
             "clicktocall_expected": bool(api.cfg["clicktocall.enabled"]),
             "file_problems": health.file_problems(api.tables()),
             "c2c_in_flight": api.view(C2C_IN_FLIGHT),
+            "bus": api.view(BUS),
             "tallies": self.tallies.view(),
         }
 

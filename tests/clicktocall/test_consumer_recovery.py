@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import shutil
 import signal
-import subprocess
 
 from arimonitor.clicktocall.consumer import TEST_ACK_DELAY_ENV
-from tests.support import eventually, eventually_assert
+from tests.support import close_rabbit_connections, eventually, eventually_assert
 
 
 def _flood_request(c2c, i: int) -> dict:
@@ -60,18 +59,8 @@ def test_consumer_killed_mid_flood_loses_nothing(c2c, processes):
 
 
 def _close_connections_of(pid: int) -> int:
-    """Close (as the broker) the connections whose connection_name ends with -<pid>."""
-    out = subprocess.run(["rabbitmqctl", "-q", "list_connections", "--no-table-headers", "pid",
-                          "client_properties"], capture_output=True, text=True, timeout=30,
-                         check=True).stdout
-    closed = 0
-    for line in out.splitlines():
-        conn_pid, _, props = line.partition("\t")
-        if f'{{"connection_name","arimonitor-clicktocall-principal-{pid}"}}' in props:
-            subprocess.run(["rabbitmqctl", "-q", "close_connection", conn_pid, "test: closed"],
-                           capture_output=True, timeout=30, check=True)
-            closed += 1
-    return closed
+    """Close (as the broker) the consumer's connections to the `principal` server."""
+    return close_rabbit_connections(f"arimonitor-clicktocall-principal-{pid}")
 
 
 def test_broker_closes_the_connection_under_it(c2c, processes):

@@ -131,3 +131,31 @@ def test_a_leg_b_that_never_comes_is_ended_by_the_sweep(tmp_path):
     assert result["ended"] == 1
     assert engine.finals()["lone"]["result"] == "failed"
     assert ("DELETE", f"/channels/{a}", {"reason": "normal"}) in engine.rest.calls
+
+
+def test_calls_in_flight_at_the_stop_end_while_down_with_talk_time_up_to_the_last_alive_mark(tmp_path):
+    from arimonitor.clicktocall.whiledown import end_calls_of_the_stop, last_alive
+
+    db = tmp_path / "arimonitor.sqlite"
+    first = Engine(db)
+    connect(first, "talk", 1000.0, answer_at=1010.0)   # still talking at the next start
+    connect(first, "gone", 1000.0, answer_at=1011.0)   # hung up while arimonitor was down
+    connect(first, "ring", 1000.0, answer_at=0)        # B rang; both legs gone
+    del first
+
+    second = Engine(db, clock=1100.0)
+    alive = last_alive({"at": 1100.0, "unseen_seconds": 40.0})
+    assert alive == 1060.0 and last_alive({"at": 1100.0}) is None
+    ended = end_calls_of_the_stop(second.flow, set(second.flow.calls),
+                                  [leg("talk", "a"), leg("talk", "b")], alive, second.now)
+    assert ended == 2
+    finals = second.finals()
+    gone = finals["gone"]
+    assert (gone["result"], gone["reason"], gone["duration"], gone["billsec"]) == (
+        "completed", reasons.ENDED_WHILE_DOWN, 49.0, 49.0)   # 1011 -> 1060, never "no talk time"
+    assert reasons.describe(gone["reason"]) == "ended while arimonitor was down"
+    assert (finals["ring"]["result"], finals["ring"]["reason"]) == ("failed", reasons.ENDED_WHILE_DOWN)
+    assert "talk" not in finals and sorted(second.flow.calls) == ["talk"]
+    assert OutcomeStore(second.db).get("gone")["reason"] == reasons.ENDED_WHILE_DOWN
+    # the reconcile that follows finds nothing more to end
+    assert second.flow.reconcile([leg("talk", "a"), leg("talk", "b")], ["c2c-talk"])["ended"] == 0

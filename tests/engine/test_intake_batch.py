@@ -184,3 +184,15 @@ def test_work_finishing_after_the_loop_closed_is_dropped_not_written_to_a_stale_
         assert first.fileno() >= 0 and second.fileno() >= 0
         loop.call_soon_threadsafe(lambda: None)  # a worker thread finishing late: no error
     assert (tmp_path / "a.db").read_bytes() == b"" and (tmp_path / "b.db").read_bytes() == b""
+
+
+def test_messages_of_another_server_are_set_aside_and_counted(link):
+    feed, intake, state, services, seen = link
+    frames = [_frame("ChannelCreated", channel=_channel("c9", "Ring"))] * 2
+    feed(protocol.ari_batch("pbx2", 3, 1, frames, 1.0),
+         [protocol.KIND_LINK, protocol.dumps(protocol.link_notice("pbx2", 3, protocol.LINK_CONNECTED))],
+         protocol.ari_frame("ast1", 7, 1, _frame("ChannelCreated", channel=_channel("c1", "Ring")), 1.0))
+    # pbx2's frames never reach ast1's state, its epoch never reads as ast1's new connection
+    assert seen == [(7, 1)] and set(state.channels) == {"c1"}
+    assert services.epochs == [("ast1", 7)] and intake.epoch == 7
+    assert intake.view()["other_servers"] == {"pbx2": 2}

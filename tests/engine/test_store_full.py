@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from arimonitor import health
 from arimonitor.commands.engine_state import _store_line
 from arimonitor.engine.handlers import Handlers
 from arimonitor.engine.notifier import Notifier
@@ -38,6 +39,9 @@ def test_history_rows_wait_in_memory_until_sqlite_takes_them(tmp_path):
     view = fx.store_view()
     assert view["error"] and "full" in view["error"] and view["unsaved"] > 0
     assert _store_line(view).startswith("store:      NOT WRITABLE")
+    assert health.store_problem(view).startswith("store: NOT WRITABLE (")  # status exits 1
+    fx.flush_ips()  # an idle second proves nothing: still not writable
+    assert fx.store_view()["error"]
     assert state.counters.handler_error == 0
     fx.save_unsaved()
     assert fx.store_view()["unsaved"] == view["unsaved"], "still full: nothing written"
@@ -45,6 +49,7 @@ def test_history_rows_wait_in_memory_until_sqlite_takes_them(tmp_path):
     fx.flush_ips()  # the engine's every-second timer
     assert fx.store_view() == {"error": "", "unsaved": 0, "dropped": 0}
     assert _store_line(fx.store_view()) == "store:      ok"
+    assert health.store_problem(fx.store_view()) is None
     saved = {row["id"] for row in store.history(limit=1000)}
     assert set(ended) <= saved
     store.close()

@@ -30,7 +30,8 @@ import pytest
 from arimonitor.clicktocall import broker
 from arimonitor.sim.testing import SimServer
 from tests.clicktocall.test_consumer_recovery import _close_connections_of
-from tests.engine.stack import control_address, ctl, outputs, start_stack, write_config
+from tests.engine.stack import control_address, ctl, outputs, start_stack
+from tests.hostile import c2c_world
 from tests.support import Processes, eventually
 
 pytestmark = pytest.mark.timeout(240)
@@ -80,29 +81,15 @@ def _hang_up_connected(sim, stop: threading.Event) -> None:
 def test_flood_with_every_program_killed_loses_and_doubles_nothing(tmp_path):
     uid = uuid.uuid4().hex[:10]
     topology = broker.Topology.for_queue(f"fault-{uid}", f"fault-results-{uid}")
-    (tmp_path / "__CLIENTES__.DEF").write_text(CLIENTS, encoding="utf-8")
-    (tmp_path / "endpoints_pjsip.def").write_text("".join(
-        f"#include pjsip/{e}.pjsip ; Endpoint:{e} CLI:901 TYPE:apartamento PW:pw{e}\n"
-        for e in ORIGINS + DESTINATIONS), encoding="utf-8")
-    (tmp_path / "__MQSERVERS__.DEF").write_text(
-        "[principal]\nhost=127.0.0.1\nport=5672\nuser=guest\npassword=guest\nvhost=/\n"
-        f"queue={topology.queue}\n", encoding="utf-8")
-    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
-    channel = conn.channel()
-    broker.declare(channel, topology)
-    reply_queue = channel.queue_declare(f"fault-replies-{uid}", durable=False).method.queue
+    files = c2c_world.write_files(tmp_path, topology, CLIENTS, ORIGINS + DESTINATIONS)
+    conn, channel, reply_queue = c2c_world.declare(topology, f"fault-replies-{uid}")
     procs = Processes()
     stop = threading.Event()
     seen: dict[str, set] = defaultdict(set)
     try:
         with SimServer(endpoints=ORIGINS + DESTINATIONS, time_scale=0.1) as sim:
-            ini = write_config(
-                tmp_path, sim,
-                files={"endpoints": str(tmp_path / "endpoints_pjsip.def"),
-                       "clients": str(tmp_path / "__CLIENTES__.DEF"),
-                       "mqservers": str(tmp_path / "__MQSERVERS__.DEF")},
-                clicktocall={"results_exchange": topology.results_exchange,
-                             "default_timeout": "10s", "retry_delay": "500ms"})
+            ini = c2c_world.config(tmp_path, sim, files, topology, default_timeout="10s",
+                                   retry_delay="500ms")
             started = start_stack(procs, ini, tmp_path, extra=(("clicktocall.py",),))
             address = control_address(tmp_path)
 
@@ -187,9 +174,4 @@ def test_flood_with_every_program_killed_loses_and_doubles_nothing(tmp_path):
                 f"{figures}\n{outputs(tmp_path)}"
     finally:
         stop.set()
-        procs.kill_all()
-        try:
-            channel.queue_delete(reply_queue)
-            broker.delete_topology(channel, topology)
-        finally:
-            conn.close()
+        c2c_world.clean_up(procs, conn, channel, topology, reply_queue)

@@ -72,3 +72,47 @@ def test_full_disk_defers_and_then_places_each_request_once(c2c, processes):
         assert c2c.get_all(c2c.reply_queue) == []
         assert "Traceback" not in c2c.log_text()
         assert len(c2c.procs) == 1 and c2c.procs[0].poll() is None, "the consumer died"
+
+
+def test_a_full_disk_under_the_engine_is_a_named_problem_in_the_exit_code_and_healthz(tmp_path):
+    import json
+    import urllib.error
+    import urllib.request
+
+    from tests.test_health_exit_codes import arictl
+    from tests.trees import demo_tree, run_arimonitor
+
+    disk = tmp_path / "db"
+    (tmp_path / "tree").mkdir()
+    with small_disk(disk, "16m"), demo_tree(tmp_path / "tree", workers=1, sections={
+            "paths": {"database": str(disk / "arimonitor.sqlite")},
+            "clicktocall": {"publishers": "guest: *"}}) as demo:
+        env = demo.env
+        assert run_arimonitor("start", "--demo", env=env).returncode == 0
+        eventually(lambda: arictl("status", env=env).returncode == 0, timeout=60, interval=0.5,
+                   message="the demo tree never became healthy")
+        port = demo.cfg["metrics.port"]
+
+        def healthz() -> tuple[int, str]:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as reply:
+                    return reply.status, reply.read().decode()
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.read().decode()
+
+        fill(disk)  # the demo's own traffic keeps ending calls: their rows find no room
+
+        def degraded():
+            result = arictl("status", "--brief", env=env)
+            assert result.returncode == 1, result.stdout
+            assert "store: NOT WRITABLE" in result.stdout and "full" in result.stdout, result.stdout
+            return result
+        eventually(degraded, timeout=60, interval=0.5)
+        eventually(lambda: (h := healthz())[0] == 503 and "store: NOT WRITABLE" in h[1], timeout=30,
+                   interval=0.5, message="/healthz does not name the full disk")
+        for name in ("filler", "filler2"):
+            (disk / name).unlink()
+        eventually(lambda: arictl("status", env=env).returncode == 0, timeout=60, interval=0.5,
+                   message="still degraded after the disk had room again")
+        eventually(lambda: healthz()[0] == 200, timeout=30, interval=0.5)
+        assert json.loads(arictl("--json", "status", env=env).stdout)["data"]["store"]["unsaved"] == 0

@@ -8,16 +8,14 @@ by id: the ones that stayed the same must be counted, the ones that changed may 
 
 from __future__ import annotations
 
-import json
-import subprocess
 import urllib.request
 from collections import Counter
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import PYTHON, ROOT, eventually, eventually_assert
-from tests.trees import demo_tree, run_arimonitor
+from tests.support import eventually, eventually_assert
+from tests.trees import arictl_json, demo_tree, run_arimonitor
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -35,12 +33,7 @@ def tree(tmp_path):
         yield demo
 
 
-def arictl(env: dict, *words: str):
-    done = subprocess.run([PYTHON, str(ROOT / "bin" / "arictl"), "--json", *words], env=env,
-                          capture_output=True, text=True, timeout=20, check=False,
-                          stdin=subprocess.DEVNULL)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(done.stdout)["data"]
+arictl = arictl_json
 
 
 def scrape(port: int) -> dict:

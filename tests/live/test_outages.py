@@ -127,7 +127,7 @@ def test_asterisk_killed_mid_call_ends_it_when_last_seen_and_reconnects_at_once(
     call_id = _call_id_of(asterisk, "1003000")
     up = eventually(lambda: [c for c in lab.arictl("calls")["data"] if c["id"] == call_id and c["state"] == "up"])
     time.sleep(2)
-    log_before = len(lab.log("ari-reader.log"))
+    log_before = len(lab.log("ari-reader_00.log"))
     killed_at = time.time()
     asterisk.kill()
     eventually_assert(lambda: holds(lab.arictl("status")["data"]["outage_open_since"] is not None), timeout=10)
@@ -166,12 +166,12 @@ def test_asterisk_killed_mid_call_ends_it_when_last_seen_and_reconnects_at_once(
     # the outage stayed open until the WebSocket was back and resynced
     assert outage["resynced"] >= status["link"]["since"] >= ready_at - 1
     # ... and the reader did not sit out its backoff: it came back when ARI answered
-    assert "Asterisk answers again: reconnecting now" in lab.log("ari-reader.log")[log_before:]
+    assert "Asterisk answers again: reconnecting now" in lab.log("ari-reader_00.log")[log_before:]
 
 
 def _longest_wait(monitor, since: int) -> float:
     """The longest backoff wait the reader announced after `since` ('reconnecting in 3.2 s')."""
-    text = monitor.log("ari-reader.log")[since:]
+    text = monitor.log("ari-reader_00.log")[since:]
     waits = [float(line.rsplit("reconnecting in ", 1)[1].split()[0])
              for line in text.splitlines() if "reconnecting in " in line]
     return max(waits, default=0.0)

@@ -43,6 +43,8 @@ def full_snapshot() -> tuple[dict, dict]:
         "clicktocall": [{"process": "clicktocall", "broker": "[main] guest@127.0.0.1:5672/",
                          "received": 999.0, "counters": {"accepted": 4}}],
         "c2c_in_flight": 1, "tallies": tallies.view(),
+        "bus": {"enabled": True, "published": 5, "confirmed": 4, "dropped": 1, "queued": 1,
+                "connected": True},
     }
     db = {"recordings": {"done": 2}, "backlog_jobs": 1, "backlog_audio_seconds": 30.0}
     return snap, db

@@ -1,0 +1,49 @@
+"""The bus message: routing key `<kind>.<event>.<server>.<client>` and a versioned JSON body.
+
+docs/PROTOCOL.md ("RabbitMQ: events bus") is the contract; this is its one implementation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from arimonitor import protocol
+
+BODY_VERSION = 1
+NO_CLIENT = "-"  # the client word of a routing key when the event has no client
+
+# Publications that go on the bus: what the engine concluded. Not `progress.*` (a console
+# command's progress bar) nor `control.*` (log levels between our own processes).
+BUS_TOPICS = (protocol.TOPIC_CALL, protocol.TOPIC_ENDPOINT, protocol.TOPIC_RECORDING,
+              protocol.TOPIC_C2C, protocol.TOPIC_LINK, protocol.TOPIC_WARNING)
+
+# A routing-key word must not hold the topic separator or the binding wildcards.
+_NOT_A_WORD = re.compile(r"[.*#\s]")
+
+
+def word(value: Any) -> str:
+    """One routing-key word: `.`, `*`, `#` and blanks become `_`; empty becomes `-`."""
+    text = "" if value is None else str(value)
+    return _NOT_A_WORD.sub("_", text) or NO_CLIENT
+
+
+def routing_key(topic: str, server: str, client: Any) -> str:
+    kind, _, event = topic.partition(".")
+    return f"{word(kind)}.{word(event)}.{word(server)}.{word(client)}"
+
+
+def envelope(topic: str, body: dict[str, Any], *, server: str, seq: int, run: str) -> dict[str, Any]:
+    """The bus body: who/what/when around the engine's publication, `data` untouched (the same
+    body `arictl watch --json` shows for that topic)."""
+    kind, _, event = topic.partition(".")
+    client = body.get("client")
+    return {"version": BODY_VERSION, "kind": kind, "event": event, "topic": topic,
+            "server": server, "client": None if client in (None, "") else str(client),
+            "run": run, "seq": seq, "t": body.get("t"), "data": body}
+
+
+def encode(topic: str, body: dict[str, Any], *, server: str, seq: int, run: str) -> tuple[str, bytes]:
+    """(routing key, JSON bytes) of one publication."""
+    message = envelope(topic, body, server=server, seq=seq, run=run)
+    return routing_key(topic, server, message["client"]), protocol.dumps(message)

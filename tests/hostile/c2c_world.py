@@ -1,0 +1,50 @@
+"""The files and RabbitMQ topology of a click-to-call run through the real processes
+(simulator, engine, reader, clicktocall): shared by the fault run and the stop tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pika
+
+from arimonitor.clicktocall import broker
+from tests.engine.stack import write_config
+
+
+def write_files(tmp_path: Path, topology: broker.Topology, clients: str, endpoints: list[str]) -> dict:
+    """__CLIENTES__.DEF, endpoints_pjsip.def (every endpoint of client 901) and
+    __MQSERVERS__.DEF in tmp_path: the `files` section of the config."""
+    (tmp_path / "__CLIENTES__.DEF").write_text(clients, encoding="utf-8")
+    (tmp_path / "endpoints_pjsip.def").write_text("".join(
+        f"#include pjsip/{e}.pjsip ; Endpoint:{e} CLI:901 TYPE:apartamento PW:pw{e}\n"
+        for e in endpoints), encoding="utf-8")
+    (tmp_path / "__MQSERVERS__.DEF").write_text(
+        "[principal]\nhost=127.0.0.1\nport=5672\nuser=guest\npassword=guest\nvhost=/\n"
+        f"queue={topology.queue}\n", encoding="utf-8")
+    return {"endpoints": str(tmp_path / "endpoints_pjsip.def"),
+            "clients": str(tmp_path / "__CLIENTES__.DEF"),
+            "mqservers": str(tmp_path / "__MQSERVERS__.DEF")}
+
+
+def config(tmp_path: Path, sim: Any, files: dict, topology: broker.Topology, **clicktocall: str) -> Path:
+    return write_config(tmp_path, sim, files=files,
+                        clicktocall={"results_exchange": topology.results_exchange, **clicktocall})
+
+
+def declare(topology: broker.Topology, replies: str) -> tuple[Any, Any, str]:
+    """A connection, its channel with the topology declared, and a reply queue."""
+    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
+    channel = conn.channel()
+    broker.declare(channel, topology)
+    return conn, channel, channel.queue_declare(replies, durable=False).method.queue
+
+
+def clean_up(procs: Any, conn: Any, channel: Any, topology: broker.Topology, reply_queue: str) -> None:
+    """Kill every process started, drop the queues, close the connection."""
+    procs.kill_all()
+    try:
+        channel.queue_delete(reply_queue)
+        broker.delete_topology(channel, topology)
+    finally:
+        conn.close()
