@@ -18,7 +18,8 @@ job). Rules that keep a recording from being lost or converted twice:
   jobs behind a long one in one worker's pipe.
 
 The tables and the job states are in jobtables.py; the read side (views, stats, the recording
-log) is in jobviews.py, which `JobBook` inherits.
+log) is in jobviews.py, which `JobBook` inherits; the workers heard from (hellos, heartbeats,
+silence) are in roster.py.
 """
 
 from __future__ import annotations
@@ -31,30 +32,13 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from arimonitor import protocol
 from arimonitor.transcode.jobtables import DONE, FAILED, PENDING, SENT
 from arimonitor.transcode.jobviews import JobViews
+from arimonitor.transcode.roster import WorkerRoster
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class WorkerSeen:
-    name: str
-    pid: int
-    last_seen: float
-    interval: float
-    busy: str | None = None
-    done: int = 0
-    failed: int = 0
-    encoders: tuple[str, ...] = ()
-    speed: Mapping[str, float] | None = None
-    gone: bool = False  # declared gone (its jobs resent); any later traffic makes it alive again
-
-    def alive(self, now: float) -> bool:
-        return now - self.last_seen < 3 * self.interval  # three missed hellos: gone
 
 
 class JobBook(JobViews):
@@ -72,7 +56,7 @@ class JobBook(JobViews):
         self.window_per_worker = window_per_worker
         self.clock = clock
         self.notify = notify or (lambda topic, body: None)
-        self.workers: dict[str, WorkerSeen] = {}
+        self.workers = WorkerRoster()
         self.counters = {"submitted": 0, "sent": 0, "resent": 0, "done": 0, "failed": 0,
                          "retried": 0, "duplicate_results": 0, "stale_results": 0,
                          "unknown_results": 0, "malformed": 0, "abandoned": 0,
@@ -154,11 +138,9 @@ class JobBook(JobViews):
     def tick(self) -> None:
         """Declare silent workers gone, expire lost jobs, then send. Call every ~0.5 s."""
         now = self.clock()
-        for w in list(self.workers.values()):
-            if not w.gone and not w.alive(now):
-                w.gone = True
-                self._worker_gone(w.name, f"worker {w.name} (pid {w.pid}) silent for"
-                                          f" {now - w.last_seen:.1f}s, 3 heartbeats missed")
+        for w in self.workers.fell_silent(now):
+            self._worker_gone(w.name, f"worker {w.name} (pid {w.pid}) silent for"
+                                      f" {now - w.last_seen:.1f}s, 3 heartbeats missed")
         rows = self.db.execute("SELECT job_id, attempt FROM transcode_jobs WHERE state=? AND"
                                " deadline<=?", (SENT, now)).fetchall()
         for row in rows:
@@ -208,40 +190,28 @@ class JobBook(JobViews):
             log.warning("malformed message on the results socket: %s", exc)
 
     def _hello(self, body: dict) -> None:
-        name, pid = str(body["worker"]), int(body.get("pid", 0))
         now = self.clock()
-        old = self.workers.get(name)
-        restarted = old is not None and old.pid != pid
+        old, seen = self.workers.hello(body, now)
+        restarted = old is not None and old.pid != seen.pid
         if restarted and not old.gone:
             # supervisord restarted it under the same name: what the old one held is lost
-            self._worker_gone(name, f"worker {name} restarted (pid {old.pid} -> {pid})")
+            self._worker_gone(seen.name, f"worker {seen.name} restarted (pid {old.pid} -> {seen.pid})")
         elif old is not None and old.gone and not restarted:
             log.warning("worker %s is back after %.1fs of silence; late results are applied once",
-                        name, now - old.last_seen)
-        self.workers[name] = WorkerSeen(
-            name, pid, now, float(body.get("interval", 2.0)), body.get("busy"),
-            int(body.get("done", 0)), int(body.get("failed", 0)),
-            tuple(body.get("encoders") or ()), body.get("speed") or {})
+                        seen.name, now - old.last_seen)
         if restarted or old is None or old.gone or not old.alive(now):
             self.pump()  # new capacity, or jobs to send again
-
-    def _seen(self, name: str) -> None:
-        """Any message from a worker counts as a heartbeat."""
-        seen = self.workers.get(name)
-        if seen is not None:
-            seen.last_seen = self.clock()
-            seen.gone = False
 
     def _started(self, body: dict) -> None:
         self.db.execute("UPDATE transcode_jobs SET worker=? WHERE job_id=? AND attempt=? AND state=?",
                         (str(body["worker"]), str(body["job_id"]), int(body["attempt"]), SENT))
-        self._seen(str(body["worker"]))
+        self.workers.heard_from(str(body["worker"]), self.clock())
 
     def apply_result(self, body: dict) -> str:
         """'applied', 'duplicate', 'stale' or 'unknown'."""
         job_id, attempt = str(body["job_id"]), int(body.get("attempt", 0))
         row = self.db.execute("SELECT * FROM transcode_jobs WHERE job_id=?", (job_id,)).fetchone()
-        self._seen(str(body.get("worker")))
+        self.workers.heard_from(str(body.get("worker")), self.clock())
         if row is None:
             self.counters["unknown_results"] += 1
             log.warning("result for unknown job %s ignored", job_id)

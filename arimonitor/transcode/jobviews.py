@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from arimonitor.transcode.jobtables import DONE, FAILED, PENDING, SENT, STATES
 
 if TYPE_CHECKING:
-    from arimonitor.transcode.jobs import WorkerSeen
+    from arimonitor.transcode.roster import WorkerRoster, WorkerSeen
 RATE_WINDOW = 60.0  # seconds of finished jobs the rates look at (and all that is kept of them)
 
 
@@ -25,13 +25,12 @@ class JobViews:
 
     db: sqlite3.Connection
     clock: Callable[[], float]
-    workers: dict[str, WorkerSeen]
+    workers: WorkerRoster
     counters: dict[str, int]
     _recent: deque[tuple[float, float]]  # (finished, audio seconds), appended by JobBook._done
 
     def live_workers(self, now: float | None = None) -> list[WorkerSeen]:
-        now = self.clock() if now is None else now
-        return [w for w in self.workers.values() if w.alive(now)]
+        return self.workers.live(self.clock() if now is None else now)
 
     # ---- views ------------------------------------------------------------------------------
 
