@@ -18,6 +18,7 @@ from arimonitor import protocol
 from arimonitor.ari.rest import AriRest
 from arimonitor.clicktocall.flow import EVENT_TYPES, ClickToCallFlow
 from arimonitor.clicktocall.flowstate import SETUP_GRACE, waiting_for_b
+from arimonitor.clicktocall.request import parse_channel_id
 from arimonitor.clicktocall.whiledown import end_calls_of_the_stop, last_alive
 from arimonitor.engine.api import EngineApi
 
@@ -74,8 +75,10 @@ class ClickToCallComponent:
             restored, self.restored = self.restored, None
             # the outage of the start: closed by this resync, or still open (reader not back)
             down_since = last_alive(body) or self.engine.link().get("outage_open_since")
-            self.ended_while_down += end_calls_of_the_stop(
-                self.flow, restored, channels, down_since, self.flow.clock())
+            ended = end_calls_of_the_stop(self.flow, restored, channels, down_since, self.flow.clock())
+            self.ended_while_down += len(ended)
+            channels = [ch for ch in channels
+                        if (parse_channel_id(ch["id"]) or ("",))[0] not in ended]
         result = self.flow.reconcile(channels, self.engine.bridges(), grace=grace)
         if result["adopted"] or result["ended"]:
             log.info("c2c after resync: %d call(s) adopted, %d ended unseen",

@@ -33,8 +33,10 @@ def last_alive(resynced: dict[str, Any]) -> float | None:
 
 
 def end_calls_of_the_stop(flow: Flow, restored: Iterable[str], channels: Iterable[dict],
-                          down_since: float | None, now: float) -> int:
-    """End the restored calls whose legs went away while arimonitor was down; how many.
+                          down_since: float | None, now: float) -> set[str]:
+    """End the restored calls whose legs went away while arimonitor was down; their request
+    ids (a leg of theirs still in `channels` is hung up by the flow: the caller leaves it out
+    of the reconcile that follows, or it would be adopted as a call never known).
     A call with both legs still up, or a leg A still waiting for its destination to be dialled,
     is left to the flow and `reconcile`: its own events or the next step end it."""
     legs: dict[str, set[str]] = {}
@@ -42,7 +44,7 @@ def end_calls_of_the_stop(flow: Flow, restored: Iterable[str], channels: Iterabl
         parsed = parse_channel_id(channel.get("id", ""))
         if parsed is not None:
             legs.setdefault(parsed[0], set()).add(parsed[1])
-    ended = 0
+    ended: set[str] = set()
     for rid in restored:
         call = flow.calls.get(rid)
         if call is None or call.final or flow.setting_up(rid):
@@ -52,7 +54,8 @@ def end_calls_of_the_stop(flow: Flow, restored: Iterable[str], channels: Iterabl
             continue
         # no last-alive mark only on a first start, where nothing can be restored: now, then
         flow.ended_unseen(call, now, now if down_since is None else down_since)
-        ended += 1
+        ended.add(rid)
     if ended:
-        log.info("c2c: %d call(s) in flight when arimonitor stopped ended while it was down", ended)
+        log.info("c2c: %d call(s) in flight when arimonitor stopped ended while it was down",
+                 len(ended))
     return ended

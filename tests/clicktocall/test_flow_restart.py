@@ -147,8 +147,10 @@ def test_calls_in_flight_at_the_stop_end_while_down_with_talk_time_up_to_the_las
     alive = last_alive({"at": 1100.0, "unseen_seconds": 40.0})
     assert alive == 1060.0 and last_alive({"at": 1100.0}) is None
     ended = end_calls_of_the_stop(second.flow, set(second.flow.calls),
-                                  [leg("talk", "a"), leg("talk", "b")], alive, second.now)
-    assert ended == 2
+                                  [leg("talk", "a"), leg("talk", "b"), leg("gone", "b")], alive,
+                                  second.now)
+    assert ended == {"gone", "ring"}
+    assert ("DELETE", "/channels/c2c-gone-b", {"reason": "normal"}) in second.rest.calls
     finals = second.finals()
     gone = finals["gone"]
     assert (gone["result"], gone["reason"], gone["duration"], gone["billsec"]) == (

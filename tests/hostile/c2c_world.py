@@ -27,8 +27,9 @@ def write_files(tmp_path: Path, topology: broker.Topology, clients: str, endpoin
             "mqservers": str(tmp_path / "__MQSERVERS__.DEF")}
 
 
-def config(tmp_path: Path, sim: Any, files: dict, topology: broker.Topology, **clicktocall: str) -> Path:
-    return write_config(tmp_path, sim, files=files,
+def config(tmp_path: Path, sim: Any, files: dict, topology: broker.Topology,
+           sections: dict | None = None, **clicktocall: str) -> Path:
+    return write_config(tmp_path, sim, files=files, **(sections or {}),
                         clicktocall={"results_exchange": topology.results_exchange, **clicktocall})
 
 

@@ -40,7 +40,8 @@ FLOOD, RATE = 80, 4.0
 GIVE_UP = 8.0  # seconds an answered origin waits for a destination before hanging up
 ORIGINS = [f"90100{i:02d}" for i in range(20)]
 DESTINATIONS = [f"90200{i:02d}" for i in range(20)]
-CLIENTS = "[901]\nnome=Flood\ngravar=N\nmax_chamadas=1000\n"
+CLIENTS = "[901]\nnome=Flood\ngravar=S\nmax_chamadas=1000\n"  # every call recorded
+TRANSCODER = ("transcoder.py", "--name", "transcoder_00")
 
 
 def _replies_thread(queue: str, seen: dict, stop: threading.Event) -> threading.Thread:
@@ -78,6 +79,18 @@ def _hang_up_connected(sim, stop: threading.Event) -> None:
                         sim.control.hangup(cid[:-2] + "-a")
 
 
+def _unconverted(tmp_path, wavs: list[str]) -> list[str]:
+    """The finished recordings (WAVs) with no MP3 job done for them."""
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{tmp_path / 'var' / 'arimonitor.sqlite'}?mode=ro", uri=True)
+    try:
+        done = {row[0] for row in db.execute("SELECT wav FROM transcode_jobs WHERE state='done'")}
+    finally:
+        db.close()
+    return [w for w in wavs if w not in done]
+
+
 def _history_problems(rows: list[dict], legs_a: list[str], truth: dict) -> dict[str, str]:
     """Leg A id -> what is wrong with its call in history: not exactly one row (a row under
     either leg, or holding either as a member), or, for a call that talked, not origin ->
@@ -113,8 +126,11 @@ def test_flood_with_every_program_killed_loses_and_doubles_nothing(tmp_path):
     try:
         with SimServer(endpoints=ORIGINS + DESTINATIONS, time_scale=0.1) as sim:
             ini = c2c_world.config(tmp_path, sim, files, topology, default_timeout="10s",
-                                   retry_delay="500ms")
-            started = start_stack(procs, ini, tmp_path, extra=(("clicktocall.py",),))
+                                   retry_delay="500ms", sections={
+                                       "paths": {"var": str(tmp_path / "var"),
+                                                 "recordings": str(sim.recordings)},
+                                       "transcoder": {"workers": "1"}})
+            started = start_stack(procs, ini, tmp_path, extra=(("clicktocall.py",), TRANSCODER))
             address = control_address(tmp_path)
 
             def ready() -> bool:
@@ -137,14 +153,15 @@ def test_flood_with_every_program_killed_loses_and_doubles_nothing(tmp_path):
                 proc = started[name]
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
-                script = {"engine": "call_engine.py", "reader": "ari_reader.py",
-                          "clicktocall": "clicktocall.py"}[name]
-                started[name] = procs.python(f"procs/{script}", env={"ARIMONITOR_CONFIG": str(ini)},
+                script, *args = {"engine": ("call_engine.py",), "reader": ("ari_reader.py",),
+                                 "clicktocall": ("clicktocall.py",), "transcoder": TRANSCODER}[name]
+                started[name] = procs.python(f"procs/{script}", *args, env={"ARIMONITOR_CONFIG": str(ini)},
                                              log=tmp_path / "out" / f"{name}.restarted.out")
 
             faults = {FLOOD // 6: lambda: restart("clicktocall"),
                       2 * FLOOD // 6: lambda: restart("engine"),
                       3 * FLOOD // 6: lambda: restart("reader"),
+                      7 * FLOOD // 12: lambda: restart("transcoder"),
                       4 * FLOOD // 6: lambda: _close_connections_of(started["clicktocall"].pid),
                       5 * FLOOD // 6: lambda: restart("engine")}
             corrs = []
@@ -180,13 +197,21 @@ def test_flood_with_every_program_killed_loses_and_doubles_nothing(tmp_path):
                                            any(r == "completed" for _m, r in seen.get(c, ())))
                      for i, c in enumerate(corrs)}
             wrong = _history_problems(rows, [k for k in placed if k in truth], truth)
+            wavs = sorted(str(w) for w in sim.recordings.rglob("*.wav"))
+            try:
+                unconverted = eventually(lambda: (u := _unconverted(tmp_path, wavs)) == [] or u,
+                                         timeout=60, interval=0.5)
+            except AssertionError:
+                unconverted = _unconverted(tmp_path, wavs)
+            unconverted = [] if unconverted is True else unconverted
             results = defaultdict(int)
             for c in corrs:
                 for _mid, result in seen.get(c, ()):
                     results[result] += 1
             figures = (f"fault run: {FLOOD} requests, {len(placed)} placed, results {dict(results)}, "
                        f"lost {len(lost)}, doubled replies {len(doubled)}, rang twice {len(rang_twice)}, "
-                       f"not exactly one history row {len(wrong)}")
+                       f"not exactly one history row {len(wrong)}, recordings {len(wavs)}, "
+                       f"unconverted {len(unconverted)}")
             print(figures)
             (tmp_path / "figures.txt").write_text(
                 figures + "\n" + "".join(f"{k}: {why}\n" for k, why in sorted(wrong.items())))
@@ -195,6 +220,9 @@ def test_flood_with_every_program_killed_loses_and_doubles_nothing(tmp_path):
                 f"{figures}\n{outputs(tmp_path)}"
             # every call is one history row of the real call, across the engine's kill -9s
             assert wrong == {}, f"{figures}\n{wrong}"
+            assert wavs, figures  # the calls were recorded, through the transcoder's kill -9
+            # Unconverted recordings are measured, not yet asserted: a recording the engine
+            # restart marked interrupted can still get no job (about 1 in 80; issue-13 notes).
     finally:
         stop.set()
         c2c_world.clean_up(procs, conn, channel, topology, reply_queue)
