@@ -39,6 +39,7 @@ from arimonitor.transcode.component import TranscodeComponent
 from arimonitor.transcode.policy import SNOOP_PREFIX, CallInfo, Recorder
 
 log = logging.getLogger(__name__)
+RESCAN_PENDING_EVERY = 5.0  # seconds between looks at recordings a resync left waiting
 
 Submit = Callable[[Callable[[], Any], Callable[[Any, BaseException | None], None]], None]
 
@@ -174,11 +175,21 @@ class RecordingComponent:
         # run: one that finished while the engine was down (no RecordingFinished ever comes)
         # is no longer busy, so a rescan gives it its job without an operator's `rescan`.
         engine.subscribe(protocol.TOPIC_LINK_RESYNCED, self.on_resynced)
+        # A recording still written at that resync (busy, or too new to judge) may get no
+        # RecordingFinished of its own (the previous engine started it, the event was lost in
+        # the restart): look again every few seconds until none is left waiting.
+        self.rescan_pending = False
+        engine.every(RESCAN_PENDING_EVERY, self.rescan_if_pending)
 
     def on_resynced(self, _topic: str, _body: dict[str, Any]) -> None:
         report = self.transcode.rescan()
+        self.rescan_pending = bool(report.busy or report.settling)
         if report.found:
             log.info("recordings after resync: %d WAV(s) without MP3 queued", len(report.found))
+
+    def rescan_if_pending(self) -> None:
+        if self.rescan_pending:
+            self.on_resynced("transcode.rescan_pending", {})
 
     # ---- engine life ----------------------------------------------------------------------------
 
