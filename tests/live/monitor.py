@@ -39,7 +39,10 @@ class Monitor:
         """One console command's JSON answer (the data the operator's table is made of)."""
         result = subprocess.run([PYTHON, str(ROOT / "bin" / "arictl"), "--json", *words], env=self.env,
                                 capture_output=True, text=True, timeout=30, cwd=ROOT, check=False)
-        assert result.returncode == 0, f"arictl {' '.join(words)}: {result.stdout}{result.stderr}"
+        # `status` exits 1 when it names a problem (README's exit codes): during an outage that is
+        # the answer the test is reading, not a failure of the command.
+        degraded = result.returncode == 1 and words[:1] == ("status",) and '"problems"' in result.stdout
+        assert result.returncode == 0 or degraded, f"arictl {' '.join(words)}: {result.stdout}{result.stderr}"
         return json.loads(result.stdout)
 
     def ctl(self, *words: str) -> str:
@@ -77,6 +80,8 @@ def write_v27(folder: Path, queue: str) -> dict[str, str]:
     (folder / "__MQSERVERS__.DEF").write_text(
         f"[principal]\nhost=127.0.0.1\nport=5672\nuser=guest\npassword=guest\nvhost=/\nqueue={queue}\n",
         encoding="utf-8")
+    for name in ("endpoints_pjsip.def", "__MQSERVERS__.DEF"):  # they hold passwords: start refuses 0644
+        (folder / name).chmod(0o600)
     return {"endpoints": str(folder / "endpoints_pjsip.def"), "clients": str(folder / "__CLIENTES__.DEF"),
             "mqservers": str(folder / "__MQSERVERS__.DEF")}
 

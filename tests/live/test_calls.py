@@ -127,7 +127,7 @@ def test_a_recorded_client_gets_one_mp3_of_the_whole_call(asterisk, phones, lab)
     assert abs(mp3.info.length - wav_seconds(wav)) <= EVENT_SLACK
     tags = ID3(rec["mp3"])
     assert str(tags["TIT2"]) == "1013010 -> 1003010"
-    assert str(tags["TPE1"]) == "Residencial São João"   # client 101's nome=
+    assert str(tags["TPE1"]) == "Lab 101"   # client 101's nome= in the lab's __CLIENTES__.DEF (monitor.py)
 
 
 def test_a_client_not_recorded_gets_no_recording(asterisk, phones, lab):
