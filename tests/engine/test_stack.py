@@ -279,7 +279,8 @@ def test_engine_kill_9_mid_call_keeps_the_true_answer_time(sim, stack, processes
     assert row["billsec"] == pytest.approx(row["ended"] - call["answered"], abs=0.01)
     assert row["billsec"] > row["ended"] - killed_at  # more than an adoption-time answer gives
     # the engine's own downtime is an outage too, closed by its first resync
-    last = status(stack)["last_outage"]
+    # (closed once the reader is back and a resync has run, which may trail the link line)
+    last = eventually(lambda: status(stack)["last_outage"], timeout=15)
     assert last["changes"]["restored"] == 1 and last["unseen"] > 0
     import sqlite3
     db = sqlite3.connect(Path(stack["tmp"], "var", "arimonitor.sqlite"))
