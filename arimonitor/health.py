@@ -11,7 +11,7 @@ callers hand in plain values.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 # A process reporting every 5 s is silent after three missed reports.
@@ -52,8 +52,33 @@ def store_problem(store: dict[str, Any] | None) -> str | None:
     """`store`: the engine's store view; a full disk degrades (calls kept in memory), never hides."""
     if not store or not store.get("error"):
         return None
-    return (f"store: NOT WRITABLE ({store['error'][:80]}); {store.get('unsaved', 0)} ended call(s) "
-            "kept in memory")
+    return f"store: NOT WRITABLE ({store['error'][:80]}); {kept_words(store)} kept in memory"
+
+
+# Components' own SQLite writes kept while it cannot be written: (view name, what is kept).
+KEPT_VIEWS = (("clicktocall_store", "c2c outcomes"),)
+
+
+def with_kept(store: dict[str, Any] | None, view: Callable[[str], Any]) -> dict[str, Any]:
+    """The engine's store view with what components keep (`view(name)` -> {"error", "kept",
+    "dropped"} or None), so `status` and /healthz name a full disk whoever hit it."""
+    merged = {**(store or {"error": "", "unsaved": 0, "dropped": 0})}
+    merged["kept"] = dict(merged.get("kept") or {})
+    for name, what in KEPT_VIEWS:
+        part = view(name)
+        if not part:
+            continue
+        merged["kept"][what] = part["kept"]
+        merged["dropped"] = merged.get("dropped", 0) + part["dropped"]
+        merged["error"] = merged.get("error") or part["error"]
+    return merged
+
+
+def kept_words(store: dict[str, Any]) -> str:
+    """What a store view says is waiting in memory: "3 ended call(s), 2 remote IPs"."""
+    words = [f"{store.get('unsaved', 0)} ended call(s)"]
+    words += [f"{n} {what}" for what, n in (store.get("kept") or {}).items() if n]
+    return ", ".join(words)
 
 
 def transcoder_problem(transcoders: dict[str, Any] | None, expected: int) -> str | None:

@@ -62,6 +62,10 @@ class ClickToCallComponent:
         # A leg B asked for just before a restart that never came: without this sweep the
         # origin would wait in silence until its person hangs up (no resync may follow).
         engine.every(SWEEP_EVERY, self.sweep)
+        # Outcomes SQLite refused (a full disk) are written again, and shown by `status`
+        # (health.KEPT_VIEWS names this view).
+        engine.every(1.0, self.store.flush)
+        engine.offer("clicktocall_store", self.store.view)
 
     def sweep(self) -> None:
         if waiting_for_b(self.flow, self.flow.clock(), SWEEP_GRACE):

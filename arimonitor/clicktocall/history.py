@@ -3,12 +3,19 @@
 One row per request, updated at each event (so a request in progress shows where it is);
 the final row holds result, reason, cause and duration. Written on the engine's loop thread
 through the engine's own connection; `reader` connections serve slow commands.
+
+An outcome SQLite refuses (a full disk) is kept in memory, in order (MAX_KEPT, the oldest
+dropped and counted beyond that), written again by the next one and by `flush()` every second,
+and shown by `status` ("store: NOT WRITABLE ...; N c2c outcomes kept in memory"). A kept final
+is in `finals()` meanwhile, so the consumer's catch-up still finds it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+from collections import deque
 from typing import Any
 
 from arimonitor import protocol
@@ -48,13 +55,64 @@ CREATE TABLE IF NOT EXISTS c2c_flows (
 _FIELDS = ("client", "origin", "destination", "result", "reason", "text", "cause", "cause_txt",
            "duration", "recording")
 MAX_EVENTS = 20
+MAX_KEPT = 10000  # outcomes kept in memory while SQLite cannot be written
+
+log = logging.getLogger(__name__)
 
 
 class OutcomeStore:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
+        self.kept: deque[dict[str, Any]] = deque()  # outcomes SQLite did not take yet
+        self.dropped = 0
+        self.error = ""  # why SQLite cannot be written; "" = fine
 
     def record(self, body: dict[str, Any]) -> None:
+        """Store one outcome body; kept in memory (never raised) if SQLite refuses it."""
+        if self.kept:  # keep the order: older kept outcomes go first
+            self._keep(body)
+            self.flush()
+            return
+        try:
+            self._write(body)
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            self._keep(body)
+
+    def flush(self) -> int:
+        """Write the kept outcomes, oldest first; how many went."""
+        written = 0
+        while self.kept:
+            try:
+                self._write(self.kept[0])
+            except sqlite3.Error as exc:
+                self._failed(exc)
+                return written
+            self.kept.popleft()
+            written += 1
+        if self.error:  # only a write that went through says there is room again
+            log.warning("c2c outcomes: SQLite writable again: %d kept outcome(s) written, "
+                        "%d dropped meanwhile", written, self.dropped)
+            self.error = ""
+        return written
+
+    def view(self) -> dict[str, Any]:
+        """For `status`: {"error", "kept", "dropped"}."""
+        return {"error": self.error, "kept": len(self.kept), "dropped": self.dropped}
+
+    def _keep(self, body: dict[str, Any]) -> None:
+        if len(self.kept) == MAX_KEPT:
+            self.kept.popleft()
+            self.dropped += 1
+        self.kept.append(body)
+
+    def _failed(self, exc: Exception) -> None:
+        if not self.error:
+            log.error("c2c outcomes: SQLite not writable (%s): kept in memory (up to %d) and "
+                      "written when it is again", exc, MAX_KEPT)
+        self.error = str(exc)[:200]
+
+    def _write(self, body: dict[str, Any]) -> None:
         """Upsert the request's row with one outcome body (event name, time, fields)."""
         rid, event, t = body["request_id"], body["event"], body.get("t") or 0.0
         row = self.connection.execute("SELECT events FROM c2c_outcomes WHERE request_id = ?",
@@ -95,6 +153,9 @@ class OutcomeStore:
                 out.append({"type": protocol.C2C_OUTCOME_TYPE, "version": 1, "request_id": row[0],
                             "event": "final", "final": True, "t": row[1], **fields,
                             "billsec": fields["duration"]})
+        wanted, found = set(request_ids), {body["request_id"] for body in out}
+        out += [body for body in self.kept if body.get("event") == "final"
+                and body["request_id"] in wanted and body["request_id"] not in found]
         return out
 
     def recent(self, limit: int = 20, conn: sqlite3.Connection | None = None) -> list[dict[str, Any]]:

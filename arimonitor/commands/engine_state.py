@@ -47,8 +47,8 @@ def _clock(t: float | None) -> str:
 def _store_line(store: dict[str, Any]) -> str:
     if not store.get("error"):
         return "store:      ok"
-    return (f"store:      NOT WRITABLE ({store['error'][:80]}); {store.get('unsaved', 0)} ended "
-            f"call(s) kept in memory, {store.get('dropped', 0)} dropped")
+    return (f"store:      NOT WRITABLE ({store['error'][:80]}); {health.kept_words(store)} "
+            f"kept in memory, {store.get('dropped', 0)} dropped")
 
 
 # The probe's problem kinds (engine/probe.py) as `status` names them.
@@ -88,6 +88,7 @@ def register(registry: Registry) -> None:
                       examples=["status", "status --brief"])
     def status(ctx, brief=False) -> Reply:
         data = ctx.status()
+        data["store"] = health.with_kept(data.get("store"), ctx.view)
         data["processes"] = processes_view(ctx)
         found = health.problems(
             link=data["link"], probe=data["probe"], outage_open_since=data.get("outage_open_since"),

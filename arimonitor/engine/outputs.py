@@ -25,15 +25,18 @@ what ARI no longer has and adopts what it still has; a call a previous run saved
 call announced ended is always in SQLite. The ringing/up announcements of a turn go out at once (a lost one is repaired by
 the resync like any lost frame); per call, PUB order stays ringing, up, ended.
 
-Active calls are written to SQLite (`active_calls`) on their ringing and up transitions, so a
-restarted engine that adopts their channels again restores their true times. A call that
+Active calls are written to SQLite (`active_calls`) on their ringing and up transitions, and
+again when a leg joins them (click-to-call leg B, a Dial's leg), so a restarted engine that
+adopts their channels again restores their true times, and one that finds them gone files
+them as origin -> destination. A call that
 rings and ends within one turn is never written there. A kill -9 can lose the writes of the
 turn in progress: those calls come back with adoption-time answers, as before.
 
-A full disk (or any SQLite error) never loses an ended call's history row: the row is kept in
-memory (MAX_UNSAVED, the oldest dropped and counted beyond that), written again every second
-by `flush_ips`' timer, and `status` says "store: NOT WRITABLE" until it is written. The
-call's PUB and calls log still go out (at the end of the turn, as always).
+A full disk (or any SQLite error) loses no write: an ended call's history row, an active-call
+row (or its deletion), a new remote IP and a remote IP's last-seen time are kept in memory
+(MAX_UNSAVED each, the oldest dropped and counted beyond that), written again every second by
+`flush_ips`' timer, and `status` says "store: NOT WRITABLE" with what is kept until all of it
+is written. The call's PUB and calls log still go out (at the end of the turn, as always).
 """
 
 from __future__ import annotations
@@ -101,6 +104,9 @@ class EngineEffects:
         self._active_saved: set[str] = set()   # ids with a row in active_calls
         self.unsaved: deque[dict[str, Any]] = deque()  # ended calls SQLite did not take yet
         self.unsaved_dropped = 0
+        self.active_pending = False            # _active_dirty holds rows SQLite refused
+        self.ips_unsaved: dict[str, dict[str, Any]] = {}  # new remote IPs SQLite refused
+        self.kept_dropped = 0                  # active rows and remote IPs dropped beyond the bound
         self.store_error = ""                  # why SQLite cannot be written; "" = fine
 
     def _call_event(self, what: str, call: Call) -> None:
@@ -150,22 +156,37 @@ class EngineEffects:
         """One transaction: the history rows of `ended` and the changed active-call rows.
         A history row SQLite refuses is kept in memory (unsaved) and written again later."""
         views = [call.view() for call in ended]
+        dirty = self._active_dirty
         rows, gone = self._take_active()
         if self.unsaved:  # keep the order: older unsaved rows go first
             for view in views:
                 self._keep_unsaved(view)
             views = []
         if not (views or rows or gone):
+            self.active_pending = False
             return
         try:
             self.store.save_calls(views, rows, gone)
         except sqlite3.Error as exc:
-            # Active rows are not kept: only true answer times after a restart depend on them.
             self._store_failed(exc)
             for view in views:
                 self._keep_unsaved(view)
+            self._keep_active(dirty, gone)
         else:
+            self.active_pending = False
             self._store_took_a_write()
+
+    def _keep_active(self, dirty: dict[str, Call | None], gone: list[tuple[str, str]]) -> None:
+        """The active-call rows of a failed commit go back to be written by the next one (a
+        newer change of the same call, made since, wins); a deletion is one again."""
+        for _server, call_id in gone:
+            self._active_saved.add(call_id)
+        for call_id, call in dirty.items():
+            self._active_dirty.setdefault(call_id, call)
+        while len(self._active_dirty) > MAX_UNSAVED:
+            self._active_dirty.pop(next(iter(self._active_dirty)))
+            self.kept_dropped += 1
+        self.active_pending = bool(self._active_dirty)
 
     def _take_active(self) -> tuple[list[tuple], list[tuple[str, str]]]:
         """The active-call rows to write and to delete since the last commit."""
@@ -225,21 +246,47 @@ class EngineEffects:
 
     def remote_ip(self, rip: RemoteIp, new_link: bool) -> None:
         if new_link:
-            self.store.save_remote_ip(rip.view())
             self.dirty_ips.pop(rip.ip, None)
+            self.ips_unsaved.pop(rip.ip, None)
+            self._save_remote_ip(rip.view())
         else:
             self.dirty_ips[rip.ip] = rip.last_seen
 
+    def _save_remote_ip(self, view: dict[str, Any]) -> bool:
+        try:
+            self.store.save_remote_ip(view)
+        except sqlite3.Error as exc:
+            self._store_failed(exc)
+            if view["ip"] not in self.ips_unsaved and len(self.ips_unsaved) >= MAX_UNSAVED:
+                self.ips_unsaved.pop(next(iter(self.ips_unsaved)))
+                self.kept_dropped += 1
+            self.ips_unsaved[view["ip"]] = view
+            return False
+        return True
+
     def flush_ips(self) -> int:
-        """Every second: the remote IPs' last-seen times, and history rows still unsaved."""
+        """Every second: the remote IPs' last-seen times, and what SQLite refused before
+        (history rows, active-call rows, new remote IPs)."""
         self.save_unsaved()
+        if self.active_pending and self._held is None:
+            self.flush_active()
+        wrote = 0
+        for ip, view in list(self.ips_unsaved.items()):
+            if not self._save_remote_ip(view):
+                break
+            del self.ips_unsaved[ip]
+            wrote += 1
+        if wrote:
+            self._store_took_a_write()
         if not self.dirty_ips:
             return 0
         batch, self.dirty_ips = self.dirty_ips, {}
         try:
             self.store.touch_remote_ips(batch.items())
         except sqlite3.Error as exc:
-            self._store_failed(exc)  # last-seen times: the next sighting writes them again
+            self._store_failed(exc)
+            for ip, last_seen in batch.items():  # kept: a later sighting may never come
+                self.dirty_ips[ip] = max(last_seen, self.dirty_ips.get(ip, last_seen))
         else:
             self._store_took_a_write()
         return len(batch)
@@ -253,8 +300,8 @@ class EngineEffects:
 
     def _store_failed(self, exc: Exception) -> None:
         if not self.store_error:
-            log.error("SQLite not writable (%s): ended calls kept in memory (up to %d) and "
-                      "written when it is again", exc, MAX_UNSAVED)
+            log.error("SQLite not writable (%s): ended calls, active-call rows and remote IPs "
+                      "kept in memory (up to %d each) and written when it is again", exc, MAX_UNSAVED)
         self.store_error = str(exc)[:200]
 
     def save_unsaved(self) -> int:
@@ -275,14 +322,18 @@ class EngineEffects:
     def _store_took_a_write(self, kept_written: int = 0) -> None:
         # Only a write that went through says the disk has room again: an idle second proves
         # nothing, and `status` (its exit code, /healthz) must not flap while it is full.
-        if self.store_error and not self.unsaved:
+        # The error stays while anything kept is still waiting to be written.
+        if self.store_error and not (self.unsaved or self.active_pending or self.ips_unsaved):
             log.warning("SQLite writable again: %d kept call(s) written, %d dropped meanwhile",
-                        kept_written, self.unsaved_dropped)
+                        kept_written, self.unsaved_dropped + self.kept_dropped)
             self.store_error = ""
 
     def store_view(self) -> dict[str, Any]:
         return {"error": self.store_error, "unsaved": len(self.unsaved),
-                "dropped": self.unsaved_dropped}
+                "dropped": self.unsaved_dropped + self.kept_dropped,
+                "kept": {"active call rows": len(self._active_dirty) if self.active_pending else 0,
+                         "remote IPs": len(self.ips_unsaved) + (len(self.dirty_ips)
+                                                                if self.store_error else 0)}}
 
     def stasis_start(self, channel: Channel, event: dict[str, Any]) -> None:
         if channel.claimed_by:

@@ -58,7 +58,7 @@ class Snapshots:
             "counters": stats.get("counters", {}),
             "link": link,
             "probe": stats.get("probe", {}),
-            "store": stats.get("store") or {},
+            "store": health.with_kept(stats.get("store"), api.view),
             "last_event_age": (stats.get("intake") or {}).get("last_event_age"),
             "reader": reader,
             "reader_restarts": self.reader_restarts,

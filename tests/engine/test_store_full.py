@@ -47,9 +47,91 @@ def test_history_rows_wait_in_memory_until_sqlite_takes_them(tmp_path):
     assert fx.store_view()["unsaved"] == view["unsaved"], "still full: nothing written"
     store.connection.execute("PRAGMA max_page_count=1073741823")  # space again
     fx.flush_ips()  # the engine's every-second timer
-    assert fx.store_view() == {"error": "", "unsaved": 0, "dropped": 0}
+    assert fx.store_view() == {"error": "", "unsaved": 0, "dropped": 0,
+                               "kept": {"active call rows": 0, "remote IPs": 0}}
     assert _store_line(fx.store_view()) == "store:      ok"
     assert health.store_problem(fx.store_view()) is None
     saved = {row["id"] for row in store.history(limit=1000)}
     assert set(ended) <= saved
     store.close()
+
+
+class _FullDisk:
+    """The engine's Store with every write refused while `full` (as SQLite refuses a write on
+    a full disk: "database or disk is full"); reads go through."""
+
+    _WRITES = ("save_call", "save_calls", "save_active", "save_remote_ip", "touch_remote_ips")
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.full = store, True
+
+    def __getattr__(self, name):
+        attr = getattr(self.store, name)
+        if name in self._WRITES and self.full:
+            def refused(*_args, **_kwargs):
+                raise sqlite3.OperationalError("database or disk is full")
+            return refused
+        return attr
+
+
+def _engine_on_a_full_disk():
+    from arimonitor.engine.state import Call, RemoteIp
+
+    store = Store(":memory:")
+    disk = _FullDisk(store)
+    state = State("asterisk1")
+    fx = EngineEffects(disk, Notifier(None), state.counters, lambda _cid: None, server="asterisk1")
+    return store, disk, fx, Call, RemoteIp
+
+
+def test_active_call_rows_and_their_deletions_wait_in_memory_until_sqlite_takes_them():
+    store, disk, fx, Call, _RemoteIp = _engine_on_a_full_disk()
+    disk.full = False
+    done = Call("done", "asterisk1", 1.0)
+    done.channels = {"done"}
+    fx.call_started(done)  # saved while there was room
+    disk.full = True
+    talking = Call("talking", "asterisk1", 2.0)
+    talking.channels = {"talking"}
+    fx.call_started(talking)
+    talking.answered = 3.0
+    fx.call_answered(talking)
+    fx.call_ended(done)  # its active row must go, its history row come
+    view = fx.store_view()
+    assert view["error"] and view["kept"]["active call rows"] == 2 and view["unsaved"] == 1
+    assert health.store_problem(view).endswith(
+        "1 ended call(s), 2 active call rows kept in memory")
+    assert "2 active call rows kept in memory" in _store_line(view)
+    fx.flush_ips()
+    assert fx.store_view()["kept"]["active call rows"] == 2, "still full: nothing written"
+    assert [r["id"] for r in store.load_active("asterisk1")] == ["done"]
+    disk.full = False
+    fx.flush_ips()  # the engine's every-second timer
+    assert fx.store_view() == {"error": "", "unsaved": 0, "dropped": 0,
+                               "kept": {"active call rows": 0, "remote IPs": 0}}
+    (row,) = store.load_active("asterisk1")
+    assert (row["id"], row["answered"]) == ("talking", 3.0)
+    assert [r["id"] for r in store.history()] == ["done"]
+
+
+def test_remote_ips_and_their_last_seen_times_wait_in_memory_until_sqlite_takes_them():
+    store, disk, fx, _Call, RemoteIp = _engine_on_a_full_disk()
+    disk.full = False
+    known = RemoteIp("10.0.0.1", 1.0, 1.0, {"1013010"}, source="event")
+    fx.remote_ip(known, new_link=True)
+    disk.full = True
+    new = RemoteIp("10.0.0.2", 5.0, 5.0, {"1013020"}, source="event")
+    fx.remote_ip(new, new_link=True)  # no exception into the handler: kept
+    known.last_seen = 7.0
+    fx.remote_ip(known, new_link=False)
+    fx.flush_ips()
+    view = fx.store_view()
+    assert view["error"] and view["kept"]["remote IPs"] == 2
+    assert health.store_problem(view).endswith("0 ended call(s), 2 remote IPs kept in memory")
+    fx.flush_ips()  # still full: nothing lost
+    assert fx.store_view()["kept"]["remote IPs"] == 2
+    disk.full = False
+    fx.flush_ips()
+    assert fx.store_view()["error"] == "" and fx.store_view()["kept"]["remote IPs"] == 0
+    rows = {r["ip"]: r for r in store.load_remote_ips()}
+    assert rows["10.0.0.2"]["endpoints"] == ["1013020"] and rows["10.0.0.1"]["last_seen"] == 7.0

@@ -101,13 +101,25 @@ def test_a_full_disk_under_the_engine_is_a_named_problem_in_the_exit_code_and_he
                 return exc.code, exc.read().decode()
 
         fill(disk)  # the demo's own traffic keeps ending calls: their rows find no room
+        kept_seen: dict[str, int] = {}
 
         def degraded():
             result = arictl("status", "--brief", env=env)
             assert result.returncode == 1, result.stdout
             assert "store: NOT WRITABLE" in result.stdout and "full" in result.stdout, result.stdout
             return result
-        eventually(degraded, timeout=60, interval=0.5)
+
+        def kept_while_full():
+            """The demo's calls ring and answer (active-call rows), its phones register from new
+            addresses (remote IPs): each kind is kept, counted in `status`, not lost."""
+            degraded()
+            store = json.loads(arictl("--json", "status", env=env).stdout)["data"]["store"]
+            for what, n in {"ended calls": store["unsaved"], **store["kept"]}.items():
+                kept_seen[what] = max(kept_seen.get(what, 0), n)
+            return all(kept_seen.get(what) for what in ("ended calls", "active call rows",
+                                                         "remote IPs"))
+        eventually(kept_while_full, timeout=90, interval=0.5,
+                   message="status never showed every kind of write kept")
         eventually(lambda: (h := healthz())[0] == 503 and "store: NOT WRITABLE" in h[1], timeout=30,
                    interval=0.5, message="/healthz does not name the full disk")
         for name in ("filler", "filler2"):
@@ -115,4 +127,23 @@ def test_a_full_disk_under_the_engine_is_a_named_problem_in_the_exit_code_and_he
         eventually(lambda: arictl("status", env=env).returncode == 0, timeout=60, interval=0.5,
                    message="still degraded after the disk had room again")
         eventually(lambda: healthz()[0] == 200, timeout=30, interval=0.5)
-        assert json.loads(arictl("--json", "status", env=env).stdout)["data"]["store"]["unsaved"] == 0
+        store = json.loads(arictl("--json", "status", env=env).stdout)["data"]["store"]
+        assert store["unsaved"] == 0 and not any(store["kept"].values()), store
+        assert store["dropped"] == 0, store
+        # nothing kept was lost: every remote IP the engine knows is in SQLite, with its
+        # last-seen time (the IPs first seen while the disk was full included)
+        import sqlite3
+
+        def ips_in_sqlite():
+            known = {r["ip"]: r["last_seen"] for r in
+                     json.loads(arictl("--json", "_engine_ips", env=env).stdout)["data"]}
+            db = sqlite3.connect(f"file:{disk / 'arimonitor.sqlite'}?mode=ro", uri=True)
+            try:
+                saved = dict(db.execute("SELECT ip, last_seen FROM remote_ips").fetchall())
+            finally:
+                db.close()
+            missing = {ip: t for ip, t in known.items() if saved.get(ip, -1) < t - 2.0}
+            assert not missing, f"remote IPs not in SQLite: {missing}"
+            return True
+        eventually(ips_in_sqlite, timeout=15, interval=0.5)
+        print(f"full disk (engine): kept at most {kept_seen}")
