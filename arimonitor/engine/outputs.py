@@ -324,8 +324,9 @@ class EngineEffects:
         # nothing, and `status` (its exit code, /healthz) must not flap while it is full.
         # The error stays while anything kept is still waiting to be written.
         if self.store_error and not (self.unsaved or self.active_pending or self.ips_unsaved):
-            log.warning("SQLite writable again: %d kept call(s) written, %d dropped meanwhile",
-                        kept_written, self.unsaved_dropped + self.kept_dropped)
+            log.warning("SQLite writable again: what was kept is written (%d ended call(s) "
+                        "just now), %d dropped meanwhile", kept_written,
+                        self.unsaved_dropped + self.kept_dropped)
             self.store_error = ""
 
     def store_view(self) -> dict[str, Any]:

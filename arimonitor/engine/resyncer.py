@@ -11,6 +11,7 @@ Loop thread, except `recover`.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -57,6 +58,7 @@ class Resyncer:
         self.intake: Any = None             # set by the app: frames older than a snapshot are dropped
         # an outage retries every 2 s: logged once, then counted (arimonitor/repeats.py)
         self.failures = RepeatedFailure(log, "resync with Asterisk", grace=STARTUP_GRACE)
+        self.mark_failures = RepeatedFailure(log, "the engine's last-alive mark in SQLite")
         self.probe: Any = None              # set by the app: a failed resync says why there too
         # set by the app (LinkMonitor.connected): an outage closes only with the WebSocket back
         self.link_up: Callable[[], bool] = lambda: True
@@ -75,7 +77,15 @@ class Resyncer:
 
     def heartbeat(self) -> None:
         """Every second: the last-alive mark the next run measures its outage from."""
-        self.store.mark_alive(time.time())
+        try:
+            self.store.mark_alive(time.time())
+        except sqlite3.Error as exc:
+            # A full disk: only the newest mark matters, and the next second's write carries
+            # it; `status` names the full disk (outputs.py). Logged once, then counted.
+            self.mark_failures.failed(str(exc))
+            return
+        if self.mark_failures.count:
+            self.mark_failures.succeeded()
 
     def outage_from(self, t: float) -> None:
         """Asterisk unseen since t (kept if an outage is already open)."""
