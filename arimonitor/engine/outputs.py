@@ -107,6 +107,7 @@ class EngineEffects:
         self.active_pending = False            # _active_dirty holds rows SQLite refused
         self.ips_unsaved: dict[str, dict[str, Any]] = {}  # new remote IPs SQLite refused
         self.kept_dropped = 0                  # active rows and remote IPs dropped beyond the bound
+        self.prune_pending: tuple[set[str], float, str] | None = None  # a refused prune_active
         self.store_error = ""                  # why SQLite cannot be written; "" = fine
 
     def _call_event(self, what: str, call: Call) -> None:
@@ -207,10 +208,31 @@ class EngineEffects:
         return rows, gone
 
     def prune_active(self, keep: set[str], ended: float, reason: str) -> int:
-        """After a resync: the rows of calls that are not active any more go to the history."""
+        """After a resync: the rows of calls that are not active any more go to the history.
+        Refused (a full disk): done again every second until SQLite takes it (0 now)."""
         self.flush_active()
         self._active_saved &= keep
-        return self.store.prune_active(self.server, keep, ended, reason)
+        try:
+            return self.store.prune_active(self.server, keep, ended, reason)
+        except sqlite3.Error as exc:
+            self._store_failed(exc)
+            self.prune_pending = (set(keep), ended, reason)
+            return 0
+
+    def _prune_again(self) -> None:
+        """A prune SQLite refused: the calls it kept, and those saved since, stay active."""
+        keep, ended, reason = self.prune_pending
+        keep = keep | self._active_saved | set(self._active_dirty)
+        try:
+            pruned = self.store.prune_active(self.server, keep, ended, reason)
+        except sqlite3.Error as exc:
+            self._store_failed(exc)
+            return
+        self.prune_pending = None
+        if pruned:
+            log.info("%d call(s) gone while the engine was down filed in the history now that "
+                     "SQLite takes writes again", pruned)
+        self._store_took_a_write()
 
     def call_started(self, call: Call) -> None:
         self._active_changed(call)
@@ -270,6 +292,8 @@ class EngineEffects:
         self.save_unsaved()
         if self.active_pending and self._held is None:
             self.flush_active()
+        if self.prune_pending is not None and not self.active_pending:
+            self._prune_again()
         wrote = 0
         for ip, view in list(self.ips_unsaved.items()):
             if not self._save_remote_ip(view):
@@ -323,7 +347,8 @@ class EngineEffects:
         # Only a write that went through says the disk has room again: an idle second proves
         # nothing, and `status` (its exit code, /healthz) must not flap while it is full.
         # The error stays while anything kept is still waiting to be written.
-        if self.store_error and not (self.unsaved or self.active_pending or self.ips_unsaved):
+        if self.store_error and not (self.unsaved or self.active_pending or self.ips_unsaved
+                                     or self.prune_pending):
             log.warning("SQLite writable again: what was kept is written (%d ended call(s) "
                         "just now), %d dropped meanwhile", kept_written,
                         self.unsaved_dropped + self.kept_dropped)
@@ -334,7 +359,8 @@ class EngineEffects:
                 "dropped": self.unsaved_dropped + self.kept_dropped,
                 "kept": {"active call rows": len(self._active_dirty) if self.active_pending else 0,
                          "remote IPs": len(self.ips_unsaved) + (len(self.dirty_ips)
-                                                                if self.store_error else 0)}}
+                                                                if self.store_error else 0),
+                         "ended-while-down filings": int(self.prune_pending is not None)}}
 
     def stasis_start(self, channel: Channel, event: dict[str, Any]) -> None:
         if channel.claimed_by:

@@ -14,6 +14,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -58,7 +59,9 @@ class Resyncer:
         self.intake: Any = None             # set by the app: frames older than a snapshot are dropped
         # an outage retries every 2 s: logged once, then counted (arimonitor/repeats.py)
         self.failures = RepeatedFailure(log, "resync with Asterisk", grace=STARTUP_GRACE)
-        self.mark_failures = RepeatedFailure(log, "the engine's last-alive mark in SQLite")
+        self.mark_failures = RepeatedFailure(
+            log, "the engine's own SQLite writes (last-alive mark, outage rows)")
+        self.unsaved_outages: deque[tuple] = deque(maxlen=1000)  # outage rows SQLite refused
         self.probe: Any = None              # set by the app: a failed resync says why there too
         # set by the app (LinkMonitor.connected): an outage closes only with the WebSocket back
         self.link_up: Callable[[], bool] = lambda: True
@@ -75,8 +78,20 @@ class Resyncer:
         self.heartbeat()
         self.request("engine start")
 
+    def _save_outages(self) -> None:
+        """The outages closed and not yet in SQLite (a full disk keeps them here, in order)."""
+        while self.unsaved_outages:
+            try:
+                self.store.add_outage(*self.unsaved_outages[0])
+            except sqlite3.Error as exc:
+                self.mark_failures.failed(f"outage row: {exc}")
+                return
+            self.unsaved_outages.popleft()
+
     def heartbeat(self) -> None:
-        """Every second: the last-alive mark the next run measures its outage from."""
+        """Every second: the last-alive mark the next run measures its outage from, and the
+        outage rows SQLite refused."""
+        self._save_outages()
         try:
             self.store.mark_alive(time.time())
         except sqlite3.Error as exc:
@@ -197,7 +212,9 @@ class Resyncer:
     def _close_outage(self, result: dict[str, Any], reason: str) -> None:
         # what every resync of the open outage changed, not only the one that closes it
         changes, self.outage_changes = self.outage_changes, {}
-        self.store.add_outage(self.state.server, self.outage_started, result["at"], reason, changes)
+        self.unsaved_outages.append((self.state.server, self.outage_started, result["at"], reason,
+                                     changes))
+        self._save_outages()
         result["unseen_seconds"] = round(result["at"] - self.outage_started, 3)
         self.state.counters.outages += 1
         self.last_outage = {"disconnected": self.outage_started, "resynced": result["at"],

@@ -48,7 +48,8 @@ def test_history_rows_wait_in_memory_until_sqlite_takes_them(tmp_path):
     store.connection.execute("PRAGMA max_page_count=1073741823")  # space again
     fx.flush_ips()  # the engine's every-second timer
     assert fx.store_view() == {"error": "", "unsaved": 0, "dropped": 0,
-                               "kept": {"active call rows": 0, "remote IPs": 0}}
+                               "kept": {"active call rows": 0, "remote IPs": 0,
+                                        "ended-while-down filings": 0}}
     assert _store_line(fx.store_view()) == "store:      ok"
     assert health.store_problem(fx.store_view()) is None
     saved = {row["id"] for row in store.history(limit=1000)}
@@ -60,7 +61,8 @@ class _FullDisk:
     """The engine's Store with every write refused while `full` (as SQLite refuses a write on
     a full disk: "database or disk is full"); reads go through."""
 
-    _WRITES = ("save_call", "save_calls", "save_active", "save_remote_ip", "touch_remote_ips")
+    _WRITES = ("save_call", "save_calls", "save_active", "save_remote_ip", "touch_remote_ips",
+               "prune_active")
 
     def __init__(self, store: Store) -> None:
         self.store, self.full = store, True
@@ -108,7 +110,8 @@ def test_active_call_rows_and_their_deletions_wait_in_memory_until_sqlite_takes_
     disk.full = False
     fx.flush_ips()  # the engine's every-second timer
     assert fx.store_view() == {"error": "", "unsaved": 0, "dropped": 0,
-                               "kept": {"active call rows": 0, "remote IPs": 0}}
+                               "kept": {"active call rows": 0, "remote IPs": 0,
+                                        "ended-while-down filings": 0}}
     (row,) = store.load_active("asterisk1")
     assert (row["id"], row["answered"]) == ("talking", 3.0)
     assert [r["id"] for r in store.history()] == ["done"]
@@ -135,3 +138,58 @@ def test_remote_ips_and_their_last_seen_times_wait_in_memory_until_sqlite_takes_
     assert fx.store_view()["error"] == "" and fx.store_view()["kept"]["remote IPs"] == 0
     rows = {r["ip"]: r for r in store.load_remote_ips()}
     assert rows["10.0.0.2"]["endpoints"] == ["1013020"] and rows["10.0.0.1"]["last_seen"] == 7.0
+
+
+def test_calls_gone_while_the_engine_was_down_are_filed_once_sqlite_takes_writes_again():
+    """A resync on a full disk: the saved rows of calls Asterisk no longer has go to the
+    history later, ended when the engine was last alive; calls saved since stay active."""
+    store, disk, fx, Call, _RemoteIp = _engine_on_a_full_disk()
+    disk.full = False
+    gone = Call("gone", "asterisk1", 1.0)
+    gone.channels = {"gone"}
+    fx.call_started(gone)  # the previous run's row
+    disk.full = True
+    assert fx.prune_active(set(), 50.0, "ended while arimonitor was down") == 0  # no raise
+    view = fx.store_view()
+    assert view["error"] and view["kept"]["ended-while-down filings"] == 1
+    new = Call("new", "asterisk1", 60.0)
+    new.channels = {"new"}
+    fx.call_started(new)  # after the resync, while still full
+    fx.flush_ips()
+    assert store.history() == []
+    disk.full = False
+    fx.flush_ips()
+    assert fx.store_view()["error"] == ""
+    (row,) = store.history()
+    assert (row["id"], row["ended"], row["end_reason"]) == ("gone", 50.0,
+                                                            "ended while arimonitor was down")
+    assert [r["id"] for r in store.load_active("asterisk1")] == ["new"]
+
+
+def test_an_outage_closed_on_a_full_disk_is_written_by_a_later_heartbeat(caplog):
+    from arimonitor.engine.loop import Loop
+    from arimonitor.engine.resyncer import Resyncer
+    from tests.engine.replay import new_engine_state
+
+    store = Store(":memory:")
+    disk = _FullDisk(store)
+    _state, _fx, handlers = new_engine_state()
+    loop = Loop()
+    try:
+        resyncer = Resyncer(handlers=handlers, store=disk, notifier=Notifier(None), loop=loop,
+                            app="arimonitor", snapshot=lambda: None, auth=None)
+        disk._WRITES += ("add_outage", "mark_alive")
+        resyncer.outage_started = 100.0
+        resyncer._close_outage({"at": 130.0}, "reader connected")  # no raise
+        for _ in range(3):
+            resyncer.heartbeat()  # no raise: one warning, then counted
+        assert store.outages() == []
+        refused = [r for r in caplog.records if "SQLite writes" in r.getMessage()]
+        assert len(refused) == 1, [r.getMessage() for r in refused]
+        disk.full = False
+        resyncer.heartbeat()
+        (outage,) = store.outages()
+        assert (outage["disconnected"], outage["resynced"], outage["unseen"]) == (100.0, 130.0, 30.0)
+        assert store.last_alive() is not None
+    finally:
+        loop.close()
