@@ -202,8 +202,11 @@ def _contacts_step(handlers: Handlers, contacts: list[Contact], now: float) -> i
 
 # ---- channels and bridges -------------------------------------------------------------------
 
-def _snoop_last(obj: dict[str, Any]) -> bool:
-    return str(obj.get("name", "")).startswith("Snoop/")
+def _adoption_order(obj: dict[str, Any]) -> tuple[bool, bool]:
+    """Snoops after the channels they spy on; a click-to-call leg B after its leg A, which
+    it joins (adopted first, it would open a call of its own: two rows of one call)."""
+    return (str(obj.get("name", "")).startswith("Snoop/"),
+            C.c2c_leg_a(str(obj.get("id", ""))) is not None)
 
 
 def _channels_step(handlers: Handlers, listed: list[dict[str, Any]], app: str, now: float,
@@ -212,9 +215,10 @@ def _channels_step(handlers: Handlers, listed: list[dict[str, Any]], app: str, n
     state = handlers.state
     touched = state.touched or set()
     # Asterisk lists channels in no particular order (a hash container): a snoop may come
-    # before the channel it spies on. Adopted after them, it joins their call (a snoop first
-    # would open a phantom call of its own, and the call would look unrecorded).
-    ari = {obj["id"]: obj for obj in sorted(listed, key=_snoop_last)}
+    # before the channel it spies on, a click-to-call leg B before its leg A. Adopted after
+    # them, it joins their call (first, it would open a call of its own: a phantom call, an
+    # unrecorded-looking one, or a click-to-call filed as two rows).
+    ari = {obj["id"]: obj for obj in sorted(listed, key=_adoption_order)}
     lost = [ch for ch_id, ch in state.channels.items() if ch_id not in ari and ch_id not in touched]
     for ch in lost:
         if ch.id not in state.channels:

@@ -347,3 +347,18 @@ def test_a_c2c_call_that_ends_while_the_engine_is_down_is_filed_as_origin_to_des
     assert store.prune_active(state.server, set(), 500.0, "ended while arimonitor was down") == 1
     (ended,) = store.history()
     assert (ended["id"], ended["origin"], ended["destination"]) == (leg_a, "1013010", "1123000")
+
+
+def test_a_c2c_call_adopted_with_leg_b_listed_first_and_no_saved_row_is_one_call():
+    """The fault run under load: "c2c-…-26-b  -> 9020006" and "c2c-…-26-a 9010006 -> s" as two
+    rows. Asterisk lists channels in no particular order; leg B adopted before leg A opened a
+    call of its own (its leg A was not in the tables yet), and no saved row merged them."""
+    state, _fx, handlers = new_engine_state()
+    channels = json.loads((REST / "channels_click2call_pjsip.json").read_text())
+    leg_a, leg_b = "c2c-pjsip-a-1795555330", "c2c-pjsip-b-1795555330"
+    b_first = sorted((c for c in channels if c["id"] in (leg_a, leg_b)), key=lambda c: c["id"] != leg_b)
+    assert [c["id"] for c in b_first] == [leg_b, leg_a]
+    R.reconcile(handlers, _snapshot(b_first), "arimonitor", now=200.0, persisted=[])
+    (call,) = state.calls.values()
+    assert call.id == leg_a and call.channels == {leg_a, leg_b}
+    assert (call.origin, call.destination) == ("1013010", "1123000")
