@@ -36,6 +36,12 @@ def _tree(args, demo: bool = False, check_files: bool = True):
     cfg = load_config(args.config, check_private=check_files)
     if getattr(args, "role", None):
         cfg = cfg.with_overrides({"host.role": args.role})
+    if getattr(args, "server", None):
+        # an unknown name is a ConfigError here, before anything starts
+        cfg = cfg.with_overrides({"host.servers": ",".join(args.server)})
+    if cfg["host.servers"] and cfg["host.role"] == "central":
+        raise ConfigError(f"[host] servers = {', '.join(cfg['host.servers'])} picks readers, and "
+                          f"role central runs none here")
     return Tree(cfg, demo=demo)
 
 
@@ -71,9 +77,10 @@ def cmd_restart(args) -> int:
 def _running_tree(args):
     tree = _tree(args, check_files=False)
     tree.demo = tree.started_as_demo()
-    role = tree.started_role()
-    if role and not getattr(args, "role", None) and role != tree.role:
-        tree.cfg = tree.cfg.with_overrides({"host.role": role})
+    started = tree.started_role()
+    if started and not getattr(args, "role", None):
+        role, servers = started
+        tree.cfg = tree.cfg.with_overrides({"host.role": role, "host.servers": servers})
     return tree
 
 
@@ -244,6 +251,9 @@ def _role_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--role", choices=("all", "central", "reader"),
                         help="what runs on this host (default: [host] role): all, central "
                              "(everything but the reader) or reader (only the reader)")
+    parser.add_argument("--server", action="append", metavar="NAME",
+                        help="run only this server's reader here (repeatable; default: [host] "
+                             "servers, else every server's)")
 
 
 def build_parser() -> argparse.ArgumentParser:

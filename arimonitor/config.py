@@ -94,6 +94,8 @@ SETTINGS: tuple[Setting, ...] = (
        "public keys (*.key) of the readers the engine accepts; read at engine start"),
     _s("host", "role", "all", dt.host_role,
        "what runs here: all, central (everything but the reader) or reader (only the reader)"),
+    _s("host", "servers", "", dt.server_names,
+       "the servers whose readers run here (names, comma-separated; empty: every server)"),
     _s("zmq", "control", "ipc://{run}/control.sock", dt.zmq_endpoint, "arictl REQ -> engine ROUTER"),
     _s("zmq", "publish", "ipc://{run}/publish.sock", dt.zmq_endpoint, "engine PUB -> watchers SUB"),
     _s("zmq", "jobs", "ipc://{run}/jobs.sock", dt.zmq_endpoint, "engine PUSH -> transcoders PULL"),
@@ -268,6 +270,26 @@ class Config:
         self._raw.update(other._raw)
         self._sources.update(other._sources)
 
+    def reader_servers(self) -> list[int]:
+        """Indexes in `servers` of the readers this host runs ([host] servers; empty: all).
+        supervisord numbers them from the first chosen one, so each reader keeps its server's
+        process number on every host: consecutive servers only."""
+        names = self._values["host.servers"]
+        if not names:
+            return list(range(len(self.servers)))
+        where = f" in {self.path}" if self.path else ""
+        by_name = {name.lower(): n for n, name in enumerate(self.servers)}
+        unknown = [name for name in names if name.lower() not in by_name]
+        if unknown:
+            raise ConfigError(f"[host] servers{where}: no server {', '.join(map(repr, unknown))} "
+                              f"(servers: {', '.join(self.servers)})")
+        chosen = sorted({by_name[name.lower()] for name in names})
+        if chosen != list(range(chosen[0], chosen[-1] + 1)):
+            raise ConfigError(f"[host] servers{where}: {', '.join(names)} are not consecutive in "
+                              f"the config ({', '.join(self.servers)}); one host runs the readers "
+                              f"of a run of servers, so that each keeps its process number")
+        return chosen
+
     def transcoder_workers(self) -> int:
         n = self._values["transcoder.workers"]
         return n if n > 0 else (os.cpu_count() or 1)
@@ -308,7 +330,9 @@ def _convert(raw: dict[str, str], path: Path | None, home: Path, sources: dict[s
             values[setting.name] = values[setting.name].format(home=home, var=var, run=run)
     _check_metrics(values, path)
     _check_events(values, path)
-    return Config(values, raw, path, home, sources, base, named, server_values)
+    cfg = Config(values, raw, path, home, sources, base, named, server_values)
+    cfg.reader_servers()  # an unknown name in [host] servers stops start-up here
+    return cfg
 
 
 def private_file_problem(path: Path, holds_secret: bool) -> str | None:
@@ -403,7 +427,7 @@ def _check_repeated_keys(text: str, path: Path) -> None:
 # read by one tool (the prompt's history file, a test hook of the click-to-call consumer, the
 # live-Asterisk tests' launcher).
 NOT_SETTINGS = frozenset({"ARIMONITOR_CONFIG", "ARIMONITOR_HOME", "ARIMONITOR_PYTHON", "ARIMONITOR_RUN_DIR",
-                          "ARIMONITOR_LOG_DIR", "ARIMONITOR_TRANSCODERS", "ARIMONITOR_READERS",
+                          "ARIMONITOR_LOG_DIR", "ARIMONITOR_TRANSCODERS", "ARIMONITOR_READERS", "ARIMONITOR_FIRST_READER",
                           "ARIMONITOR_DEMO", "ARIMONITOR_CLICKTOCALL", "ARIMONITOR_USER",
                           "ARIMONITOR_RUN_ENGINE", "ARIMONITOR_RUN_READER", "ARIMONITOR_RUN_TRANSCODERS",
                           "ARIMONITOR_LOG_MAX_BYTES", "ARIMONITOR_LOG_BACKUPS", "ARIMONITOR_HISTORY", "ARIMONITOR_C2C_TEST_ACK_DELAY",

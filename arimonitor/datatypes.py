@@ -147,6 +147,11 @@ def server_name(text: str) -> str:
     return value
 
 
+def server_names(text: str) -> tuple[str, ...]:
+    """`pbx2, pbx3`: server names, comma-separated; empty: none named."""
+    return tuple(server_name(part) for part in str(text).split(",") if part.strip())
+
+
 def text(value: str) -> str:
     return str(value).strip()
 

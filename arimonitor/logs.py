@@ -20,6 +20,11 @@ FORMAT = "%(asctime)s %(levelname)-7s %(name)s[%(process)d]: %(message)s"
 LINE_FORMAT = "%(asctime)s %(message)s"
 
 
+PIKA_CONNECT_LOGGERS = ("pika.adapters.utils.connection_workflow",
+                        "pika.adapters.utils.io_services_utils",
+                        "pika.adapters.blocking_connection")
+
+
 def _rotating(path: Path, cfg: Config, fmt: str) -> logging.Handler:
     handler = logging.handlers.RotatingFileHandler(
         path, maxBytes=cfg["logging.max_bytes"], backupCount=cfg["logging.backups"], encoding="utf-8"
@@ -48,6 +53,11 @@ def setup_logging(process_name: str, cfg: Config, stdout: bool = True) -> loggin
     root.setLevel(cfg["logging.level"])
     # pika logs every connection step at INFO; its warnings and errors are what matter
     logging.getLogger("pika").setLevel(logging.WARNING)
+    # ...except a failed connect, which pika logs at ERROR with a traceback on every attempt
+    # (7 lines a try while a broker restarts): our reconnect loops log it once per outage and
+    # count the rest (repeats.py).
+    for name in PIKA_CONNECT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     logging.captureWarnings(True)
 
     def excepthook(exc_type, exc, tb):

@@ -72,11 +72,13 @@ class Tree:
         """Written by start: `status` expects the programs of the role the tree started with."""
         return self.run_dir / "role"
 
-    def started_role(self) -> str | None:
+    def started_role(self) -> tuple[str, str] | None:
+        """(role, [host] servers) the running tree was started with, or None."""
         try:
-            return self.role_file.read_text(encoding="utf-8").strip() or None
+            lines = self.role_file.read_text(encoding="utf-8").splitlines()
         except OSError:
             return None
+        return (lines[0].strip(), lines[1].strip() if len(lines) > 1 else "") if lines else None
 
     def started_as_demo(self) -> bool:
         try:
@@ -91,7 +93,7 @@ class Tree:
         """Programs that must be RUNNING for the tree to be healthy."""
         names = ["engine"] if self.runs("engine") else []
         if self.runs("ari-reader"):
-            names += [f"ari-reader_{n:02d}" for n in range(len(self.cfg.servers))]
+            names += [f"ari-reader_{n:02d}" for n in self.cfg.reader_servers()]
         if self.runs("transcoder"):
             names += [f"transcoder_{n:02d}" for n in range(self.cfg.transcoder_workers())]
         if self.runs("clicktocall"):
@@ -108,7 +110,9 @@ class Tree:
             "ARIMONITOR_RUN_DIR": str(self.run_dir),
             "ARIMONITOR_LOG_DIR": str(self.log_dir),
             "ARIMONITOR_TRANSCODERS": str(self.cfg.transcoder_workers()),
-            "ARIMONITOR_READERS": str(len(self.cfg.servers)),
+            # the readers of [host] servers: ari-reader_NN reads server NN on every host
+            "ARIMONITOR_READERS": str(len(self.cfg.reader_servers())),
+            "ARIMONITOR_FIRST_READER": str(self.cfg.reader_servers()[0]),
             "ARIMONITOR_DEMO": "true" if self.demo else "false",
             "ARIMONITOR_CLICKTOCALL": _flag(self.runs("clicktocall")),
             "ARIMONITOR_RUN_ENGINE": _flag(self.runs("engine")),
@@ -208,7 +212,7 @@ def _start_programs(tree: Tree, timeout: float) -> tuple[bool, str]:
         folder.mkdir(parents=True, exist_ok=True)
     os.chmod(tree.run_dir, 0o700)
     tree.mode_file.write_text("demo\n" if tree.demo else "asterisk\n", encoding="utf-8")
-    tree.role_file.write_text(tree.role + "\n", encoding="utf-8")
+    tree.role_file.write_text(f"{tree.role}\n{','.join(tree.cfg['host.servers'])}\n", encoding="utf-8")
     # supervisord opens its log before it applies umask 077: made private here first
     os.close(os.open(tree.log_dir / "supervisord.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
     os.chmod(tree.log_dir / "supervisord.log", 0o600)

@@ -83,3 +83,13 @@ def test_an_unknown_server_is_refused_by_name_and_number(tmp_path):
     for wrong in ("pbx9", 2, -1):
         with pytest.raises(ConfigError, match="pbx1, pbx2"):
             cfg.for_server(wrong)
+
+
+def test_host_servers_names_consecutive_known_servers(tmp_path):
+    cfg = load_config(write(tmp_path, TWO + "[ari:pbx3]\nurl = http://127.0.0.1:9089/ari\n"), environ={})
+    assert cfg.reader_servers() == [0, 1, 2]
+    assert cfg.with_overrides({"host.servers": "pbx3, PBX2"}).reader_servers() == [1, 2]
+    with pytest.raises(ConfigError, match=r"\[host\] servers.*no server 'pbx9' \(servers: pbx1, pbx2, pbx3\)"):
+        cfg.with_overrides({"host.servers": "pbx2,pbx9"})
+    with pytest.raises(ConfigError, match="not consecutive"):
+        cfg.with_overrides({"host.servers": "pbx1,pbx3"})

@@ -12,15 +12,17 @@ from arimonitor.clicktocall import broker
 from tests.engine.stack import write_config
 
 
-def write_files(tmp_path: Path, topology: broker.Topology, clients: str, endpoints: list[str]) -> dict:
+def write_files(tmp_path: Path, topology: broker.Topology, clients: str, endpoints: list[str],
+                rabbit_port: int = 5672) -> dict:
     """__CLIENTES__.DEF, endpoints_pjsip.def (every endpoint of client 901) and
-    __MQSERVERS__.DEF in tmp_path: the `files` section of the config."""
+    __MQSERVERS__.DEF (the shared broker, or a private node's port) in tmp_path: the `files`
+    section of the config."""
     (tmp_path / "__CLIENTES__.DEF").write_text(clients, encoding="utf-8")
     (tmp_path / "endpoints_pjsip.def").write_text("".join(
         f"#include pjsip/{e}.pjsip ; Endpoint:{e} CLI:901 TYPE:apartamento PW:pw{e}\n"
         for e in endpoints), encoding="utf-8")
     (tmp_path / "__MQSERVERS__.DEF").write_text(
-        "[principal]\nhost=127.0.0.1\nport=5672\nuser=guest\npassword=guest\nvhost=/\n"
+        f"[principal]\nhost=127.0.0.1\nport={rabbit_port}\nuser=guest\npassword=guest\nvhost=/\n"
         f"queue={topology.queue}\n", encoding="utf-8")
     return {"endpoints": str(tmp_path / "endpoints_pjsip.def"),
             "clients": str(tmp_path / "__CLIENTES__.DEF"),
@@ -33,12 +35,14 @@ def config(tmp_path: Path, sim: Any, files: dict, topology: broker.Topology,
                         clicktocall={"results_exchange": topology.results_exchange, **clicktocall})
 
 
-def declare(topology: broker.Topology, replies: str) -> tuple[Any, Any, str]:
-    """A connection, its channel with the topology declared, and a reply queue."""
-    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
+def declare(topology: broker.Topology, replies: str, rabbit_port: int = 5672,
+            durable_replies: bool = False) -> tuple[Any, Any, str]:
+    """A connection, its channel with the topology declared, and a reply queue (durable when
+    it must outlive a broker restart)."""
+    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", rabbit_port))
     channel = conn.channel()
     broker.declare(channel, topology)
-    return conn, channel, channel.queue_declare(replies, durable=False).method.queue
+    return conn, channel, channel.queue_declare(replies, durable=durable_replies).method.queue
 
 
 def clean_up(procs: Any, conn: Any, channel: Any, topology: broker.Topology, reply_queue: str) -> None:
