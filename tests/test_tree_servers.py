@@ -63,6 +63,9 @@ def test_two_servers_each_watched_with_its_own_state_outage_and_resync(tmp_path)
             return True
         eventually_assert(servers_of_endpoints, timeout=15)
         assert [r["id"] for r in arictl(env, "list", "--server", "pbx2")["data"]] == ["1003020"]
+        # `endpoints` checks each server with its own GET /endpoints
+        swept = arictl(env, "endpoints")["data"]["servers"]
+        assert (swept["pbx1"]["online"], swept["pbx2"]["online"]) == (1, 1), swept
 
         # calls on both at once, long enough to outlast what follows
         for sim, caller, callee in ((pbx1, "1003000", "1003010"), (pbx2, "1003020", "1003030")):

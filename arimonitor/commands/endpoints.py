@@ -155,20 +155,33 @@ def register(registry: Registry) -> None:
 
 
 def _sweep(ctx: EngineApi) -> Reply:
+    """One server: as it always was. Several: each server's GET /endpoints into its own state,
+    one after the other, the replies together (`servers` in the data)."""
+    servers = ctx.cfg.servers
+    if len(servers) == 1:
+        return _sweep_server(ctx, None)
+    replies = {name: _sweep_server(ctx, name) for name in servers}
+    return Reply({"servers": {name: r.data for name, r in replies.items()}},
+                 "\n".join(f"server {name}: {r.text}" for name, r in replies.items()))
+
+
+def _sweep_server(ctx: EngineApi, server: str | None) -> Reply:
     started = time.monotonic()
     fetched_at = time.time()
     _publish_progress(ctx, "fetching", 0, None, started)
-    rest = AriRest.from_config(ctx.cfg)
+    rest = AriRest.from_config(ctx.cfg if server is None else ctx.cfg.for_server(server))
+    where = f" of {server}" if server else ""
     try:
         listed = rest.endpoints() or []
     except AriError as exc:
-        raise CommandError(protocol.ari_error_code(exc), f"GET /endpoints failed: {exc}") from None
+        raise CommandError(protocol.ari_error_code(exc), f"GET /endpoints{where} failed: {exc}") from None
     finally:
         rest.close()
     fetch_seconds = time.monotonic() - started
     total = len(listed)
     result = ctx.sweep_endpoints(
-        listed, fetched_at, lambda done, _total: _publish_progress(ctx, "applying", done, total, started))
+        listed, fetched_at, lambda done, _total: _publish_progress(ctx, "applying", done, total, started),
+        server)
     seconds = time.monotonic() - started
     step = result.pop("step")
     result.update({"listed_by_ari": total, "fetch_seconds": round(fetch_seconds, 3),
