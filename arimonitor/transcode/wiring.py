@@ -155,7 +155,8 @@ class RecordingComponent:
         self.engine = engine
         self.cfg = cfg
         self._records: tuple[Any, Mapping[str, bool | None]] = (None, {})
-        database = engine.database(*TranscodeComponent.tables())
+        for migration in TranscodeComponent.migrations():
+            database = engine.database(*migration)
         self.rest = AriRest.from_config(cfg)  # its own session, used only on the REST worker
         self.ari = WorkerAri(self.rest, engine.submit_rest, cfg["ari.app"],
                              refused=lambda name, reason: self.recorder.refused(name, reason),
