@@ -58,6 +58,9 @@ def test_leg_b_the_bridge_and_the_hang_up_go_to_the_server_of_leg_a(tmp_path):
     assert "DELETE /channels/c2c-r2-b" in world.paths("pbx2")
     assert world.paths("pbx1") == []
     assert {b.get("server") for _t, b in world.published} == {"pbx2"}
+    # the stored final (what the consumer's catch-up reads) says it too
+    (final,) = OutcomeStore(world.db).finals(["r2"])
+    assert final["server"] == "pbx2"
 
 
 def test_an_event_without_a_server_is_the_first_servers(tmp_path):
