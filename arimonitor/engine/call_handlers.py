@@ -44,7 +44,14 @@ class CallHandlers:
                 # it rings 1013015 (or until it enters Stasis, rings, answers or ends): the
                 # calls log then tells the same story as the history.
                 self.state.unannounced.add(call.id)
+            else:
+                self._joined(self.state.calls.get(ch.call_id))
         return ch
+
+    def _joined(self, call: Call | None) -> None:
+        """A leg joined a call already announced: its saved active row learns of it."""
+        if call is not None and call.id not in self.state.unannounced:
+            self.fx.call_joined(call)
 
     def _announce(self, call: Call | None) -> None:
         """Announce a call held back by `_channel` once it shows it is a call of its own."""
@@ -116,8 +123,11 @@ class CallHandlers:
             caller = self._channel(caller_obj, t)
             caller_call = calls.get(caller.call_id)
             if call is not None and caller_call is not None:
+                merged = call is not caller_call
                 call = C.merge_calls(self.state, caller_call, call)
                 self._announce(call)
+                if merged:
+                    self._joined(call)
         status = event.get("dialstatus", "")
         if call is None or not status or call.dial_status == status:
             return False

@@ -199,6 +199,13 @@ class EngineEffects:
         self._active_changed(call)
         self._call_event("up", call)
 
+    def call_joined(self, call: Call) -> None:
+        """A leg joined a call already announced (click-to-call leg B, a Dial's leg): its
+        active-call row is written again. A row that knew only leg A ("originate -> A") would
+        otherwise be what the history says of a call that ends while the engine is down."""
+        if call.id in self._active_saved or self._active_dirty.get(call.id) is not None:
+            self._active_changed(call)
+
     def call_ended(self, call: Call) -> None:
         if call.id in self._active_saved or call.id in self._active_dirty:
             self._active_dirty[call.id] = None

@@ -15,12 +15,16 @@ class RecordingEffects:
         self.ended: list[dict[str, Any]] = []
         self.ips: dict[str, dict[str, Any]] = {}
         self.continued: list[str] = []
+        self.joined: list[str] = []
 
     def call_started(self, call: Call) -> None:
         self.log.append(("call.ringing", call.id))
 
     def call_answered(self, call: Call) -> None:
         self.log.append(("call.up", call.id))
+
+    def call_joined(self, call: Call) -> None:
+        self.joined.append(call.id)  # not in `log`: no PUB, only the saved active row
 
     def call_ended(self, call: Call) -> None:
         self.log.append(("call.ended", call.id))

@@ -320,3 +320,30 @@ def test_a_dialled_leg_adopted_while_it_rings_joins_its_callers_call():
     assert (call.id, call.origin, call.destination, call.answered_by) == \
         ("1796090577.0", "1003000", "5551234", "Local/ringanswer@lab")
     assert [kind for kind, _ in fx.log if kind.startswith("call.")] == ["call.ringing"]
+
+
+def test_a_c2c_call_that_ends_while_the_engine_is_down_is_filed_as_origin_to_destination():
+    """The fault run's " -> 9010001 (ended while arimonitor was down)": the active-call row
+    was written when leg A answered (only A: "originate -> A") and never again when leg B
+    joined, so a call that ended while no engine watched went to the history as that row."""
+    from arimonitor.engine.handlers import Handlers
+    from arimonitor.engine.notifier import Notifier
+    from arimonitor.engine.outputs import EngineEffects
+    from arimonitor.engine.store import Store
+
+    state, _fake, _handlers = new_engine_state()
+    store = Store(":memory:")
+    handlers = Handlers(state, EngineEffects(store, Notifier(None), state.counters,
+                                             lambda _id: None, None, state.server))
+    leg_a, leg_b = "c2c-pjsip-a-1795555330", "c2c-pjsip-b-1795555330"
+    lines = [line for line in _lines("originate_click_to_call.jsonl") if b"c2c-pjsip" in line]
+    talking = next(n for n, line in enumerate(lines)
+                   if json.loads(line)["type"] == "ChannelHangupRequest")
+    for n, line in enumerate(lines[:talking]):  # both legs up; then the engine is killed
+        handlers.apply(line, float(n))
+    (row,) = store.load_active(state.server)
+    assert (row["id"], set(row["channels"])) == (leg_a, {leg_a, leg_b})
+    # the restarted engine finds neither leg in Asterisk: the saved row goes to the history
+    assert store.prune_active(state.server, set(), 500.0, "ended while arimonitor was down") == 1
+    (ended,) = store.history()
+    assert (ended["id"], ended["origin"], ended["destination"]) == (leg_a, "1013010", "1123000")

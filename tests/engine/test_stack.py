@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -319,3 +320,66 @@ def test_wrong_password_is_an_auth_failure_not_an_outage(sim, processes, tmp_pat
 
 def stats_of(address: str) -> dict:
     return ctl(address, "stats", timeout=2)["data"]
+
+
+def test_dialplan_calls_across_two_engine_kill_9s_are_one_history_row_each(sim, stack, processes):
+    """Issue 13's "one adopted dialplan call became two rows": phone-to-phone calls (the
+    dialplan's Dial, never in Stasis) ringing, talking, ending and placed while the engine is
+    down, across two kill -9s. Each is exactly one history row, origin -> destination."""
+    c = sim.control
+    pairs = [(f"10130{n:02d}", f"11230{n:02d}") for n in range(30, 38)]
+    for caller, callee in pairs:
+        c.add_endpoint(caller)
+        c.add_endpoint(callee)
+        c.register(caller)
+        c.register(callee)
+        c.behaviour(caller, talk=1000)  # nobody hangs up on their own: the test does
+    # rings until the caller hangs up or the Dial times out (30 s, 6 s at this time scale)
+    for _caller, callee in pairs[2:4] + pairs[6:7]:
+        c.behaviour(callee, mode="noanswer")
+    placed: dict[str, tuple[str, str]] = {}
+
+    def call(n: int) -> str:
+        caller, callee = pairs[n]
+        placed[c.call(caller, callee)] = (caller, callee)
+        return next(k for k, v in placed.items() if v == pairs[n])
+
+    def ours() -> set[str]:
+        return {ch for x in active(stack) for ch in x["channels"]}
+    talking, survivor, ringing = call(0), call(1), call(2)
+    rings_on = call(3)
+    eventually(lambda: {talking, survivor, ringing, rings_on} <= ours() or None, timeout=15)
+    eventually(lambda: sum(x["state"] == "up" for x in active(stack)) >= 2, timeout=15)
+    _restart_engine(stack, processes, "engine2.out")
+    c.hangup(talking)                       # talked, ended while no engine watched
+    c.hangup(ringing)                       # rang, given up while no engine watched
+    during = call(4)                        # placed while no engine runs: adopted
+    eventually(lambda: _status_soon(stack["address"]).get("last_resync"), timeout=20)
+    eventually(lambda: {survivor, during} <= ours() or None, timeout=20)
+    eventually(lambda: status(stack)["link"]["state"] == "connected", timeout=15)
+    up_then = call(5)
+    eventually(lambda: up_then in ours() and sum(x["state"] == "up" for x in active(stack)) >= 3,
+               timeout=15)
+    _restart_engine(stack, processes, "engine3.out")
+    c.hangup(up_then)                       # adopted once, ended while no engine watched
+    last = call(6)                          # rings across the second restart
+    eventually(lambda: _status_soon(stack["address"]).get("last_resync"), timeout=20)
+    eventually(lambda: {survivor, during} <= ours() or None, timeout=20)
+    eventually(lambda: status(stack)["link"]["state"] == "connected", timeout=15)
+    for caller_leg in (survivor, rings_on, during, last):
+        with contextlib.suppress(Exception):  # a ringing one may have timed out already
+            c.hangup(caller_leg)
+    eventually(lambda: active(stack) == [] or None, timeout=20)
+
+    def rows_of() -> dict[str, list[dict]]:
+        found: dict[str, list[dict]] = {k: [] for k in placed}
+        for row in history(stack, "--limit", "1000"):
+            for caller_leg in placed:
+                if caller_leg == row["id"] or caller_leg in row["channels"]:
+                    found[caller_leg].append(row)
+        return found
+    found = eventually(lambda: (f := rows_of()) and all(f.values()) and f, timeout=15)
+    wrong = {k: [(r["id"], r["origin"], r["destination"], r["end_reason"]) for r in rows]
+             for k, rows in found.items()
+             if len(rows) != 1 or (rows[0]["origin"], rows[0]["destination"]) != placed[k]}
+    assert wrong == {}, f"placed {placed}"

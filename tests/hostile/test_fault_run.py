@@ -191,19 +191,29 @@ def test_flood_with_every_program_killed_loses_and_doubles_nothing(tmp_path):
                 if r["method"] == "POST" and r["path"] == "/channels" and r.get("status") == 200:
                     placed[(r.get("params") or {}).get("channelId")] += 1
             rang_twice = [k for k, n in placed.items() if n > 1]
-            rows = ctl(address, "history", limit="10000")["data"]
-            rows = rows if isinstance(rows, list) else rows.get("calls", [])
             truth = {f"c2c-f{uid}-{i}-a": (ORIGINS[i % 20], DESTINATIONS[i % 20],
                                            any(r == "completed" for _m, r in seen.get(c, ())))
                      for i, c in enumerate(corrs)}
-            wrong = _history_problems(rows, [k for k in placed if k in truth], truth)
-            wavs = sorted(str(w) for w in sim.recordings.rglob("*.wav"))
+
+            def history_problems() -> dict[str, str]:
+                rows = ctl(address, "history", limit="10000")["data"]
+                rows = rows if isinstance(rows, list) else rows.get("calls", [])
+                return _history_problems(rows, [k for k in placed if k in truth], truth)
+            # the final reply may go out (leg A gone) a moment before leg B's end files the call
             try:
-                unconverted = eventually(lambda: (u := _unconverted(tmp_path, wavs)) == [] or u,
-                                         timeout=60, interval=0.5)
+                eventually(lambda: history_problems() == {}, timeout=20, interval=0.5)
             except AssertionError:
-                unconverted = _unconverted(tmp_path, wavs)
-            unconverted = [] if unconverted is True else unconverted
+                pass  # the figures below say which
+            wrong = history_problems()
+            wavs = sorted(str(w) for w in sim.recordings.rglob("*.wav"))
+            # A recording that finished while the engine was down (its RecordingFinished lost
+            # with the kill -9) is found by the rescan after the resync once its WAV has settled
+            # (10 s unchanged, looked at every 5 s): up to ~20 s after the restart.
+            try:
+                eventually(lambda: _unconverted(tmp_path, wavs) == [], timeout=60, interval=0.5)
+            except AssertionError:
+                pass  # the figures below say which
+            unconverted = _unconverted(tmp_path, wavs)
             results = defaultdict(int)
             for c in corrs:
                 for _mid, result in seen.get(c, ()):
@@ -221,8 +231,8 @@ def test_flood_with_every_program_killed_loses_and_doubles_nothing(tmp_path):
             # every call is one history row of the real call, across the engine's kill -9s
             assert wrong == {}, f"{figures}\n{wrong}"
             assert wavs, figures  # the calls were recorded, through the transcoder's kill -9
-            # Unconverted recordings are measured, not yet asserted: a recording the engine
-            # restart marked interrupted can still get no job (about 1 in 80; issue-13 notes).
+            # every recording converted, also those that finished while the engine was down
+            assert unconverted == [], f"{figures}\n{unconverted}"
     finally:
         stop.set()
         c2c_world.clean_up(procs, conn, channel, topology, reply_queue)
