@@ -66,6 +66,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("ari", "state_timeout", "10s", dt.Bounded(dt.seconds, "100ms", "10m"),
        "how long a request made on an event waits for the state it needs (a channel's "
        "StasisStart, a bridge) before it fails", settable=True),
+    _s("ari", "recordings", "", dt.text,
+       "this server's WAV folder on this host; empty: [paths] recordings for [ari], fetched "
+       "over ARI for an [ari:NAME]; fetch: always fetched (Asterisk on another host)"),
     _s("ami", "enabled", "no", dt.boolean, "read registered contacts from AMI PJSIPShowContacts"),
     _s("ami", "host", "127.0.0.1", dt.loopback_host, "AMI host (loopback only)"),
     _s("ami", "port", "5038", dt.port_number, "AMI port"),
@@ -289,6 +292,25 @@ class Config:
                               f"the config ({', '.join(self.servers)}); one host runs the readers "
                               f"of a run of servers, so that each keeps its process number")
         return chosen
+
+    def recordings_folder(self, server: str | None = None) -> str | None:
+        """Where `server`'s WAVs are on this host ([ari:NAME] recordings, not inherited: two
+        servers never share a spool); None: fetched over its ARI (`fetch`, or a further
+        server that names no folder)."""
+        name = server or self.servers[0]
+        first = name == self.servers[0]
+        raw = self._raw["ari.recordings"] if first else self._named.get(name, {}).get("ari.recordings", "")
+        raw = raw.strip()
+        if raw.lower() == "fetch" or (not raw and not first):
+            return None
+        if not raw:
+            return self._values["paths.recordings"]
+        return _resolve_path(raw, self.home, self._values["paths.var"], self._values["paths.run"])
+
+    def fetched_folder(self, server: str) -> str:
+        """Where the WAVs fetched from `server` wait for their MP3 (ours: emptied as they are
+        converted)."""
+        return os.path.join(self._values["paths.var"], "fetched", server)
 
     def transcoder_workers(self) -> int:
         n = self._values["transcoder.workers"]

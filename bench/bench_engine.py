@@ -5,6 +5,9 @@
 `pipeline`: pre-encoded frames of plain dialplan calls; `mix`: the realistic mix, whole
 inbound calls into Stasis(arimonitor) (14 events each, every call needing a `continue` from
 the engine and a history row), done only when every call is continued and in SQLite.
+`bus`: the mix with the events bus off, then on against the local RabbitMQ: the engine's CPU
+per event as a ratio. `servers`: the same frames from one server, then from two blasting at
+once (two stand-ins, two readers, one engine): rate and engine CPU per event as ratios.
 
 Figures are noisy on 2 shared cores: compare the ratios printed within one run (PERF.md).
 """
@@ -42,13 +45,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_config(tmp: Path, ari_url: str = "http://127.0.0.1:9/ari", **extra: str) -> Path:
+def write_config(tmp: Path, ari_url: str = "http://127.0.0.1:9/ari", sections: str = "",
+                 **extra: str) -> Path:
     files = ROOT / "tests" / "data" / "fixtures" / "v27"
     text = (f"[ari]\nurl = {ari_url}\nuser = bench\npassword = bench\nping_interval = 5s\n"
             f"probe_interval = 60s\n[paths]\nvar = {tmp}/var\n"
             f"[files]\nendpoints = {extra.get('endpoints', files / 'endpoints_pjsip.def')}\n"
             f"clients = {files / '__CLIENTES__.DEF'}\nmqservers = {files / '__MQSERVERS__.DEF'}\n"
-            "[logging]\nlevel = WARNING\nmetrics_interval = 3600s\n")
+            "[logging]\nlevel = WARNING\nmetrics_interval = 3600s\n" + sections)
     path = tmp / "arimonitor.ini"
     path.write_text(text)
     os.chmod(path, 0o600)
@@ -124,31 +128,46 @@ def bench_in_process(n: int) -> float:
 # from /proc over the measured interval, so the figures say who spends what per event and what
 # rate the cores could carry at best (cores / total CPU per event), not only the rate seen.
 
-def bench_pipeline(n: int, tree: Path = ROOT, mode: str = "") -> dict:
+def bench_pipeline(n: int, tree: Path = ROOT, mode: str = "", sections: str = "",
+                   servers: int = 1) -> dict:
     """Frames through the real processes of `tree` (a checkout: compare before/after).
 
     mode "stasis": whole calls into Stasis; done when every frame is applied, every call
-    continued (the fake ARI counts) and every history row is in SQLite."""
+    continued (the fake ARI counts) and every history row is in SQLite. `sections`: more of
+    arimonitor.ini (e.g. `[bus] enabled`: then done also when the bus has every event confirmed).
+    `servers` > 1: as many Asterisk stand-ins ([ari], [ari:pbx2]...), each with its reader,
+    blasting n / servers frames each, at once."""
     if mode == "stasis":
-        n -= n % STASIS_EVENTS
+        n -= n % (STASIS_EVENTS * servers)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        port = free_port()
-        blaster = subprocess.Popen([PY, str(HERE / "ws_blaster.py"), str(port), str(n), "0", mode])
-        procs = {"blaster": blaster}
+        ports = [free_port() for _ in range(servers)]
+        procs = {(f"blaster{k}" if k else "blaster"): subprocess.Popen(
+            [PY, str(HERE / "ws_blaster.py"), str(port), str(n // servers), "0", mode])
+            for k, port in enumerate(ports)}
+        port = ports[0]
         try:
-            wait_for(lambda: socket.create_connection(("127.0.0.1", port), 0.2).close() or True, 10)
-            ini = write_config(tmp, f"http://127.0.0.1:{port}/ari")
+            for p in ports:
+                wait_for(lambda p=p: socket.create_connection(("127.0.0.1", p), 0.2).close() or True, 10)
+            more = "".join(f"[ari:pbx{k + 1}]\nurl = http://127.0.0.1:{p}/ari\n"
+                           for k, p in enumerate(ports) if k)
+            ini = write_config(tmp, f"http://127.0.0.1:{port}/ari", sections + more)
             env = {**os.environ, "ARIMONITOR_CONFIG": str(ini)}
             out = open(tmp / "procs.out", "ab")  # noqa: SIM115 - lives as long as the processes
-            for name, proc in (("engine", "call_engine.py"), ("reader", "ari_reader.py")):
-                procs[name] = subprocess.Popen([PY, str(tree / "procs" / proc)], env=env,
+            procs["engine"] = subprocess.Popen([PY, str(tree / "procs" / "call_engine.py")], env=env,
                                                stdout=out, stderr=subprocess.STDOUT)
+            for k in range(servers):
+                procs[f"reader{k}" if k else "reader"] = subprocess.Popen(
+                    [PY, str(tree / "procs" / "ari_reader.py"), *(["--server", str(k)] if k else [])],
+                    env=env, stdout=out, stderr=subprocess.STDOUT)
             address = f"ipc://{tmp}/var/run/control.sock"
             wait_for(lambda: ctl(address, "status", 1)["data"]["link"]["state"] == "connected", 20)
+            if servers > 1:
+                time.sleep(2)  # the other readers' links: no per-server link view to wait on here
             import requests
             cpu0 = {name: cpu_seconds(p.pid) for name, p in procs.items()}
-            requests.post(f"http://127.0.0.1:{port}/start", timeout=5)
+            for p in ports:
+                requests.post(f"http://127.0.0.1:{p}/start", timeout=5)
             first = wait_for(lambda: ctl(address, "stats", 1)["data"]["counters"]["received"] > 0, 20, 0.001)
             t0 = time.perf_counter()
             wait_for(lambda: ctl(address, "stats", 1)["data"]["counters"]["received"] >= n, 120, 0.05)
@@ -158,12 +177,17 @@ def bench_pipeline(n: int, tree: Path = ROOT, mode: str = "") -> dict:
                 wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/continued", timeout=5)
                          .json()["continued"] >= calls, 120, 0.02)
                 wait_for(lambda: history_rows(database) >= calls, 120, 0.02)
+            if "[bus]" in sections:
+                wait_for(lambda: bus_flushed(ctl(address, "stats", 1)["data"].get("bus") or {}), 120, 0.02)
             elapsed = time.perf_counter() - t0
             cpu = {name: cpu_seconds(p.pid) - cpu0[name] for name, p in procs.items()}
             data = ctl(address, "stats")["data"]
             counters = data["counters"]
             assert counters["malformed"] == 0 and counters["frames_lost"] == 0, counters
             problem = ""
+            aside = (data.get("intake") or {}).get("other_servers")
+            if aside:
+                problem = f"the engine set other servers' messages aside: {aside}"
             if mode == "stasis":
                 done = requests.get(f"http://127.0.0.1:{port}/continued", timeout=5).json()
                 rows = history_rows(database)
@@ -180,8 +204,41 @@ def bench_pipeline(n: int, tree: Path = ROOT, mode: str = "") -> dict:
                 proc.wait(10)
     intake = data["intake"]
     per_message = intake["frames"] / intake["messages"] if intake.get("messages") else 1.0
+    cpu_us = {name: seconds / n * 1e6 for name, seconds in cpu.items()}
+    for role in ("blaster", "reader"):  # all servers' stand-ins and readers as one figure
+        cpu_us[role] = sum(v for k, v in cpu_us.items() if k.startswith(role))
     return {"rate": engine_rate, "elapsed": elapsed, "per_message": per_message, "problem": problem,
-            "cpu_us": {name: seconds / n * 1e6 for name, seconds in cpu.items()}}
+            "cpu_us": cpu_us,
+            "bus": data.get("bus") or {}}
+
+
+def bus_flushed(bus: dict) -> bool:
+    """Every event the engine handed the bus is confirmed by the broker."""
+    return bus.get("appended", 0) > 0 and bus.get("confirmed", 0) >= bus["appended"]
+
+
+def bench_bus(n: int) -> dict:
+    """The Stasis mix with the events bus off, then on against the real local RabbitMQ (its own
+    exchange and queue, deleted after): the engine's CPU per event, in one run."""
+    import uuid
+
+    import pika
+
+    name = f"bench-bus-{uuid.uuid4().hex[:8]}"
+    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
+    ch = conn.channel()
+    ch.exchange_declare(name, exchange_type="topic", durable=True)
+    ch.queue_declare(name)
+    ch.queue_bind(name, name, routing_key="#")
+    try:
+        off = bench_pipeline(n, mode="stasis")
+        on = bench_pipeline(n, mode="stasis", sections=f"[bus]\nenabled = yes\nexchange = {name}\n")
+        delivered = ch.queue_declare(name, passive=True).method.message_count
+    finally:
+        ch.queue_delete(name)
+        ch.exchange_delete(name)
+        conn.close()
+    return {"off": off, "on": on, "delivered": delivered}
 
 
 def history_rows(database: str) -> int:
@@ -214,7 +271,7 @@ def bench_raw(n: int, mode: str = "") -> float:
 
 def report_pipeline(label: str, result: dict, raw_rate: float) -> None:
     cpu = result["cpu_us"]
-    total = sum(cpu.values())
+    total = cpu["blaster"] + cpu["reader"] + cpu["engine"]
     cores = os.cpu_count() or 1
     print(f"websocket->reader->engine {label}:{result['rate']:10,.0f} events/s = "
           f"{result['rate'] / raw_rate:.0%} of raw ({result['per_message']:.1f} frames per message)")
@@ -354,13 +411,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller runs")
     parser.add_argument("--only", default="",
-                        help="comma list of: inproc,pipeline,mix,latency,memory,resync")
+                        help="comma list of: inproc,pipeline,mix,bus,servers,latency,memory,resync")
     parser.add_argument("--compare", type=Path, metavar="TREE",
                         help="also run the pipeline on another checkout (before/after in one run)")
     args = parser.parse_args()
     n = 50_000 if args.quick else 200_000
     only = (set(filter(None, args.only.split(",")))
-            or {"inproc", "pipeline", "mix", "latency", "memory", "resync"})
+            or {"inproc", "pipeline", "mix", "bus", "servers", "latency", "memory", "resync"})
 
     if "inproc" in only:
         rate = bench_in_process(n)
@@ -380,6 +437,27 @@ def main() -> None:
             report_pipeline(f"Stasis mix [{args.compare}]",
                             bench_pipeline(n, args.compare.resolve(), "stasis"), raw_mix)
         report_pipeline("Stasis mix", bench_pipeline(n, mode="stasis"), raw_mix)
+    if "bus" in only:
+        r = bench_bus(n)
+        off, on = r["off"]["cpu_us"]["engine"], r["on"]["cpu_us"]["engine"]
+        bus = r["on"]["bus"]
+        valid = "" if not (r["off"]["problem"] or r["on"]["problem"]) else "  NOT VALID: " + (
+            r["off"]["problem"] or r["on"]["problem"])
+        print(f"events bus, Stasis mix:   engine {off:.1f} us CPU/event bus off, {on:.1f} us on = "
+              f"{on / off:.2f}x (+{(on / off - 1):.0%}; goal < +10%); {bus.get('confirmed', 0):,} bus "
+              f"events confirmed, {r['delivered']:,} in the queue, {bus.get('dropped', 0)} dropped; "
+              f"rate {r['off']['rate']:,.0f} -> {r['on']['rate']:,.0f} events/s{valid}")
+    if "servers" in only:
+        # two servers blasting at once against one: the same n frames in total, same run
+        one, two = bench_pipeline(n), bench_pipeline(n, servers=2)
+        raw_rate = bench_raw(n)
+        report_pipeline("one server", one, raw_rate)
+        report_pipeline("two servers", two, raw_rate)
+        print(f"two servers at once:      {two['rate']:10,.0f} events/s = {two['rate'] / one['rate']:.2f}x "
+              f"one server's {one['rate']:,.0f} (goal >= 0.8x); engine CPU per event "
+              f"{two['cpu_us']['engine']:.1f} us vs {one['cpu_us']['engine']:.1f} us: the engine alone "
+              f"applies {one['cpu_us']['engine'] / two['cpu_us']['engine']:.2f}x its single-server rate"
+              + (f"  NOT VALID: {two['problem']}" if two["problem"] else ""))
     if "latency" in only:
         p50, p99, worst, count, per_message = bench_latency(5000, 3 if args.quick else 10)
         print(f"latency at 5,000/s:       p50 {p50:.2f} ms  p99 {p99:.2f} ms  max {worst:.2f} ms  "

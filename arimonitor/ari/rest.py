@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import Any, BinaryIO
 
 import requests
 
@@ -106,11 +106,39 @@ class AriRest:
 
     def request(self, method: str, path: str, params: dict | None = None, body: Any = None,
                 timeout: float | None = None) -> Any:
+        response = self._answer(method, path, params, body, timeout)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise AriHttpError(method, path, response.status_code,
+                               f"answer is not JSON: {one_line(response.text)!r}") from None
+
+    def download(self, path: str, dest: BinaryIO, timeout: float | None = None) -> int:
+        """GET a file's bytes (`/recordings/stored/{name}/file`) into `dest`; how many.
+        A connection cut mid-body is AriUnavailable (the caller keeps no partial file)."""
+        response = self._answer("GET", path, None, None, timeout, stream=True)
+        size = 0
+        try:
+            for chunk in response.iter_content(64 * 1024):
+                dest.write(chunk)
+                size += len(chunk)
+        except requests.RequestException as exc:
+            raise AriUnavailable("GET", path, "cut mid-file: " + type(exc).__name__ + _short(exc),
+                                 _no_answer_kind(exc)) from None
+        finally:
+            response.close()
+        return size
+
+    def _answer(self, method: str, path: str, params: dict | None, body: Any,
+                timeout: float | None, stream: bool = False) -> requests.Response:
+        """The response of a request Asterisk answered below 400; the errors mapped."""
         url = f"{self.base_url}{path}"
         started = time.monotonic()
         try:
             response = self._session.request(method, url, params=params, json=body,
-                                             timeout=timeout or self.timeout)
+                                             timeout=timeout or self.timeout, stream=stream)
         except requests.Timeout:
             raise AriUnavailable(method, path, f"no answer within {timeout or self.timeout:g} s",
                                  "timeout") from None
@@ -124,13 +152,7 @@ class AriRest:
             raise AriNotAsterisk(method, path, response.status_code, _body(response), self.base_url)
         if response.status_code >= 400:
             raise http_error(method, path, response.status_code, _body(response), self.user)
-        if response.status_code == 204 or not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise AriHttpError(method, path, response.status_code,
-                               f"answer is not JSON: {one_line(response.text)!r}") from None
+        return response
 
     def get(self, path: str, params: dict | None = None, timeout: float | None = None) -> Any:
         return self.request("GET", path, params=params, timeout=timeout)

@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,7 +151,9 @@ class _Session:
         self.buffer = publisher.buffer
         self.channel: Any = None
         self.sent = 0                          # newest seq published on this connection
-        self.unconfirmed: dict[int, int] = {}  # delivery tag -> seq
+        # delivery tag -> seq, both rising in publishing order: a confirm pops from the front
+        # (O(confirmed), never a scan of the whole window per confirm)
+        self.unconfirmed: OrderedDict[int, int] = OrderedDict()
         self.next_tag = 1
         self.reason = ""                       # why it ended: the first cause given
         self.connection = pika.SelectConnection(
@@ -228,12 +231,15 @@ class _Session:
             self._close("the broker refused (nack) a message")  # sent again on reconnect
             return
         tag = method.delivery_tag
-        done = [t for t in self.unconfirmed if t <= tag] if method.multiple else [tag]
-        for t in done:
-            if self.unconfirmed.pop(t, None) is not None:
+        unconfirmed = self.unconfirmed
+        if method.multiple:
+            while unconfirmed and next(iter(unconfirmed)) <= tag:
+                unconfirmed.popitem(last=False)
                 self.pub.confirmed += 1
+        elif unconfirmed.pop(tag, None) is not None:
+            self.pub.confirmed += 1
         # events leave the buffer in order: up to the oldest one still unconfirmed
-        upto = min(self.unconfirmed.values()) - 1 if self.unconfirmed else self.sent
+        upto = next(iter(unconfirmed.values())) - 1 if unconfirmed else self.sent
         self.buffer.confirmed(upto)
         self._pump()
 

@@ -178,6 +178,16 @@ class Media:
                 return item
         raise AriError(404, "Recording not found")
 
+    def stored_file(self, name: str) -> tuple[bytes, str]:
+        """GET /recordings/stored/{name}/file as Asterisk answers it: the bytes, Content-Type
+        `audio/<extension>`; 403 when the file cannot be opened."""
+        item = self.stored_one(name)
+        try:
+            data = wav.recording_path(self.pbx.recordings_dir, name, item["format"]).read_bytes()
+        except OSError:
+            raise AriError(403, "Recording could not be opened") from None
+        return data, f"audio/{item['format']}"
+
     def delete_stored(self, name: str) -> None:
         item = self.stored_one(name)
         wav.recording_path(self.pbx.recordings_dir, name, item["format"]).unlink()

@@ -102,6 +102,8 @@ def make_middleware(sim: Sim) -> Callable:
         body = getattr(response, "body", None)
         if body and response.content_type == "text/html":
             entry["body"] = body.decode("utf-8", "replace")  # Asterisk's own error page
+        elif body and response.content_type.startswith("audio/"):
+            entry["body"] = f"<{len(body)} bytes of {response.content_type}>"  # a stored file
         else:
             entry["body"] = json.loads(body) if body else None
         return response
@@ -284,6 +286,12 @@ def routes(sim: Sim) -> web.RouteTableDef:
     @r.get("/ari/recordings/stored")
     async def stored(req: web.Request) -> web.Response:
         return ok(wav.stored(pbx.recordings_dir))
+
+    # before stored_one, whose {name:.+} would take "<name>/file" for a name
+    @r.get("/ari/recordings/stored/{name:.+}/file")
+    async def stored_file(req: web.Request) -> web.Response:
+        data, content_type = media.stored_file(req.match_info["name"])
+        return web.Response(body=data, content_type=content_type)
 
     @r.get("/ari/recordings/stored/{name:.+}")
     async def stored_one(req: web.Request) -> web.Response:

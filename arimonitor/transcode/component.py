@@ -4,7 +4,7 @@ What it needs from the engine (plugged in by the composition root, one line each
 
     tc = TranscodeComponent(cfg, store.connection, notify=notifier.publish,
                             describe=recording_meta, busy=live_recording_wav)
-    store.migrate(jobtables.MIGRATION, jobtables.SCHEMA)   # before TranscodeComponent is built
+    for m in TranscodeComponent.migrations(): store.migrate(*m)   # before it is built
     tc.start(loop)             # loop.add_socket(sock, handler) + loop.every(seconds, fn)
     tc.attach(handlers)        # handlers.on_event(type, fn(event, t)) for Recording* events
     tc.register_commands(registry)
@@ -31,7 +31,7 @@ import zmq
 
 from arimonitor.commands import render
 from arimonitor.transcode.jobs import JobBook
-from arimonitor.transcode.jobtables import MIGRATION, SCHEMA
+from arimonitor.transcode.jobtables import MIGRATIONS
 from arimonitor.transcode.rescan import Rescanner, ScanReport, tags_for
 from arimonitor.zmqbind import bind_private
 
@@ -67,7 +67,10 @@ class TranscodeComponent:
             conn.row_factory = sqlite3.Row
         self.book = JobBook(conn, self._send, deadline=cfg["transcoder.job_deadline"],
                             max_attempts=cfg["transcoder.max_attempts"], clock=clock, notify=notify)
-        self.rescanner = Rescanner([("recordings", cfg["paths.recordings"]),
+        # every server whose WAVs are on this host has its folder rescanned (fetched ones: no)
+        self.local_folders = {folder: server for server in cfg.servers
+                              if (folder := cfg.recordings_folder(server)) is not None}
+        self.rescanner = Rescanner([*(("recordings", f) for f in self.local_folders),
                                     ("mixmonitor", cfg["paths.mixmonitor"])],
                                    cfg["paths.mp3"], settle=settle, clock=clock)
         self.jobs_sock: zmq.Socket | None = None
@@ -79,9 +82,9 @@ class TranscodeComponent:
         self._last_backlog_log = 0.0
 
     @staticmethod
-    def tables() -> tuple[str, str]:
-        """(migration name, SQL) for the engine's Store.migrate."""
-        return MIGRATION, SCHEMA
+    def migrations() -> tuple[tuple[str, str], ...]:
+        """(migration name, SQL) for the engine's Store.migrate, in order."""
+        return MIGRATIONS
 
     # ---- wiring -------------------------------------------------------------------------------
 
@@ -176,10 +179,17 @@ class TranscodeComponent:
             self.book.submit(cand.wav, cand.mp3, tags=tags, source=cand.source,
                              bitrate=self.cfg["transcoder.bitrate"],
                              delete_wav=self.cfg["transcoder.delete_wav"],
-                             mp3_root=self.cfg["paths.mp3"])
+                             mp3_root=self.cfg["paths.mp3"], server=self._folder_server(cand.wav))
         for problem in report.errors:
             log.warning("rescan: %s", problem)
         return report
+
+    def _folder_server(self, wav: str) -> str | None:
+        """The server whose folder holds `wav` (None: the MixMonitor folder, anyone's)."""
+        for folder, server in self.local_folders.items():
+            if not os.path.relpath(wav, folder).startswith(".."):
+                return server
+        return None
 
     # ---- Asterisk's recording events ----------------------------------------------------------
 
@@ -192,25 +202,36 @@ class TranscodeComponent:
         tags["client_name"] = self.client_name(tags["client"])
         return tags
 
+    def _server(self, event: dict) -> str:
+        """The Asterisk a recording event came from (contract seam 1: set by the engine)."""
+        return event.get("server") or self.cfg.servers[0]
+
     def on_recording_started(self, event: dict, t: float = 0.0) -> None:
         rec = event["recording"]
         meta = self._meta(rec["name"])
         self.book.note_recording(rec["name"], "recording", client=meta["client"],
-                                 call_id=meta["call_id"], target=rec.get("target_uri", ""))
+                                 call_id=meta["call_id"], target=rec.get("target_uri", ""),
+                                 server=self._server(event))
 
     def on_recording_finished(self, event: dict, t: float = 0.0) -> str | None:
-        """A job for the WAV Asterisk just closed; None when it already has one (duplicate event)."""
+        """A job for the WAV Asterisk just closed; None when it already has one (duplicate event).
+        A server whose WAVs are not on this host ([ari:NAME] recordings): the worker fetches it
+        over that server's ARI into our fetched/ folder."""
         rec = event["recording"]
         name, fmt = rec["name"], rec.get("format") or "wav"
-        wav = os.path.join(self.cfg["paths.recordings"], f"{name}.{fmt}")
+        server = self._server(event)
+        folder = self.cfg.recordings_folder(server)
+        fetch = "" if folder is not None else name
+        wav = os.path.join(folder if folder is not None else self.cfg.fetched_folder(server),
+                           f"{name}.{fmt}")
         meta = self._meta(name)
         job_id = self.book.submit(wav, os.path.join(self.cfg["paths.mp3"], f"{name}.mp3"),
                                   tags=meta, source="ari", bitrate=self.cfg["transcoder.bitrate"],
                                   delete_wav=self.cfg["transcoder.delete_wav"],
-                                  mp3_root=self.cfg["paths.mp3"])
+                                  mp3_root=self.cfg["paths.mp3"], server=server, fetch=fetch)
         if job_id is not None:
             self.book.note_recording(name, "done", client=meta["client"], call_id=meta["call_id"],
-                                     target=rec.get("target_uri", ""), job_id=job_id)
+                                     target=rec.get("target_uri", ""), job_id=job_id, server=server)
         return job_id
 
     def on_recording_failed(self, event: dict, t: float = 0.0) -> None:
@@ -220,4 +241,4 @@ class TranscodeComponent:
         log.warning("recording %s failed: %s", rec["name"], reason)
         self.book.note_recording(rec["name"], "failed", client=meta["client"],
                                  call_id=meta["call_id"], target=rec.get("target_uri", ""),
-                                 reason=str(reason))
+                                 reason=str(reason), server=self._server(event))

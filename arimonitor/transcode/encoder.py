@@ -85,7 +85,7 @@ def _target_folder(conv: Conversion) -> Path:
     return target
 
 
-def _already_done(conv: Conversion) -> Outcome | None:
+def already_done(conv: Conversion) -> Outcome | None:
     """A resent job whose earlier attempt finished and deleted the WAV: report, redo nothing."""
     if not os.path.exists(conv.mp3):
         return None
@@ -124,7 +124,7 @@ def convert(conv: Conversion, encoders: Sequence[Encoder],
     started = time.perf_counter()
     folder = _target_folder(conv)
     if not os.path.exists(conv.wav):
-        done = _already_done(conv)
+        done = already_done(conv)
         if done is not None:
             return done
         raise MissingWav(f"{conv.wav}: no such file")

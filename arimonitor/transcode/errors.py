@@ -38,6 +38,13 @@ class MissingWav(TranscodeError):
     retry = True  # a share may come back; attempts are bounded anyway
 
 
+class FetchFailed(TranscodeError):
+    """The WAV of a server on another host could not be fetched over its ARI (down, refused,
+    cut mid-file): it stays on that server, and the job is tried again."""
+    code = "fetch_failed"
+    retry = True
+
+
 class MissingFolder(TranscodeError):
     """The MP3 root is absent (unmounted?): we do not create it somewhere else."""
     code = "missing_folder"

@@ -70,8 +70,10 @@ class JobBook(JobViews):
 
     def submit(self, wav: str, mp3: str, *, tags: Mapping[str, str] | None = None,
                source: str = "ari", bitrate: int = 32, sample_rate: int | None = None,
-               delete_wav: bool = False, mp3_root: str | None = None) -> str | None:
-        """Insert (commit) a job, then send what the window allows; None if the WAV has a job."""
+               delete_wav: bool = False, mp3_root: str | None = None, server: str | None = None,
+               fetch: str = "") -> str | None:
+        """Insert (commit) a job, then send what the window allows; None if the WAV has a job.
+        `fetch`: the recording's name on `server`, whose WAV the worker fetches over ARI."""
         tags = dict(tags or {})
         job_id = uuid.uuid4().hex[:16]
         now = self.clock()
@@ -81,10 +83,11 @@ class JobBook(JobViews):
             est = 0.0
         cur = self.db.execute(
             "INSERT OR IGNORE INTO transcode_jobs (job_id, wav, mp3, mp3_root, client, call_id, tags,"
-            " source, bitrate, sample_rate, delete_wav, state, next_try, created, est_seconds)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " source, bitrate, sample_rate, delete_wav, state, next_try, created, est_seconds,"
+            " server, fetch) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (job_id, wav, mp3, mp3_root, tags.get("client", ""), tags.get("call_id", ""),
-             json.dumps(tags), source, bitrate, sample_rate, int(delete_wav), PENDING, now, now, est))
+             json.dumps(tags), source, bitrate, sample_rate, int(delete_wav), PENDING, now, now, est,
+             server, fetch))
         if cur.rowcount == 0:
             return None
         self.counters["submitted"] += 1
@@ -121,6 +124,8 @@ class JobBook(JobViews):
                 "mp3_root": row["mp3_root"], "bitrate": row["bitrate"],
                 "sample_rate": row["sample_rate"], "tags": json.loads(row["tags"] or "{}"),
                 "delete_wav": bool(row["delete_wav"])}
+        if row["fetch"]:
+            body["fetch"] = {"server": row["server"], "name": row["fetch"]}
         if not self.send(protocol.transcode_message(protocol.KIND_JOB, body)):
             return False
         # Recorded after the send: a crash in between leaves it pending, sent again later, and
@@ -249,7 +254,8 @@ class JobBook(JobViews):
             log.warning("job %s done with a warning: %s (%s)", row["job_id"], note, row["wav"])
         self._recent.append((now, float(body.get("wav_duration") or 0.0)))
         self._trim_recent(now)  # bounded to a window's worth of jobs even if no one asks
-        self.notify("recording.mp3", {"job_id": row["job_id"], "client": row["client"],
+        self.notify("recording.mp3", {"job_id": row["job_id"], "server": row["server"],
+                                      "client": row["client"],
                                       "call_id": row["call_id"], "mp3": body.get("mp3"),
                                       "duration": body.get("duration"),
                                       "wav_deleted": bool(body.get("wav_deleted"))})
@@ -257,7 +263,8 @@ class JobBook(JobViews):
 
     def _failure(self, job_id: str, code: str, reason: str, retry: bool, backoff: bool = True,
                  worker: str = "") -> None:
-        row = self.db.execute("SELECT failures, client, call_id, wav FROM transcode_jobs WHERE job_id=?",
+        row = self.db.execute("SELECT failures, client, call_id, wav, server FROM transcode_jobs"
+                              " WHERE job_id=?",
                               (job_id,)).fetchone()
         failures = row["failures"] + 1
         now = self.clock()
@@ -273,7 +280,8 @@ class JobBook(JobViews):
                         (FAILED, failures, now, code, reason, worker, job_id))
         self.counters["failed"] += 1
         log.error("job %s failed for good (%s): %s; WAV kept: %s", job_id, code, reason, row["wav"])
-        self.notify("recording.mp3_failed", {"job_id": job_id, "client": row["client"],
+        self.notify("recording.mp3_failed", {"job_id": job_id, "server": row["server"],
+                                             "client": row["client"],
                                              "call_id": row["call_id"], "code": code,
                                              "reason": reason, "wav": row["wav"]})
 

@@ -28,9 +28,26 @@ CREATE TABLE IF NOT EXISTS recording_log (
 """
 MIGRATION = "transcode-1"
 
+# Many Asterisk servers: each job and recording says whose it is (rows from before: NULL, the
+# first server's). `fetch`: the stored recording's name when the WAV is fetched over that
+# server's ARI (another host) and deleted there once the MP3 is verified; '' for a local WAV.
+SERVER_SCHEMA = """
+ALTER TABLE transcode_jobs ADD COLUMN server TEXT;
+ALTER TABLE transcode_jobs ADD COLUMN fetch TEXT NOT NULL DEFAULT '';
+ALTER TABLE recording_log ADD COLUMN server TEXT
+"""
+SERVER_MIGRATION = "transcode-2-server"
+
+MIGRATIONS = ((MIGRATION, SCHEMA), (SERVER_MIGRATION, SERVER_SCHEMA))
+
 
 def create_tables(conn: sqlite3.Connection) -> None:
-    """For tests and tools without the engine's Store (which runs SCHEMA as a migration)."""
-    for statement in SCHEMA.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    """For tests and tools without the engine's Store (which runs MIGRATIONS in order)."""
+    for _name, script in MIGRATIONS:
+        for statement in script.split(";"):
+            if statement.strip():
+                try:
+                    conn.execute(statement)
+                except sqlite3.OperationalError as exc:
+                    if "duplicate column" not in str(exc):  # tables made by an earlier call
+                        raise

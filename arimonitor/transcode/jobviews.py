@@ -112,16 +112,18 @@ class JobViews:
     # ---- recordings (RecordingStarted/Finished/Failed as Asterisk reported them) -------------
 
     def note_recording(self, name: str, state: str, *, client: str = "", call_id: str = "",
-                       target: str = "", reason: str = "", job_id: str | None = None) -> None:
+                       target: str = "", reason: str = "", job_id: str | None = None,
+                       server: str | None = None) -> None:
         now = self.clock()
         self.db.execute(
             "INSERT INTO recording_log (name, client, call_id, target, state, reason, started, updated,"
-            " job_id) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET state=excluded.state,"
+            " job_id, server) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET"
+            " state=excluded.state, server=COALESCE(excluded.server, server),"
             " reason=excluded.reason, updated=excluded.updated,"
             " job_id=COALESCE(excluded.job_id, job_id),"
             " client=COALESCE(NULLIF(excluded.client, ''), client),"
             " call_id=COALESCE(NULLIF(excluded.call_id, ''), call_id)",
-            (name, client, call_id, target, state, reason, now, now, job_id))
+            (name, client, call_id, target, state, reason, now, now, job_id, server))
 
     def interrupt_recordings(self, reason: str) -> int:
         """At engine start: recordings still 'recording' from the previous run are 'interrupted'

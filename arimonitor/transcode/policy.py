@@ -44,6 +44,7 @@ class CallInfo:
     destination: str = ""
     our_bridge: str | None = None  # a bridge we created in our app: record it directly
     channel: str = ""              # the channel to snoop when we only observe the call
+    server: str = ""               # the Asterisk it is on ("": the only one)
 
 
 @dataclass(frozen=True)

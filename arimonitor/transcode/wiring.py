@@ -147,6 +147,60 @@ class WorkerAri:
                       lambda: self.rest.delete(f"/channels/{_q(channel_id)}", params={"reason": "normal"}))
 
 
+class ServersAri:
+    """The Recorder's ARI with several Asterisk servers: one WorkerAri per server, made at its
+    first call (contract seam 2), the server being the one of the call being recorded
+    (`serving(server)` before the Recorder acts on a call). A recording name and a snoop
+    remember their server, so stopping and hanging up go where they were started."""
+
+    KEEP = 2000  # names/snoops remembered (dropped when used; oldest first past this)
+
+    def __init__(self, make: Callable[[str], WorkerAri], first: str) -> None:
+        self._make = make
+        self._ari: dict[str, WorkerAri] = {}
+        self._where: dict[str, str] = {}  # recording name or snoop id -> server
+        self.server = first
+
+    def serving(self, server: str) -> ServersAri:
+        self.server = server
+        return self
+
+    def at(self, server: str) -> WorkerAri:
+        ari = self._ari.get(server)
+        if ari is None:
+            ari = self._ari[server] = self._make(server)
+        return ari
+
+    def _here(self, *keys: str) -> WorkerAri:
+        for key in keys:
+            if len(self._where) >= self.KEEP:
+                self._where.pop(next(iter(self._where)))
+            self._where[key] = self.server
+        return self.at(self.server)
+
+    def _there(self, key: str) -> WorkerAri:
+        return self.at(self._where.pop(key, self.server))
+
+    def record_bridge(self, bridge_id: str, name: str, fmt: str) -> None:
+        self._here(name).record_bridge(bridge_id, name, fmt)
+
+    def snoop(self, channel_id: str, snoop_id: str) -> None:
+        self._here(snoop_id).snoop(channel_id, snoop_id)
+
+    def record_channel(self, channel_id: str, name: str, fmt: str) -> None:
+        self._here(name).record_channel(channel_id, name, fmt)
+
+    def stop_recording(self, name: str) -> None:
+        self._there(name).stop_recording(name)
+
+    def hangup(self, channel_id: str) -> None:
+        self._there(channel_id).hangup(channel_id)
+
+    def close(self) -> None:
+        for ari in self._ari.values():
+            ari.rest.close()
+
+
 class RecordingComponent:
     """The transcoder pool and the recording policy, plugged into an Engine."""
 
@@ -155,11 +209,9 @@ class RecordingComponent:
         self.engine = engine
         self.cfg = cfg
         self._records: tuple[Any, Mapping[str, bool | None]] = (None, {})
-        database = engine.database(*TranscodeComponent.tables())
-        self.rest = AriRest.from_config(cfg)  # its own session, used only on the REST worker
-        self.ari = WorkerAri(self.rest, engine.submit_rest, cfg["ari.app"],
-                             refused=lambda name, reason: self.recorder.refused(name, reason),
-                             run_steps=engine.run_steps, wanted=lambda name: self.recorder.wants(name))
+        for migration in TranscodeComponent.migrations():
+            database = engine.database(*migration)
+        self.ari = ServersAri(self.worker_ari, cfg.servers[0])
         self.recorder = Recorder(self.ari, records=self.records,
                                  default=lambda: cfg["recordings.default_record"],
                                  failed=self.recording_failed)
@@ -180,6 +232,13 @@ class RecordingComponent:
         # the restart): look again every few seconds until none is left waiting.
         self.rescan_pending = False
         engine.every(RESCAN_PENDING_EVERY, self.rescan_if_pending)
+
+    def worker_ari(self, server: str) -> WorkerAri:
+        """A server's recording REST: its own session, used only on the REST worker."""
+        cfg = self.cfg.for_server(server)
+        return WorkerAri(AriRest.from_config(cfg), self.engine.submit_rest, cfg["ari.app"],
+                         refused=lambda name, reason: self.recorder.refused(name, reason),
+                         run_steps=self.engine.run_steps, wanted=lambda name: self.recorder.wants(name))
 
     def on_resynced(self, _topic: str, _body: dict[str, Any]) -> None:
         report = self.transcode.rescan()
@@ -215,7 +274,7 @@ class RecordingComponent:
 
     def close(self) -> None:
         self.transcode.close()
-        self.rest.close()
+        self.ari.close()
 
     # ---- what the parts need from the engine ----------------------------------------------------
 
@@ -266,11 +325,13 @@ class RecordingComponent:
         first = next((ch for ch in watched if ch["id"] == call["id"]), watched[0])
         return CallInfo(id=call["id"], client=call["client"],
                         answered=call["answered"] or body.get("t") or 0.0,
-                        origin=call["origin"], destination=call["destination"], channel=first["id"])
+                        origin=call["origin"], destination=call["destination"], channel=first["id"],
+                        server=call.get("server") or self.cfg.servers[0])
 
     def on_call_up(self, _topic: str, body: dict) -> None:
         info = self.call_info(body)
         if info is not None:
+            self.ari.serving(info.server)
             self.recorder.call_answered(info)
 
     def on_call_ended(self, _topic: str, body: dict) -> None:

@@ -12,6 +12,7 @@ the engine to give it to another worker without counting a failure.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -22,10 +23,11 @@ from typing import Any
 
 import zmq
 
+from arimonitor import datatypes as dt
 from arimonitor import protocol
-from arimonitor.transcode.encoder import Conversion, convert
+from arimonitor.transcode.encoder import Conversion, already_done, convert
 from arimonitor.transcode.encoders import Encoder
-from arimonitor.transcode.errors import Abandoned, BadJob, TranscodeError
+from arimonitor.transcode.errors import Abandoned, BadJob, FetchFailed, TranscodeError
 
 POLL_MS = 250
 
@@ -60,6 +62,19 @@ def parse_job(body: Any) -> Conversion:
                       delete_wav=body.get("delete_wav") is True, mp3_root=root)
 
 
+def parse_fetch(body: dict) -> tuple[str, str] | None:
+    """(server, recording name) of a job whose WAV is fetched over ARI; None: a local WAV."""
+    fetch = body.get("fetch")
+    if fetch is None:
+        return None
+    if not isinstance(fetch, dict) or not isinstance(fetch.get("name"), str) or not fetch["name"]:
+        raise BadJob("fetch needs a non-empty string 'name'")
+    try:
+        return dt.server_name(fetch.get("server") or ""), fetch["name"]
+    except ValueError as exc:
+        raise BadJob(f"fetch: {exc}") from None
+
+
 def delete_wav_note(body: dict) -> str | None:
     """A note when `delete_wav` is neither a JSON true nor false: such a job keeps its WAV
     ("no" or "false" as a string must never delete a recording)."""
@@ -73,7 +88,7 @@ class Worker:
     def __init__(self, name: str, jobs_addr: str, results_addr: str, encoders: Sequence[Encoder],
                  stopper, log: logging.Logger | None = None, *, hello_interval: float = 2.0,
                  grace: float = 5.0, speed: dict[str, float] | None = None,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, fetcher: Any = None) -> None:
         self.name = name
         self.jobs_addr = jobs_addr
         self.results_addr = results_addr
@@ -84,6 +99,7 @@ class Worker:
         self.grace = grace
         self.speed = speed or {}
         self.ctx = context or zmq.Context.instance()
+        self.fetcher = fetcher  # fetch.Fetcher: the WAVs of a server on another host
         self.busy: str | None = None
         self.done = 0
         self.failed = 0
@@ -168,6 +184,7 @@ class Worker:
                 raise BadJob(f"expected [job, json], got {len(frames)} part(s)")
             body = protocol.loads(frames[1])
             conv = parse_job(body)
+            fetch = parse_fetch(body)
         except (BadJob, ValueError) as exc:
             job_id = body.get("job_id") if isinstance(body, dict) else None
             self.malformed += 1
@@ -177,11 +194,15 @@ class Worker:
             return
         send(protocol.transcode_message(protocol.KIND_STARTED, {
             "job_id": conv.job_id, "attempt": body.get("attempt", 0), "worker": self.name}))
-        send(self._run(conv, body))
+        send(self._run(conv, body, fetch))
 
-    def _run(self, conv: Conversion, body: dict) -> list[bytes]:
+    def _run(self, conv: Conversion, body: dict, fetch: tuple[str, str] | None = None) -> list[bytes]:
         self.busy = conv.job_id
         try:
+            if fetch is not None:
+                # our copy goes once the MP3 is verified; the server's WAV by delete_wav, after
+                conv = dataclasses.replace(conv, delete_wav=True)
+                self._fetch(conv, *fetch)
             out = convert(conv, self.encoders, self._check)
         except TranscodeError as exc:
             if not isinstance(exc, Abandoned):
@@ -202,9 +223,29 @@ class Worker:
         if note:
             self.log.warning("job %s: %s", conv.job_id, note)
             notes.append(note)
+        deleted = out.wav_deleted
+        if fetch is not None:
+            deleted = body.get("delete_wav") is True and self._delete_fetched(conv, *fetch, notes)
         return self._result(body, ok=True, mp3=out.mp3, duration=out.duration,
                             wav_duration=out.wav_duration, seconds=out.seconds, encoder=out.encoder,
-                            wav_deleted=out.wav_deleted, notes=notes)
+                            wav_deleted=deleted, notes=notes)
+
+    def _fetch(self, conv: Conversion, server: str, name: str) -> None:
+        """The WAV from its server, unless here already or converted by an earlier attempt."""
+        if os.path.exists(conv.wav) or already_done(conv) is not None:
+            return
+        if self.fetcher is None:
+            raise FetchFailed(f"{name}: this worker cannot fetch from {server}")
+        size = self.fetcher.fetch(server, name, conv.wav)
+        self.log.info("job %s: fetched %s from %s (%d bytes)", conv.job_id, name, server, size)
+
+    def _delete_fetched(self, conv: Conversion, server: str, name: str, notes: list[str]) -> bool:
+        """The server's WAV, deleted only now that the MP3 is verified."""
+        kept = self.fetcher.delete(server, name) if self.fetcher is not None else "no fetcher"
+        if kept:
+            self.log.warning("job %s: %s", conv.job_id, kept)
+            notes.append(kept)
+        return kept is None
 
     def _result(self, body: dict, **fields) -> list[bytes]:
         result = {"job_id": body.get("job_id"), "attempt": body.get("attempt", 0), "worker": self.name,

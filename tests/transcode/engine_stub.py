@@ -23,7 +23,8 @@ def main() -> int:
     applied = open(sys.argv[1], "a", buffering=1)  # noqa: SIM115  open until killed
     cfg = load_config()
     store = Store(cfg["paths.database"])
-    store.migrate(*TranscodeComponent.tables())
+    for migration in TranscodeComponent.migrations():
+        store.migrate(*migration)
 
     def notify(topic: str, body: dict) -> None:
         if topic == "recording.mp3":
