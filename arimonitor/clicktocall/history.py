@@ -46,13 +46,17 @@ CREATE TABLE IF NOT EXISTS c2c_flows (
 """
 
 _FIELDS = ("client", "origin", "destination", "result", "reason", "text", "cause", "cause_txt",
-           "duration", "recording")
+           "duration", "recording", "server")
 MAX_EVENTS = 20
 
 
 class OutcomeStore:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
+        # `server` (the Asterisk of the call, issue 14): added to a table made before it
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(c2c_outcomes)")}
+        if "server" not in columns:
+            connection.execute("ALTER TABLE c2c_outcomes ADD COLUMN server TEXT")
 
     def record(self, body: dict[str, Any]) -> None:
         """Upsert the request's row with one outcome body (event name, time, fields)."""
