@@ -223,9 +223,13 @@ class RecordingComponent:
     def worker_ari(self, server: str) -> WorkerAri:
         """A server's recording REST: its own session, used only on the REST worker."""
         cfg = self.cfg.for_server(server)
+
+        def run_steps(name: str, steps: Any, done: Any, alive: Any = None) -> None:
+            # the snoop channel the steps wait for is created on this server
+            self.engine.run_steps(name, steps, done, alive, server=server)
         return WorkerAri(AriRest.from_config(cfg), self.engine.submit_rest, cfg["ari.app"],
                          refused=lambda name, reason: self.recorder.refused(name, reason),
-                         run_steps=self.engine.run_steps, wanted=lambda name: self.recorder.wants(name))
+                         run_steps=run_steps, wanted=lambda name: self.recorder.wants(name))
 
     def on_resynced(self, _topic: str, _body: dict[str, Any]) -> None:
         report = self.transcode.rescan()
@@ -297,7 +301,7 @@ class RecordingComponent:
 
     def call_info(self, body: dict) -> CallInfo | None:
         """What the policy needs of an answered call; None for calls it must leave alone."""
-        call = self.engine.call(body.get("id", ""))
+        call = self.engine.call(body.get("id", ""), body.get("server"))
         if call is None:
             return None
         channels = call["channel_views"]
