@@ -19,6 +19,17 @@ CLIENTS = "[101]\nnome=Grava Sempre\ngravar=S\nmax_chamadas=8\n"
 PHONES = ["1013010", "1013015"]
 
 
+def linked_with_a_worker(address: str, servers: set[str]) -> bool:
+    """The engine answers, linked to every server, and a transcoder worker is alive."""
+    try:
+        status = ctl(address, "status", timeout=1)["data"]
+    except TimeoutError:
+        return False  # not bound yet
+    views = status.get("servers") or {status["link"].get("server"): status}
+    linked = {name for name, view in views.items() if view["link"]["state"] == "connected"}
+    return linked == servers and ctl(address, "jobs", timeout=1)["data"]["workers_alive"] >= 1
+
+
 def test_a_fetched_recording_becomes_an_mp3_then_leaves_the_server(tmp_path):
     (tmp_path / "__CLIENTES__.DEF").write_text(CLIENTS, encoding="utf-8")
     (tmp_path / "endpoints_pjsip.def").write_text("".join(
@@ -36,14 +47,7 @@ def test_a_fetched_recording_becomes_an_mp3_then_leaves_the_server(tmp_path):
             start_stack(procs, ini, tmp_path, extra=(("transcoder.py", "--name", "transcoder_00"),))
             address = control_address(tmp_path)
 
-            def ready() -> bool:
-                try:
-                    status = ctl(address, "status", timeout=1)["data"]
-                except TimeoutError:
-                    return False
-                jobs = ctl(address, "jobs", timeout=1)["data"]
-                return status["link"]["state"] == "connected" and jobs["workers_alive"] >= 1
-            eventually(ready, timeout=40, interval=0.2)
+            eventually(lambda: linked_with_a_worker(address, {"pbx9"}), timeout=40, interval=0.2)
             for n, phone in enumerate(PHONES):
                 sim.control.register(phone, ip=f"10.1.0.{n + 1}", port=5060)
             sim.control.behaviour(PHONES[0], talk=10.0)  # 2 s of wall time
@@ -98,15 +102,7 @@ def test_two_servers_each_call_recorded_on_its_own_and_pbx2s_wav_fetched(tmp_pat
                                                      ("transcoder.py", "--name", "transcoder_00")))
             address = control_address(tmp_path)
 
-            def ready() -> bool:
-                try:
-                    status = ctl(address, "status", timeout=1)["data"]
-                except TimeoutError:
-                    return False
-                links = {name: view["link"]["state"] for name, view in (status.get("servers") or {}).items()}
-                jobs = ctl(address, "jobs", timeout=1)["data"]
-                return links == {"pbx1": "connected", "pbx2": "connected"} and jobs["workers_alive"] >= 1
-            eventually(ready, timeout=40, interval=0.2)
+            eventually(lambda: linked_with_a_worker(address, {"pbx1", "pbx2"}), timeout=40, interval=0.2)
             callers = {}
             for server, (caller, callee) in phones.items():
                 sim = sims[server]
