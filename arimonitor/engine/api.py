@@ -165,8 +165,9 @@ class EngineApi(Protocol):
                       server: str | None = None) -> int:
         """How many ended calls that filter has (the history shows the newest `limit`)."""
 
-    def call(self, call_id: str) -> dict[str, Any] | None:
-        """A live call's view plus `channel_views`: its channels' views, in id order."""
+    def call(self, call_id: str, server: str | None = None) -> dict[str, Any] | None:
+        """A live call's view plus `channel_views`: its channels' views, in id order. `server`:
+        on that server (two servers may give the same uniqueid); None: the first that has it."""
 
     def channels(self, prefix: str = "") -> list[dict[str, Any]]:
         """Views of the live channels whose id starts with `prefix`."""
@@ -235,12 +236,14 @@ class EngineApi(Protocol):
         the connection is the engine's (loop thread only)."""
 
     def run_steps(self, name: str, steps: Sequence[Step], done: StepsDone,
-                  alive: Callable[[], bool] | None = None) -> None:
+                  alive: Callable[[], bool] | None = None, server: str | None = None) -> None:
         """REST requests made on an event, in order on the REST worker thread, each sent once the
         engine has seen what it `needs` (a channel's StasisStart, a bridge); a 409/422 race is
         sent again at the StasisStart; done(None) when all were answered, else done(error):
         the REST error, `StateNotReached` (ari.state_timeout, or the channel went), `Cancelled`
-        (alive() false; None: always wanted). Loop thread."""
+        (alive() false; None: always wanted). `server`: whose state they wait on (a channel the
+        steps create, e.g. a snoop, is on no server yet); None: the server holding a channel or
+        bridge they name, else the first. Loop thread."""
 
     def submit_rest(self, work: Callable[[], Any], done: Done | None = None) -> None:
         """Run work() on the engine's REST worker thread, in order; done(result, error) on the

@@ -123,8 +123,9 @@ class EngineDoor:
                       server: str | None = None) -> int:
         return self._store.count_calls(client, since, server)
 
-    def call(self, call_id: str) -> dict[str, Any] | None:
-        for watch in self._watches:
+    def call(self, call_id: str, server: str | None = None) -> dict[str, Any] | None:
+        watches = [w for w in self._watches if w.server == server] if server else self._watches
+        for watch in watches:
             call = watch.state.calls.get(call_id)
             if call is not None:
                 channels = watch.state.channels
@@ -263,8 +264,9 @@ class EngineDoor:
         self._rest_worker.submit(work, done)
 
     def run_steps(self, name: str, steps: Sequence[Step], done: StepsDone,
-                  alive: Callable[[], bool] | None = None) -> None:
-        self._steps_watch(steps).readiness.run(name, steps, done, alive)
+                  alive: Callable[[], bool] | None = None, server: str | None = None) -> None:
+        watch = self._watch(server) if server else self._steps_watch(steps)
+        watch.readiness.run(name, steps, done, alive)
 
     def _steps_watch(self, steps: Sequence[Step]) -> Watch:
         """The server whose state the steps wait on: the one holding a channel or bridge they
