@@ -70,6 +70,8 @@ def test_status_names_every_server_its_link_and_what_the_engine_set_aside(two):
     assert data["link"]["server"] == "pbx1"
     assert [(v["server"], v.get("set_aside")) for v in data["server_list"]] == [
         ("pbx1", None), ("pbx2", None), ("pbx9", 7)]
+    reader = next(x for x in shown["text"].splitlines() if x.startswith("reader:"))
+    assert "pbx1 not seen yet" in reader and "; pbx2 not seen yet" in reader, reader
     line = next(x for x in shown["text"].splitlines() if x.startswith("servers:"))
     assert "pbx1 (" in line and "pbx2 (" in line and "pbx9 (not configured, 7 set aside)" in line
     assert any(p.startswith("pbx2 link:") for p in data["problems"]), data["problems"]
