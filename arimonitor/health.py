@@ -122,13 +122,33 @@ def file_problems(tables: Any) -> list[str]:
     return found
 
 
+def server_problems(servers: dict[str, dict[str, Any]] | None, first: str | None) -> list[str]:
+    """The further servers' link, REST probe and outage, each problem naming its server
+    ("pbx2 link: disconnected (...)"); `servers`: name -> {"link": ..., "probe": ...,
+    "outage_open_since": ...} or a link view itself; `first` (shown as before) is skipped."""
+    found = []
+    for name, view in (servers or {}).items():
+        if name == first:
+            continue
+        link = view.get("link") if isinstance(view.get("link"), dict) else view
+        for problem in (link_problem(link), probe_problem(view.get("probe") or {}),
+                        outage_problem(link, view.get("outage_open_since"))):
+            if problem:
+                part, _, words = problem.partition(": ")
+                found.append(f"{name} {part}: {words}")
+    return found
+
+
 def problems(*, link: dict[str, Any], probe: dict[str, Any], outage_open_since: float | None,
              transcoders: dict[str, Any] | None, transcoders_expected: int,
              clicktocall: Iterable[dict[str, Any]], clicktocall_expected: bool, tables: Any,
-             now: float, store: dict[str, Any] | None = None) -> list[str]:
-    """Every problem, most basic first (no link explains most of the rest)."""
-    found = [p for p in (link_problem(link), probe_problem(probe), outage_problem(link, outage_open_since),
-                         store_problem(store), transcoder_problem(transcoders, transcoders_expected)) if p]
+             now: float, store: dict[str, Any] | None = None,
+             servers: dict[str, dict[str, Any]] | None = None) -> list[str]:
+    """Every problem, most basic first (no link explains most of the rest). `servers`: every
+    watched server's link (several servers); the first's are `link`/`probe`/`outage_open_since`."""
+    found = [p for p in (link_problem(link), probe_problem(probe), outage_problem(link, outage_open_since)) if p]
+    found += server_problems(servers, link.get("server"))
+    found += [p for p in (store_problem(store), transcoder_problem(transcoders, transcoders_expected)) if p]
     found += clicktocall_problems(clicktocall, clicktocall_expected, now)
     found += file_problems(tables)
     return found

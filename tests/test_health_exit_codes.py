@@ -272,8 +272,10 @@ def test_an_outage_is_logged_once_then_counted_with_bounded_lines(tmp_path):
     port = free_port()
     with asterisk_tree(tmp_path, f"http://127.0.0.1:{port}/ari") as (env, tree):
         assert run_arimonitor("start", "--no-wait-ari", env=env).returncode == 0
-        eventually(lambda: _json("stats", env=env)["data"]["counters"]["resync_failures"] >= 5,
-                   timeout=40, interval=0.5)
+        # `start --no-wait-ari` may return before the engine's control socket exists: an
+        # unreachable engine (an error reply, no data) is "not yet"
+        eventually(lambda: (_json("stats", env=env).get("data") or {}).get("counters", {})
+                   .get("resync_failures", 0) >= 5, timeout=40, interval=0.5)
         engine_log = (tree.log_dir / "engine.log").read_text().splitlines()
         about_resync = [line for line in engine_log if "resync" in line]
         failed = [line for line in about_resync if "failed" in line]

@@ -18,8 +18,17 @@ def arictl(env: dict, *words: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_two_servers_two_readers_each_connected_to_its_own(tmp_path):
-    with SimServer() as pbx1, SimServer() as pbx2, asterisk_tree(
+def arictl_status(env: dict, *words: str) -> tuple[int, dict]:
+    """`status` answers with its health in the exit code: 0 healthy, 1 degraded."""
+    result = subprocess.run([PYTHON, str(ROOT / "bin" / "arictl"), "--json", "status", *words],
+                            env=env, capture_output=True, text=True, timeout=30, cwd=ROOT, check=False)
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    return result.returncode, json.loads(result.stdout)["data"]
+
+
+def test_two_servers_each_watched_with_its_own_state_outage_and_resync(tmp_path):
+    with SimServer(endpoints=["1003000", "1003010"]) as pbx1, \
+            SimServer(endpoints=["1003020", "1003030"]) as pbx2, asterisk_tree(
             tmp_path, pbx1.url, pbx1.password,
             {"ari": {"url": pbx1.url, "password": pbx1.password, "server_id": "pbx1"},
              "ari:pbx2": {"url": pbx2.url, "password": pbx2.password}}) as (env, tree):
@@ -35,13 +44,67 @@ def test_two_servers_two_readers_each_connected_to_its_own(tmp_path):
             eventually(lambda n=name, s=sim: f"connected to {s.ws_url.split('?')[0]}"
                        in (tree.log_dir / f"{n}.log").read_text(), timeout=10)
 
-        # the envelope carries the real server id: the engine links to pbx1, and sets
-        # pbx2's messages aside (named, counted) rather than mixing them into pbx1's state
-        def engine_sees_both() -> bool:
-            status = arictl(env, "status")["data"]
-            assert status["link"]["state"] == "connected", status["link"]
-            assert status["link"]["server"] == "pbx1", status["link"]
+        # the engine keeps both: each server's link, the first's at the top as before
+        def both_linked() -> bool:
+            code, status = arictl_status(env)
+            links = {name: view["link"]["state"] for name, view in status["servers"].items()}
+            assert links == {"pbx1": "connected", "pbx2": "connected"}, links
+            assert status["link"]["server"] == "pbx1" and code == 0, status["problems"]
             return True
-        eventually_assert(engine_sees_both, timeout=20)
-        eventually(lambda: "messages of server 'pbx2' set aside"
-                   in (tree.log_dir / "engine.log").read_text(), timeout=20)
+        eventually_assert(both_linked, timeout=20)
+
+        # endpoints learn their server from where they register
+        pbx1.control.register("1003000", ip="10.1.0.1")
+        pbx2.control.register("1003020", ip="10.2.0.1")
+
+        def servers_of_endpoints() -> bool:
+            rows = {r["id"]: r["server"] for r in arictl(env, "list")["data"]}
+            assert (rows["1003000"], rows["1003020"], rows["1003010"]) == ("pbx1", "pbx2", None), rows
+            return True
+        eventually_assert(servers_of_endpoints, timeout=15)
+        assert [r["id"] for r in arictl(env, "list", "--server", "pbx2")["data"]] == ["1003020"]
+        # `endpoints` checks each server with its own GET /endpoints
+        swept = arictl(env, "endpoints")["data"]["servers"]
+        assert (swept["pbx1"]["online"], swept["pbx2"]["online"]) == (1, 1), swept
+
+        # calls on both at once, long enough to outlast what follows
+        for sim, caller, callee in ((pbx1, "1003000", "1003010"), (pbx2, "1003020", "1003030")):
+            sim.control.register(callee, ip="10.9.0.1")
+            for ep in (caller, callee):
+                sim.control.behaviour(ep, talk=300.0, answer_after=0.2)
+            sim.control.call(caller, callee)
+
+        def calls_on_both() -> dict:
+            calls = arictl(env, "calls")["data"]
+            assert sorted(c["server"] for c in calls) == ["pbx1", "pbx2"], calls
+            return {c["server"]: c["id"] for c in calls}
+        ids = eventually_assert(calls_on_both, timeout=15)
+
+        # pbx2 goes away: an outage of pbx2 only, status degraded naming it
+        pbx2.control.restart(down_for=4.0, wait=False)
+
+        def pbx2_out() -> bool:
+            code, status = arictl_status(env)
+            assert status["servers"]["pbx2"]["outage_open_since"] is not None, status["servers"]
+            assert code == 1 and any(p.startswith("pbx2 ") for p in status["problems"]), status["problems"]
+            assert status["servers"]["pbx1"]["outage_open_since"] is None
+            assert status["servers"]["pbx1"]["link"]["state"] == "connected"
+            return True
+        eventually_assert(pbx2_out, timeout=15)
+        assert ids["pbx1"] in [c["id"] for c in arictl(env, "calls", "--server", "pbx1")["data"]]
+
+        # it comes back: resynced and its outage closed, pbx2 only; pbx1's call never touched
+        def pbx2_back() -> dict:
+            code, status = arictl_status(env)
+            pbx2_view = status["servers"]["pbx2"]
+            assert pbx2_view["outage_open_since"] is None and pbx2_view["last_outage"], pbx2_view
+            assert code == 0, status["problems"]
+            return status
+        status = eventually_assert(pbx2_back, timeout=30)
+        assert status["servers"]["pbx1"]["last_outage"] is None
+        assert status["servers"]["pbx1"]["state"]["asterisk_startup"]
+        calls = arictl(env, "calls")["data"]
+        assert [(c["server"], c["id"]) for c in calls] == [("pbx1", ids["pbx1"])], calls
+        ended = arictl(env, "history", "--server", "pbx2")["data"]
+        assert ids["pbx2"] in [r["id"] for r in ended]
+        assert arictl(env, "history", "--server", "pbx1")["data"] == []

@@ -40,10 +40,13 @@ class ClickToCallComponent:
         cfg = engine.cfg
         self.engine = engine
         self.store = OutcomeStore(engine.database(MIGRATION, SCHEMA))
-        # Its own session, used only from the REST worker thread.
-        self.rest = AriRest.from_config(cfg)
+        # One REST session per server, made at its first call, used only from the REST worker
+        # thread: a call's requests go to the server its leg A came from.
+        self.rests: dict[str, AriRest] = {}
+        first = cfg.servers[0]
         self.flow = ClickToCallFlow(
-            self.rest, engine.submit_rest, engine.publish, self.store,
+            self.rest_for(first), engine.submit_rest, engine.publish, self.store,
+            rest_for=self.rest_for, default_server=first,
             app=cfg["ari.app"], trunk_dial=cfg["clicktocall.trunk_dial"],
             default_timeout=cfg["clicktocall.default_timeout"],
             flows=FlowStore(engine.database(FLOWS_MIGRATION, FLOWS_SCHEMA)),
@@ -67,13 +70,20 @@ class ClickToCallComponent:
         engine.every(1.0, self.store.flush)
         engine.offer("clicktocall_store", self.store.view)
 
+    def rest_for(self, server: str) -> AriRest:
+        rest = self.rests.get(server)
+        if rest is None:
+            rest = self.rests[server] = AriRest.from_config(self.engine.cfg.for_server(server))
+        return rest
+
     def sweep(self) -> None:
         if waiting_for_b(self.flow, self.flow.clock(), SWEEP_GRACE):
             self.on_resynced("c2c.sweep", {}, grace=SWEEP_GRACE)
 
     def on_resynced(self, topic: str, body: dict[str, Any], grace: float = SETUP_GRACE) -> None:
         channels = [{"id": ch["id"], "name": ch["name"], "state": ch["state"],
-                     "stasis_args": ch["stasis_args"] if ch["in_stasis"] else []}
+                     "stasis_args": ch["stasis_args"] if ch["in_stasis"] else [],
+                     "server": ch.get("server")}
                     for ch in self.engine.channels("c2c-")]
         if self.restored is not None and topic == protocol.TOPIC_LINK_RESYNCED:
             restored, self.restored = self.restored, None
@@ -100,4 +110,5 @@ class ClickToCallComponent:
                 for c in self.flow.calls.values()]
 
     def close(self) -> None:
-        self.rest.close()
+        for rest in self.rests.values():
+            rest.close()

@@ -100,7 +100,10 @@ class ConsumerSession:
                                            thread_name_prefix="c2c-place")
         self.consumed = False
         self.counters = {"accepted": 0, "duplicate": 0, "refused": 0, "retried": 0,
-                         "exhausted": 0, "replied": 0, "dead_dropped": 0, "deferred": 0}
+                         "exhausted": 0, "replied": 0, "dead_dropped": 0, "deferred": 0,
+                         **getattr(placer, "counters", {})}
+        if hasattr(placer, "counters"):
+            placer.counters = self.counters  # one set for `status`; the placer counts in it too
         self._deferring: str | None = None  # why requests are deferred (logged once per episode)
         self._generation = 0
         self._inflight: dict[int, _Delivery] = {}
@@ -242,10 +245,12 @@ class ConsumerSession:
             self._deferring = None
         if decision.kind == P.ACCEPTED:
             self.counters["accepted"] += 1
-            self.log.info("c2c %s accepted: %s -> %s (client %s)", req.request_id, req.origin,
-                          req.destination, req.client)
+            self.log.info("c2c %s accepted: %s -> %s (client %s)%s", req.request_id, req.origin,
+                          req.destination, req.client,
+                          f" on {decision.server}" if decision.server else "")
             self._publish_event(outcomes.outcome(req.request_id, req.client, reasons.EV_ACCEPTED,
-                                                 origin=req.origin, destination=req.destination))
+                                                 origin=req.origin, destination=req.destination,
+                                                 server=decision.server or None))
             self._ack(delivery.tag, self.settings.test_ack_delay)
         elif decision.kind == P.DUPLICATE:
             self.counters["duplicate"] += 1
@@ -347,7 +352,8 @@ class ConsumerSession:
         """The final outcome to each request message's reply_to (its own correlation_id) and
         once to the results exchange, all confirmed; the ledger marks each as it is confirmed
         (`recorded` False: a refusal the ledger does not hold)."""
-        body = {**final.outcome, "client": final.outcome.get("client") or final.client}
+        body = {**final.outcome, "client": final.outcome.get("client") or final.client,
+                "server": final.outcome.get("server") or final.server or None}
         data = outcomes.encode(body)
         try:
             for route in final.routes:

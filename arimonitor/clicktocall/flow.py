@@ -13,6 +13,10 @@ B answers -> connected (and the bridge is recorded if the request or the client 
 either leg ends -> the other is hung up, the bridge destroyed, the final outcome published.
 Outcomes go out as engine PUB `c2c.<event>` (final: `c2c.final`) and into SQLite.
 
+Several Asterisk servers: a call belongs to the server its leg A came from (`event["server"]`,
+the first configured server when an event has none); the bridge, leg B, the recording and the
+hang-ups go to that server's REST (`rest_for(server)`), and every outcome carries `server`.
+
 Collaborators come in through the constructor; REST runs through `run(work, done)` (the
 engine's REST worker thread) and never touches this object's state from there. The setup and
 the recording go as steps through `run_steps` (the engine's, engine/readiness.py): addChannel and dial of leg
@@ -72,8 +76,11 @@ class ClickToCallFlow:
     def __init__(self, rest: Rest, run: Run, publish: Callable[[str, dict], None],
                  store: OutcomeStore | None, *, app: str, trunk_dial: str,
                  default_timeout: float = 30.0, clock: Callable[[], float] = time.time,
-                 flows: FlowStore | None = None, run_steps: RunSteps | None = None) -> None:
-        self.rest = rest
+                 flows: FlowStore | None = None, run_steps: RunSteps | None = None,
+                 rest_for: Callable[[str], Rest] | None = None, default_server: str = "") -> None:
+        self.rest = rest  # the default server's (the only one without `rest_for`)
+        self.rest_for = rest_for
+        self.default_server = default_server
         self.run = run
         self.run_steps: RunSteps = run_steps or SendAtOnce(run)
         self.publish = publish
@@ -103,12 +110,22 @@ class ClickToCallFlow:
             return None, ""
         return self.calls.get(parsed[0]), parsed[1]
 
+    def server_of(self, event: dict) -> str:
+        return event.get("server") or self.default_server
+
+    def _rest(self, call: FlowCall) -> Rest:
+        """The REST of the call's server."""
+        if self.rest_for is None:
+            return self.rest
+        return self.rest_for(call.server or self.default_server)
+
     def on_ChannelCreated(self, event: dict, t: float) -> None:
         parsed = parse_channel_id(event["channel"]["id"])
         if parsed is None or parsed[1] != "a" or parsed[0] in self.calls:
             return
         call = self.calls[parsed[0]] = FlowCall(parsed[0], t, self.default_timeout,
-                                                origin=endpoint_of(event["channel"]))
+                                                origin=endpoint_of(event["channel"]),
+                                                server=self.server_of(event))
         self.save(call)
         self._emit(call, reasons.EV_ACCEPTED, t)
 
@@ -162,6 +179,7 @@ class ClickToCallFlow:
             call = self.calls[args[1]] = FlowCall(args[1], t, self.default_timeout)
         if call.a_answered or call.final:
             return
+        call.server = self.server_of(event)  # leg A sits in this server's app
         self.origin_answered(call, channel, args, t)
 
     def origin_answered(self, call: FlowCall, channel: dict, args: list[str], t: float) -> None:
@@ -211,7 +229,7 @@ class ClickToCallFlow:
         return f"PJSIP/{call.destination}"
 
     def _setup(self, call: FlowCall, a_id: str, t: float) -> None:
-        rid, rest = call.request_id, self.rest
+        rid, rest = call.request_id, self._rest(call)
         bridge_id, b_id = f"c2c-{rid}", destination_channel_id(rid)
         endpoint, timeout = self.dial_string(call), str(int(call.timeout))
         call.bridge_id = bridge_id
@@ -271,7 +289,7 @@ class ClickToCallFlow:
         # client/date/id: the transcoder reads its tags from this shape of name.
         name = f"{call.client or 'c2c'}/{day}/c2c-{call.request_id}"
         call.recording = name
-        rid, bridge_id = call.request_id, call.bridge_id
+        rid, bridge_id, rest = call.request_id, call.bridge_id, self._rest(call)
         params = {"name": name, "format": "wav", "ifExists": "overwrite"}
 
         def done(error: BaseException | None) -> None:
@@ -282,12 +300,12 @@ class ClickToCallFlow:
                     self.save(call)
 
         step = Step(f"record bridge {bridge_id}",
-                    lambda: self.rest.post(f"/bridges/{bridge_id}/record", params=params),
+                    lambda: rest.post(f"/bridges/{bridge_id}/record", params=params),
                     needs=(need_bridge(bridge_id),))
         self.run_steps(f"c2c {rid}", [step], done, lambda: not call.final)
 
     def _hang_up(self, call: FlowCall) -> None:
-        rest, rid, bridge = self.rest, call.request_id, call.bridge_id
+        rest, rid, bridge = self._rest(call), call.request_id, call.bridge_id
 
         def work() -> None:
             for channel in (f"c2c-{rid}-a", f"c2c-{rid}-b"):
@@ -349,7 +367,9 @@ class ClickToCallFlow:
 
     def adopt(self, request_id: str, a: dict | None, t: float) -> FlowCall:
         """A call this flow never knew, found in Asterisk's channels (`a`: its leg A, if any)."""
-        call = self.calls[request_id] = FlowCall(request_id, t, self.default_timeout)
+        leg = a or {}
+        call = self.calls[request_id] = FlowCall(request_id, t, self.default_timeout,
+                                                 server=self.server_of(leg))
         if a is not None:
             self._apply_args(call, [str(x) for x in a.get("stasis_args") or ()], a)
         return call
@@ -377,7 +397,8 @@ class ClickToCallFlow:
             self._fail(call, reasons.ENDED_UNSEEN, t, text=text)
 
     def _emit(self, call: FlowCall, event: str, t: float, **fields: Any) -> None:
-        extra = {"origin": call.origin or None, "destination": call.destination or None, **fields}
+        extra = {"origin": call.origin or None, "destination": call.destination or None,
+                 "server": call.server or None, **fields}
         reason = extra.pop("reason", None)
         result = extra.pop("result", None)
         body = outcomes.outcome(call.request_id, call.client, event, result=result, reason=reason,

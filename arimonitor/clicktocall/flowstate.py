@@ -49,6 +49,7 @@ class FlowCall:
     origin_ringing: bool = False
     destination_ringing: bool = False
     final: bool = False
+    server: str = ""  # the Asterisk leg A came from: every REST request of the call goes there
 
 
 class Flow(Protocol):
@@ -132,6 +133,8 @@ def _adopt(flow: Flow, rid: str, found: dict[str, dict], bridges: set[str], now:
     """Legs of a request this flow never knew (its state lost, or placed while away)."""
     a, b = found.get("a"), found.get("b")
     call = flow.adopt(rid, a, now)
+    if a is None and b is not None and b.get("server"):
+        call.server = b["server"]  # only leg B left: the call is on its server
     log.info("c2c %s: adopted from Asterisk's channels (%s)", rid, ", ".join(sorted(found)))
     if b is not None:
         call.bridge_id = f"c2c-{rid}" if f"c2c-{rid}" in bridges else ""

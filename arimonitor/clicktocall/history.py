@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS c2c_flows (
 """
 
 _FIELDS = ("client", "origin", "destination", "result", "reason", "text", "cause", "cause_txt",
-           "duration", "recording")
+           "duration", "recording", "server")
 MAX_EVENTS = 20
 MAX_KEPT = 10000  # outcomes kept in memory while SQLite cannot be written
 
@@ -66,6 +66,10 @@ class OutcomeStore:
         self.kept: deque[dict[str, Any]] = deque()  # outcomes SQLite did not take yet
         self.dropped = 0
         self.error = ""  # why SQLite cannot be written; "" = fine
+        # `server` (the Asterisk of the call, issue 14): added to a table made before it
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(c2c_outcomes)")}
+        if "server" not in columns:
+            connection.execute("ALTER TABLE c2c_outcomes ADD COLUMN server TEXT")
 
     def record(self, body: dict[str, Any]) -> None:
         """Store one outcome body; kept in memory (never raised) if SQLite refuses it."""

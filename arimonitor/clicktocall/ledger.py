@@ -95,6 +95,7 @@ class Final:
     outcome: dict
     routes: tuple[Route, ...]   # request messages not yet answered
     results_sent: bool          # already on the results exchange
+    server: str = ""            # the Asterisk the call was placed on ("" if never placed)
 
 
 class Ledger:
@@ -109,6 +110,7 @@ class Ledger:
         walbound.configure(self._db)
         self._path = str(path)
         self._db.executescript(_SCHEMA)
+        _add_server_column(self._db)
         try:
             with self._db:
                 if not self._db.execute("SELECT 1 FROM replies LIMIT 1").fetchone():
@@ -198,8 +200,11 @@ class Ledger:
         with self._lock:
             return self._live(client, "", self._clock())
 
-    def accepted(self, request_id: str) -> None:
-        self._set_state(request_id, ACCEPTED)
+    def accepted(self, request_id: str, server: str = "") -> None:
+        """Asterisk has the call, on `server` (its server_id)."""
+        with self._lock, self._db:
+            self._db.execute("UPDATE requests SET state = ?, server = ?, updated = ? "
+                             "WHERE request_id = ?", (ACCEPTED, server, self._clock(), request_id))
 
     def release(self, request_id: str) -> None:
         """The originate did not happen for sure (Asterisk unreachable): stop counting it, but
@@ -241,11 +246,6 @@ class Ledger:
                 "AND created > ? ORDER BY created LIMIT ?",
                 (FINAL, now - older_than, max(after, now - MAX_CALL), limit))]
 
-    def _set_state(self, request_id: str, state: str) -> None:
-        with self._lock, self._db:
-            self._db.execute("UPDATE requests SET state = ?, updated = ? WHERE request_id = ?",
-                             (state, self._clock(), request_id))
-
     def finish(self, request_id: str, outcome: dict, route: Route | None = None) -> Final | None:
         """Store the final outcome; returns it with the routes still to answer (None if the
         request is not ours). An engine final (no `route`) for a request already final keeps
@@ -280,7 +280,7 @@ class Ledger:
             return self._final(request_id)
 
     def _final(self, request_id: str) -> Final | None:
-        row = self._db.execute("SELECT client, outcome, reply_sent FROM requests "
+        row = self._db.execute("SELECT client, outcome, reply_sent, server FROM requests "
                                "WHERE request_id = ? AND state = ? AND outcome IS NOT NULL",
                                (request_id, FINAL)).fetchone()
         if row is None:
@@ -288,7 +288,7 @@ class Ledger:
         routes = tuple(Route(request_id, row[0], r[0], r[1] or None) for r in self._db.execute(
             "SELECT reply_to, correlation_id FROM replies WHERE request_id = ? AND sent = 0",
             (request_id,)))
-        return Final(request_id, row[0], json.loads(row[1]), routes, bool(row[2]))
+        return Final(request_id, row[0], json.loads(row[1]), routes, bool(row[2]), row[3] or "")
 
     def sent(self, route: Route) -> None:
         """RabbitMQ confirmed the reply to this route."""
@@ -332,12 +332,19 @@ class Ledger:
 
     def get(self, request_id: str) -> dict | None:
         with self._lock:
-            row = self._db.execute("SELECT client, state, outcome, reply_sent FROM requests "
+            row = self._db.execute("SELECT client, state, outcome, reply_sent, server FROM requests "
                                    "WHERE request_id = ?", (request_id,)).fetchone()
         if row is None:
             return None
         return {"client": row[0], "state": row[1], "outcome": json.loads(row[2]) if row[2] else None,
-                "reply_sent": bool(row[3])}
+                "reply_sent": bool(row[3]), "server": row[4] or None}
+
+
+def _add_server_column(db: sqlite3.Connection) -> None:
+    """`requests.server` (where the call was placed): added to a ledger made before it."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
+    if "server" not in columns:
+        db.execute("ALTER TABLE requests ADD COLUMN server TEXT")
 
 
 def _route_key(reply_to: str | None, correlation_id: str | None) -> tuple[str, str] | None:

@@ -3,7 +3,9 @@
 Outcome body (JSON, content_type application/json; docs/PROTOCOL.md has the table):
   {"type": "c2c.outcome", "version": 1, "request_id", "client", "event", "final",
    "result": refused|failed|completed (final only), "reason", "text",
-   "cause", "cause_txt", "duration", "billsec", "origin", "destination", "recording", "t"}
+   "cause", "cause_txt", "duration", "billsec", "origin", "destination", "recording",
+   "server", "t"}
+`server`: the Asterisk (server_id) the call was placed on; null when it never was.
 `duration` and `billsec` are both the talk time: seconds from both legs connected to the end
 (0 for a call placed that never connected; null when never placed or unknown).
 sent to the request's reply_to with its correlation_id, and to the results exchange with
@@ -43,7 +45,7 @@ def outcome(request_id: str, client: str, event: str, *, result: str | None = No
         "event": event, "final": event == reasons.EV_FINAL, "result": result,
         "reason": reason, "text": text or (reasons.describe(reason) if reason else ""),
         "cause": None, "cause_txt": None, "duration": None, "origin": None,
-        "destination": None, "recording": None, "t": time.time(),
+        "destination": None, "recording": None, "server": None, "t": time.time(),
     }
     body.update(fields)
     body.setdefault("billsec", body["duration"])

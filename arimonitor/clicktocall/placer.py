@@ -9,6 +9,11 @@ thread turns into acks and publications. Which side of each ARI answer is which:
   other 5xx, no answer       -> RETRY      (retry queue with delay, then ack)
   401/403                    -> RETRY      (our ARI password is wrong: an operator fixes it)
   other 4xx                  -> REFUSED asterisk_rejected
+
+Several Asterisk servers ([ari] and each [ari:NAME], config order): the origin is looked up on
+every one (`GET /endpoints/PJSIP/{origin}`) and the call is placed on the server where it is
+online, with that server's REST and `app`; online on none -> origin_offline; online on two ->
+the first, warned once per origin and counted (`origin_on_two_servers`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,6 +44,7 @@ ACCEPTED, DUPLICATE, REFUSED, RETRY = "accepted", "duplicate", "refused", "retry
 DEFER = "defer"
 APP_ARGS_TAG = "click2call"
 ONLINE_CACHE = 1.0  # seconds an "online" answer is trusted (an originate 500 catches the rest)
+WARNED_MAX = 10000  # origins warned about (registered on two servers) kept, then forgotten
 
 
 class Ari(Protocol):
@@ -49,12 +55,23 @@ class Ari(Protocol):
 
 
 @dataclass(frozen=True)
+class AriServer:
+    """One Asterisk the consumer may originate on: its name (`server_id`), its Stasis app and
+    a maker of its REST client (one per worker thread)."""
+
+    name: str
+    app: str
+    rest_factory: Callable[[], Ari]
+
+
+@dataclass(frozen=True)
 class Decision:
     kind: str
     request: ClickToCallRequest
     refusal: Refusal | None = None
     error: str = ""          # why a RETRY
     channel_id: str = ""
+    server: str = ""         # where the call was placed (ACCEPTED, DUPLICATE)
 
 
 @dataclass(frozen=True)
@@ -73,22 +90,31 @@ def app_args(req: ClickToCallRequest, kind: str, record: bool) -> str:
 
 
 class Placer:
+    """`servers`: the Asterisks in config order, or one REST maker (a single server, whose
+    app is `settings.app`)."""
+
     def __init__(self, settings: PlacerSettings, tables: Callable[[], Any], ledger: L.Ledger,
-                 rest_factory: Callable[[], Ari], log: logging.Logger,
+                 servers: Sequence[AriServer] | Callable[[], Ari], log: logging.Logger,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self._tables = tables  # -> object with .clients and .endpoints (v27 Tables)
         self._ledger = ledger
-        self._rest_factory = rest_factory
-        self._local = threading.local()  # one requests.Session per worker thread
+        self._servers = (list(servers) if isinstance(servers, Sequence)
+                         else [AriServer("", settings.app, servers)])
+        self._local = threading.local()  # one REST client per server and worker thread
         self._log = log
         self._clock = clock
-        self._online: dict[str, float] = {}
+        self._online: dict[str, tuple[float, AriServer]] = {}
+        self._warned_two: set[str] = set()
+        self.counters = {"origin_on_two_servers": 0}
 
-    def _rest(self) -> Ari:
-        rest = getattr(self._local, "rest", None)
+    def _rest(self, server: AriServer) -> Ari:
+        rests = getattr(self._local, "rests", None)
+        if rests is None:
+            rests = self._local.rests = {}
+        rest = rests.get(server.name)
         if rest is None:
-            rest = self._local.rest = self._rest_factory()
+            rest = rests[server.name] = server.rest_factory()
         return rest
 
     def place(self, req: ClickToCallRequest) -> Decision:
@@ -120,34 +146,75 @@ class Placer:
                 return Decision(REFUSED, req, Refusal.of(
                     reasons.EXPIRED, f"waited {waited:.0f} s (limit {self.settings.max_wait:.0f} s)"))
         try:
-            refusal = self._check_online(req.origin)
-            if refusal:
+            server, refusal = self._where_online(req.origin)
+            if refusal or server is None:
                 return Decision(REFUSED, req, refusal)
-            return self._originate(req, tables.endpoints, client)
+            return self._originate(req, tables.endpoints, client, server)
         except AriUnavailable as exc:
             self._note(self._ledger.release, req.request_id)
             return Decision(RETRY, req, error=str(exc))
 
-    def _check_online(self, origin: str) -> Refusal | None:
+    def _where_online(self, origin: str) -> tuple[AriServer | None, Refusal | None]:
+        """The first server (config order) where the origin is online, or why none.
+        A server that cannot answer, with the origin online on none of the others: retry
+        (it may be registered there)."""
         now = self._clock()
-        if self._online.get(origin, 0.0) > now:
-            return None
+        cached = self._online.get(origin)
+        if cached is not None and cached[0] > now:
+            return cached[1], None
+        online: list[AriServer] = []
+        states: list[str] = []
+        unavailable: AriUnavailable | None = None
+        for server in self._servers:
+            try:
+                state = self._state_on(server, origin)
+            except AriUnavailable as exc:
+                unavailable = exc
+                continue
+            if state == "online":
+                online.append(server)
+            else:
+                states.append(state if len(self._servers) == 1 else f"{server.name}: {state}")
+        if online:
+            if len(online) > 1:
+                self._registered_twice(origin, online)
+            self._online[origin] = (now + ONLINE_CACHE, online[0])
+            return online[0], None
+        if unavailable is not None:
+            raise unavailable
+        if len(self._servers) == 1:
+            text = (f"{origin} is not configured in Asterisk" if states == ["not configured"]
+                    else f"{origin} is {states[0]}")
+        else:
+            text = f"{origin} is online on no server ({', '.join(states)})"
+        return None, Refusal.of(reasons.ORIGIN_OFFLINE, text)
+
+    def _state_on(self, server: AriServer, origin: str) -> str:
+        """The endpoint's state on one server; "not configured" for a 404."""
         try:
-            endpoint = self._rest().get(f"/endpoints/PJSIP/{origin}")
+            endpoint = self._rest(server).get(f"/endpoints/PJSIP/{origin}")
         except AriHttpError as exc:
             if exc.status == 404:
-                return Refusal.of(reasons.ORIGIN_OFFLINE, f"{origin} is not configured in Asterisk")
+                return "not configured"
             raise AriUnavailable(exc.method, exc.path, f"HTTP {exc.status}") from None
-        state = (endpoint or {}).get("state", "unknown")
-        if state != "online":
-            return Refusal.of(reasons.ORIGIN_OFFLINE, f"{origin} is {state}")
-        self._online[origin] = now + ONLINE_CACHE
-        return None
+        return str((endpoint or {}).get("state", "unknown"))
 
-    def _originate(self, req: ClickToCallRequest, endpoints: Mapping[str, Any], client: Any) -> Decision:
+    def _registered_twice(self, origin: str, online: list[AriServer]) -> None:
+        """Counted every time; warned once per origin (the set is bounded)."""
+        self.counters["origin_on_two_servers"] += 1
+        if origin in self._warned_two:
+            return
+        if len(self._warned_two) >= WARNED_MAX:
+            self._warned_two.clear()
+        self._warned_two.add(origin)
+        self._log.warning("origin %s is online on %d servers (%s): click-to-call uses %s",
+                          origin, len(online), ", ".join(s.name for s in online), online[0].name)
+
+    def _originate(self, req: ClickToCallRequest, endpoints: Mapping[str, Any], client: Any,
+                   server: AriServer) -> Decision:
         record = should_record(req, client, self.settings.default_record)
         params = {
-            "endpoint": f"PJSIP/{req.origin}", "app": self.settings.app,
+            "endpoint": f"PJSIP/{req.origin}", "app": server.app,
             "appArgs": app_args(req, destination_kind(req, endpoints), record),
             "channelId": req.origin_channel_id, "timeout": str(int(req.timeout)),
         }
@@ -155,27 +222,27 @@ class Placer:
             params["callerId"] = req.caller_id
         variables = {**req.variables, "C2C_REQUEST_ID": req.request_id, "C2C_CLIENT": req.client}
         try:
-            self._rest().post("/channels", params=params, body={"variables": variables})
+            self._rest(server).post("/channels", params=params, body={"variables": variables})
         except AriHttpError as exc:
-            return self._classify(req, exc)
-        self._note(self._ledger.accepted, req.request_id)
-        return Decision(ACCEPTED, req, channel_id=req.origin_channel_id)
+            return self._classify(req, exc, server)
+        self._note(self._ledger.accepted, req.request_id, server.name)
+        return Decision(ACCEPTED, req, channel_id=req.origin_channel_id, server=server.name)
 
-    def _note(self, step: Callable[[str], None], request_id: str) -> None:
+    def _note(self, step: Callable[..., None], request_id: str, *args: str) -> None:
         """A ledger update after the reservation. If the disk is full it stays as reserved
         (still counted; a redelivery resumes it and Asterisk's 409 says it exists): safe."""
         try:
-            step(request_id)
+            step(request_id, *args)
         except sqlite3.Error as exc:
             self._log.warning("c2c %s: ledger not updated (%s); it stays reserved", request_id, exc)
 
-    def _classify(self, req: ClickToCallRequest, exc: AriHttpError) -> Decision:
+    def _classify(self, req: ClickToCallRequest, exc: AriHttpError, server: AriServer) -> Decision:
         body = exc.body if isinstance(exc.body, dict) else {}
         if exc.status == 409:
             # The channel id is ours and derived from the request id: this request's call
             # exists already. Never a second call.
-            self._note(self._ledger.accepted, req.request_id)
-            return Decision(DUPLICATE, req, channel_id=req.origin_channel_id)
+            self._note(self._ledger.accepted, req.request_id, server.name)
+            return Decision(DUPLICATE, req, channel_id=req.origin_channel_id, server=server.name)
         if exc.status == 500 and "allocation failed" in str(body.get("error", "")).lower():
             self._online.pop(req.origin, None)
             return Decision(REFUSED, req, Refusal.of(reasons.ORIGIN_UNREACHABLE, req.origin))

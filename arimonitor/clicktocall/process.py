@@ -19,7 +19,7 @@ from arimonitor.clicktocall.authorize import Policy
 from arimonitor.clicktocall.consumer import ConsumerSession, ConsumerSettings
 from arimonitor.clicktocall.ledger import Ledger
 from arimonitor.clicktocall.listener import OutcomeListener
-from arimonitor.clicktocall.placer import Placer, PlacerSettings
+from arimonitor.clicktocall.placer import AriServer, Placer, PlacerSettings
 from arimonitor.clicktocall.request import Limits
 from arimonitor.config import Config
 from arimonitor.v27 import Tables, load_all
@@ -65,6 +65,15 @@ class TablesWatch:
         return self._tables
 
 
+def ari_servers(cfg: Config) -> list[AriServer]:
+    """Every Asterisk ([ari], then each [ari:NAME]) the origin may be registered on."""
+    def maker(server: Config):
+        return lambda: LeanAri(server["ari.url"], server["ari.user"], server["ari.password"],
+                               server["ari.rest_timeout"])
+    return [AriServer(name, cfg.for_server(name)["ari.app"], maker(cfg.for_server(name)))
+            for name in cfg.servers]
+
+
 def run(cfg: Config, stopper: Any, log: logging.Logger) -> int:
     if not cfg["clicktocall.enabled"]:
         log.info("click-to-call disabled ([clicktocall] enabled = no)")
@@ -95,9 +104,7 @@ def run(cfg: Config, stopper: Any, log: logging.Logger) -> int:
     placer = Placer(PlacerSettings(app=cfg["ari.app"],
                                    default_record=cfg["recordings.default_record"],
                                    max_wait=cfg["clicktocall.max_wait"], policy=policy),
-                    tables.current, ledger,
-                    lambda: LeanAri(cfg["ari.url"], cfg["ari.user"], cfg["ari.password"],
-                                    cfg["ari.rest_timeout"]), log)
+                    tables.current, ledger, ari_servers(cfg), log)
     settings = ConsumerSettings.from_env(
         results_exchange=cfg["clicktocall.results_exchange"], prefetch=cfg["clicktocall.prefetch"],
         workers=WORKERS, retry_delay=cfg["clicktocall.retry_delay"],

@@ -17,6 +17,7 @@ from arimonitor import protocol
 from arimonitor.ari.rest import AriError, AriRest
 from arimonitor.commands import render
 from arimonitor.commands.registry import Arg, CommandError, Option, Registry, Reply
+from arimonitor.commands.servers import SERVER_OPTION, known_server, many_servers
 from arimonitor.engine import states as S
 from arimonitor.engine.api import EngineApi
 
@@ -57,7 +58,9 @@ def _row(ep: dict[str, Any], tables: Any, show_passwords: bool) -> dict[str, Any
             "last_seen": None if live else _address(ep["ip"], ep["port"]),
             "source": ep["address_source"], "contact_status": ep["contact_status"],
             "peer_status": ep["peer_status"], "password": _password(tables, ep["id"], show_passwords),
-            "in_files": ep["in_files"], "last_change": ep["last_change"] or None}
+            "in_files": ep["in_files"], "last_change": ep["last_change"] or None,
+            # where it is registered now (None: nowhere); on two at once, `servers` lists them
+            "server": ep.get("server"), **({"servers": ep["servers"]} if "servers" in ep else {})}
 
 
 # Keys a hand slips between on a number: l/1, o/0 (and capitals). "10l" is 101 before it is 105.
@@ -102,33 +105,39 @@ def register(registry: Registry) -> None:
         args=[Arg("client", "only this client's endpoints", optional=True, complete="client")],
         options=[Option("status", "only endpoints in this state", choices=S.ENDPOINT_STATES),
                  Option("type", "only this endpoint type (TYPE: in endpoints_pjsip.def)"),
-                 Option("show-passwords", "show passwords instead of ********", flag=True)],
+                 Option("show-passwords", "show passwords instead of ********", flag=True),
+                 SERVER_OPTION],
         examples=["list", "list 101", "list 101 --status offline", "list --type condominio",
-                  "list 101 --show-passwords"],
+                  "list 101 --show-passwords", "list --server pbx2"],
         privileged=lambda kw: bool(kw.get("show_passwords")))
     def list_endpoints(ctx: EngineApi, client=None, status=None, type=None,
-                       show_passwords=False) -> Reply:
+                       show_passwords=False, server=None) -> Reply:
+        known_server(ctx, server)
         tables = ctx.tables()
         every = ctx.endpoints()
         eps = [e for e in every
                if (client is None or e["client"] == client) and (status is None or e["state"] == status)
-               and (type is None or e["type"].lower() == type.lower())]
+               and (type is None or e["type"].lower() == type.lower())
+               and (server is None or server in (e.get("servers") or [e.get("server")]))]
         if client is not None and not eps and client not in (getattr(tables, "clients", None) or {}) \
                 and not any(e["client"] == client for e in every):
             raise _no_client(ctx, client, every)
         rows = [_row(e, tables, show_passwords) for e in eps]
         title = "endpoints" + (f" for client {client}" if client else "")
-        filters = [f for f in (status, type and f"type {type}") if f]
+        filters = [f for f in (status, type and f"type {type}", server and f"on server {server}") if f]
         if filters:
             title += f", {', '.join(filters)}"
         now = time.time()
+        many = many_servers(ctx)
         text = render.table(
             [(r["id"], r["client"] or "-", r["type"] or "-", r["state"],
+              *((",".join(r.get("servers") or [r["server"] or "-"]),) if many else ()),
               _address(r["ip"], r["port"]) or (f"last seen {r['last_seen']}" if r["last_seen"] else None),
               r["password"], render.age(r["last_change"], now) if r["last_change"] else "-")
              for r in rows],
-            ("ENDPOINT", "CLIENT", "TYPE", "STATE", "ADDRESS", "PASSWORD", "CHANGED"),
-            title=title, align="lllllll", empty="no endpoints match")
+            ("ENDPOINT", "CLIENT", "TYPE", "STATE", *(("SERVER",) if many else ()), "ADDRESS",
+             "PASSWORD", "CHANGED"),
+            title=title, align="llllllll" if many else "lllllll", empty="no endpoints match")
         return Reply(rows, text)
 
     @registry.command(
@@ -146,20 +155,33 @@ def register(registry: Registry) -> None:
 
 
 def _sweep(ctx: EngineApi) -> Reply:
+    """One server: as it always was. Several: each server's GET /endpoints into its own state,
+    one after the other, the replies together (`servers` in the data)."""
+    servers = ctx.cfg.servers
+    if len(servers) == 1:
+        return _sweep_server(ctx, None)
+    replies = {name: _sweep_server(ctx, name) for name in servers}
+    return Reply({"servers": {name: r.data for name, r in replies.items()}},
+                 "\n".join(f"server {name}: {r.text}" for name, r in replies.items()))
+
+
+def _sweep_server(ctx: EngineApi, server: str | None) -> Reply:
     started = time.monotonic()
     fetched_at = time.time()
     _publish_progress(ctx, "fetching", 0, None, started)
-    rest = AriRest.from_config(ctx.cfg)
+    rest = AriRest.from_config(ctx.cfg if server is None else ctx.cfg.for_server(server))
+    where = f" of {server}" if server else ""
     try:
         listed = rest.endpoints() or []
     except AriError as exc:
-        raise CommandError(protocol.ari_error_code(exc), f"GET /endpoints failed: {exc}") from None
+        raise CommandError(protocol.ari_error_code(exc), f"GET /endpoints{where} failed: {exc}") from None
     finally:
         rest.close()
     fetch_seconds = time.monotonic() - started
     total = len(listed)
     result = ctx.sweep_endpoints(
-        listed, fetched_at, lambda done, _total: _publish_progress(ctx, "applying", done, total, started))
+        listed, fetched_at, lambda done, _total: _publish_progress(ctx, "applying", done, total, started),
+        server)
     seconds = time.monotonic() - started
     step = result.pop("step")
     result.update({"listed_by_ari": total, "fetch_seconds": round(fetch_seconds, 3),

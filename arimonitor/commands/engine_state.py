@@ -11,6 +11,7 @@ from arimonitor.commands import render
 from arimonitor.commands.endpoints import check_client
 from arimonitor.commands.processes import processes_lines, processes_view
 from arimonitor.commands.registry import Arg, CommandError, Option, Registry, Reply
+from arimonitor.commands.servers import SERVER_OPTION, known_server, many_servers
 
 
 def _age(seconds: float | None) -> str:
@@ -84,17 +85,20 @@ def register(registry: Registry) -> None:
                       summary="processes, link, Asterisk, calls and endpoints at a glance; "
                               "exit 0 healthy, 1 degraded (each problem named)",
                       options=[Option("brief", "one line: OK - ... or DEGRADED - problem; problem",
-                                      flag=True)],
-                      examples=["status", "status --brief"])
-    def status(ctx, brief=False) -> Reply:
-        data = ctx.status()
+                                      flag=True),
+                               Option("server", "this Asterisk's link, probe and state first "
+                                                "([ari] server_id or [ari:NAME])")],
+                      examples=["status", "status --brief", "status --server pbx2"])
+    def status(ctx, brief=False, server=None) -> Reply:
+        known_server(ctx, server)
+        data = ctx.status(server)
         data["store"] = health.with_kept(data.get("store"), ctx.view)
         data["processes"] = processes_view(ctx)
         found = health.problems(
             link=data["link"], probe=data["probe"], outage_open_since=data.get("outage_open_since"),
             transcoders=data["processes"]["transcoders"], transcoders_expected=ctx.cfg.transcoder_workers(),
             clicktocall=data["processes"]["clicktocall"], clicktocall_expected=bool(ctx.cfg["clicktocall.enabled"]),
-            tables=ctx.tables(), now=time.time(), store=data.get("store"))
+            tables=ctx.tables(), now=time.time(), store=data.get("store"), servers=data.get("servers"))
         data["problems"] = found
         if brief:
             return Reply(data, health.brief(found, data["state"]), found)
@@ -102,7 +106,8 @@ def register(registry: Registry) -> None:
         lines = [
             f"engine:     up {render.duration(data['uptime'])}",
             *processes_lines(data["processes"]),
-            f"link:       {link['state']} (epoch {link['epoch']}){' - ' + link['reason'] if link['reason'] else ''}",
+            f"link:       {link['state']} (epoch {link['epoch']}){' - ' + link['reason'] if link['reason'] else ''}"
+            + (f" [server {link['server']}]" if many_servers(ctx) else ""),
             f"asterisk:   {s['asterisk_id'] or '?'} started {s['asterisk_startup'] or '?'}",
             (f"rest probe: {_probe_state(probe)}"
              f", last {probe['last_latency_ms']} ms, {probe['failed']} failed"),
@@ -112,10 +117,14 @@ def register(registry: Registry) -> None:
             f"endpoints:  {s['online']}/{s['endpoints']} online, {s['not_in_files']} not in files",
             f"remote IPs: {s['remote_ips']}",
         ]
-        if _many_servers(ctx):
-            data["servers"] = _servers_view(ctx, link)
+        aside = (ctx.stats().get("intake") or {}).get("other_servers") or {}
+        if many_servers(ctx) or aside:
+            data["server_list"] = _servers_view(data, aside)
             after_link = next(i for i, line in enumerate(lines) if line.startswith("link:")) + 1
-            lines.insert(after_link, "servers:    " + ", ".join(map(_server_words, data["servers"])))
+            lines.insert(after_link, "servers:    " + ", ".join(map(_server_words, data["server_list"])))
+        doubles = (data.get("two_servers") or {}).get("endpoints") or []
+        lines += [f"WARNING:    endpoint {d['endpoint']} registered on {', '.join(d['servers'])} at once"
+                  for d in doubles]
         if data["last_resync"]:
             r = data["last_resync"]
             lines.append(f"last resync: {_clock(r.get('at'))} ({r.get('reason')}): {_changes(r)}")
@@ -131,9 +140,10 @@ def register(registry: Registry) -> None:
         return Reply(data, "\n".join(lines), found)
 
     @registry.command("stats", category="engine", summary="event, loss and liveness counters",
-                      examples=["stats"])
-    def stats(ctx) -> Reply:
-        data = ctx.stats()
+                      options=[SERVER_OPTION], examples=["stats", "stats --server pbx2"])
+    def stats(ctx, server=None) -> Reply:
+        known_server(ctx, server)
+        data = ctx.stats(server)
         totals = ctx.totals()
         data["totals"] = totals
         c, intake, probe = data["counters"], data["intake"], data["probe"]
@@ -190,17 +200,17 @@ def register(registry: Registry) -> None:
 
     @registry.command("calls", category="calls", summary="active calls (origin -> destination (state))",
                       args=[Arg("client", "only this client's calls", optional=True, complete="client")],
-                      options=[Option("server", "only this Asterisk's calls ([ari] server_id or [ari:NAME])")],
+                      options=[SERVER_OPTION],
                       examples=["calls", "calls 101", "calls --server pbx2"])
     def calls(ctx, client=None, server=None) -> Reply:
         check_client(ctx, client)
-        _known_server(ctx, server)
-        rows = [r for r in ctx.active_calls(client) if server is None or r["server"] == server]
+        known_server(ctx, server)
+        rows = ctx.active_calls(client, server)
         what = _filter_words(client=client, server=server)
         if not rows:
             return Reply(rows, "no active calls" + what)
         now = time.time()
-        many = _many_servers(ctx)
+        many = many_servers(ctx)
         text = render.table(
             [(*((r["server"],) if many else ()), r["origin"] or "?", r["destination"] or "?",
               r["state"], r["client"] or "-", render.duration(now - r["created"]),
@@ -214,12 +224,12 @@ def register(registry: Registry) -> None:
                                 complete="client")],
                       options=[Option("since", "how far back: 30m, 1h, 2d", convert=_since),
                                Option("limit", "rows (default 20)", convert=_limit, default=20),
-                               Option("server", "only this Asterisk's calls ([ari] server_id or [ari:NAME])")],
+                               SERVER_OPTION],
                       examples=["history", "history 101 --since 1h", "history --limit 100",
                                 "history --server pbx2"])
     def history(ctx, client=None, since=None, limit=20, server=None) -> Reply:
         check_client(ctx, client)
-        _known_server(ctx, server)
+        known_server(ctx, server)
         rows = ctx.history(client, since, limit, server=server)
         if not rows:
             return Reply(rows, "no calls in history for that filter")
@@ -227,7 +237,7 @@ def register(registry: Registry) -> None:
         # not "(20)" when 59 exist: how many there are, and how to see more
         count = f"{len(rows)} of {total}; --limit N for more" if total > len(rows) else len(rows)
         heading = render.heading("call history" + _filter_words(client=client, server=server), count)
-        many = _many_servers(ctx)
+        many = many_servers(ctx)
         table = render.table(
             [(_clock(r["ended"]), *((r["server"],) if many else ()), r["origin"] or "?",
               r["destination"] or "?", r["client"] or "-", _cause(r), render.duration(r["duration"]),
@@ -248,31 +258,22 @@ def register(registry: Registry) -> None:
         return Reply(ctx.remote_ips())
 
 
-def _many_servers(ctx) -> bool:
-    """A SERVER column only when more than one Asterisk is configured: one server's tables
-    stay as they were."""
-    return len(ctx.cfg.servers) > 1
-
-
-def _known_server(ctx, server: str | None) -> None:
-    if server is not None and server not in ctx.cfg.servers:
-        raise CommandError(protocol.E_NOT_FOUND,
-                           f"no server {server!r}; servers: {', '.join(ctx.cfg.servers)}")
-
-
 def _filter_words(client: str | None = None, server: str | None = None) -> str:
     return (f" for client {client}" if client else "") + (f" on server {server}" if server else "")
 
 
-def _servers_view(ctx, link: dict) -> list[dict[str, Any]]:
-    """Each configured Asterisk: the engine's own ([ari]) with its link state; the others'
-    messages are set aside by the intake until the engine keeps per-server state."""
-    aside = (ctx.stats().get("intake") or {}).get("other_servers") or {}
-    own = ctx.cfg["ari.server_id"]
-    return [{"server": name, "state": link["state"] if name == own else "not watched by the engine",
-             "set_aside": 0 if name == own else aside.get(name, 0)} for name in ctx.cfg.servers]
+def _servers_view(data: dict[str, Any], aside: dict[str, int]) -> list[dict[str, Any]]:
+    """Each configured Asterisk's link as `status` lists it (several servers)."""
+    return [{"server": name, "state": view["link"].get("state"), "since": view["link"].get("since"),
+             "outage_open_since": view.get("outage_open_since"), "calls": view["state"]["calls"],
+             "online": view["state"]["online"]}
+            for name, view in data["servers"].items()] + [
+        {"server": name, "state": "not configured", "set_aside": count} for name, count in aside.items()]
 
 
 def _server_words(view: dict[str, Any]) -> str:
-    aside = f", {view['set_aside']} set aside" if view["set_aside"] else ""
-    return f"{view['server']} ({view['state']}{aside})"
+    if view["state"] == "not configured":
+        return f"{view['server']} (not configured, {view['set_aside']} set aside)"
+    outage = (f", outage open since {_clock(view['outage_open_since'])}"
+              if view.get("outage_open_since") else "")
+    return f"{view['server']} ({view['state']}, {view['calls']} call(s), {view['online']} online{outage})"

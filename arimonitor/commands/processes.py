@@ -41,29 +41,41 @@ def processes_view(ctx: Any, now: float | None = None) -> dict[str, Any]:
     """What `status` shows of every other process (plain data)."""
     now = time.time() if now is None else now
     link = ctx.link()
-    stats = link["reader"]
-    reader = {"connected": link.get("state") == protocol.LINK_CONNECTED, "state": link.get("state"),
-              "since": link.get("since"), "epoch": link.get("epoch"),
-              "reconnects": stats.get("reconnects")}
+    servers = link.get("servers") or {}
     transcoders = ctx.view("transcoders")  # offered by the transcode component, if running
     clicktocall = []
     for _name, report in sorted(ctx.process_reports().items()):
         age = now - report["received"]
         clicktocall.append({**report, "age": round(age, 1), "stale": age > STALE_AFTER})
-    return {"reader": reader, "transcoders": transcoders, "clicktocall": clicktocall,
+    return {"reader": _reader(link), "transcoders": transcoders, "clicktocall": clicktocall,
+            # several servers: each one's reader (`reader` is the first's, as with one)
+            "readers": {name: _reader(view) for name, view in servers.items()} if len(servers) > 1 else {},
             "log_level": logging.getLevelName(logging.getLogger().getEffectiveLevel()),
             "levels_sent": ctx.levels_sent()}
 
 
-def processes_lines(view: dict[str, Any], now: float | None = None) -> list[str]:
-    r = view["reader"]
+def _reader(link: dict[str, Any]) -> dict[str, Any]:
+    stats = link.get("reader") or {}
+    return {"connected": link.get("state") == protocol.LINK_CONNECTED, "state": link.get("state"),
+            "since": link.get("since"), "epoch": link.get("epoch"),
+            "reconnects": stats.get("reconnects")}
+
+
+def _reader_words(r: dict[str, Any], now: float | None) -> str:
     if r["connected"]:
-        reader = f"connected since {render.age(r['since'], now)} (epoch {r['epoch']})"
+        words = f"connected since {render.age(r['since'], now)} (epoch {r['epoch']})"
     else:
         state = r["state"] if r["state"] not in (None, "unknown") else "not seen yet"
-        reader = state + (f" since {render.age(r['since'], now)}" if r["since"] else "")
+        words = state + (f" since {render.age(r['since'], now)}" if r["since"] else "")
     if r["reconnects"] is not None:
-        reader += f", {r['reconnects']} reconnect(s)"
+        words += f", {r['reconnects']} reconnect(s)"
+    return words
+
+
+def processes_lines(view: dict[str, Any], now: float | None = None) -> list[str]:
+    readers = view.get("readers") or {}
+    reader = ("; ".join(f"{name} {_reader_words(r, now)}" for name, r in readers.items())
+              if readers else _reader_words(view["reader"], now))
     t = view["transcoders"]
     transcoders = ("not reported" if t is None else
                    f"{t['alive']} alive" + (f" ({', '.join(t['workers'])})" if t["workers"] else "")

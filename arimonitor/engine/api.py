@@ -124,20 +124,29 @@ class EngineApi(Protocol):
 
     # ---- queries (plain values) ---------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]: ...
-    def stats(self) -> dict[str, Any]: ...
+    def status(self, server: str | None = None) -> dict[str, Any]:
+        """The first server's link, probe and state at the top, every server's in `servers`;
+        with `server`, that server's at the top (KeyError: not configured)."""
+
+    def stats(self, server: str | None = None) -> dict[str, Any]:
+        """Counters summed over the servers, each server's in `servers`; with `server`, its own."""
+
     def totals(self) -> dict[str, int]:
         """Persisted counters since the database was made (this run's plus earlier runs')."""
 
     def link(self) -> dict[str, Any]:
         """The reader's link (state, since, epoch, reason), its last stats (`reader`) and the
-        start of the outage not closed yet (`outage_open_since`, None when none is open)."""
+        start of the outage not closed yet (`outage_open_since`, None when none is open): the
+        first server's, and every server's the same way in `servers` (name -> view)."""
 
     def tables(self) -> Any:
         """The current v2.7 `Tables` snapshot (frozen), or None before the first load."""
 
-    def endpoints(self, client: str | None = None, state: str | None = None) -> list[dict[str, Any]]: ...
-    def active_calls(self, client: str | None = None) -> list[dict[str, Any]]: ...
+    def endpoints(self, client: str | None = None, state: str | None = None,
+                  server: str | None = None) -> list[dict[str, Any]]:
+        """One view per endpoint; its `server`: where it is online now (None: nowhere)."""
+
+    def active_calls(self, client: str | None = None, server: str | None = None) -> list[dict[str, Any]]: ...
     def count_endpoints(self) -> dict[tuple[str, str], int]:
         """(client, state) -> how many endpoints: cheap enough for every scrape (no views)."""
 
@@ -156,8 +165,9 @@ class EngineApi(Protocol):
                       server: str | None = None) -> int:
         """How many ended calls that filter has (the history shows the newest `limit`)."""
 
-    def call(self, call_id: str) -> dict[str, Any] | None:
-        """A live call's view plus `channel_views`: its channels' views, in id order."""
+    def call(self, call_id: str, server: str | None = None) -> dict[str, Any] | None:
+        """A live call's view plus `channel_views`: its channels' views, in id order. `server`:
+        on that server (two servers may give the same uniqueid); None: the first that has it."""
 
     def channels(self, prefix: str = "") -> list[dict[str, Any]]:
         """Views of the live channels whose id starts with `prefix`."""
@@ -183,7 +193,8 @@ class EngineApi(Protocol):
         KeyError when removing an unknown IP."""
 
     def sweep_endpoints(self, listed: list[dict[str, Any]], fetched_at: float,
-                        progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+                        progress: Callable[[int, int], None] | None = None,
+                        server: str | None = None) -> dict[str, int]:
         """Worker thread: ARI's endpoint objects (one GET /endpoints made at `fetched_at`) into
         the state, in steps that let events through between them (progress(done, total) after
         each); what ARI did not list becomes unknown; an event newer than the GET wins.
@@ -197,8 +208,9 @@ class EngineApi(Protocol):
         """`debug`: the level sent to a process (`all` replaces every earlier one)."""
     def levels_sent(self) -> dict[str, str]: ...
 
-    def recover(self, timeout: float = 30.0) -> dict[str, Any]:
-        """Worker thread: resync with Asterisk now and wait; the result, or raises."""
+    def recover(self, timeout: float = 30.0, server: str | None = None) -> dict[str, Any]:
+        """Worker thread: resync with Asterisk now and wait; the result, or raises. Without
+        `server` every server resyncs and the first's result is waited for."""
 
     def call_in_loop(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Worker thread: run fn() on the loop thread and return its value (or raise its error)."""
@@ -224,12 +236,14 @@ class EngineApi(Protocol):
         the connection is the engine's (loop thread only)."""
 
     def run_steps(self, name: str, steps: Sequence[Step], done: StepsDone,
-                  alive: Callable[[], bool] | None = None) -> None:
+                  alive: Callable[[], bool] | None = None, server: str | None = None) -> None:
         """REST requests made on an event, in order on the REST worker thread, each sent once the
         engine has seen what it `needs` (a channel's StasisStart, a bridge); a 409/422 race is
         sent again at the StasisStart; done(None) when all were answered, else done(error):
         the REST error, `StateNotReached` (ari.state_timeout, or the channel went), `Cancelled`
-        (alive() false; None: always wanted). Loop thread."""
+        (alive() false; None: always wanted). `server`: whose state they wait on (a channel the
+        steps create, e.g. a snoop, is on no server yet); None: the server holding a channel or
+        bridge they name, else the first. Loop thread."""
 
     def submit_rest(self, work: Callable[[], Any], done: Done | None = None) -> None:
         """Run work() on the engine's REST worker thread, in order; done(result, error) on the

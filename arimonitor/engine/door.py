@@ -15,15 +15,12 @@ from typing import Any
 
 from arimonitor.engine import resync as R
 from arimonitor.engine.api import Done, Listener, Step, StepsDone, Timer
-from arimonitor.engine.handlers import Handlers
-from arimonitor.engine.link import LinkMonitor
 from arimonitor.engine.loop import Loop, Worker
 from arimonitor.engine.notifier import Notifier
 from arimonitor.engine.queries import Queries
-from arimonitor.engine.readiness import Readiness
-from arimonitor.engine.resyncer import Resyncer
-from arimonitor.engine.state import RemoteIp, State, load_files
+from arimonitor.engine.state import RemoteIp, load_files
 from arimonitor.engine.store import Store
+from arimonitor.engine.watch import Watch
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +33,19 @@ SWEEP_CHUNK = 1000
 class EngineDoor:
     """Implements `EngineApi` (checked by tests/engine/test_door.py)."""
 
-    def __init__(self, *, cfg: Any, state: State, queries: Queries, resyncer: Resyncer,
-                 link: LinkMonitor, store: Store, notifier: Notifier, loop: Loop,
-                 handlers: Handlers, rest_worker: Worker, zmq_context: Any,
-                 totals: Callable[[], dict[str, int]], readiness: Readiness) -> None:
+    def __init__(self, *, cfg: Any, watches: list[Watch], queries: Queries, store: Store,
+                 notifier: Notifier, loop: Loop, rest_worker: Worker, zmq_context: Any,
+                 totals: Callable[[], dict[str, int]]) -> None:
         self._cfg = cfg
-        self._state = state
+        self._watches = watches            # one per server, the first = [ari] (engine/watch.py)
+        self._first = watches[0]
+        self._state = watches[0].state     # the first server's (remote IPs are shared)
         self._queries = queries
-        self._resyncer = resyncer
-        self._link = link
         self._tables: Any = None
         self._store = store
         self._notifier = notifier
         self._loop = loop
-        self._handlers = handlers
         self._rest_worker = rest_worker
-        self._readiness = readiness
         self._zmq_context = zmq_context
         self._totals = totals
         self._views: dict[str, Callable[[], Any]] = {}
@@ -78,34 +72,42 @@ class EngineDoor:
 
     # ---- queries ------------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
-        return self._queries.status()
+    def status(self, server: str | None = None) -> dict[str, Any]:
+        return self._queries.status(server)
 
-    def stats(self) -> dict[str, Any]:
-        return self._queries.stats()
+    def stats(self, server: str | None = None) -> dict[str, Any]:
+        return self._queries.stats(server)
 
     def totals(self) -> dict[str, int]:
         return self._totals()
 
     def link(self) -> dict[str, Any]:
-        return {**self._link.link, "reader": dict(self._link.reader_stats or {}),
-                "outage_open_since": self._resyncer.outage_started}
+        """The first server's link as before several servers, and every server's in `servers`."""
+        views = {w.server: {**w.link_view(), "reader": dict(w.link.reader_stats or {})}
+                 for w in self._watches}
+        return {**views[self._first.server], "servers": views}
 
     def tables(self) -> Any:
         return self._tables
 
-    def endpoints(self, client: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
-        return self._queries.endpoints(client, state)
+    def endpoints(self, client: str | None = None, state: str | None = None,
+                  server: str | None = None) -> list[dict[str, Any]]:
+        return self._queries.endpoints(client, state, server)
 
-    def active_calls(self, client: str | None = None) -> list[dict[str, Any]]:
-        return self._queries.active_calls(client)
+    def active_calls(self, client: str | None = None, server: str | None = None) -> list[dict[str, Any]]:
+        return self._queries.active_calls(client, server)
 
     def count_endpoints(self) -> dict[tuple[str, str], int]:
         # map + attrgetter: the loop runs this per scrape; ~1.5x faster than a generator
-        return Counter(map(_CLIENT_STATE, self._state.endpoints.values()))
+        if len(self._watches) == 1:
+            return Counter(map(_CLIENT_STATE, self._state.endpoints.values()))
+        return Counter(map(_CLIENT_STATE, self._queries.merged_endpoints()))
 
     def count_calls(self) -> dict[tuple[str, str, str], int]:
-        return Counter(map(_CLIENT_DIRECTION_STATE, self._state.calls.values()))
+        counts: Counter = Counter()
+        for watch in self._watches:
+            counts.update(map(_CLIENT_DIRECTION_STATE, watch.state.calls.values()))
+        return counts
 
     def read_database(self) -> sqlite3.Connection:
         return self._store.reader()
@@ -121,19 +123,22 @@ class EngineDoor:
                       server: str | None = None) -> int:
         return self._store.count_calls(client, since, server)
 
-    def call(self, call_id: str) -> dict[str, Any] | None:
-        call = self._state.calls.get(call_id)
-        if call is None:
-            return None
-        channels = self._state.channels
-        return {**call.view(), "channel_views": [channels[c].view() for c in sorted(call.channels)
-                                                 if c in channels]}
+    def call(self, call_id: str, server: str | None = None) -> dict[str, Any] | None:
+        watches = [w for w in self._watches if w.server == server] if server else self._watches
+        for watch in watches:
+            call = watch.state.calls.get(call_id)
+            if call is not None:
+                channels = watch.state.channels
+                return {**call.view(), "channel_views": [channels[c].view() for c in sorted(call.channels)
+                                                         if c in channels]}
+        return None
 
     def channels(self, prefix: str = "") -> list[dict[str, Any]]:
-        return [ch.view() for ch in self._state.channels.values() if ch.id.startswith(prefix)]
+        return [{**ch.view(), "server": w.server} for w in self._watches
+                for ch in w.state.channels.values() if ch.id.startswith(prefix)]
 
     def bridges(self) -> list[str]:
-        return list(self._state.bridges)
+        return [b for w in self._watches for b in w.state.bridges]
 
     def recording_meta(self, name: str) -> dict[str, Any] | None:
         return self._queries.recording_meta(name)
@@ -156,6 +161,8 @@ class EngineDoor:
     def load_files(self, tables: Any) -> dict[str, int]:
         self._tables = tables
         result = load_files(self._state, tables)
+        for watch in self._watches[1:]:  # the files do not say a server: every state lists them
+            load_files(watch.state, tables)
         for problem in getattr(tables, "problems", ()):
             log.warning("%s", problem)
         return result
@@ -176,10 +183,13 @@ class EngineDoor:
         return record.view()
 
     def sweep_endpoints(self, listed: list[dict[str, Any]], fetched_at: float,
-                        progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+                        progress: Callable[[int, int], None] | None = None,
+                        server: str | None = None) -> dict[str, int]:
+        """`listed`: one server's GET /endpoints (the first server's unless `server` says)."""
         # One step per SWEEP_CHUNK endpoints, each its own loop callback: events keep flowing.
         timeout = max(10.0, self._cfg["ari.rest_timeout"] * 2)
-        handlers, total, changed = self._handlers, len(listed), 0
+        watch = self._watch(server)
+        handlers, total, changed = watch.handlers, len(listed), 0
         for i in range(0, total, SWEEP_CHUNK):
             chunk = listed[i:i + SWEEP_CHUNK]
             changed += self.call_in_loop(
@@ -190,7 +200,7 @@ class EngineDoor:
 
         def finish() -> dict[str, int]:
             gone = R.unknown_unless_listed(handlers, ids, time.time(), fetched_at)
-            return {"changed": changed + gone, **R.endpoint_counts(self._state)}
+            return {"changed": changed + gone, **R.endpoint_counts(watch.state)}
 
         return {**self.call_in_loop(finish, timeout), "chunks": -(-total // SWEEP_CHUNK),
                 "step": SWEEP_CHUNK}
@@ -209,8 +219,16 @@ class EngineDoor:
     def levels_sent(self) -> dict[str, str]:
         return dict(self._levels_sent)
 
-    def recover(self, timeout: float = 30.0) -> dict[str, Any]:
-        return self._resyncer.recover(timeout)
+    def recover(self, timeout: float = 30.0, server: str | None = None) -> dict[str, Any]:
+        """Resync one server and wait; without `server` every server resyncs, the first waited
+        for (its result, as before several servers)."""
+        if server is None:
+            for watch in self._watches[1:]:
+                self._loop.call_soon_threadsafe(watch.resyncer.request, "requested by operator")
+        return self._watch(server).resyncer.recover(timeout)
+
+    def _watch(self, server: str | None) -> Watch:
+        return self._queries.watch(server)
 
     def call_in_loop(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
         return self._loop.call_and_wait(fn, timeout)
@@ -228,10 +246,12 @@ class EngineDoor:
         return self._loop.every(seconds, fn)
 
     def on_event(self, event_type: str, fn: Callable[[dict, float], Any]) -> None:
-        self._handlers.on_event(event_type, fn)
+        for watch in self._watches:  # every server's events; event["server"] says whose
+            watch.handlers.on_event(event_type, fn)
 
     def claim_channels(self, name: str, fn: Callable[..., bool]) -> None:
-        self._handlers.add_claimer(name, fn)
+        for watch in self._watches:
+            watch.handlers.add_claimer(name, fn)
 
     def subscribe(self, prefix: str, fn: Listener) -> Callable[[], None]:
         return self._notifier.subscribe(prefix, fn)
@@ -244,8 +264,21 @@ class EngineDoor:
         self._rest_worker.submit(work, done)
 
     def run_steps(self, name: str, steps: Sequence[Step], done: StepsDone,
-                  alive: Callable[[], bool] | None = None) -> None:
-        self._readiness.run(name, steps, done, alive)
+                  alive: Callable[[], bool] | None = None, server: str | None = None) -> None:
+        watch = self._watch(server) if server else self._steps_watch(steps)
+        watch.readiness.run(name, steps, done, alive)
+
+    def _steps_watch(self, steps: Sequence[Step]) -> Watch:
+        """The server whose state the steps wait on: the one holding a channel or bridge they
+        name (a sequence drives one server's channels); the first when none is known yet."""
+        if len(self._watches) > 1:
+            for step in steps:
+                for need in step.needs:
+                    for watch in self._watches:
+                        state = watch.state
+                        if need.id in state.channels or need.id in state.bridges:
+                            return watch
+        return self._first
 
     def offer(self, name: str, fn: Callable[[], Any]) -> None:
         self._views[name] = fn

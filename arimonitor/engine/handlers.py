@@ -39,6 +39,7 @@ class Handlers(CallHandlers, EndpointHandlers):
 
     def __init__(self, state: State, effects: Effects) -> None:
         self.state = state
+        self.server = state.server  # every event handed on carries it: event["server"]
         self.fx = effects
         self.counters = state.counters
         self.listeners: dict[str, list[EventListener]] = {}
@@ -117,6 +118,7 @@ class Handlers(CallHandlers, EndpointHandlers):
 
     def apply_event(self, event: dict, t: float, frame: bytes | None = None, where: str = "") -> None:
         c = self.counters
+        event["server"] = self.server  # the Asterisk it came from, for listeners and components
         event_type = event.get("type")
         handler = self.table.get(event_type)  # type: ignore[arg-type]
         if handler is None:

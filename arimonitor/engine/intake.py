@@ -3,6 +3,9 @@
 Per message: one small json.loads of the header, a sequence check, then Handlers.apply for
 its frame (`ari`) or each of its frames (`ari-batch`: one header for n consecutive frames,
 frame i numbered seq + i, all with the batch's receive time).
+Each message goes to the lane of its header's `server` (one per watched Asterisk, engine/
+watch.py): that server's handlers, link monitor and sequence numbers. A message of a server
+not configured is set aside and counted (`other_servers`).
 A gap in a connection's sequence numbers means frames were lost (the reader's PUSH was full,
 or a TCP link to a remote reader was cut): counted, and a resync repairs the state. The
 reader's stats carry its last forwarded seq, so a lost tail is seen too. Frames received before the last resync began are
@@ -37,14 +40,43 @@ def _nothing() -> None:
     return None
 
 
-class Intake:
+class Lane:
+    """One server's way in: its handlers, its link monitor, its connection's sequence numbers."""
+
+    __slots__ = (
+        "epoch",
+        "frames",
+        "handlers",
+        "link",
+        "messages",
+        "seq",
+        "server",
+        "superseded_before",
+    )
+
     def __init__(self, handlers: Handlers, link: Any) -> None:
+        self.server: str = handlers.state.server
         self.handlers = handlers
-        self.link = link  # engine/link.py LinkMonitor: link notices, reader stats, lost frames
-        self.counters = handlers.counters
+        self.link = link
         self.epoch: Any = None
         self.seq = 0
+        # frames received before this server's last resync began are superseded by it
         self.superseded_before = 0.0
+        self.messages = 0
+        self.frames = 0
+
+    def view(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "seq": self.seq, "superseded_before": self.superseded_before,
+                "messages": self.messages, "frames": self.frames}
+
+
+class Intake:
+    def __init__(self, handlers: Handlers, link: Any) -> None:
+        first = Lane(handlers, link)
+        self.first = first
+        self.lanes: dict[str, Lane] = {first.server: first}
+        self._fx: list[Any] = [handlers.fx]
+        self.counters = handlers.counters
         self.last_frame_t = 0.0       # reader's receive time of the newest frame applied
         self.last_frame_at = 0.0      # our clock when it was applied
         self.lag = 0.0                # seconds from reader receive to applied, last frame
@@ -53,20 +85,43 @@ class Intake:
         self.messages = 0             # ari + ari-batch messages received
         self.batches = 0              # of which ari-batch
         self.frames = 0               # frames in them
-        # Messages of another Asterisk ([ari:NAME]) than this engine's state is of: set aside,
-        # counted per server (at most MAX_SERVERS names, the rest as "other"), logged once each.
-        self.server = handlers.state.server
+        # Messages of a server not configured: set aside, counted per name (at most
+        # MAX_SERVERS names, the rest as "other"), logged once each.
+        self.server = first.server
         self.other_servers: dict[str, int] = {}
 
+    def add(self, handlers: Handlers, link: Any) -> Lane:
+        """Another watched server's lane (engineproc/app.py, one per [ari:NAME])."""
+        lane = self.lanes[handlers.state.server] = Lane(handlers, link)
+        self._fx.append(handlers.fx)
+        return lane
+
+    # the first server's sequence, as before several servers (tests, `stats`)
+    @property
+    def epoch(self) -> Any:
+        return self.first.epoch
+
+    @property
+    def seq(self) -> int:
+        return self.first.seq
+
+    @property
+    def superseded_before(self) -> float:
+        return self.first.superseded_before
+
+    @superseded_before.setter
+    def superseded_before(self, t: float) -> None:
+        self.first.superseded_before = t
+
     def on_readable(self, sock: zmq.Socket) -> None:
-        fx = self.handlers.fx
-        hold = getattr(fx, "hold", _nothing)
-        release = getattr(fx, "release", _nothing)
-        hold()
+        fxs = self._fx
+        for fx in fxs:
+            getattr(fx, "hold", _nothing)()
         try:
             frames, t = self._drain(sock)
         finally:
-            release()
+            for fx in fxs:
+                getattr(fx, "release", _nothing)()
         if t:
             now = time.time()
             self.last_frame_t, self.last_frame_at = t, now
@@ -77,7 +132,8 @@ class Intake:
 
     def _drain(self, sock: zmq.Socket) -> tuple[int, float]:
         recv = sock.recv_multipart
-        apply = self.handlers.apply
+        lanes = self.lanes
+        first = self.server
         counters = self.counters
         kind_ari, kind_batch = protocol.KIND_ARI, protocol.KIND_ARI_BATCH
         frames = 0
@@ -102,59 +158,66 @@ class Intake:
                 except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
                     self._bad(parts, f"bad ari header: {exc}")
                     continue
-                if header.get("server", self.server) != self.server:
+                lane = lanes.get(header.get("server", first))  # type: ignore[arg-type]
+                if lane is None:
                     self._other_server(header.get("server"), n)
                     continue
                 self.messages += 1
+                lane.messages += 1
+                lane.frames += n
                 frames += n
                 t = bt
-                self._sequence(header, epoch, seq, n, bt)
+                self._sequence(lane, epoch, seq, n, bt)
                 if n == 1:
                     counters.bytes += len(parts[2])
                 else:
                     self.batches += 1
                     counters.bytes += sum(map(len, parts[2:]))
-                if bt < self.superseded_before:
-                    counters.received += n
-                    counters.superseded += n
+                if bt < lane.superseded_before:
+                    lane.handlers.counters.received += n
+                    lane.handlers.counters.superseded += n
                 elif n == 1:
-                    apply(parts[2], bt, (epoch, seq))
+                    lane.handlers.apply(parts[2], bt, (epoch, seq))
                 else:
+                    apply = lane.handlers.apply
                     for i in range(2, nparts):
                         apply(parts[i], bt, (epoch, seq + i - 2))
             elif kind == protocol.KIND_LINK and nparts == 2:
-                notice = self._mine(self._json(parts))
-                if notice is not None:
-                    self.link.on_link(notice)
+                notice = self._json(parts)
+                lane = self._lane_of(notice)
+                if lane is not None:
+                    lane.link.on_link(notice)
             elif kind == protocol.KIND_READER_STATS and nparts == 2:
-                stats = self._mine(self._json(parts))
-                if stats is not None:
-                    self._reader_seq(stats)
-                    self.link.on_reader_stats(stats)
+                stats = self._json(parts)
+                lane = self._lane_of(stats)
+                if lane is not None:
+                    self._reader_seq(lane, stats)  # type: ignore[arg-type]
+                    lane.link.on_reader_stats(stats)
             else:
                 self._bad(parts, "unknown message kind or part count")
         return frames, t
 
-    def _sequence(self, header: dict, epoch: Any, seq: int, n: int, t: float) -> None:
-        """Frames seq .. seq+n-1 of `epoch` arrived: note a new connection or a gap."""
-        if epoch != self.epoch:
-            self.epoch, self.seq = epoch, seq + n - 1
-            self.link.on_new_epoch(header.get("server"), epoch, t)
+    def _sequence(self, lane: Lane, epoch: Any, seq: int, n: int, t: float) -> None:
+        """Frames seq .. seq+n-1 of `epoch` arrived on this server's lane: note a new
+        connection or a gap."""
+        if epoch != lane.epoch:
+            lane.epoch, lane.seq = epoch, seq + n - 1
+            lane.link.on_new_epoch(lane.server, epoch, t)
             return
-        expected = self.seq + 1
-        self.seq = seq + n - 1
+        expected = lane.seq + 1
+        lane.seq = seq + n - 1
         if seq > expected:
-            self.link.on_frames_lost(seq - expected, f"epoch {epoch} seq {expected}..{seq - 1}")
+            lane.link.on_frames_lost(seq - expected, f"epoch {epoch} seq {expected}..{seq - 1}")
 
-    def _reader_seq(self, stats: dict) -> None:
+    def _reader_seq(self, lane: Lane, stats: dict) -> None:
         """The reader's stats, sent after the frames they count, name its last forwarded seq:
         frames past ours that never came were lost (the tail of a cut link, which no later
         frame would reveal while Asterisk is quiet)."""
         seq = stats.get("seq")
-        if stats.get("epoch") == self.epoch and type(seq) is int and seq > self.seq:
-            first = self.seq + 1
-            self.seq = seq
-            self.link.on_frames_lost(seq - first + 1, f"epoch {self.epoch} seq {first}..{seq}, "
+        if stats.get("epoch") == lane.epoch and type(seq) is int and seq > lane.seq:
+            first = lane.seq + 1
+            lane.seq = seq
+            lane.link.on_frames_lost(seq - first + 1, f"epoch {lane.epoch} seq {first}..{seq}, "
                                                       "from the reader's stats")
 
     def _json(self, parts: list[bytes]) -> dict | None:
@@ -167,23 +230,25 @@ class Intake:
             return None
         return body
 
-    def _mine(self, body: dict | None) -> dict | None:
-        """A link notice or reader stats of this engine's server; another's is set aside."""
-        if body is None or body.get("server", self.server) == self.server:
-            return body
-        self._other_server(body.get("server"), 0)
-        return None
+    def _lane_of(self, body: dict | None) -> Lane | None:
+        """The lane of a link notice or reader stats; a server not configured is set aside."""
+        if body is None:
+            return None
+        lane = self.lanes.get(body.get("server", self.server))
+        if lane is None:
+            self._other_server(body.get("server"), 0)
+        return lane
 
     def _other_server(self, server: Any, frames: int) -> None:
-        # The engine keeps one server's state (its [ari] server_id); the frames of a reader of
-        # another must not be applied to it: they would end or invent that server's calls.
+        # A reader of a server this engine is not configured for: its frames must not be
+        # applied to any server's state (they would end or invent that server's calls).
         name = str(server)[:40]
         if name not in self.other_servers:
             if len(self.other_servers) >= MAX_SERVERS:
                 name = "other"
             else:
-                log.warning("messages of server %r set aside: this engine keeps the state of %r "
-                            "only (counted in intake.other_servers)", name, self.server)
+                log.warning("messages of server %r set aside: not a configured server (%s); "
+                            "counted in intake.other_servers", name, ", ".join(self.lanes))
         self.other_servers[name] = self.other_servers.get(name, 0) + frames
 
     def _bad(self, parts: list[bytes], why: str) -> None:
@@ -200,4 +265,5 @@ class Intake:
                 "batch_max": self.batch_max, "messages": self.messages,
                 "batches": self.batches, "frames": self.frames,
                 "superseded_before": self.superseded_before,
-                "other_servers": dict(self.other_servers)}
+                "other_servers": dict(self.other_servers),
+                "servers": {name: lane.view() for name, lane in self.lanes.items()}}

@@ -69,7 +69,7 @@ class LinkMonitor:
         state, reason = notice.get("state"), notice.get("reason", "")
         t = notice.get("t") or time.time()
         self.link.update({"state": state, "epoch": notice.get("epoch"), "since": t,
-                          "reason": reason, "server": notice.get("server")})
+                          "reason": reason, "server": self.state.server})
         if state == protocol.LINK_CONNECTED:
             self.state.counters.link_up += 1
             log.info("reader connected to Asterisk (epoch %s)", notice.get("epoch"))

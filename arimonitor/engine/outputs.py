@@ -89,13 +89,16 @@ def write_lines(logger: logging.Logger, lines: list[str]) -> None:
 class EngineEffects:
     def __init__(self, store: Store, notifier: Notifier, counters: Counters,
                  continue_channel: Callable[[str], None], calls_log: logging.Logger | None = None,
-                 server: str = "") -> None:
+                 server: str = "", registrations: Any = None) -> None:
         self.store = store
         self.notifier = notifier
         self.counters = counters
         self.continue_channel = continue_channel
         self.calls_log = calls_log
         self.server = server
+        # engine/registrations.py, shared by every server's effects: two servers at once warns
+        self.registrations = registrations
+        self.name_server = False               # several servers: warning lines name theirs
         self.dirty_ips: dict[str, float] = {}  # ip -> last_seen, flushed every second
         self._held: list[str] | None = None    # calls-log lines of the current burst
         self._ended: list[Call] = []           # calls ended in the burst: committed at release
@@ -261,10 +264,15 @@ class EngineEffects:
     def endpoint_state(self, endpoint: Endpoint, old_state: str) -> None:
         body = endpoint.view()
         body["old_state"] = old_state
+        body["server"] = self.server
         self.notifier.publish(f"{protocol.TOPIC_ENDPOINT}.{endpoint.state}", body)
+        if self.registrations is not None:
+            self.registrations.changed(self.server, endpoint.id, endpoint.state, endpoint.last_change)
 
     def endpoint_address(self, endpoint: Endpoint) -> None:
-        self.notifier.publish(f"{protocol.TOPIC_ENDPOINT}.address", endpoint.view())
+        body = endpoint.view()
+        body["server"] = self.server
+        self.notifier.publish(f"{protocol.TOPIC_ENDPOINT}.address", body)
 
     def remote_ip(self, rip: RemoteIp, new_link: bool) -> None:
         if new_link:
@@ -378,12 +386,14 @@ class EngineEffects:
         body = {"name": recording.get("name"), "format": recording.get("format"),
                 "target_uri": recording.get("target_uri"), "duration": recording.get("duration"),
                 "call_id": call.id if call else None, "client": call.client if call else None,
-                "cause": recording.get("cause")}
+                "cause": recording.get("cause"), "server": self.server}
         self.notifier.publish(f"{protocol.TOPIC_RECORDING}.{what}", body)
 
     def warning(self, kind: str, text: str, data: dict[str, Any] | None = None) -> None:
-        log.warning("%s: %s", kind, text)
-        self.notifier.publish(f"{protocol.TOPIC_WARNING}.{kind}", {"text": text, **(data or {})})
+        # with several servers the line says whose (one server's lines stay as they were)
+        log.warning("%s: %s%s", kind, text, f" (server {self.server})" if self.name_server else "")
+        self.notifier.publish(f"{protocol.TOPIC_WARNING}.{kind}",
+                              {"text": text, "server": self.server, **(data or {})})
 
 
 def dialplan_continuer(pool: Any, counters: Counters) -> Callable[[str], None]:

@@ -69,10 +69,12 @@ class Resyncer:
 
     # ---- life ---------------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, alive: Any = "read") -> None:
         """The engine starts: the time since the previous run's last-alive mark is an outage
-        (kill -9, crash, stop): closed, with what the first resync changed, like a link's."""
-        alive = self.store.last_alive()
+        (kill -9, crash, stop): closed, with what the first resync changed, like a link's.
+        `alive`: that mark, read by the caller when every server's resyncer starts from it."""
+        if alive == "read":
+            alive = self.store.last_alive()
         if alive is not None:
             self.outage_from(alive)
         self.heartbeat()
@@ -133,7 +135,7 @@ class Resyncer:
             self._failed(error, reason, waiters)
             return
         result = self._apply(snap, reason, started)
-        self.notifier.publish(protocol.TOPIC_LINK_RESYNCED, dict(result))
+        self.notifier.publish(protocol.TOPIC_LINK_RESYNCED, {**result, "server": self.state.server})
         for waiter in waiters:
             waiter(result, "")
         if self.pending:
@@ -155,7 +157,8 @@ class Resyncer:
             self.failures.failed(f"{text} ({reason.removeprefix(RETRY)})")
             if first:
                 self.notifier.publish(protocol.TOPIC_WARNING_RESYNC, {"text": f"resync failed: {text}",
-                                                                      "reason": reason})
+                                                                      "reason": reason,
+                                                                      "server": self.state.server})
         for waiter in waiters:
             # the error itself when ARI said why, so `recovery` can tell auth from outage
             waiter(None, error if isinstance(error, AriError) else text)

@@ -200,7 +200,8 @@ class Counters:
 class State:
     """Every table, plus the identity of the Asterisk they describe."""
 
-    def __init__(self, server: str = "asterisk1") -> None:
+    def __init__(self, server: str = "asterisk1",
+                 remote_ips: dict[str, RemoteIp] | None = None) -> None:
         self.server = server
         self.endpoints: dict[str, Endpoint] = {}
         self.channels: dict[str, Channel] = {}
@@ -209,7 +210,8 @@ class State:
         # Calls opened by a leg Asterisk created to dial out (state Down), not yet announced:
         # the Dial event right after usually folds that leg into its caller's call.
         self.unannounced: set[str] = set()
-        self.remote_ips: dict[str, RemoteIp] = {}
+        # the v2.7 REMOTEIPS table is one for all servers: every server's state shares it
+        self.remote_ips: dict[str, RemoteIp] = {} if remote_ips is None else remote_ips
         self.local_pairs: dict[str, set[str]] = {}  # pair_key -> channel ids of both halves
         self.recordings: dict[str, str] = {}        # recording name -> call id
         # recording name -> the call it belongs to, kept after the call ends (transcoder tags)

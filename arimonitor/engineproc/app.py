@@ -40,10 +40,12 @@ from arimonitor.engine.probe import Probe, ProbeStats
 from arimonitor.engine.queries import Queries
 from arimonitor.engine.readiness import EVENT_TYPES as READINESS_EVENTS
 from arimonitor.engine.readiness import Readiness
+from arimonitor.engine.registrations import Registrations
 from arimonitor.engine.rest_pool import RestPool
 from arimonitor.engine.resyncer import Resyncer
 from arimonitor.engine.state import RemoteIp, State
 from arimonitor.engine.store import Store
+from arimonitor.engine.watch import Watch
 from arimonitor.engineproc.control import ControlServer
 from arimonitor.engineproc.metricsline import MetricsLine
 from arimonitor.logs import setup_line_log
@@ -90,41 +92,52 @@ class Engine:
         self.cfg = cfg
         self.zctx = zmq_context or zmq.Context.instance()
         self.loop = Loop()
-        self.state = State(cfg["ari.server_id"])
         self.store = Store(cfg["paths.database"])
-        self.events, self.zap, self.refusals = self._events_socket(cfg)
         self.control_sock = self._socket(zmq.ROUTER, cfg["zmq.control"])
         self.pub = self._socket(zmq.PUB, cfg["zmq.publish"], sndhwm=PUB_HWM)
         self.notifier = Notifier(self.pub)
         self.rest_worker = Worker(self.loop, "ari-rest")
-        # `continue` of every channel entering Stasis unclaimed: off the loop, a few at a time.
-        self.continue_pool = RestPool(self.loop, "ari-continue", CONTINUE_THREADS, lambda: LeanAri(
-            cfg["ari.url"], cfg["ari.user"], cfg["ari.password"], cfg["ari.rest_timeout"]))
-        self._build_core(cfg)
-        self.metrics_line = MetricsLine(cfg, self.state, self.store, self.intake, self.link)
+        self.calls_log = setup_line_log("calls", cfg)
+        # One watch per server (engine/watch.py): its own state, handlers, link, resync, probe.
+        self.watches: dict[str, Watch] = {}
+        self.registrations = Registrations(self._two_servers_warning)
+        for name in cfg.servers:
+            self.watches[name] = self._build_watch(name)
+        first = next(iter(self.watches.values()))
+        # The first server's parts under their old names (one server: exactly as before).
+        self.state, self.handlers, self.effects = first.state, first.handlers, first.effects
+        self.readiness, self.link, self.resyncer = first.readiness, first.link, first.resyncer
+        self.probe, self.continue_pool = first.probe, first.continue_pool
+        self.events, self.zap, self.refusals = self._events_socket(cfg)
+        self.intake = Intake(first.handlers, first.link)
+        first.resyncer.intake = self.intake.first
+        for watch in list(self.watches.values())[1:]:
+            watch.resyncer.intake = self.intake.add(watch.handlers, watch.link)
+        watches = list(self.watches.values())
+        self.queries = Queries(watches=watches, store=self.store, notifier=self.notifier,
+                               registrations=self.registrations)
+        self.queries.intake = self.intake
+        self.metrics_line = MetricsLine(cfg, watches, self.store, self.intake)
         self.registry = build_registry()
         self.registry.manager_privileged = cfg["console.manager_changes"]
         # The engine's door: all components and console commands may use (engine/api.py).
-        self.ctx = EngineDoor(cfg=cfg, state=self.state, queries=self.queries,
-                              resyncer=self.resyncer, link=self.link, store=self.store,
-                              notifier=self.notifier, loop=self.loop, handlers=self.handlers,
+        self.ctx = EngineDoor(cfg=cfg, watches=watches, queries=self.queries, store=self.store,
+                              notifier=self.notifier, loop=self.loop,
                               rest_worker=self.rest_worker, zmq_context=self.zctx,
-                              totals=self.metrics_line.totals, readiness=self.readiness)
+                              totals=self.metrics_line.totals)
         self.control = ControlServer(self.control_sock, self.loop, self.registry, self.ctx)
-        self.probe = Probe(AriRest.from_config(cfg), lambda: self.cfg["ari.probe_interval"],
-                           lambda *a: self.loop.call_soon_threadsafe(self.link.on_probe, *a),
-                           lambda: self.cfg["ari.rest_timeout"], stats=self.link.probe)
-        # The WebSocket dropped: ask REST at once what Asterisk is doing (restarting, down...).
-        self.notifier.subscribe(protocol.TOPIC_LINK_DISCONNECTED, lambda _topic, _body: self.probe.wake())
+        # The WebSocket dropped: ask that server's REST at once what it is doing (restarting...).
+        self.notifier.subscribe(protocol.TOPIC_LINK_DISCONNECTED, self._wake_probe)
         self.loop.add_socket(self.events, self.intake.on_readable)
         self.loop.add_socket(self.control_sock, self.control.on_readable)
         if self.refusals is not None:
             self.loop.add_socket(self.refusals.monitor, self.refusals.on_readable)
         self.metrics_line.start(self.loop)
-        self.loop.every(1.0, self.effects.flush_ips)
-        self.loop.every(1.0, self.resyncer.heartbeat)
-        self.loop.every(0.5, self.readiness.tick)
-        self.notifier.subscribe(protocol.TOPIC_LINK_RESYNCED, lambda _topic, _body: self.readiness.recheck())
+        for watch in watches:
+            self.loop.every(1.0, watch.effects.flush_ips)
+            self.loop.every(0.5, watch.readiness.tick)
+        self.loop.every(1.0, first.resyncer.heartbeat)  # one last-alive mark for the engine
+        self.notifier.subscribe(protocol.TOPIC_LINK_RESYNCED, self._recheck)
         self.checkpoint_worker = Worker(self.loop, "sqlite-checkpoint")
         self.loop.every(CHECKPOINT_EVERY, lambda: self.checkpoint_worker.submit(self.store.checkpoint))
         self.components = [factory(self.ctx)
@@ -133,36 +146,54 @@ class Engine:
             if hasattr(component, "register_commands"):
                 component.register_commands(self.registry)
 
-    def _build_core(self, cfg: Config) -> None:
-        """Effects, handlers, resyncer, link monitor, queries, intake: the engine proper."""
-        resync_rest = AriRest.from_config(cfg)
-        reader = contact_reader(cfg)
-        self.effects = EngineEffects(
-            self.store, self.notifier, self.state.counters,
-            dialplan_continuer(self.continue_pool, self.state.counters),
-            setup_line_log("calls", cfg), cfg["ari.server_id"])
-        self.handlers = Handlers(self.state, self.effects)
+    def _build_watch(self, name: str) -> Watch:
+        """One server's parts: state, effects, handlers, readiness, resyncer, link, probe, pool."""
+        cfg = self.cfg.for_server(name)  # the first server's is the engine's own Config
+        first = next(iter(self.watches.values()), None)
+        state = State(name, remote_ips=first.state.remote_ips if first else None)
+        # `continue` of every channel entering Stasis unclaimed: off the loop, a few at a time.
+        pool = RestPool(self.loop, f"ari-continue-{name}" if first else "ari-continue",
+                        CONTINUE_THREADS, lambda: LeanAri(cfg["ari.url"], cfg["ari.user"],
+                                                          cfg["ari.password"], cfg["ari.rest_timeout"]))
+        effects = EngineEffects(self.store, self.notifier, state.counters,
+                                dialplan_continuer(pool, state.counters), self.calls_log, name,
+                                registrations=self.registrations)
+        effects.name_server = len(self.cfg.servers) > 1
+        handlers = Handlers(state, effects)
         # Requests made on an event wait for the state they need (issue 16). Its listeners are
         # the first of each event: a waiting step is on its way before any component reacts.
-        self.readiness = Readiness(self.state, self.rest_worker.submit,
-                                   lambda: self.cfg["ari.state_timeout"])
+        readiness = Readiness(state, self.rest_worker.submit, lambda: self.cfg["ari.state_timeout"])
         for event_type in READINESS_EVENTS:
-            self.handlers.on_event(event_type, self.readiness.on_event)
+            handlers.on_event(event_type, readiness.on_event)
         stall_after = max(0.5, cfg["ari.rest_timeout"] / 2)
-        auth = AriAuth(ProbeStats(stall_after), self.handlers)
-        self.resyncer = Resyncer(handlers=self.handlers, store=self.store, notifier=self.notifier,
-                                 loop=self.loop, app=cfg["ari.app"], auth=auth,
-                                 snapshot=lambda: R.fetch_snapshot(resync_rest, reader))
-        self.link = LinkMonitor(handlers=self.handlers, notifier=self.notifier,
-                                resyncer=self.resyncer, auth=auth,
-                                stall_after=stall_after)
-        self.queries = Queries(state=self.state, store=self.store, notifier=self.notifier,
-                               link=self.link, resyncer=self.resyncer,
-                               continue_pool=self.continue_pool)
-        self.intake = Intake(self.handlers, self.link)
-        self.resyncer.intake = self.queries.intake = self.intake
-        self.resyncer.probe = auth.probe  # a failed resync's why shows with the probe's
-        self.resyncer.link_up = self.link.connected
+        auth = AriAuth(ProbeStats(stall_after), handlers)
+        resync_rest = AriRest.from_config(cfg)
+        reader = contact_reader(cfg)
+        resyncer = Resyncer(handlers=handlers, store=self.store, notifier=self.notifier,
+                            loop=self.loop, app=cfg["ari.app"], auth=auth,
+                            snapshot=lambda: R.fetch_snapshot(resync_rest, reader))
+        link = LinkMonitor(handlers=handlers, notifier=self.notifier, resyncer=resyncer,
+                           auth=auth, stall_after=stall_after)
+        resyncer.probe = auth.probe  # a failed resync's why shows with the probe's
+        resyncer.link_up = link.connected
+        probe = Probe(AriRest.from_config(cfg), lambda: self.cfg["ari.probe_interval"],
+                      lambda *a: self.loop.call_soon_threadsafe(link.on_probe, *a),
+                      lambda: self.cfg["ari.rest_timeout"], stats=link.probe)
+        return Watch(name, cfg, state, effects, handlers, readiness, link, resyncer, probe, pool)
+
+    def _two_servers_warning(self, kind: str, text: str, data: dict[str, Any]) -> None:
+        watch = self.watches.get(data.get("server") or "") or next(iter(self.watches.values()))
+        watch.effects.warning(kind, text, data)
+
+    def _wake_probe(self, _topic: str, body: dict[str, Any]) -> None:
+        watch = self.watches.get(body.get("server") or "")
+        for each in ([watch] if watch is not None else self.watches.values()):
+            each.probe.wake()
+
+    def _recheck(self, _topic: str, _body: dict[str, Any]) -> None:
+        """After a resync a waiting request may find what it waits for (any server's)."""
+        for watch in self.watches.values():
+            watch.readiness.recheck()
 
     def _socket(self, kind: int, endpoint: str, sndhwm: int = 0, rcvhwm: int = 0,
                 secure: Callable[[zmq.Socket], Any] | None = None) -> zmq.Socket:
@@ -196,7 +227,7 @@ class Engine:
         cfg = self.cfg
         tables = load_all(cfg["files.endpoints"], cfg["files.clients"], cfg["files.mqservers"])
         loaded = self.ctx.load_files(tables)
-        for row in self.store.load_remote_ips():
+        for row in self.store.load_remote_ips():  # one table, shared by every server's state
             self.state.remote_ips[row["ip"]] = RemoteIp(
                 row["ip"], row["first_seen"], row["last_seen"], set(row["endpoints"]),
                 row["whitelist"], row["source"] or "")
@@ -205,8 +236,10 @@ class Engine:
         for component in self.components:
             if hasattr(component, "start"):
                 component.start()
-        self.resyncer.start()  # the restart outage, then the first resync
-        self.probe.start()
+        alive = self.store.last_alive()  # the previous run's mark, before anyone writes a new one
+        for watch in self.watches.values():
+            watch.resyncer.start(alive)  # the restart outage, then the first resync
+            watch.probe.start()
         # Long-lived start-up objects leave the collector's view: a full collection then walks
         # only what traffic created, which keeps the latency tail short.
         gc.freeze()
@@ -219,9 +252,11 @@ class Engine:
             self.close()
 
     def close(self) -> None:
-        self.probe.stop()
+        for watch in self.watches.values():
+            watch.probe.stop()
         self.rest_worker.stop()
-        self.continue_pool.stop()
+        for watch in self.watches.values():
+            watch.continue_pool.stop()
         self.checkpoint_worker.stop()
         for component in self.components:
             if hasattr(component, "close"):
@@ -230,7 +265,8 @@ class Engine:
                 except Exception:
                     log.exception("closing component %r failed", component)
         try:
-            self.effects.flush_ips()
+            for watch in self.watches.values():
+                watch.effects.flush_ips()
             # a clean stop's last-alive mark is now, not up to a second ago: the talk time of a
             # call that ends while arimonitor is down counts up to it (resync, clicktocall)
             self.resyncer.heartbeat()

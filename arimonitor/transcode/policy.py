@@ -4,7 +4,9 @@
 - A call we control (its channels are in our Stasis app, bridged by us): record the bridge.
 - A call the dialplan routes (we only observe it): ARI answers 409 to recording a channel
   outside Stasis, so open a snoop channel (`spy=both`) into our app and record that.
-- Name `client/YYYY-MM-DD/callid`, format wav; stopped (and the snoop hung up) when the call ends.
+- Name `client/YYYY-MM-DD/callid` (`client/YYYY-MM-DD/<server>-callid` on a further server:
+  two Asterisks may give the same uniqueid), format wav; stopped (and the snoop hung up) when
+  the call ends.
 
 The ARI side is a small protocol (`AriRecorder`) so the engine can run the REST calls where it
 wants (its REST thread); a failure is logged in the recording log with its reason.
@@ -44,7 +46,7 @@ class CallInfo:
     destination: str = ""
     our_bridge: str | None = None  # a bridge we created in our app: record it directly
     channel: str = ""              # the channel to snoop when we only observe the call
-    server: str = ""               # the Asterisk it is on ("": the only one)
+    server: str = ""               # the Asterisk it is on ("": the first, or only, one)
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,10 @@ def safe(part: str) -> str:
     return cleaned
 
 
-def recording_name(client: str, call_id: str, answered: float) -> str:
+def recording_name(client: str, call_id: str, answered: float, server: str = "") -> str:
     day = dt.datetime.fromtimestamp(answered).strftime("%Y-%m-%d")
-    return f"{safe(client or 'unknown')}/{day}/{safe(call_id)}"
+    call = f"{safe(server)}-{safe(call_id)}" if server else safe(call_id)
+    return f"{safe(client or 'unknown')}/{day}/{call}"
 
 
 def wants_recording(client: str, records: Mapping[str, bool | None], default: bool) -> bool:
@@ -76,7 +79,7 @@ def wants_recording(client: str, records: Mapping[str, bool | None], default: bo
 def plan_for(call: CallInfo, records: Mapping[str, bool | None], default: bool) -> Plan | None:
     if not wants_recording(call.client, records, default):
         return None
-    name = recording_name(call.client, call.id, call.answered)
+    name = recording_name(call.client, call.id, call.answered, call.server)
     if call.our_bridge:
         return Plan(name, "bridge", call.our_bridge)
     if call.channel:
@@ -94,7 +97,7 @@ class Recorder:
         self.records = records
         self.default = default
         self.failed = failed
-        self.active: dict[str, Plan] = {}  # call id -> plan
+        self.active: dict[tuple[str, str], Plan] = {}  # (server, call id) -> plan
         self.meta: dict[str, dict[str, str]] = {}  # recording name -> tags
 
     def claims(self, channel, args=()) -> bool:
@@ -109,12 +112,13 @@ class Recorder:
         return any(plan.name == name for plan in self.active.values())
 
     def call_answered(self, call: CallInfo) -> Plan | None:
-        if call.id in self.active:
+        key = (call.server, call.id)
+        if key in self.active:
             return None  # answered twice (merge, resync): one recording per call
         plan = plan_for(call, self.records(), self.default())
         if plan is None:
             return None
-        self.active[call.id] = plan
+        self.active[key] = plan
         if len(self.meta) >= META_KEEP:
             self.meta.pop(next(iter(self.meta)))
         self.meta[plan.name] = {"client": call.client, "call_id": call.id,
@@ -129,7 +133,7 @@ class Recorder:
                 self.ari.record_channel(plan.snoop_id, plan.name, plan.fmt)
         except Exception as exc:  # noqa: BLE001  any REST failure: the call goes on unrecorded
             log.warning("cannot record call %s (%s): %s", call.id, plan.kind, exc)
-            self.active.pop(call.id, None)
+            self.active.pop(key, None)
             self.failed(plan.name, f"{plan.kind} recording refused: {exc}")
             return None
         return plan
@@ -139,14 +143,14 @@ class Recorder:
 
         The snoop is not hung up here: a snoop the refused step made is undone by that step;
         one it did not make (a snoop id already in use) may be a running recording."""
-        for call_id, plan in list(self.active.items()):
+        for key, plan in list(self.active.items()):
             if plan.name == name:
-                del self.active[call_id]
+                del self.active[key]
         log.warning("recording %s refused: %s", name, reason)
         self.failed(name, reason)
 
-    def call_ended(self, call_id: str) -> None:
-        plan = self.active.pop(call_id, None)
+    def call_ended(self, call_id: str, server: str = "") -> None:
+        plan = self.active.pop((server, call_id), None)
         if plan is None:
             return
         for step in (lambda: self.ari.stop_recording(plan.name),

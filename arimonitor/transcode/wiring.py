@@ -149,16 +149,13 @@ class WorkerAri:
 
 class ServersAri:
     """The Recorder's ARI with several Asterisk servers: one WorkerAri per server, made at its
-    first call (contract seam 2), the server being the one of the call being recorded
-    (`serving(server)` before the Recorder acts on a call). A recording name and a snoop
-    remember their server, so stopping and hanging up go where they were started."""
-
-    KEEP = 2000  # names/snoops remembered (dropped when used; oldest first past this)
+    first call (contract seam 2). The component says which server the Recorder is acting for
+    (`serving(server)`, the call's) before each call_answered and call_ended, so a recording
+    is started, stopped and its snoop hung up on the Asterisk the call is on."""
 
     def __init__(self, make: Callable[[str], WorkerAri], first: str) -> None:
         self._make = make
         self._ari: dict[str, WorkerAri] = {}
-        self._where: dict[str, str] = {}  # recording name or snoop id -> server
         self.server = first
 
     def serving(self, server: str) -> ServersAri:
@@ -171,30 +168,20 @@ class ServersAri:
             ari = self._ari[server] = self._make(server)
         return ari
 
-    def _here(self, *keys: str) -> WorkerAri:
-        for key in keys:
-            if len(self._where) >= self.KEEP:
-                self._where.pop(next(iter(self._where)))
-            self._where[key] = self.server
-        return self.at(self.server)
-
-    def _there(self, key: str) -> WorkerAri:
-        return self.at(self._where.pop(key, self.server))
-
     def record_bridge(self, bridge_id: str, name: str, fmt: str) -> None:
-        self._here(name).record_bridge(bridge_id, name, fmt)
+        self.at(self.server).record_bridge(bridge_id, name, fmt)
 
     def snoop(self, channel_id: str, snoop_id: str) -> None:
-        self._here(snoop_id).snoop(channel_id, snoop_id)
+        self.at(self.server).snoop(channel_id, snoop_id)
 
     def record_channel(self, channel_id: str, name: str, fmt: str) -> None:
-        self._here(name).record_channel(channel_id, name, fmt)
+        self.at(self.server).record_channel(channel_id, name, fmt)
 
     def stop_recording(self, name: str) -> None:
-        self._there(name).stop_recording(name)
+        self.at(self.server).stop_recording(name)
 
     def hangup(self, channel_id: str) -> None:
-        self._there(channel_id).hangup(channel_id)
+        self.at(self.server).hangup(channel_id)
 
     def close(self) -> None:
         for ari in self._ari.values():
@@ -236,9 +223,13 @@ class RecordingComponent:
     def worker_ari(self, server: str) -> WorkerAri:
         """A server's recording REST: its own session, used only on the REST worker."""
         cfg = self.cfg.for_server(server)
+
+        def run_steps(name: str, steps: Any, done: Any, alive: Any = None) -> None:
+            # the snoop channel the steps wait for is created on this server
+            self.engine.run_steps(name, steps, done, alive, server=server)
         return WorkerAri(AriRest.from_config(cfg), self.engine.submit_rest, cfg["ari.app"],
                          refused=lambda name, reason: self.recorder.refused(name, reason),
-                         run_steps=self.engine.run_steps, wanted=lambda name: self.recorder.wants(name))
+                         run_steps=run_steps, wanted=lambda name: self.recorder.wants(name))
 
     def on_resynced(self, _topic: str, _body: dict[str, Any]) -> None:
         report = self.transcode.rescan()
@@ -310,7 +301,7 @@ class RecordingComponent:
 
     def call_info(self, body: dict) -> CallInfo | None:
         """What the policy needs of an answered call; None for calls it must leave alone."""
-        call = self.engine.call(body.get("id", ""))
+        call = self.engine.call(body.get("id", ""), body.get("server"))
         if call is None:
             return None
         channels = call["channel_views"]
@@ -326,15 +317,21 @@ class RecordingComponent:
         return CallInfo(id=call["id"], client=call["client"],
                         answered=call["answered"] or body.get("t") or 0.0,
                         origin=call["origin"], destination=call["destination"], channel=first["id"],
-                        server=call.get("server") or self.cfg.servers[0])
+                        server=self._further(call.get("server")))
+
+    def _further(self, server: str | None) -> str:
+        """A further server's name; "" for the first (its names stay as they always were)."""
+        return "" if not server or server == self.cfg.servers[0] else server
 
     def on_call_up(self, _topic: str, body: dict) -> None:
         info = self.call_info(body)
         if info is not None:
-            self.ari.serving(info.server)
+            self.ari.serving(info.server or self.cfg.servers[0])
             self.recorder.call_answered(info)
 
     def on_call_ended(self, _topic: str, body: dict) -> None:
         call_id = body.get("id")
         if call_id:
-            self.recorder.call_ended(call_id)
+            server = self._further(body.get("server"))
+            self.ari.serving(server or self.cfg.servers[0])
+            self.recorder.call_ended(call_id, server)

@@ -118,3 +118,71 @@ def test_a_request_that_waited_too_long_is_refused_but_a_late_redelivery_stays_a
     assert placer.place(late).kind == P.DUPLICATE
     # unstamped requests have no age to judge
     assert placer.place(req("unstamped")).kind == P.ACCEPTED
+
+
+# ---- several Asterisk servers: the origin's server gets the call ----------------------------
+
+@pytest.fixture
+def two(tmp_path):
+    """Two fake Asterisks, pbx1 (app `app1`) and pbx2 (app `app2`), in that config order."""
+    aris = [FakeAri(password="pw").start(), FakeAri(password="pw").start()]
+    ledger = L.Ledger(tmp_path / "ledger.sqlite")
+    now = [0.0]
+    servers = [P.AriServer(f"pbx{n}", f"app{n}",
+                           lambda ari=ari: AriRest(ari.url, "arimonitor", "pw", 2.0))
+               for n, ari in enumerate(aris, 1)]
+    placer = P.Placer(P.PlacerSettings(app="unused"), lambda: TABLES, ledger, servers,
+                      logging.getLogger("t.two"), clock=lambda: now[0])
+    yield SimpleNamespace(aris=aris, ledger=ledger, placer=placer, now=now)
+    for ari in aris:
+        ari.stop()
+    ledger.close()
+
+
+def test_the_call_goes_to_the_server_where_the_origin_is_online(two):
+    pbx1, pbx2 = two.aris
+    pbx1.register("1013010", state="offline")
+    pbx2.register("1013010")
+    decision = two.placer.place(req())
+    assert (decision.kind, decision.server) == (P.ACCEPTED, "pbx2")
+    assert pbx1.originates() == []
+    (placed,) = pbx2.originates()
+    assert (placed.params["endpoint"], placed.params["app"]) == ("PJSIP/1013010", "app2")
+    assert two.ledger.get("r1")["server"] == "pbx2"
+
+
+def test_an_origin_online_on_no_server_is_refused_offline_naming_each(two):
+    two.aris[0].register("1013010", state="offline")  # pbx2 does not know it at all (404)
+    decision = two.placer.place(req())
+    assert (decision.kind, decision.refusal.reason) == (P.REFUSED, reasons.ORIGIN_OFFLINE)
+    assert "pbx1: offline" in decision.refusal.text and "pbx2: not configured" in decision.refusal.text
+    assert two.aris[0].originates() == two.aris[1].originates() == []
+
+
+def test_online_on_two_servers_goes_to_the_first_warned_once_and_counted(two, caplog):
+    for ari in two.aris:
+        ari.register("1013010")
+    with caplog.at_level(logging.WARNING, logger="t.two"):
+        first = two.placer.place(req("r1"))
+        two.now[0] += P.ONLINE_CACHE + 1  # asked again, not from the cache
+        second = two.placer.place(req("r2"))
+    assert (first.server, second.server) == ("pbx1", "pbx1")
+    assert len(two.aris[0].originates()) == 2 and two.aris[1].originates() == []
+    assert two.placer.counters["origin_on_two_servers"] == 2
+    warnings = [r for r in caplog.records if "online on 2 servers" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
+    assert "pbx1, pbx2" in warnings[0].getMessage()
+
+
+def test_a_server_down_does_not_stop_a_call_whose_origin_is_online_on_another(two):
+    pbx1, pbx2 = two.aris
+    pbx2.register("1013010")
+    pbx1.stop()
+    decision = two.placer.place(req("r1"))
+    assert (decision.kind, decision.server) == (P.ACCEPTED, "pbx2")
+    # online nowhere that answers, and one server silent: it may be there, so retry
+    pbx2.register("1013010", state="offline")
+    two.now[0] += P.ONLINE_CACHE + 1
+    decision = two.placer.place(req("r2"))
+    assert decision.kind == P.RETRY
+    assert two.ledger.live_calls("101") == 1  # r2 does not hold a slot while it waits

@@ -43,7 +43,7 @@ def main(argv: list[str]) -> int:
     pub.setsockopt(zmq.LINGER, 0)
     pub.bind(publish)
 
-    def status(_ctx, brief=False) -> Reply:
+    def status(_ctx, brief=False, server=None) -> Reply:
         return Reply({"calls": 0}, "engine: fake, 0 calls")
 
     # engine-state commands need the real engine's context: keep their declarations (help,

@@ -9,6 +9,7 @@ import pytest
 from arimonitor import protocol
 from arimonitor.engine.state import Call
 from tests.console_engine.engine_here import EngineHere
+from tests.support import eventually
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -42,8 +43,8 @@ def test_history_and_calls_show_and_filter_by_server(two):
 
     def live_calls() -> None:
         for server, cid in (("pbx1", "c1"), ("pbx2", "c2")):
-            two.engine.state.calls[cid] = Call(cid, server, now, client="101", origin="1013010",
-                                               destination="1001")
+            two.engine.watches[server].state.calls[cid] = Call(cid, server, now, client="101",
+                                                               origin="1013010", destination="1001")
     two.in_loop(live_calls)
     calls = two.cmd("calls", "--server", "pbx1")
     assert [r["id"] for r in calls["data"]] == ["c1"] and "SERVER" in calls["text"]
@@ -60,10 +61,125 @@ def test_one_server_keeps_its_tables_without_a_server_column(here):
     assert [r["id"] for r in shown["data"]] == ["x1"] and "SERVER" not in shown["text"]
 
 
-def test_status_names_every_server_and_what_the_engine_set_aside(two):
-    two.in_loop(lambda: two.engine.intake.other_servers.update({"pbx2": 7}))
+def test_status_names_every_server_its_link_and_what_the_engine_set_aside(two):
+    two.in_loop(lambda: two.engine.intake.other_servers.update({"pbx9": 7}))
     shown = two.cmd("status")
-    assert shown["status"] == "ok", shown
-    assert [(v["server"], v["set_aside"]) for v in shown["data"]["servers"]] == [("pbx1", 0), ("pbx2", 7)]
+    # neither reader runs here: each server's link is its own named problem
+    data = shown["data"]
+    assert list(data["servers"]) == ["pbx1", "pbx2"]
+    assert data["link"]["server"] == "pbx1"
+    assert [(v["server"], v.get("set_aside")) for v in data["server_list"]] == [
+        ("pbx1", None), ("pbx2", None), ("pbx9", 7)]
+    reader = next(x for x in shown["text"].splitlines() if x.startswith("reader:"))
+    assert "pbx1 not seen yet" in reader and "; pbx2 not seen yet" in reader, reader
     line = next(x for x in shown["text"].splitlines() if x.startswith("servers:"))
-    assert "pbx1 (" in line and "pbx2 (not watched by the engine, 7 set aside)" in line
+    assert "pbx1 (" in line and "pbx2 (" in line and "pbx9 (not configured, 7 set aside)" in line
+    assert any(p.startswith("pbx2 link:") for p in data["problems"]), data["problems"]
+    assert two.cmd("status", "--server", "pbx2")["data"]["link"]["server"] == "pbx2"
+    assert two.cmd("status", "--server", "pbx7")["code"] == protocol.E_NOT_FOUND
+
+
+def test_list_shows_and_filters_each_endpoint_s_server(two):
+    def register() -> None:
+        for server, ep_id in (("pbx1", "1013010"), ("pbx2", "1013015")):
+            ep = two.engine.watches[server].state.endpoint("PJSIP", ep_id)
+            ep.state = "online"
+    two.in_loop(register)
+    every = {r["id"]: r["server"] for r in two.cmd("list")["data"]}
+    assert every["1013010"] == "pbx1" and every["1013015"] == "pbx2"
+    assert "SERVER" in two.cmd("list")["text"]
+    only = two.cmd("list", "--server", "pbx2")["data"]
+    assert [r["id"] for r in only] == ["1013015"]
+    assert two.cmd("list", "--server", "pbx7")["code"] == protocol.E_NOT_FOUND
+    assert two.cmd("stats", "--server", "pbx2")["data"]["counters"]["received"] == 0
+
+
+def _endpoint_event(ep_id: str, state: str) -> dict:
+    return {"type": "EndpointStateChange",
+            "endpoint": {"technology": "PJSIP", "resource": ep_id, "state": state, "channel_ids": []}}
+
+
+def test_an_endpoint_online_on_two_servers_at_once_is_one_warning_per_episode(two):
+    warnings: list[dict] = []
+    two.in_loop(lambda: two.engine.notifier.subscribe(
+        "warning.endpoint_two_servers", lambda _topic, body: warnings.append(body)))
+
+    def online(server: str, state: str = "online") -> None:
+        two.in_loop(lambda: two.engine.watches[server].handlers.apply_event(
+            _endpoint_event("1013010", state), time.time()))
+
+    online("pbx1")
+    assert warnings == []
+    online("pbx2")
+    online("pbx2")  # the same state again: still the one episode
+    assert [(w["endpoint"], w["servers"], w["server"]) for w in warnings] == [
+        ("1013010", ["pbx1", "pbx2"], "pbx2")]
+    shown = two.cmd("status")
+    assert shown["data"]["two_servers"]["count"] == 1
+    assert "WARNING:    endpoint 1013010 registered on pbx1, pbx2 at once" in shown["text"]
+    row = next(r for r in two.cmd("list")["data"] if r["id"] == "1013010")
+    assert row["servers"] == ["pbx1", "pbx2"] and row["server"] == "pbx1"
+
+    online("pbx1", "offline")  # the episode ends: it is pbx2's now
+    assert two.cmd("status")["data"]["two_servers"]["count"] == 0
+    row = next(r for r in two.cmd("list")["data"] if r["id"] == "1013010")
+    assert row["server"] == "pbx2" and "servers" not in row
+    online("pbx1")  # a new episode warns again
+    assert len(warnings) == 2
+
+
+def _created(cid: str) -> dict:
+    return {"type": "ChannelCreated", "timestamp": "2026-01-01T00:00:00.000+0000",
+            "channel": {"id": cid, "name": f"PJSIP/1013010-{cid}", "state": "Ring",
+                        "caller": {"name": "", "number": "1013010"}, "dialplan": {"exten": "1001"}}}
+
+
+def test_an_outage_and_resync_of_pbx2_leave_pbx1_s_calls_alone(two):
+    from arimonitor.engine import resync as R
+
+    pbx1, pbx2 = two.engine.watches["pbx1"], two.engine.watches["pbx2"]
+    # the same channel id on both servers: two calls, one each
+    two.in_loop(lambda: [w.handlers.apply_event(_created("c1"), time.time()) for w in (pbx1, pbx2)])
+    assert [c["server"] for c in two.cmd("calls")["data"]] == ["pbx1", "pbx2"]
+
+    t = time.time()
+    two.in_loop(lambda: pbx2.link.on_link({"state": "disconnected", "t": t, "reason": "test"}))
+    link = two.in_loop(two.ctx.link)
+    assert link["servers"]["pbx2"]["outage_open_since"] == t
+    assert link["servers"]["pbx1"]["outage_open_since"] != t
+    assert link["server"] == "pbx1" and link["servers"]["pbx2"]["state"] == "disconnected"
+
+    # pbx2 comes back with no channel: its call ended, its outage closed; pbx1's call untouched
+    pbx2.resyncer.snapshot = lambda: R.Snapshot(time.time(), None, [], [], [])
+    two.in_loop(lambda: pbx2.link.on_link({"state": "connected", "t": time.time(), "epoch": "e2"}))
+    eventually(lambda: two.in_loop(lambda: pbx2.resyncer.outage_started) is None, timeout=10)
+    assert two.in_loop(lambda: list(pbx2.state.calls)) == []
+    assert two.in_loop(lambda: list(pbx1.state.calls)) == ["c1"]
+    assert [c["server"] for c in two.cmd("calls")["data"]] == ["pbx1"]
+    ended = two.cmd("history", "--server", "pbx2")["data"]
+    assert [r["id"] for r in ended] == ["c1"]
+    assert two.cmd("history", "--server", "pbx1")["data"] == []
+    outages = two.in_loop(lambda: two.engine.store.outages(5))
+    assert any(o["server"] == "pbx2" and o["reason"] == "reader connected" for o in outages)
+    assert not any(o["server"] == "pbx1" and o["reason"] == "reader connected" for o in outages)
+
+
+def test_publications_carry_their_server_and_the_bus_keys_them_by_it(two):
+    from arimonitor.bus.component import BusComponent
+
+    published: list[tuple[str, dict]] = []
+    for prefix in ("endpoint.", "warning.", "link."):
+        two.in_loop(lambda p=prefix: two.engine.notifier.subscribe(
+            p, lambda topic, body: published.append((topic, body))))
+    pbx2 = two.engine.watches["pbx2"]
+    two.in_loop(lambda: pbx2.handlers.apply_event(_endpoint_event("1013015", "online"), time.time()))
+    two.in_loop(lambda: pbx2.link.on_link({"state": "disconnected", "t": time.time()}))
+    two.in_loop(lambda: pbx2.handlers.apply_event({"type": "ApplicationReplaced",
+                                                   "application": "arimonitor"}, time.time()))
+    by_topic = {topic: body for topic, body in published}
+    assert {t: b["server"] for t, b in by_topic.items()} == {
+        "endpoint.online": "pbx2", "link.disconnected": "pbx2", "warning.app_replaced": "pbx2"}
+    bus = BusComponent(two.ctx)
+    bus.on_publication("endpoint.online", by_topic["endpoint.online"])
+    key = bus.buffer.after(0, 1)[0].routing_key
+    assert key.startswith("endpoint.online.pbx2."), key

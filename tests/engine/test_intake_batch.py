@@ -39,13 +39,34 @@ def _frame(kind: str, **fields) -> bytes:
     return json.dumps({"type": kind, **fields}).encode()
 
 
-@pytest.fixture
-def link():
+def inproc_pair() -> tuple[zmq.Socket, zmq.Socket]:
+    """A connected (PULL, PUSH) over inproc: the events socket and a reader."""
     ctx = zmq.Context.instance()
     pull, push = ctx.socket(zmq.PULL), ctx.socket(zmq.PUSH)
     address = f"inproc://events-{time.monotonic_ns()}"
     pull.bind(address)
     push.connect(address)
+    return pull, push
+
+
+def feeder(intake: Intake, pull: zmq.Socket, push: zmq.Socket):
+    """feed(*messages): send them, then let the intake drain its socket."""
+
+    def feed(*messages):
+        for parts in messages:
+            push.send_multipart(parts)
+        deadline = time.monotonic() + 2
+        while pull.poll(0) == 0 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        while pull.poll(50):
+            intake.on_readable(pull)
+
+    return feed
+
+
+@pytest.fixture
+def link():
+    pull, push = inproc_pair()
     state = State("ast1")
     handlers = Handlers(state, RecordingEffects())
     services = FakeServices()
@@ -59,16 +80,7 @@ def link():
 
     handlers.apply = apply  # type: ignore[method-assign]
 
-    def feed(*messages):
-        for parts in messages:
-            push.send_multipart(parts)
-        deadline = time.monotonic() + 2
-        while pull.poll(0) == 0 and time.monotonic() < deadline:
-            time.sleep(0.001)
-        while pull.poll(50):
-            intake.on_readable(pull)
-
-    yield feed, intake, state, services, seen
+    yield feeder(intake, pull, push), intake, state, services, seen
     push.close(0)
     pull.close(0)
 

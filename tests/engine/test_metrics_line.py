@@ -22,7 +22,8 @@ class Lines(logging.Handler):
 def _line(cfg, store: Store, state: State) -> MetricsLine:
     intake = SimpleNamespace(lag=0.002, last_event_age=lambda: None)
     link = SimpleNamespace(probe=ProbeStats(), link={"state": "up"})
-    return MetricsLine(cfg, state, store, intake, link)
+    watch = SimpleNamespace(server=state.server, state=state, link=link)
+    return MetricsLine(cfg, [watch], store, intake)
 
 
 def test_a_line_saves_the_totals_first_and_a_new_run_counts_on_from_them(tmp_path):

@@ -37,6 +37,8 @@ def test_gravar_then_default(client, default, recorded):
 
 def test_names_are_client_date_callid_and_safe():
     assert recording_name("101", "1732480000.42", T) == "101/2026-11-24/1732480000.42"
+    # a further server's calls: its name in front (two Asterisks may give the same uniqueid)
+    assert recording_name("101", "1732480000.42", T, "pbx2") == "101/2026-11-24/pbx2-1732480000.42"
     assert recording_name("../x", "a/b", T) == "_x/2026-11-24/a_b"
     assert recording_name("", "1.2", T).startswith("unknown/")
 

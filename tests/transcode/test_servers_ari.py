@@ -1,5 +1,5 @@
 """The recording policy's ARI with several servers: each call's recording REST goes to the
-Asterisk the call is on, and stopping it goes where it was started."""
+Asterisk the call is on, also when two servers give the same uniqueid."""
 
 from __future__ import annotations
 
@@ -20,17 +20,21 @@ def test_each_call_is_recorded_and_stopped_on_its_own_server():
     calls: list = []
     ari = ServersAri(lambda server: FakeWorkerAri(server, calls), "pbx1")
     recorder = Recorder(ari, records=lambda: {"101": True}, default=lambda: False)
-    for call_id, server in (("c1", "pbx1"), ("c2", "pbx2")):
-        ari.serving(server)
+    for call_id, server in (("c1", ""), ("c2", "pbx2"), ("c2", "")):
+        ari.serving(server or "pbx1")
         recorder.call_answered(CallInfo(id=call_id, client="101", answered=1.8e9, channel=f"ch-{call_id}",
                                         server=server))
-    ari.serving("pbx1")  # whatever the last call was, the stops go where each recording began
-    recorder.call_ended("c2")
-    recorder.call_ended("c1")
-    where = {(method, target): server for server, method, target in calls}
-    assert where[("snoop", "ch-c2")] == "pbx2" and where[("snoop", "ch-c1")] == "pbx1"
+    # the same uniqueid on two servers is two calls, two recordings of two names
+    names = [args for server, method, args in calls if method == "record_channel"]
+    assert len(names) == 3 and len(set(names)) == 2  # record_channel's first argument: the snoop id
+    for call_id, server in (("c2", "pbx2"), ("c1", ""), ("c2", "")):
+        ari.serving(server or "pbx1")
+        recorder.call_ended(call_id, server)
+    snoops = [(server, target) for server, method, target in calls if method == "snoop"]
+    assert snoops == [("pbx1", "ch-c1"), ("pbx2", "ch-c2"), ("pbx1", "ch-c2")]
     stops = [(server, method, target) for server, method, target in calls
              if method in ("stop_recording", "hangup")]
     assert [(s, m) for s, m, _ in stops] == [("pbx2", "stop_recording"), ("pbx2", "hangup"),
+                                             ("pbx1", "stop_recording"), ("pbx1", "hangup"),
                                              ("pbx1", "stop_recording"), ("pbx1", "hangup")]
-    assert [t.endswith("c2") for _, _, t in stops] == [True, True, False, False]
+    assert stops[0][2].endswith("/pbx2-c2") and stops[4][2].endswith("/c2")
