@@ -137,9 +137,13 @@ class Queries:
         views = [w.effects.store_view() for w in self.watches if hasattr(w.effects, "store_view")]
         if not views:
             return {"error": "", "unsaved": 0, "dropped": 0}
+        kept: dict[str, int] = {}  # what else each server's effects keep (outputs.py)
+        for view in views:
+            for what, n in (view.get("kept") or {}).items():
+                kept[what] = kept.get(what, 0) + n
         return {"error": next((v["error"] for v in views if v["error"]), ""),
                 "unsaved": sum(v["unsaved"] for v in views),
-                "dropped": sum(v["dropped"] for v in views)}
+                "dropped": sum(v["dropped"] for v in views), "kept": kept}
 
     def _last_saved_outage(self, server: str) -> dict[str, Any] | None:
         try:
