@@ -32,6 +32,27 @@ def missing() -> str | None:
     return None
 
 
+# What a shell reports for a child killed by SIGILL (128 + 4): the binary uses an instruction this
+# CPU lacks (the shared build uses AVX-512; some x86-64 machines have only AVX2).
+SIGILL_EXIT = 128 + signal.SIGILL
+
+
+def cannot_run_here(launcher: str, folder: Path) -> str | None:
+    """Why the launcher's Asterisk cannot run on this machine's CPU, in one line; None when it
+    starts. Only a start killed by SIGILL counts: any other failure is the suite's to report."""
+    probe = Asterisk(launcher, folder)
+    try:
+        result = probe._launch("start", str(folder), str(probe.http), str(probe.sip),
+                               str(probe.ami), str(probe.rtp))
+    finally:
+        probe.stop()
+    said = f"{result.stdout}{result.stderr}"
+    if result.returncode in (SIGILL_EXIT, -signal.SIGILL) or "Illegal instruction" in said:
+        return (f"live suite: the Asterisk of {LAUNCHER_ENV} dies with SIGILL on this CPU "
+                f"(a build for instructions this machine lacks, e.g. AVX-512)")
+    return None
+
+
 def free_udp_port(even: bool = False) -> int:
     """A UDP port nobody holds now (SIP, SIPp media). `even` for RTP, whose RTCP is port + 1."""
     while True:

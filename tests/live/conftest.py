@@ -1,22 +1,38 @@
 """The live suite: a private real Asterisk, SIPp phones and the real arimonitor tree.
 
-Runs only when ARIMONITOR_TEST_ASTERISK names an instance.sh-compatible launcher and sipp is
-installed; otherwise every live test skips with the same one-line reason. One Asterisk and one
+Runs only when ARIMONITOR_TEST_ASTERISK names an instance.sh-compatible launcher, sipp is
+installed and this CPU can run that Asterisk (a build for AVX-512 dies with SIGILL on a machine
+without it: one throw-away start per session finds out); otherwise every live test skips with
+the same one-line reason. Any other failure to start is a failure, never a skip. One Asterisk and one
 arimonitor tree per module; each module's tests leave them clean for the next."""
 
 from __future__ import annotations
 
 import inspect
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from tests.live.asterisk import LAUNCHER_ENV, Asterisk, missing
+from tests.live.asterisk import LAUNCHER_ENV, Asterisk, cannot_run_here, missing
 from tests.live.monitor import monitor_of
 from tests.live.phones import Phones
 from tests.support import Processes
 
 MISSING = missing()
+_CPU: list[str | None] = []  # the one probe start's answer (cannot_run_here), once per session
+
+
+def _why_not() -> str | None:
+    """What stops the live suite here: something missing, or an Asterisk this CPU cannot run
+    (found by starting one throw-away instance, once per session)."""
+    if MISSING:
+        return MISSING
+    if not _CPU:
+        with tempfile.TemporaryDirectory(prefix="asterisk-probe-") as folder:
+            _CPU.append(cannot_run_here(os.environ[LAUNCHER_ENV], Path(folder)))
+    return _CPU[0]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -34,12 +50,16 @@ def pytest_runtest_makereport(item, call):
     into the one line that says what is missing."""
     outcome = yield
     report = outcome.get_result()
-    if MISSING and report.skipped and isinstance(report.longrepr, tuple):
-        report.longrepr = (__file__, _SKIP_LINE, f"Skipped: {MISSING}")
+    why = MISSING or (_CPU[0] if _CPU else None)
+    if why and report.skipped and isinstance(report.longrepr, tuple) and why in report.longrepr[2]:
+        report.longrepr = (__file__, _SKIP_LINE, f"Skipped: {why}")
 
 
 @pytest.fixture(scope="module")
 def asterisk(tmp_path_factory, live_requirements):
+    why = _why_not()
+    if why:
+        pytest.skip(why)
     instance = Asterisk(os.environ[LAUNCHER_ENV], tmp_path_factory.mktemp("asterisk"))
     try:
         instance.start()
