@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
 
 import zmq
 
-from arimonitor import protocol
+from arimonitor import health, protocol
 from arimonitor.ari.ami import AmiClient
 from arimonitor.ari.contacts import cli_contacts
 from arimonitor.ari.rest import AriRest
@@ -271,6 +272,8 @@ class Engine:
             # call that ends while arimonitor is down counts up to it (resync, clicktocall)
             self.resyncer.heartbeat()
             self.metrics_line.save()
+        except sqlite3.Error as exc:
+            self._stopped_unwritable(exc)
         finally:
             if self.refusals is not None:
                 self.refusals.close()
@@ -279,6 +282,19 @@ class Engine:
             if self.zap is not None:
                 self.zap.stop()
             self.loop.close()
-            self.store.checkpoint()
+            try:
+                self.store.checkpoint()
+            except sqlite3.Error as exc:  # a full disk: the WAL keeps it, the next start copies it
+                log.warning("engine stop: WAL checkpoint not done (%s)", exc)
             self.store.close()
         log.info("engine closed at %s", time.strftime("%H:%M:%S"))
+
+    def _stopped_unwritable(self, exc: sqlite3.Error) -> None:
+        """Stopped while SQLite refuses writes (a full disk): one line naming what is lost with
+        the process (what the effects kept in memory), not a traceback. A restart's resync
+        rebuilds what Asterisk still has; the rest is named here."""
+        kept = [watch.effects.store_view() for watch in self.watches.values()]
+        lost = ", ".join(f"{server}: {health.kept_words(view)}"
+                         for server, view in zip(self.watches, kept) if view.get("error")) or "nothing"
+        log.error("engine stopped while its database cannot be written (%s): last-alive mark and "
+                  "counters not saved; kept in memory and not written: %s", exc, lost)
