@@ -261,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="arimonitor.ini (default: $ARIMONITOR_CONFIG or conf/arimonitor.ini)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    names_help = "only these programs (engine, ari-reader (every ari-reader_NN), transcoder_00, clicktocall, ari-sim)"
+    names_help = "only these programs (engine, ari-reader (every ari-reader_NN), transcoder_00, clicktocall, bus, ari-sim)"
     p = sub.add_parser("start", help="start every process under supervisord, wait until RUNNING and the "
                                      "ARI link is up")
     p.add_argument("names", nargs="*", metavar="NAME", help=names_help + " of a running tree")
@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing keypair")
     p.set_defaults(func=cmd_keys)
     p = sub.add_parser("tail", help="follow the logs of one or several processes, each line prefixed")
-    p.add_argument("names", nargs="*", help="engine, ari-reader_00, transcoder_00, clicktocall, ari-sim, calls, "
+    p.add_argument("names", nargs="*", help="engine, ari-reader_00, transcoder_00, clicktocall, bus, ari-sim, calls, "
                                             "metrics (default: all)")
     p.add_argument("-n", "--lines", type=int, default=10, help="lines of history first (default 10)")
     p.add_argument("--no-follow", action="store_true", help="print the history and exit")

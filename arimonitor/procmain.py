@@ -16,6 +16,7 @@ PROCESSES = {
     "ari-reader": "arimonitor.reader.process",
     "transcoder": "arimonitor.transcode.process",
     "clicktocall": "arimonitor.clicktocall.process",
+    "bus": "arimonitor.bus.process",
 }
 
 

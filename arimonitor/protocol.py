@@ -185,8 +185,22 @@ def level_change(process: str, level: str) -> list[bytes]:
     return publication(f"{TOPIC_CONTROL}.level", {"process": process, "level": level})
 
 
-def publication(topic: str, body: dict) -> list[bytes]:
-    return [topic.encode(), dumps(body)]
+def publication(topic: str, body: dict, stamp: str | None = None) -> list[bytes]:
+    """[topic, body], or [topic, stamp, body] from the engine's notifier: `stamp` is
+    `<run>.<seq>`, seq counting every publication of that engine run from 1, so a subscriber
+    that must not miss one (the bus process) sees a PUB/SUB drop as a gap. Readers take the
+    topic from the first frame and the body from the last, so both shapes read the same."""
+    if stamp is None:
+        return [topic.encode(), dumps(body)]
+    return [topic.encode(), stamp.encode(), dumps(body)]
+
+
+def publication_stamp(parts: list[bytes]) -> tuple[str, int] | None:
+    """(run, seq) of a stamped publication; None when it carries no stamp (or a bad one)."""
+    if len(parts) != 3:
+        return None
+    run, _, seq = parts[1].decode("ascii", "replace").rpartition(".")
+    return (run, int(seq)) if run and seq.isdigit() else None
 
 
 # ---- jobs/results sockets (engine <-> transcoder) -------------------------------------------

@@ -59,6 +59,8 @@ class Tree:
             return self.role != "central"
         if program == "clicktocall" and not self.cfg["clicktocall.enabled"]:
             return False
+        if program == "bus" and not self.cfg["bus.enabled"]:
+            return False
         return self.role != "reader"
 
     @property
@@ -98,6 +100,8 @@ class Tree:
             names += [f"transcoder_{n:02d}" for n in range(self.cfg.transcoder_workers())]
         if self.runs("clicktocall"):
             names.append("clicktocall")
+        if self.runs("bus"):
+            names.append("bus")
         if self.demo:
             names.append("ari-sim")
         return names
@@ -115,6 +119,7 @@ class Tree:
             "ARIMONITOR_FIRST_READER": str(self.cfg.reader_servers()[0]),
             "ARIMONITOR_DEMO": "true" if self.demo else "false",
             "ARIMONITOR_CLICKTOCALL": _flag(self.runs("clicktocall")),
+            "ARIMONITOR_BUS": _flag(self.runs("bus")),
             "ARIMONITOR_RUN_ENGINE": _flag(self.runs("engine")),
             "ARIMONITOR_RUN_READER": _flag(self.runs("ari-reader")),
             "ARIMONITOR_RUN_TRANSCODERS": _flag(self.runs("transcoder")),
@@ -252,7 +257,7 @@ def failure_report(tree: Tree, failing: list[str], states: dict[str, str]) -> st
 # Stopped in this order, each wave waited for: the processes that talk to the outside first,
 # then the engine, then the simulator, so that no one logs "lost Asterisk" (or the engine a
 # missing reader) during a clean stop. supervisord alone would signal them all at once.
-STOP_WAVES = (("clicktocall", "transcoder_", "ari-reader"), ("engine",), ("ari-sim",))
+STOP_WAVES = (("clicktocall", "transcoder_", "ari-reader", "bus"), ("engine",), ("ari-sim",))
 
 
 def _stop_in_order(tree: Tree, timeout: float) -> None:

@@ -1,58 +1,49 @@
-"""The events bus as an engine component (one line in engineproc/app.py COMPONENTS).
+"""The events bus as the engine sees it (one line in engineproc/app.py COMPONENTS).
 
-It hears the engine's publications through the door (`api.subscribe`), the same ones the PUB
-socket carries to `arictl watch`: one source, so the bus and watch never disagree. On the loop
-thread it only encodes the message and appends it to the bounded buffer; the publisher thread
-does all the talking to RabbitMQ. `[bus] enabled = no` (the default) leaves it out entirely.
+The publishing runs in its own process (bus/process.py, supervisord program `bus`), fed by the
+engine's PUB socket; the engine does no bus work per event. What is left here is the bus's view
+for `arictl stats` (group bus) and Prometheus (`arimonitor_bus_*`): the bus process's last
+`_report`, or "not connected" with why when it has not reported (yet, or for too long).
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
-from arimonitor.bus import message
-from arimonitor.bus.buffer import BusEvent, EventBuffer
-from arimonitor.bus.publisher import BrokerAddress, BusPublisher
 from arimonitor.engine.api import EngineApi
 
-log = logging.getLogger(__name__)
+PROCESS = "bus"            # the `process` of the bus process's reports
+STALE_AFTER = 15.0         # seconds without a report: the bus process is down or stuck
+COUNTERS = ("queued", "limit", "high_water", "appended", "published", "confirmed", "dropped",
+            "failures", "missed")
 
 
 class BusComponent:
     def __init__(self, api: EngineApi) -> None:
         cfg = api.cfg
+        self.api = api
         self.enabled = bool(cfg["bus.enabled"])
-        self.server = cfg["ari.server_id"]
-        self.run = str(int(time.time() * 1000))  # this engine run, in every body and message id
-        self.seq = 0
-        self.buffer = EventBuffer(cfg["bus.buffer"])
-        self.publisher = BusPublisher(
-            self.buffer, BrokerAddress(cfg["bus.host"], cfg["bus.port"], cfg["bus.vhost"],
-                                       cfg["bus.user"], cfg["bus.password"]),
-            cfg["bus.exchange"])
+        self.broker = f"{cfg['bus.user']}@{cfg['bus.host']}:{cfg['bus.port']}{cfg['bus.vhost']}"
+        self.exchange = cfg["bus.exchange"]
         api.offer("bus", self.view)
-        if self.enabled:
-            for topic in message.BUS_TOPICS:
-                api.subscribe(f"{topic}.", self.on_publication)
 
-    def on_publication(self, topic: str, body: dict[str, Any]) -> None:
-        """Loop thread: encode and append, nothing that could wait on the broker."""
-        self.seq += 1
-        server = body.get("server") or self.server
-        key, data = message.encode(topic, body, server=server, seq=self.seq, run=self.run)
-        self.buffer.put(BusEvent(self.seq, key, data, f"{self.run}.{self.seq}"))
-
-    def view(self) -> dict[str, Any]:
-        return {"enabled": self.enabled, **self.publisher.view()} if self.enabled else {"enabled": False}
-
-    def start(self) -> None:
+    def view(self, now: float | None = None) -> dict[str, Any]:
         if not self.enabled:
-            log.info("events bus off ([bus] enabled = no)")
-            return
-        self.publisher.start()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.publisher.stop()
+            return {"enabled": False}
+        now = time.time() if now is None else now
+        report = self.api.process_reports().get(PROCESS)
+        counters = (report or {}).get("counters")
+        counters = counters if isinstance(counters, dict) else {}
+        view: dict[str, Any] = {"exchange": self.exchange, "broker": self.broker,
+                                **{name: 0 for name in COUNTERS}, "connected": False,
+                                "connected_since": None, "last_error": ""}
+        view.update({k: v for k, v in counters.items() if k in view})
+        view["enabled"] = True
+        view["reported"] = report["received"] if report else None
+        if report is None:
+            view["connected"], view["last_error"] = False, "the bus process has not reported yet"
+        elif now - report["received"] > STALE_AFTER:
+            view["connected"] = False
+            view["last_error"] = f"the bus process is silent for {now - report['received']:.0f} s"
+        return view

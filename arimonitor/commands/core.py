@@ -67,4 +67,4 @@ def completion_values(ctx: Any) -> dict[str, list[str]]:
     clients = set(getattr(tables, "clients", None) or {}) | {e["client"] for e in ctx.endpoints() if e["client"]}
     workers = [f"transcoder_{n:02d}" for n in range(ctx.cfg.transcoder_workers())]
     return {"setting": sorted(SETTINGS_BY_NAME), "client": sorted(clients), "topic": topics,
-            "process": ["all", "engine", "ari-reader", "transcoder", *workers, "clicktocall"]}
+            "process": ["all", "engine", "ari-reader", "transcoder", *workers, "clicktocall", "bus"]}

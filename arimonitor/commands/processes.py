@@ -6,6 +6,7 @@ the process lines of `status` (`processes_view` / `processes_lines`).
 - clicktocall: the `_report` it sends over the control socket every few seconds
   (arimonitor/clicktocall/report.py); kept by the engine (`ctx.note_process_report`) with the time it
   came, so `status` can say seen or stale.
+- bus: the same `_report` (process `bus`), shown as the events bus (arimonitor/bus/component.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from arimonitor.logs import set_level
 # A process reporting every REPORT_INTERVAL s is stale after three missed reports.
 REPORT_INTERVAL = 5.0
 STALE_AFTER = 3 * REPORT_INTERVAL
+BUS_PROCESS = "bus"  # reports as `bus`, shown as the bus (not a click-to-call consumer)
 REPORT_KEYS = ("process", "broker", "queue", "connected_since", "counters")
 
 
@@ -44,10 +46,14 @@ def processes_view(ctx: Any, now: float | None = None) -> dict[str, Any]:
     servers = link.get("servers") or {}
     transcoders = ctx.view("transcoders")  # offered by the transcode component, if running
     clicktocall = []
-    for _name, report in sorted(ctx.process_reports().items()):
+    for name, report in sorted(ctx.process_reports().items()):
+        if name == BUS_PROCESS:
+            continue  # the bus process's report is the `bus` view (bus/component.py)
         age = now - report["received"]
         clicktocall.append({**report, "age": round(age, 1), "stale": age > STALE_AFTER})
+    bus = ctx.view("bus") or {}
     return {"reader": _reader(link), "transcoders": transcoders, "clicktocall": clicktocall,
+            "bus": bus,
             # several servers: each one's reader (`reader` is the first's, as with one)
             "readers": {name: _reader(view) for name, view in servers.items()} if len(servers) > 1 else {},
             "log_level": logging.getLevelName(logging.getLogger().getEffectiveLevel()),
@@ -72,6 +78,15 @@ def _reader_words(r: dict[str, Any], now: float | None) -> str:
     return words
 
 
+def _bus_words(bus: dict[str, Any], now: float | None) -> str:
+    if bus.get("reported") is None:
+        return "not reported"
+    state = (f"connected to {bus.get('broker')} since {render.age(bus.get('connected_since'), now)}"
+             if bus.get("connected") else f"NOT CONNECTED to {bus.get('broker')} ({bus.get('last_error')})")
+    return (f"{state}; queued={bus.get('queued')} confirmed={bus.get('confirmed')} "
+            f"dropped={bus.get('dropped')} missed={bus.get('missed')}")
+
+
 def processes_lines(view: dict[str, Any], now: float | None = None) -> list[str]:
     readers = view.get("readers") or {}
     reader = ("; ".join(f"{name} {_reader_words(r, now)}" for name, r in readers.items())
@@ -90,6 +105,9 @@ def processes_lines(view: dict[str, Any], now: float | None = None) -> list[str]
         counters = c.get("counters") or {}
         counted = " ".join(f"{k}={v}" for k, v in counters.items()) if isinstance(counters, dict) else ""
         lines.append(f"clicktocall: {seen}, {broker}" + (f"; {counted}" if counted else ""))
+    bus = view.get("bus") or {}
+    if bus.get("enabled"):
+        lines.append(f"bus:        {_bus_words(bus, now)}")
     sent = view["levels_sent"]
     # the engine's own level is shown first, as it is now: not again from what `debug` sent
     others = sorted((p, lvl) for p, lvl in sent.items() if p != "engine")

@@ -5,7 +5,9 @@
 
 Listeners run first, in the loop thread, in subscription order; one that raises is logged and
 the others still run. PUB never blocks: a slow subscriber loses messages, the engine does not
-wait (ZeroMQ drops at its high-water mark).
+wait (ZeroMQ drops at its high-water mark). Every PUB message carries `<run>.<seq>`
+(protocol.publication): seq counts every publication, sent or dropped, so a subscriber that
+must see them all (the bus process) knows when it missed some.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class Notifier:
         self._listeners: list[tuple[str, Listener]] = []
         self.published = 0
         self.dropped = 0
+        self.run = str(int(time.time() * 1000))  # this engine run, in every stamp
+        self.sequence = 0  # publications offered to the PUB, dropped ones included
 
     def subscribe(self, prefix: str, fn: Listener) -> Callable[[], None]:
         """fn(topic, body) for every topic starting with `prefix`; returns an unsubscribe."""
@@ -46,8 +50,10 @@ class Notifier:
                 except Exception:
                     log.exception("listener %r of %s failed", fn, topic)
         if self.pub is not None:
+            self.sequence += 1
             try:
-                self.pub.send_multipart(protocol.publication(topic, body), zmq.NOBLOCK)
+                self.pub.send_multipart(protocol.publication(topic, body, f"{self.run}.{self.sequence}"),
+                                        zmq.NOBLOCK)
                 self.published += 1
             except zmq.Again:
                 self.dropped += 1

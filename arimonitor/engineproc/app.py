@@ -62,7 +62,7 @@ COMPONENTS: list[Callable[[Any], Any]] = [
     ClickToCallComponent,   # click-to-call flow: dial, bridge, outcomes, own bridge recording
     ManagerComponent,       # v2.7 manager port (console.manager_enabled), off the loop thread
     MetricsComponent,       # Prometheus /metrics and /healthz ([metrics] port), off the loop thread
-    BusComponent,           # events bus: RabbitMQ topic exchange ([bus] enabled), own thread
+    BusComponent,           # events bus: the bus process's report as `stats` group bus ([bus] enabled)
 ]
 
 PUB_HWM = 100_000

@@ -22,7 +22,7 @@ from arimonitor.metrics.readings import Tallies
 BACKLOG_STATES = ("pending", "sent")  # transcode jobs not finished yet (transcode/jobtables.py)
 C2C_IN_FLIGHT = "clicktocall_in_flight"  # views other components offer (api.offer)
 TRANSCODERS = "transcoders"
-BUS = "bus"  # the events bus counters (bus/component.py)
+BUS = "bus"  # the events bus counters (bus/component.py, from the bus process's report)
 
 
 class Snapshots:
@@ -64,7 +64,8 @@ class Snapshots:
             "reader_restarts": self.reader_restarts,
             "outage_open_since": link.get("outage_open_since"),
             "transcoders": api.view(TRANSCODERS),
-            "clicktocall": [dict(r) for _name, r in sorted(api.process_reports().items())],
+            "clicktocall": [dict(r) for name, r in sorted(api.process_reports().items())
+                            if name != BUS],  # the bus process reports too: its view is "bus"
             # what the shared health rule (arimonitor/health.py) needs beyond the above
             "transcoders_expected": api.cfg.transcoder_workers(),
             "clicktocall_expected": bool(api.cfg["clicktocall.enabled"]),

@@ -165,7 +165,8 @@ def test_an_outage_and_resync_of_pbx2_leave_pbx1_s_calls_alone(two):
 
 
 def test_publications_carry_their_server_and_the_bus_keys_them_by_it(two):
-    from arimonitor.bus.component import BusComponent
+    from arimonitor.bus.buffer import EventBuffer
+    from arimonitor.bus.feed import Feed
 
     published: list[tuple[str, dict]] = []
     for prefix in ("endpoint.", "warning.", "link."):
@@ -179,7 +180,7 @@ def test_publications_carry_their_server_and_the_bus_keys_them_by_it(two):
     by_topic = {topic: body for topic, body in published}
     assert {t: b["server"] for t, b in by_topic.items()} == {
         "endpoint.online": "pbx2", "link.disconnected": "pbx2", "warning.app_replaced": "pbx2"}
-    bus = BusComponent(two.ctx)
+    bus = Feed(EventBuffer(10), "pbx1", "r")
     bus.on_publication("endpoint.online", by_topic["endpoint.online"])
     key = bus.buffer.after(0, 1)[0].routing_key
     assert key.startswith("endpoint.online.pbx2."), key

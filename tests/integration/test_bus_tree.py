@@ -1,15 +1,19 @@
 """Issue 14, the events bus, through the real supervised tree (simulator traffic) and the real
-RabbitMQ: the bus carries what `arictl watch` shows, in order per call; a connection the broker
-closes loses nothing; a broker absent at start leaves the engine working. Each test has its own
+RabbitMQ: the bus process carries what `arictl watch` shows, in order per call; a connection the
+broker closes loses nothing; a broker absent at start leaves the engine working; a bus process
+killed with -9 is restarted by supervisord and the engine never notices. Each test has its own
 exchange and queue (deleted after); the shared broker is never stopped."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import urllib.request
 import uuid
 from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -45,17 +49,20 @@ class Received:
             self.messages.append((method.routing_key, json.loads(body)))
 
 
-def bus_tree(tmp_path, sections):
-    return demo_tree(tmp_path, workers=1, sections={"bus": {"enabled": "yes", **sections}})
+@contextmanager
+def started_bus_tree(tmp_path, sections):
+    """A demo tree with the bus on, started (`arimonitor start --demo`); stopped after."""
+    with demo_tree(tmp_path, workers=1, sections={"bus": {"enabled": "yes", **sections}}) as tree:
+        started = run_arimonitor("start", "--demo", env=tree.env)
+        assert started.returncode == 0, started.stdout + started.stderr
+        yield tree
 
 
 def test_the_bus_carries_what_watch_shows_in_order_and_survives_a_closed_connection(tmp_path, bus_exchange):
     name, ch = bus_exchange
     got = Received(ch, name)
-    with bus_tree(tmp_path, {"exchange": name}) as tree:
+    with started_bus_tree(tmp_path, {"exchange": name}) as tree:
         env = tree.env
-        started = run_arimonitor("start", "--demo", env=env)
-        assert started.returncode == 0, started.stdout + started.stderr
         watch_out = (tmp_path / "watch.jsonl").open("w+", encoding="utf-8")
         watch = subprocess.Popen([PYTHON, str(ROOT / "bin" / "arictl"), "--json", "watch", "call"],
                                  env=env, stdout=watch_out, stderr=subprocess.DEVNULL,
@@ -110,10 +117,10 @@ def test_the_bus_carries_what_watch_shows_in_order_and_survives_a_closed_connect
 
             eventually(kinds_seen, timeout=90, interval=0.5)
 
-            # The broker closes the engine's connection while traffic flows.
-            engine_pid = running(tree.tree)["engine"]
+            # The broker closes the bus process's connection while traffic flows.
+            bus_pid = running(tree.tree)["bus"]
             applied_before = arictl(env, "stats")["counters"]["applied"]
-            assert close_rabbit_connections(f"arimonitor-bus-{engine_pid}") == 1
+            assert close_rabbit_connections(f"arimonitor-bus-{bus_pid}") == 1
             eventually(lambda: arictl(env, "stats")["bus"]["failures"] >= 1, timeout=30)
             eventually(lambda: arictl(env, "stats")["bus"]["connected"], timeout=60, interval=0.3)
             # ... the engine applied events all along, and more calls went out after the close
@@ -138,11 +145,9 @@ def test_the_bus_carries_what_watch_shows_in_order_and_survives_a_closed_connect
 
 def test_a_broker_absent_at_start_does_not_hold_the_engine(tmp_path):
     closed = free_port()
-    with bus_tree(tmp_path, {"port": closed, "exchange": f"test-bus-{uuid.uuid4().hex[:8]}",
+    with started_bus_tree(tmp_path, {"port": closed, "exchange": f"test-bus-{uuid.uuid4().hex[:8]}",
                              "buffer": 50}) as tree:
         env = tree.env
-        started = run_arimonitor("start", "--demo", env=env)
-        assert started.returncode == 0, started.stdout + started.stderr
         eventually(lambda: arictl(env, "status")["link"]["state"] == "connected", timeout=30,
                    interval=0.3)
         eventually(lambda: arictl(env, "stats")["counters"]["calls_ended"] >= 3, timeout=90,
@@ -161,6 +166,34 @@ def test_a_broker_absent_at_start_does_not_hold_the_engine(tmp_path):
             metrics = reply.read().decode()
         assert "arimonitor_bus_connected 0.0" in metrics
         assert 'arimonitor_bus_events_total{outcome="confirmed"} 0.0' in metrics
-        log = (tmp_path / "var" / "log" / "engine.log").read_text(encoding="utf-8")
+        log = (tmp_path / "var" / "log" / "bus.log").read_text(encoding="utf-8")
         assert log.count("events bus: RabbitMQ") == 1, "logged once, then counted"
         assert "guest@" in log and ":guest" not in log
+
+
+def test_a_bus_process_killed_is_restarted_and_the_engine_never_notices(tmp_path, bus_exchange):
+    name, ch = bus_exchange
+    got = Received(ch, name)
+    with started_bus_tree(tmp_path, {"exchange": name}) as tree:
+        env = tree.env
+        eventually(lambda: arictl(env, "stats")["bus"]["confirmed"] > 0, timeout=90, interval=0.5)
+        before = running(tree.tree)
+        first_run = got.read()[0][1]["run"]
+        os.kill(before["bus"], signal.SIGKILL)
+
+        def restarted() -> bool:
+            now = running(tree.tree)
+            assert now.get("bus") not in (None, before["bus"]), now
+            return True
+
+        eventually(restarted, timeout=60, interval=0.3)
+        # the new bus process publishes again (a new run: its seqs start from 1) ...
+        eventually(lambda: any(m["run"] != first_run for _k, m in got.read()), timeout=90,
+                   interval=0.5)
+        eventually(lambda: arictl(env, "stats")["bus"]["connected"], timeout=30, interval=0.3)
+        # ... and the engine never noticed: same process, the link never dropped
+        assert running(tree.tree)["engine"] == before["engine"]
+        assert arictl(env, "status")["link"]["state"] == "connected"
+        status = run_arimonitor("status", env=env)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert "bus" in status.stdout
