@@ -1,6 +1,6 @@
-"""The bounded hand-over between the engine loop (put) and the bus publisher thread (take).
+"""The bounded hand-over between the feed (put) and the bus publisher thread (take).
 
-The loop only appends: O(1) under a lock, never a wait, whatever the broker does. When the
+The feed only appends: O(1) under a lock, never a wait, whatever the broker does. When the
 buffer is full the oldest event goes (one warning per episode, then the `dropped` counter):
 fresh news beats stale news, and a consumer resyncs from `arictl --json` anyway.
 
@@ -23,10 +23,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class BusEvent:
-    seq: int           # per engine run, from 1: the consumer's order and duplicate check
+    seq: int           # per bus process run, from 1: the consumer's order and duplicate check
     routing_key: str
-    body: bytes        # the versioned JSON (message.py), encoded on the loop thread
-    message_id: str    # `<run>.<seq>`: unique across engine runs
+    body: bytes        # the versioned JSON (message.py), encoded by the feed
+    message_id: str    # `<run>.<seq>`: unique across runs
 
 
 class EventBuffer:
@@ -46,7 +46,7 @@ class EventBuffer:
         return len(self._events)
 
     def put(self, event: BusEvent) -> None:
-        """Loop thread: append; past the bound the oldest waiting event is dropped."""
+        """Feed: append; past the bound the oldest waiting event is dropped."""
         with self._lock:
             events = self._events
             if len(events) >= self.limit:
@@ -65,7 +65,7 @@ class EventBuffer:
 
     def wake_on_put(self, seq: int, fn: Callable[[], None]) -> bool:
         """Publisher thread, idle: True if events newer than `seq` already wait (go on now);
-        else fn() will be called, once, by the next put (from the loop thread)."""
+        else fn() will be called, once, by the next put (from the feed's thread)."""
         with self._lock:
             if self._events and self._events[-1].seq > seq:
                 return True

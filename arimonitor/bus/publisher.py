@@ -1,10 +1,8 @@
 """The bus publisher: its own thread and its own pika connection, draining the EventBuffer.
 
-Why a thread in the engine process (docs/ARCHITECTURE.md, "events bus"): the events are
-already in the engine's memory, so a thread costs one lock per event, where a separate
-program would need a second hop (a SUB on the PUB, which drops silently at its high-water
-mark) and its own counters reported back. pika's BlockingConnection is not thread-safe, so
-this thread alone ever touches it.
+It runs in the bus process (process.py), fed by the engine's PUB (feed.py), so pika's framing
+costs the engine nothing. pika's connection is not thread-safe, so this thread alone ever
+touches it; the feed's only call into it is the wake-up of an idle publisher.
 
 Every message is persistent (delivery_mode 2) on a durable topic exchange, and the channel is
 in confirm mode: an event leaves the buffer only once the broker acknowledged it. Confirms are
@@ -219,7 +217,7 @@ class _Session:
             self.connection.ioloop.add_callback_threadsafe(self._pump)
 
     def _wake(self) -> None:
-        """Loop thread (the engine's put): hand the pump to the publisher's ioloop."""
+        """The feed's thread (its put): hand the pump to the publisher's ioloop."""
         try:
             self.connection.ioloop.add_callback_threadsafe(self._pump)
         except Exception:  # the session just ended; the next one reads the buffer
