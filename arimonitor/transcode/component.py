@@ -67,7 +67,8 @@ class TranscodeComponent:
             conn.row_factory = sqlite3.Row
         self.book = JobBook(conn, self._send, deadline=cfg["transcoder.job_deadline"],
                             max_attempts=cfg["transcoder.max_attempts"], clock=clock, notify=notify)
-        # every server whose WAVs are on this host has its folder rescanned (fetched ones: no)
+        # every server whose WAVs are on this host has its folder rescanned (fetched ones: their
+        # stored recordings are listed over ARI after their resync, wiring.py + stored.py)
         self.local_folders = {folder: server for server in cfg.servers
                               if (folder := cfg.recordings_folder(server)) is not None}
         self.rescanner = Rescanner([*(("recordings", f) for f in self.local_folders),
@@ -218,8 +219,11 @@ class TranscodeComponent:
         A server whose WAVs are not on this host ([ari:NAME] recordings): the worker fetches it
         over that server's ARI into our fetched/ folder."""
         rec = event["recording"]
-        name, fmt = rec["name"], rec.get("format") or "wav"
-        server = self._server(event)
+        return self.finished(rec["name"], rec.get("format") or "wav", self._server(event),
+                             rec.get("target_uri", ""))
+
+    def finished(self, name: str, fmt: str, server: str, target: str = "") -> str | None:
+        """The job of a recording `server` has finished (its event, or its stored listing)."""
         folder = self.cfg.recordings_folder(server)
         fetch = "" if folder is not None else name
         wav = os.path.join(folder if folder is not None else self.cfg.fetched_folder(server),
@@ -231,8 +235,14 @@ class TranscodeComponent:
                                   mp3_root=self.cfg["paths.mp3"], server=server, fetch=fetch)
         if job_id is not None:
             self.book.note_recording(name, "done", client=meta["client"], call_id=meta["call_id"],
-                                     target=rec.get("target_uri", ""), job_id=job_id, server=server)
+                                     target=target, job_id=job_id, server=server)
         return job_id
+
+    def has_mp3_or_job(self, server: str, name: str, fmt: str) -> bool:
+        """A fetched server's recording already taken care of (its job, or its MP3)."""
+        wav = os.path.join(self.cfg.fetched_folder(server), f"{name}.{fmt}")
+        return self.book.has_job(wav) or os.path.exists(
+            os.path.join(self.cfg["paths.mp3"], f"{name}.mp3"))
 
     def on_recording_failed(self, event: dict, t: float = 0.0) -> None:
         rec = event["recording"]

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 SNOOP_PREFIX = "arimon-snoop-"
 META_KEEP = 2000  # names remembered for MP3 tags after their call ended (oldest dropped first)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class AriRecorder(Protocol):
@@ -68,6 +69,18 @@ def recording_name(client: str, call_id: str, answered: float, server: str = "")
     day = dt.datetime.fromtimestamp(answered).strftime("%Y-%m-%d")
     call = f"{safe(server)}-{safe(call_id)}" if server else safe(call_id)
     return f"{safe(client or 'unknown')}/{day}/{call}"
+
+
+def is_ours(name: str, server: str = "") -> bool:
+    """A name `recording_name` (or the click-to-call flow, `c2c-<rid>`) gives: client/date/call,
+    on a further `server` its call part `<server>-...`. A server's spool may hold other
+    people's recordings (MixMonitor, voicemail greetings...): never fetched nor deleted."""
+    parts = name.split("/")
+    if len(parts) != 3 or not all(parts) or not _DAY.fullmatch(parts[1]):
+        return False
+    if any(safe(part) != part for part in parts):
+        return False
+    return not server or parts[2].startswith((f"{safe(server)}-", "c2c-"))
 
 
 def wants_recording(client: str, records: Mapping[str, bool | None], default: bool) -> bool:

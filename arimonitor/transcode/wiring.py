@@ -36,7 +36,8 @@ from arimonitor.engine.api import (
 )
 from arimonitor.engine.api import bridge as need_bridge
 from arimonitor.transcode.component import TranscodeComponent
-from arimonitor.transcode.policy import SNOOP_PREFIX, CallInfo, Recorder
+from arimonitor.transcode.policy import SNOOP_PREFIX, CallInfo, Recorder, is_ours
+from arimonitor.transcode.stored import StoredLister
 
 log = logging.getLogger(__name__)
 RESCAN_PENDING_EVERY = 5.0  # seconds between looks at recordings a resync left waiting
@@ -218,6 +219,14 @@ class RecordingComponent:
         # RecordingFinished of its own (the previous engine started it, the event was lost in
         # the restart): look again every few seconds until none is left waiting.
         self.rescan_pending = False
+        # A server whose WAVs are fetched has no folder here: after its resync its stored
+        # recordings are listed over its ARI instead (a look again while one is still written).
+        self.fetched = {s for s in cfg.servers if cfg.recordings_folder(s) is None}
+        self.stored = StoredLister(lambda server: self.ari.at(server).rest, engine.submit_rest,
+                                   ours=lambda server, name: is_ours(name, self._further(server)),
+                                   known=self.transcode.has_mp3_or_job,
+                                   live=engine.recording_live,
+                                   queue=lambda server, name, fmt: self.transcode.finished(name, fmt, server))
         engine.every(RESCAN_PENDING_EVERY, self.rescan_if_pending)
 
     def worker_ari(self, server: str) -> WorkerAri:
@@ -231,7 +240,9 @@ class RecordingComponent:
                          refused=lambda name, reason: self.recorder.refused(name, reason),
                          run_steps=run_steps, wanted=lambda name: self.recorder.wants(name))
 
-    def on_resynced(self, _topic: str, _body: dict[str, Any]) -> None:
+    def on_resynced(self, _topic: str, body: dict[str, Any]) -> None:
+        if body.get("server") in self.fetched:
+            self.stored.look(body["server"])
         report = self.transcode.rescan()
         self.rescan_pending = bool(report.busy or report.settling)
         if report.found:
@@ -240,6 +251,8 @@ class RecordingComponent:
     def rescan_if_pending(self) -> None:
         if self.rescan_pending:
             self.on_resynced("transcode.rescan_pending", {})
+        for server in sorted(self.stored.pending):
+            self.stored.look(server)
 
     # ---- engine life ----------------------------------------------------------------------------
 
@@ -258,7 +271,8 @@ class RecordingComponent:
         alive = book.live_workers()
         return {"alive": len(alive), "known": len(book.workers),
                 "workers": sorted(w.name for w in alive),
-                "gone": int(book.counters.get("workers_gone", 0))}
+                "gone": int(book.counters.get("workers_gone", 0)),
+                "stored": dict(self.stored.counters)}
 
     def start(self) -> None:
         self.transcode.start(self.engine)

@@ -4,6 +4,8 @@ HTTP, its spool a folder the engine's host does not share ([ari] recordings = fe
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import mutagen.mp3
@@ -30,19 +32,24 @@ def linked_with_a_worker(address: str, servers: set[str]) -> bool:
     return linked == servers and ctl(address, "jobs", timeout=1)["data"]["workers_alive"] >= 1
 
 
-def test_a_fetched_recording_becomes_an_mp3_then_leaves_the_server(tmp_path):
+def one_fetched_server(tmp_path: Path, sim: SimServer) -> Path:
+    """The config of one server, pbx9, whose WAVs are fetched over its ARI (delete_wav on)."""
     (tmp_path / "__CLIENTES__.DEF").write_text(CLIENTS, encoding="utf-8")
     (tmp_path / "endpoints_pjsip.def").write_text("".join(
         f"#include pjsip/{e}.pjsip ; Endpoint:{e} CLI:101 TYPE:apartamento PW:pw{e}\n" for e in PHONES),
         encoding="utf-8")
+    return write_config(tmp_path, sim,
+                        ari={"url": sim.url, "user": sim.user, "password": sim.password,
+                             "app": sim.app, "server_id": "pbx9", "recordings": "fetch"},
+                        transcoder={"delete_wav": "yes"},
+                        files={"endpoints": str(tmp_path / "endpoints_pjsip.def"),
+                               "clients": str(tmp_path / "__CLIENTES__.DEF")})
+
+
+def test_a_fetched_recording_becomes_an_mp3_then_leaves_the_server(tmp_path):
     procs = Processes()
     with SimServer(endpoints=PHONES, time_scale=0.2) as sim:
-        ini = write_config(tmp_path, sim,
-                           ari={"url": sim.url, "user": sim.user, "password": sim.password,
-                                "app": sim.app, "server_id": "pbx9", "recordings": "fetch"},
-                           transcoder={"delete_wav": "yes"},
-                           files={"endpoints": str(tmp_path / "endpoints_pjsip.def"),
-                                  "clients": str(tmp_path / "__CLIENTES__.DEF")})
+        ini = one_fetched_server(tmp_path, sim)
         try:
             start_stack(procs, ini, tmp_path, extra=(("transcoder.py", "--name", "transcoder_00"),))
             address = control_address(tmp_path)
@@ -75,6 +82,56 @@ def test_a_fetched_recording_becomes_an_mp3_then_leaves_the_server(tmp_path):
         assert asked[-1][0] == "DELETE" and asked[-1][2] == 204, asked
         assert not list(sim.recordings.rglob("*.wav")), list(sim.recordings.rglob("*"))
         assert not list((tmp_path / "var" / "fetched").rglob("*.wav"))
+
+
+def test_a_recording_finished_while_the_engine_was_killed_is_fetched_after_the_restart(tmp_path):
+    """The engine is killed -9 while a fetch-server records a call; the call ends meanwhile, so
+    its RecordingFinished goes to nobody and the WAV waits in the server's spool. After the
+    restart the engine lists the server's stored recordings over ARI and fetches it."""
+    procs = Processes()
+    with SimServer(endpoints=PHONES, time_scale=0.2) as sim:
+        ini = one_fetched_server(tmp_path, sim)
+        try:
+            stack = start_stack(procs, ini, tmp_path, extra=(("transcoder.py", "--name", "transcoder_00"),))
+            address = control_address(tmp_path)
+            eventually(lambda: linked_with_a_worker(address, {"pbx9"}), timeout=40, interval=0.2)
+            for n, phone in enumerate(PHONES):
+                sim.control.register(phone, ip=f"10.1.0.{n + 1}", port=5060)
+            sim.control.behaviour(PHONES[0], talk=1000.0)  # hangs up only when told
+            caller = sim.control.call(PHONES[0], PHONES[1])
+            name = eventually(lambda: sim.control.state()["recordings"], timeout=20)[0]
+
+            engine = stack["engine"]
+            os.killpg(engine.pid, signal.SIGKILL)
+            engine.wait()
+            sim.control.hangup(caller)  # the recording ends, its WAV is written: nobody hears it
+            wav = sim.recordings / f"{name}.wav"
+            eventually(wav.is_file, timeout=10)
+            env = {"ARIMONITOR_CONFIG": str(ini)}
+            procs.python("procs/call_engine.py", env=env, log=tmp_path / "out" / "engine2.out")
+
+            def fetched_and_gone() -> None:
+                rec = {r["name"]: r for r in ctl(address, "recordings", "101", timeout=2)["data"]["recordings"]}
+                assert rec.get(name, {}).get("job_state") == "done", (rec, ctl(address, "jobs")["data"])
+                assert not wav.exists()
+            eventually_assert(fetched_and_gone, timeout=40)
+            mp3 = Path(ctl(address, "recordings", "101")["data"]["recordings"][0]["mp3"])
+            stored = ctl(address, "status")["data"]["processes"]["transcoders"]["stored"]
+            assert stored["queued"] == 1 and stored["list_failed"] == 0, stored
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{outputs(tmp_path)}") from None
+        finally:
+            procs.kill_all()
+        assert mp3.is_file() and mutagen.mp3.MP3(mp3).info.length > 0.0, mp3  # the call was short
+        asked = [(r["method"], r["path"].replace("%2F", "/"), r["status"]) for r in sim.control.requests()
+                 if r["path"].startswith("/recordings/")]
+        # listed after the restart, checked no longer live, fetched, deleted once the MP3 was there
+        listed = asked.index(("GET", "/recordings/stored", 200))
+        later = asked[listed:]
+        assert ("GET", f"/recordings/live/{name}", 404) in later, asked
+        assert [a for a in later if a[1].startswith("/recordings/stored/")] == [
+            ("GET", f"/recordings/stored/{name}/file", 200), ("DELETE", f"/recordings/stored/{name}", 204)], asked
+        assert not list(sim.recordings.rglob("*.wav")) and not list((tmp_path / "var" / "fetched").rglob("*.wav"))
 
 
 def test_two_servers_each_call_recorded_on_its_own_and_pbx2s_wav_fetched(tmp_path):
