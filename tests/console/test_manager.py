@@ -116,12 +116,21 @@ def test_idle_connections_make_room_for_a_new_client(engine):
 def test_busy_slots_refuse_and_a_trickled_line_hits_its_deadline(engine):
     """Three peers each send part of a line, then a byte now and then: not idle, so nobody
     can be evicted and a fourth is refused; the line deadline (2 s here) frees the slots."""
-    held = [Line(engine.manager_port) for _ in range(3)]
-    try:
+    held: list[Line] = []
+
+    def three_hold_every_slot() -> bool:
+        # The engine fixture is shared: a slot the previous test's peers held until the server
+        # saw their close gets one of ours evicted ("closed for a new client"); then try again.
+        for conn in held:
+            conn.close()
+        held[:] = [Line(engine.manager_port) for _ in range(3)]
         for conn in held:
             # The reply to `version` shows the handler read this chunk, "ver" included.
             conn.send(b"version\nver")
-            assert conn.reply()[0] == "OK"
+        return all(conn.reply()[0] == "OK" for conn in held)
+
+    try:
+        eventually(three_hold_every_slot, timeout=15)
         extra = Line(engine.manager_port)
         status, text = extra.reply()
         assert status == "ERROR 6 busy" and "too many connections (limit 3)" in text
