@@ -169,6 +169,10 @@ TOPIC_PROGRESS = "progress"
 TOPIC_CONTROL = "control"
 TOPICS = (TOPIC_CALL, TOPIC_ENDPOINT, TOPIC_RECORDING, TOPIC_C2C, TOPIC_WARNING, TOPIC_LINK,
           TOPIC_PROGRESS, TOPIC_CONTROL)
+# What the engine concluded, the topics the events bus carries (and the engine keeps for its
+# catch-up, `_publications`). Not `progress.*` (a console command's progress bar) nor
+# `control.*` (log levels between our own processes).
+BUS_TOPICS = (TOPIC_CALL, TOPIC_ENDPOINT, TOPIC_RECORDING, TOPIC_C2C, TOPIC_LINK, TOPIC_WARNING)
 # Whole topics that code subscribes to or publishes by name (the rest are family.<what>).
 TOPIC_CALL_UP = f"{TOPIC_CALL}.up"
 TOPIC_CALL_ENDED = f"{TOPIC_CALL}.ended"

@@ -26,7 +26,7 @@ class BusEvent:
     seq: int           # per bus process run, from 1: the consumer's order and duplicate check
     routing_key: str
     body: bytes        # the versioned JSON (message.py), encoded by the feed
-    message_id: str    # `<run>.<seq>`: unique across runs
+    message_id: str    # the engine's stamp `<engine run>.<seq>`: the same when sent again
 
 
 class EventBuffer:
@@ -41,6 +41,7 @@ class EventBuffer:
         self.high_water = 0    # most events waiting at once
         self._dropping = False  # an overflow episode is on: warned once already
         self._on_put: Callable[[], None] | None = None  # the idle publisher's wake-up
+        self.last_confirmed = ""  # message_id of the newest event the broker has: the position
 
     def __len__(self) -> int:
         return len(self._events)
@@ -93,7 +94,7 @@ class EventBuffer:
         with self._lock:
             events = self._events
             while events and events[0].seq <= seq:
-                events.popleft()
+                self.last_confirmed = events.popleft().message_id
             if self._dropping and len(events) < self.limit // 2:
                 self._dropping = False
                 log.warning("events bus buffer draining again (%d dropped so far)", self.dropped)

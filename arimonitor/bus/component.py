@@ -16,7 +16,7 @@ from arimonitor.engine.api import EngineApi
 PROCESS = "bus"            # the `process` of the bus process's reports
 STALE_AFTER = 15.0         # seconds without a report: the bus process is down or stuck
 COUNTERS = ("queued", "limit", "high_water", "appended", "published", "confirmed", "dropped",
-            "failures", "missed")
+            "failures", "missed", "caught_up")
 
 
 class BusComponent:

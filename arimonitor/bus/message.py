@@ -13,10 +13,7 @@ from arimonitor import protocol
 BODY_VERSION = 1
 NO_CLIENT = "-"  # the client word of a routing key when the event has no client
 
-# Publications that go on the bus: what the engine concluded. Not `progress.*` (a console
-# command's progress bar) nor `control.*` (log levels between our own processes).
-BUS_TOPICS = (protocol.TOPIC_CALL, protocol.TOPIC_ENDPOINT, protocol.TOPIC_RECORDING,
-              protocol.TOPIC_C2C, protocol.TOPIC_LINK, protocol.TOPIC_WARNING)
+BUS_TOPICS = protocol.BUS_TOPICS  # what goes on the bus: what the engine concluded
 
 # A routing-key word must not hold the topic separator or the binding wildcards.
 _NOT_A_WORD = re.compile(r"[.*#\s]")
@@ -33,17 +30,20 @@ def routing_key(topic: str, server: str, client: Any) -> str:
     return f"{word(kind)}.{word(event)}.{word(server)}.{word(client)}"
 
 
-def envelope(topic: str, body: dict[str, Any], *, server: str, seq: int, run: str) -> dict[str, Any]:
+def envelope(topic: str, body: dict[str, Any], *, server: str, seq: int, run: str,
+             source: str) -> dict[str, Any]:
     """The bus body: who/what/when around the engine's publication, `data` untouched (the same
-    body `arictl watch --json` shows for that topic)."""
+    body `arictl watch --json` shows for that topic). `id` is the engine's stamp of it
+    (`<engine run>.<seq>`), the same however often the bus process sends it: the message_id."""
     kind, _, event = topic.partition(".")
     client = body.get("client")
     return {"version": BODY_VERSION, "kind": kind, "event": event, "topic": topic,
             "server": server, "client": None if client in (None, "") else str(client),
-            "run": run, "seq": seq, "t": body.get("t"), "data": body}
+            "run": run, "seq": seq, "id": source, "t": body.get("t"), "data": body}
 
 
-def encode(topic: str, body: dict[str, Any], *, server: str, seq: int, run: str) -> tuple[str, bytes]:
+def encode(topic: str, body: dict[str, Any], *, server: str, seq: int, run: str,
+           source: str) -> tuple[str, bytes]:
     """(routing key, JSON bytes) of one publication."""
-    message = envelope(topic, body, server=server, seq=seq, run=run)
+    message = envelope(topic, body, server=server, seq=seq, run=run, source=source)
     return routing_key(topic, server, message["client"]), protocol.dumps(message)

@@ -6,7 +6,8 @@ the process lines of `status` (`processes_view` / `processes_lines`).
 - clicktocall: the `_report` it sends over the control socket every few seconds
   (arimonitor/clicktocall/report.py); kept by the engine (`ctx.note_process_report`) with the time it
   came, so `status` can say seen or stale.
-- bus: the same `_report` (process `bus`), shown as the events bus (arimonitor/bus/component.py).
+- bus: the same `_report` (process `bus`), shown as the events bus (arimonitor/bus/component.py),
+  and `_publications`, its catch-up of the engine publications its SUB did not get.
 """
 
 from __future__ import annotations
@@ -27,6 +28,19 @@ REPORT_INTERVAL = 5.0
 STALE_AFTER = 3 * REPORT_INTERVAL
 BUS_PROCESS = "bus"  # reports as `bus`, shown as the bus (not a click-to-call consumer)
 REPORT_KEYS = ("process", "broker", "queue", "connected_since", "counters")
+MAX_PUBLICATIONS = 2000  # per `_publications` reply: about 1 MB
+
+
+def _seq(text: str) -> int:
+    if not text.isdigit() or len(text) > 18:
+        raise ValueError(f"not a sequence number: {text[:20]!r}")
+    return int(text)
+
+
+def _run(text: str) -> str:
+    if not text.isdigit() or len(text) > 20:
+        raise ValueError(f"not an engine run: {text[:24]!r}")
+    return text
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -149,3 +163,11 @@ def register(registry: Registry) -> None:
         kept["received"] = time.time()
         ctx.note_process_report(kept)
         return Reply({"received": kept["received"], "interval": REPORT_INTERVAL}, "ok")
+
+    @registry.command("_publications", category="engine", hidden=True, privileged=True,
+                      summary="the kept bus-topic publications after <run>.<after> (the bus's catch-up)",
+                      args=[Arg("run", "the engine run of the last publication the caller has", convert=_run),
+                            Arg("after", "its seq (0: from the start of the run)", convert=_seq)])
+    def publications(ctx, run, after) -> Reply:
+        view = ctx.publications_since(run, after, MAX_PUBLICATIONS)
+        return Reply(view, f"{len(view['publications'])} publication(s) after {view['run']}.{view['after']}")

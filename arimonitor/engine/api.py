@@ -182,6 +182,9 @@ class EngineApi(Protocol):
     # ---- intents ------------------------------------------------------------------------------
 
     def publish(self, topic: str, body: dict[str, Any]) -> None: ...
+    def publications_since(self, run: str, after: int, most: int) -> dict[str, Any]:
+        """The kept bus-topic publications after `<run>.<after>` (Notifier.since)."""
+
     def publish_soon(self, topic: str, body: dict[str, Any]) -> None:
         """Any thread: publish from the loop thread (it alone owns the PUB socket)."""
 

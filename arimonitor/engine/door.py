@@ -155,6 +155,9 @@ class EngineDoor:
     def publish(self, topic: str, body: dict[str, Any]) -> None:
         self._notifier.publish(topic, body)
 
+    def publications_since(self, run: str, after: int, most: int) -> dict[str, Any]:
+        return self._notifier.since(run, after, most)
+
     def publish_soon(self, topic: str, body: dict[str, Any]) -> None:
         self._loop.call_soon_threadsafe(self._notifier.publish, topic, body)
 

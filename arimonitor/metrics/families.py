@@ -197,6 +197,11 @@ def _bus(snap: dict[str, Any]) -> Iterator[Metric]:
     for outcome in ("published", "confirmed", "dropped"):
         events.add_metric([outcome], bus.get(outcome, 0))
     yield events
+    gaps = _counter("bus_gap_publications", "events bus: engine publications its SUB did not get, "
+                    "fetched from the engine's kept ring (caught_up) or lost (missed)", ("outcome",))
+    for outcome in ("caught_up", "missed"):
+        gaps.add_metric([outcome], bus.get(outcome, 0))
+    yield gaps
     queued = _gauge("bus_queued", "events bus: events waiting for the broker")
     queued.add_metric([], bus.get("queued", 0))
     yield queued

@@ -82,14 +82,14 @@ def test_a_bound_below_one_is_refused():
     ("recording.mp3", {"client": "a.b*#c"}, "recording.mp3.asterisk1.a_b__c"),
 ])
 def test_routing_keys(topic, body, key):
-    assert message.encode(topic, body, server="asterisk1", seq=1, run="r")[0] == key
+    assert message.encode(topic, body, server="asterisk1", seq=1, run="r", source="e.1")[0] == key
 
 
 def test_the_body_is_versioned_and_carries_the_publication_untouched():
     import json
 
     body = {"id": "c1", "client": 101, "t": 12.5}
-    _key, data = message.encode("call.up", body, server="pbx.2", seq=7, run="r1")
+    _key, data = message.encode("call.up", body, server="pbx.2", seq=7, run="r1", source="e.7")
     assert json.loads(data) == {"version": 1, "kind": "call", "event": "up", "topic": "call.up",
-                                "server": "pbx.2", "client": "101", "run": "r1", "seq": 7,
+                                "server": "pbx.2", "client": "101", "run": "r1", "seq": 7, "id": "e.7",
                                 "t": 12.5, "data": body}

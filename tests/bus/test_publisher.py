@@ -24,7 +24,7 @@ BROKER = BrokerAddress("127.0.0.1", 5672, "/", "guest", "guest")
 
 
 def event(seq: int, topic: str = "call.ended") -> BusEvent:
-    key, data = message.encode(topic, {"client": "101", "n": seq}, server="s", seq=seq, run="r")
+    key, data = message.encode(topic, {"client": "101", "n": seq}, server="s", seq=seq, run="r", source=f"e.{seq}")
     return BusEvent(seq, key, data, f"r.{seq}")
 
 

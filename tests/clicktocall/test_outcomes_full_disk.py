@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from arimonitor import health
 from arimonitor.clicktocall import outcomes
 from arimonitor.clicktocall.history import MIGRATION, SCHEMA, OutcomeStore

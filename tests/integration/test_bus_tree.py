@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 import urllib.request
 import uuid
 from collections import defaultdict
@@ -166,6 +167,7 @@ def test_a_broker_absent_at_start_does_not_hold_the_engine(tmp_path):
             metrics = reply.read().decode()
         assert "arimonitor_bus_connected 0.0" in metrics
         assert 'arimonitor_bus_events_total{outcome="confirmed"} 0.0' in metrics
+        assert "arimonitor_bus_gap_publications_total{outcome=\"missed\"} 0.0" in metrics
         log = (tmp_path / "var" / "log" / "bus.log").read_text(encoding="utf-8")
         assert log.count("events bus: RabbitMQ") == 1, "logged once, then counted"
         assert "guest@" in log and ":guest" not in log
@@ -179,6 +181,7 @@ def test_a_bus_process_killed_is_restarted_and_the_engine_never_notices(tmp_path
         eventually(lambda: arictl(env, "stats")["bus"]["confirmed"] > 0, timeout=90, interval=0.5)
         before = running(tree.tree)
         first_run = got.read()[0][1]["run"]
+        killed_at = time.time()
         os.kill(before["bus"], signal.SIGKILL)
 
         def restarted() -> bool:
@@ -191,6 +194,24 @@ def test_a_bus_process_killed_is_restarted_and_the_engine_never_notices(tmp_path
         eventually(lambda: any(m["run"] != first_run for _k, m in got.read()), timeout=90,
                    interval=0.5)
         eventually(lambda: arictl(env, "stats")["bus"]["connected"], timeout=30, interval=0.3)
+        # ... starting after its saved position: what the engine published while it was down
+        # is fetched from the engine, and no call ended since the kill is missing from the bus
+        eventually(lambda: arictl(env, "stats")["bus"]["caught_up"] > 0, timeout=30, interval=0.3)
+        after_restart = time.time()
+
+        def ended_since_kill_on_the_bus() -> bool:
+            rows = [r["id"] for r in arictl(env, "history", "--limit", "1000")
+                    if killed_at <= r["ended"] <= after_restart]
+            ended = defaultdict(set)
+            for _key, m in got.read():
+                if m["topic"] == "call.ended":
+                    ended[m["data"]["id"]].add(m["id"])
+            assert rows and all(ended[cid] for cid in rows), (rows, sorted(ended))
+            assert all(len(ids) == 1 for ids in ended.values()), "one engine publication per end"
+            return True
+
+        eventually(ended_since_kill_on_the_bus, timeout=60, interval=0.5)
+        assert arictl(env, "stats")["bus"]["missed"] == 0
         # ... and the engine never noticed: same process, the link never dropped
         assert running(tree.tree)["engine"] == before["engine"]
         # arictl status answers exit 0 only once every program is healthy: the tree's
