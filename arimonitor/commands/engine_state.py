@@ -182,21 +182,38 @@ def register(registry: Registry) -> None:
         return Reply(data, "\n".join(lines))
 
     @registry.command("recovery", category="engine", slow=True,
-                      summary="resynchronise with Asterisk now (GET endpoints, channels, bridges)",
-                      aliases=("resync",), examples=["recovery"],
+                      summary="resynchronise with Asterisk now (GET endpoints, channels, bridges): "
+                              "every server at once, or --server's; exit 1 if any failed",
+                      aliases=("resync",), options=[SERVER_OPTION],
+                      examples=["recovery", "recovery --server pbx2"],
         privileged=True)
-    def recovery(ctx) -> Reply:
-        try:
-            result = ctx.recover(timeout=max(10.0, ctx.cfg["ari.rest_timeout"] * 5))
-        except TimeoutError as exc:
-            raise CommandError(protocol.E_ARI_UNAVAILABLE, str(exc)) from None
-        except AriError as exc:
-            raise CommandError(protocol.ari_error_code(exc), f"recovery failed: {exc}") from None
-        text = (f"resync done: adopted {result['adopted']} call(s) ({result.get('restored', 0)} with "
-                f"their times restored), ended {result['ended']}, "
-                f"endpoints changed {result['changed']}, addresses {result['addresses']} "
-                f"(fetch {result['fetch_seconds']} s, engine {result['engine_seconds']} s)")
-        return Reply(result, text)
+    def recovery(ctx, server=None) -> Reply:
+        known_server(ctx, server)
+        results = ctx.recover(timeout=max(10.0, ctx.cfg["ari.rest_timeout"] * 5), server=server)
+        if len(results) == 1:  # one server: its result or its error, as before several servers
+            (result,) = results.values()
+            if isinstance(result, Exception):
+                raise CommandError(*_recovery_error(result)) from None
+            return Reply(result, _resync_words(result))
+        views: dict[str, dict[str, Any]] = {}
+        lines, failed = [], []
+        for name, result in results.items():
+            if isinstance(result, Exception):
+                code, reason = _recovery_error(result)
+                views[name] = {"ok": False, "code": code, "error": reason}
+                failed.append((code, name))
+            else:
+                views[name] = {"ok": True, **result}
+                reason = _resync_words(result)
+            lines.append(f"{name}: {reason}")
+        first = next(iter(results.values()))
+        data = {**(first if isinstance(first, dict) else {}), "servers": views}
+        if failed:
+            # the first failure's code: what a script checks; every server's outcome is in the text
+            raise CommandError(failed[0][0], f"recovery failed on {', '.join(n for _c, n in failed)}"
+                               f" ({len(failed)} of {len(results)} servers)\n" + "\n".join(lines),
+                               data)
+        return Reply(data, "\n".join(lines))
 
     @registry.command("calls", category="calls", summary="active calls (origin -> destination (state))",
                       args=[Arg("client", "only this client's calls", optional=True, complete="client")],
@@ -256,6 +273,20 @@ def register(registry: Registry) -> None:
                       hidden=True)
     def engine_ips(ctx) -> Reply:
         return Reply(ctx.remote_ips())
+
+
+def _resync_words(result: dict[str, Any]) -> str:
+    return (f"resync done: adopted {result['adopted']} call(s) ({result.get('restored', 0)} with "
+            f"their times restored), ended {result['ended']}, "
+            f"endpoints changed {result['changed']}, addresses {result['addresses']} "
+            f"(fetch {result['fetch_seconds']} s, engine {result['engine_seconds']} s)")
+
+
+def _recovery_error(exc: Exception) -> tuple[int, str]:
+    """(error code, words) of a server's failed recovery: a timeout is Asterisk unavailable."""
+    if isinstance(exc, AriError):
+        return protocol.ari_error_code(exc), f"recovery failed: {exc}"
+    return protocol.E_ARI_UNAVAILABLE, str(exc)
 
 
 def _filter_words(client: str | None = None, server: str | None = None) -> str:

@@ -184,3 +184,43 @@ def test_publications_carry_their_server_and_the_bus_keys_them_by_it(two):
     bus.on_publication("endpoint.online", by_topic["endpoint.online"])
     key = bus.buffer.after(0, 1)[0].routing_key
     assert key.startswith("endpoint.online.pbx2."), key
+
+
+def test_recovery_resyncs_every_server_and_fails_if_one_fails(two):
+    from arimonitor.ari.rest import AriError
+    from arimonitor.engine import resync as R
+
+    pbx1, pbx2 = two.engine.watches["pbx1"], two.engine.watches["pbx2"]
+    fetched: list[str] = []
+
+    def empty(name: str):
+        def snapshot() -> R.Snapshot:
+            fetched.append(name)
+            return R.Snapshot(time.time(), None, [], [], [])
+        return snapshot
+
+    def refused() -> R.Snapshot:
+        fetched.append("pbx2")
+        raise AriError("connection refused")
+
+    pbx1.resyncer.snapshot, pbx2.resyncer.snapshot = empty("pbx1"), refused
+    failed = two.cmd("recovery")
+    # pbx2 failed: the command fails (exit 1), and says how each server did
+    assert failed["status"] == "error" and failed["code"] == protocol.E_ARI_UNAVAILABLE, failed
+    views = failed["data"]["servers"]
+    assert (views["pbx1"]["ok"], views["pbx2"]["ok"]) == (True, False), views
+    assert "connection refused" in views["pbx2"]["error"]
+    assert "recovery failed on pbx2 (1 of 2 servers)" in failed["text"]
+    assert "pbx1: resync done" in failed["text"] and "pbx2: recovery failed" in failed["text"]
+    assert {"pbx1", "pbx2"} <= set(fetched)
+
+    fetched.clear()
+    only = two.cmd("recovery", "--server", "pbx1")
+    assert only["status"] == "ok" and only["data"]["adopted"] == 0, only
+    assert only["text"].startswith("resync done:") and "pbx2" not in fetched
+    assert two.cmd("recovery", "--server", "pbx7")["code"] == protocol.E_NOT_FOUND
+
+    pbx2.resyncer.snapshot = empty("pbx2")
+    both = eventually(lambda: (r := two.cmd("recovery"))["status"] == "ok" and r, timeout=10)
+    assert sorted(both["data"]["servers"]) == ["pbx1", "pbx2"]
+    assert [line.split(":")[0] for line in both["text"].splitlines()] == ["pbx1", "pbx2"]
