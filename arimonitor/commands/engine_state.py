@@ -172,8 +172,12 @@ def register(registry: Registry) -> None:
             rows += [("bus" if i == 0 else "", name, bus.get(name), None)
                      for i, name in enumerate(("published", "confirmed", "dropped", "queued",
                                                "failures"))]
-        lines = [render.table(rows, ("GROUP", "COUNTER", "SINCE START", "ALL TIME"), align="llrr"),
-                 f"last event {_age(intake.get('last_event_age'))}"
+        lines = [render.table(rows, ("GROUP", "COUNTER", "SINCE START", "ALL TIME"), align="llrr")]
+        if many_servers(ctx) and server is None:
+            # the counters above are summed: which server lost, resynced or went away
+            data["server_list"] = _server_stats_rows(data["servers"], ctx.status()["servers"])
+            lines.append(_server_stats_table(data["server_list"]))
+        lines += [f"last event {_age(intake.get('last_event_age'))}"
                  + (f", reader's last frame {_age(reader.get('last_frame_age'))}" if reader else "")]
         if bus.get("enabled"):
             lines.append(f"bus: {'connected to' if bus['connected'] else 'NOT CONNECTED to'} "
@@ -287,6 +291,31 @@ def _recovery_error(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, AriError):
         return protocol.ari_error_code(exc), f"recovery failed: {exc}"
     return protocol.E_ARI_UNAVAILABLE, str(exc)
+
+
+def _server_stats_rows(stats: dict[str, Any], status: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per server for `stats`: its link, its own counters since start, its calls and
+    endpoints now (`status` has the link and the counts, `stats` the counters)."""
+    rows = []
+    for name, view in stats.items():
+        c, now = view["counters"], status[name]
+        rows.append({"server": name, "link": now["link"].get("state"), "received": c.get("received", 0),
+                     "frames_lost": c.get("frames_lost", 0),
+                     "dropped": (view.get("reader") or {}).get("dropped"),
+                     "resyncs": c.get("resyncs", 0), "resync_failures": c.get("resync_failures", 0),
+                     "outages": c.get("outages", 0), "outage_open": now.get("outage_open_since") is not None,
+                     "calls_up": now["state"]["calls_up"], "calls": now["state"]["calls"],
+                     "online": now["state"]["online"]})
+    return rows
+
+
+def _server_stats_table(rows: list[dict[str, Any]]) -> str:
+    return render.table(
+        [(r["server"], (r["link"] or "?") + (" (outage)" if r["outage_open"] else ""), r["received"],
+          r["frames_lost"], r["dropped"], r["resyncs"], r["resync_failures"], r["outages"],
+          f"{r['calls_up']}/{r['calls']}", r["online"]) for r in rows],
+        ("SERVER", "LINK", "EVENTS", "LOST", "DROPPED", "RESYNCS", "FAILED", "OUTAGES", "UP/CALLS",
+         "ONLINE"), align="llrrrrrrrr", title="servers")
 
 
 def _filter_words(client: str | None = None, server: str | None = None) -> str:

@@ -224,3 +224,37 @@ def test_recovery_resyncs_every_server_and_fails_if_one_fails(two):
     both = eventually(lambda: (r := two.cmd("recovery"))["status"] == "ok" and r, timeout=10)
     assert sorted(both["data"]["servers"]) == ["pbx1", "pbx2"]
     assert [line.split(":")[0] for line in both["text"].splitlines()] == ["pbx1", "pbx2"]
+
+
+def test_stats_shows_a_row_per_server_of_its_own_counters(two):
+    pbx1, pbx2 = two.engine.watches["pbx1"], two.engine.watches["pbx2"]
+
+    def traffic() -> None:
+        pbx1.state.counters.received += 7
+        pbx2.state.counters.received += 3
+        pbx2.state.counters.frames_lost += 2
+        pbx2.state.counters.outages += 1
+        pbx2.state.calls["c9"] = Call("c9", "pbx2", time.time(), client="101", origin="1013010",
+                                      destination="1001")
+        pbx2.state.endpoint("PJSIP", "1013015").state = "online"
+    two.in_loop(traffic)
+    shown = two.cmd("stats")
+    rows = {r["server"]: r for r in shown["data"]["server_list"]}
+    assert [rows[s]["received"] for s in ("pbx1", "pbx2")] == [7, 3]
+    assert (rows["pbx2"]["frames_lost"], rows["pbx2"]["outages"], rows["pbx2"]["calls"],
+            rows["pbx2"]["online"]) == (2, 1, 1, 1), rows["pbx2"]
+    assert (rows["pbx1"]["frames_lost"], rows["pbx1"]["calls"], rows["pbx1"]["online"]) == (0, 0, 0)
+    text = shown["text"]
+    assert "=== SERVERS (2) ===" in text, text
+    head = next(line for line in text.splitlines() if line.startswith("SERVER "))
+    assert head.split()[:4] == ["SERVER", "LINK", "EVENTS", "LOST"], head
+    pbx2_line = next(line for line in text.splitlines() if line.startswith("pbx2 "))
+    assert pbx2_line.split()[2:4] == ["3", "2"], pbx2_line
+    # --server: that server's counters, no table of the others
+    one = two.cmd("stats", "--server", "pbx2")
+    assert "SERVERS" not in one["text"] and "server_list" not in one["data"]
+
+
+def test_one_server_s_stats_have_no_server_table(here):
+    shown = here.cmd("stats")
+    assert "SERVERS" not in shown["text"] and "server_list" not in shown["data"]
