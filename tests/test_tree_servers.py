@@ -108,3 +108,22 @@ def test_two_servers_each_watched_with_its_own_state_outage_and_resync(tmp_path)
         ended = arictl(env, "history", "--server", "pbx2")["data"]
         assert ids["pbx2"] in [r["id"] for r in ended]
         assert arictl(env, "history", "--server", "pbx1")["data"] == []
+
+        # stats: the counters summed, and a row per server: pbx2's outage is pbx2's
+        stats = arictl(env, "stats")
+        rows = {r["server"]: r for r in stats["data"]["server_list"]}
+        assert (rows["pbx1"]["outages"], rows["pbx1"]["calls"], rows["pbx1"]["link"]) == (
+            0, 1, "connected"), rows["pbx1"]
+        assert rows["pbx2"]["outages"] >= 1 and rows["pbx2"]["resyncs"] >= 2, rows["pbx2"]
+        assert "=== SERVERS (2) ===" in stats["text"], stats["text"]
+        # recovery resyncs both at once and waits for each (exit 0: both did)
+        done = arictl(env, "recovery")["data"]["servers"]
+        assert {name: view["ok"] for name, view in done.items()} == {"pbx1": True, "pbx2": True}, done
+        pbx2.control.restart(down_for=30.0, wait=False)
+        eventually(lambda: arictl_status(env)[1]["servers"]["pbx2"]["link"]["state"] != "connected",
+                   timeout=15, interval=0.2)
+        failed = subprocess.run([PYTHON, str(ROOT / "bin" / "arictl"), "--json", "recovery"], env=env,
+                                capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        views = json.loads(failed.stdout)["data"]["servers"]
+        assert (views["pbx1"]["ok"], views["pbx2"]["ok"]) == (True, False), views

@@ -9,7 +9,8 @@ Outcome body (JSON, content_type application/json; docs/PROTOCOL.md has the tabl
 `duration` and `billsec` are both the talk time: seconds from both legs connected to the end
 (0 for a call placed that never connected; null when never placed or unknown).
 sent to the request's reply_to with its correlation_id, and to the results exchange with
-routing key `c2c.<event>.<client>`.
+routing key `c2c.<event>.<client>`: no server word, as bindings like `c2c.final.*` exist and a
+fourth word would stop them matching (docs/PROTOCOL.md); the body's `server` says which.
 """
 
 from __future__ import annotations

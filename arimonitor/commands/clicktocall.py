@@ -14,25 +14,31 @@ from arimonitor import protocol
 from arimonitor.clicktocall.reasons import describe
 from arimonitor.commands import render
 from arimonitor.commands.registry import Arg, CommandError, Option, Registry, Reply
+from arimonitor.commands.servers import many_servers
 
 
 def _when(t: float | None) -> str:
     return dt.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
+def _table(rows: list[dict[str, Any]], many: bool = False) -> str:
+    """`many`: several Asterisk servers, a SERVER column (where the call was placed; "-" for a
+    request never placed)."""
     return render.table(
         # WHEN: when the request came (its first event), not its last update
-        [(_when(r["created"]), r["request_id"], r["client"], r["origin"], r["destination"],
-          r["result"] or r["state"], render.duration(r["duration"]) if r.get("duration") else None,
+        [(_when(r["created"]), r["request_id"], *((r.get("server"),) if many else ()), r["client"],
+          r["origin"], r["destination"], r["result"] or r["state"],
+          render.duration(r["duration"]) if r.get("duration") else None,
           describe(r["reason"]) if r["reason"] else None) for r in rows],
-        ["WHEN", "REQUEST", "CLIENT", "FROM", "TO", "OUTCOME", "TALK", "WHY"],
+        ["WHEN", "REQUEST", *(("SERVER",) if many else ()), "CLIENT", "FROM", "TO", "OUTCOME", "TALK",
+         "WHY"],
         title="CLICK-TO-CALL REQUESTS", empty="no click-to-call requests yet")
 
 
-def _detail(row: dict[str, Any]) -> str:
+def _detail(row: dict[str, Any], many: bool = False) -> str:
     lines = [f"request   {row['request_id']}", f"client    {row['client'] or '-'}",
              f"from      {row['origin'] or '-'}", f"to        {row['destination'] or '-'}",
+             *((f"server    {row.get('server') or '-'}",) if many else ()),
              f"state     {row['state']}"]
     if row["result"]:
         lines.append(f"result    {row['result']}" + (f"  {describe(row['reason'])}" if row["reason"] else ""))
@@ -63,10 +69,10 @@ def register(registry: Registry, get: Callable[[Any], Any] = lambda ctx: getattr
             row = component.store.get(request_id)
             if row is None:
                 raise CommandError(protocol.E_NOT_FOUND, f"no click-to-call request {request_id!r}")
-            return Reply(row, _detail(row))
+            return Reply(row, _detail(row, many_servers(ctx)))
         rows = component.store.recent(max(1, min(limit, 500)))
         live = component.in_progress()
-        text = _table(rows)
+        text = _table(rows, many_servers(ctx))
         down = getattr(component, "ended_while_down", 0)
         return Reply({"recent": rows, "in_progress": live, "ended_while_down": down},
                      f"{text}\n{len(live)} in progress"

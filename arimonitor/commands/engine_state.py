@@ -172,8 +172,12 @@ def register(registry: Registry) -> None:
             rows += [("bus" if i == 0 else "", name, bus.get(name), None)
                      for i, name in enumerate(("published", "confirmed", "dropped", "queued",
                                                "failures"))]
-        lines = [render.table(rows, ("GROUP", "COUNTER", "SINCE START", "ALL TIME"), align="llrr"),
-                 f"last event {_age(intake.get('last_event_age'))}"
+        lines = [render.table(rows, ("GROUP", "COUNTER", "SINCE START", "ALL TIME"), align="llrr")]
+        if many_servers(ctx) and server is None:
+            # the counters above are summed: which server lost, resynced or went away
+            data["server_list"] = _server_stats_rows(data["servers"], ctx.status()["servers"])
+            lines.append(_server_stats_table(data["server_list"]))
+        lines += [f"last event {_age(intake.get('last_event_age'))}"
                  + (f", reader's last frame {_age(reader.get('last_frame_age'))}" if reader else "")]
         if bus.get("enabled"):
             lines.append(f"bus: {'connected to' if bus['connected'] else 'NOT CONNECTED to'} "
@@ -182,21 +186,38 @@ def register(registry: Registry) -> None:
         return Reply(data, "\n".join(lines))
 
     @registry.command("recovery", category="engine", slow=True,
-                      summary="resynchronise with Asterisk now (GET endpoints, channels, bridges)",
-                      aliases=("resync",), examples=["recovery"],
+                      summary="resynchronise with Asterisk now (GET endpoints, channels, bridges): "
+                              "every server at once, or --server's; exit 1 if any failed",
+                      aliases=("resync",), options=[SERVER_OPTION],
+                      examples=["recovery", "recovery --server pbx2"],
         privileged=True)
-    def recovery(ctx) -> Reply:
-        try:
-            result = ctx.recover(timeout=max(10.0, ctx.cfg["ari.rest_timeout"] * 5))
-        except TimeoutError as exc:
-            raise CommandError(protocol.E_ARI_UNAVAILABLE, str(exc)) from None
-        except AriError as exc:
-            raise CommandError(protocol.ari_error_code(exc), f"recovery failed: {exc}") from None
-        text = (f"resync done: adopted {result['adopted']} call(s) ({result.get('restored', 0)} with "
-                f"their times restored), ended {result['ended']}, "
-                f"endpoints changed {result['changed']}, addresses {result['addresses']} "
-                f"(fetch {result['fetch_seconds']} s, engine {result['engine_seconds']} s)")
-        return Reply(result, text)
+    def recovery(ctx, server=None) -> Reply:
+        known_server(ctx, server)
+        results = ctx.recover(timeout=max(10.0, ctx.cfg["ari.rest_timeout"] * 5), server=server)
+        if len(results) == 1:  # one server: its result or its error, as before several servers
+            (result,) = results.values()
+            if isinstance(result, Exception):
+                raise CommandError(*_recovery_error(result)) from None
+            return Reply(result, _resync_words(result))
+        views: dict[str, dict[str, Any]] = {}
+        lines, failed = [], []
+        for name, result in results.items():
+            if isinstance(result, Exception):
+                code, reason = _recovery_error(result)
+                views[name] = {"ok": False, "code": code, "error": reason}
+                failed.append((code, name))
+            else:
+                views[name] = {"ok": True, **result}
+                reason = _resync_words(result)
+            lines.append(f"{name}: {reason}")
+        first = next(iter(results.values()))
+        data = {**(first if isinstance(first, dict) else {}), "servers": views}
+        if failed:
+            # the first failure's code: what a script checks; every server's outcome is in the text
+            raise CommandError(failed[0][0], f"recovery failed on {', '.join(n for _c, n in failed)}"
+                               f" ({len(failed)} of {len(results)} servers)\n" + "\n".join(lines),
+                               data)
+        return Reply(data, "\n".join(lines))
 
     @registry.command("calls", category="calls", summary="active calls (origin -> destination (state))",
                       args=[Arg("client", "only this client's calls", optional=True, complete="client")],
@@ -256,6 +277,45 @@ def register(registry: Registry) -> None:
                       hidden=True)
     def engine_ips(ctx) -> Reply:
         return Reply(ctx.remote_ips())
+
+
+def _resync_words(result: dict[str, Any]) -> str:
+    return (f"resync done: adopted {result['adopted']} call(s) ({result.get('restored', 0)} with "
+            f"their times restored), ended {result['ended']}, "
+            f"endpoints changed {result['changed']}, addresses {result['addresses']} "
+            f"(fetch {result['fetch_seconds']} s, engine {result['engine_seconds']} s)")
+
+
+def _recovery_error(exc: Exception) -> tuple[int, str]:
+    """(error code, words) of a server's failed recovery: a timeout is Asterisk unavailable."""
+    if isinstance(exc, AriError):
+        return protocol.ari_error_code(exc), f"recovery failed: {exc}"
+    return protocol.E_ARI_UNAVAILABLE, str(exc)
+
+
+def _server_stats_rows(stats: dict[str, Any], status: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per server for `stats`: its link, its own counters since start, its calls and
+    endpoints now (`status` has the link and the counts, `stats` the counters)."""
+    rows = []
+    for name, view in stats.items():
+        c, now = view["counters"], status[name]
+        rows.append({"server": name, "link": now["link"].get("state"), "received": c.get("received", 0),
+                     "frames_lost": c.get("frames_lost", 0),
+                     "dropped": (view.get("reader") or {}).get("dropped"),
+                     "resyncs": c.get("resyncs", 0), "resync_failures": c.get("resync_failures", 0),
+                     "outages": c.get("outages", 0), "outage_open": now.get("outage_open_since") is not None,
+                     "calls_up": now["state"]["calls_up"], "calls": now["state"]["calls"],
+                     "online": now["state"]["online"]})
+    return rows
+
+
+def _server_stats_table(rows: list[dict[str, Any]]) -> str:
+    return render.table(
+        [(r["server"], (r["link"] or "?") + (" (outage)" if r["outage_open"] else ""), r["received"],
+          r["frames_lost"], r["dropped"], r["resyncs"], r["resync_failures"], r["outages"],
+          f"{r['calls_up']}/{r['calls']}", r["online"]) for r in rows],
+        ("SERVER", "LINK", "EVENTS", "LOST", "DROPPED", "RESYNCS", "FAILED", "OUTAGES", "UP/CALLS",
+         "ONLINE"), align="llrrrrrrrr", title="servers")
 
 
 def _filter_words(client: str | None = None, server: str | None = None) -> str:

@@ -211,9 +211,11 @@ class EngineApi(Protocol):
         """`debug`: the level sent to a process (`all` replaces every earlier one)."""
     def levels_sent(self) -> dict[str, str]: ...
 
-    def recover(self, timeout: float = 30.0, server: str | None = None) -> dict[str, Any]:
-        """Worker thread: resync with Asterisk now and wait; the result, or raises. Without
-        `server` every server resyncs and the first's result is waited for."""
+    def recover(self, timeout: float = 30.0,
+                server: str | None = None) -> dict[str, dict[str, Any] | Exception]:
+        """Worker thread: resync every server (or `server` only) now, at once, and wait for
+        each within `timeout`: name -> its result, or the TimeoutError / AriError it failed
+        with (KeyError: `server` not configured)."""
 
     def call_in_loop(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Worker thread: run fn() on the loop thread and return its value (or raise its error)."""

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any
 
+from arimonitor.ari.rest import AriError
 from arimonitor.engine import resync as R
 from arimonitor.engine.api import Done, Listener, Step, StepsDone, Timer
 from arimonitor.engine.loop import Loop, Worker
@@ -222,13 +223,20 @@ class EngineDoor:
     def levels_sent(self) -> dict[str, str]:
         return dict(self._levels_sent)
 
-    def recover(self, timeout: float = 30.0, server: str | None = None) -> dict[str, Any]:
-        """Resync one server and wait; without `server` every server resyncs, the first waited
-        for (its result, as before several servers)."""
-        if server is None:
-            for watch in self._watches[1:]:
-                self._loop.call_soon_threadsafe(watch.resyncer.request, "requested by operator")
-        return self._watch(server).resyncer.recover(timeout)
+    def recover(self, timeout: float = 30.0,
+                server: str | None = None) -> dict[str, dict[str, Any] | Exception]:
+        """Resync every server (or `server` only) at once and wait for each, `timeout` in all:
+        name -> its result, or the TimeoutError / AriError it failed with."""
+        watches = self._watches if server is None else [self._watch(server)]
+        waits = [(w.server, w.resyncer.ask()) for w in watches]
+        deadline = time.monotonic() + timeout
+        results: dict[str, dict[str, Any] | Exception] = {}
+        for name, wait in waits:
+            try:
+                results[name] = wait(max(0.0, deadline - time.monotonic()))
+            except (TimeoutError, AriError) as exc:
+                results[name] = exc
+        return results
 
     def _watch(self, server: str | None) -> Watch:
         return self._queries.watch(server)

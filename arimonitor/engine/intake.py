@@ -47,6 +47,7 @@ class Lane:
         "epoch",
         "frames",
         "handlers",
+        "last_frame_t",
         "link",
         "messages",
         "seq",
@@ -64,10 +65,12 @@ class Lane:
         self.superseded_before = 0.0
         self.messages = 0
         self.frames = 0
+        self.last_frame_t = 0.0  # reader's receive time of this server's newest frame
 
     def view(self) -> dict[str, Any]:
+        age = round(time.time() - self.last_frame_t, 3) if self.last_frame_t else None
         return {"epoch": self.epoch, "seq": self.seq, "superseded_before": self.superseded_before,
-                "messages": self.messages, "frames": self.frames}
+                "messages": self.messages, "frames": self.frames, "last_event_age": age}
 
 
 class Intake:
@@ -166,7 +169,7 @@ class Intake:
                 lane.messages += 1
                 lane.frames += n
                 frames += n
-                t = bt
+                t = lane.last_frame_t = bt
                 self._sequence(lane, epoch, seq, n, bt)
                 if n == 1:
                     counters.bytes += len(parts[2])

@@ -4,8 +4,8 @@ A resync (`request`) fetches one snapshot in a thread (`resync.fetch_snapshot`) 
 it in the loop (`resync.reconcile`, in endpoint / channel / bridge steps); one runs at a time,
 another asked for meanwhile follows it. The window from a lost link (or the previous run's
 last-alive mark) to the resync that closes it is an outage: stored with what the resync
-changed, counted, shown by `status`. `recover` is the same from a worker thread, waiting.
-Loop thread, except `recover`.
+changed, counted, shown by `status`. `ask`/`recover` are the same from a worker thread, waiting.
+Loop thread, except `ask` and `recover`.
 """
 
 from __future__ import annotations
@@ -231,6 +231,12 @@ class Resyncer:
 
     def recover(self, timeout: float = 30.0) -> dict[str, Any]:
         """Resync now and wait for the result (call from a worker thread, never the loop)."""
+        return self.ask()(timeout)
+
+    def ask(self) -> Callable[[float], dict[str, Any]]:
+        """Ask for a resync now; returns `wait(timeout)`, which gives its result or raises
+        (TimeoutError, AriError). Asking every server first, then waiting, lets `recovery`
+        resync them all at once rather than one after the other."""
         done = threading.Event()
         box: dict[str, Any] = {}
 
@@ -239,9 +245,12 @@ class Resyncer:
             done.set()
 
         self.loop.call_soon_threadsafe(self.request, "requested by operator", waiter)
-        if not done.wait(timeout):
-            raise TimeoutError(f"no resync result within {timeout:g} s")
-        if box["result"] is None:
-            error = box["error"]
-            raise error if isinstance(error, AriError) else AriError(error)
-        return box["result"]
+
+        def wait(timeout: float) -> dict[str, Any]:
+            if not done.wait(timeout):
+                raise TimeoutError(f"no resync result within {timeout:g} s")
+            if box["result"] is None:
+                error = box["error"]
+                raise error if isinstance(error, AriError) else AriError(error)
+            return box["result"]
+        return wait

@@ -23,8 +23,10 @@ from prometheus_client.core import (
 )
 
 from arimonitor.engine.states import ENDPOINT_STATES
+from arimonitor.metrics.readings import RESYNC_BUCKETS, Histogram
 
 PREFIX = "arimonitor_"
+NO_RESYNC = Histogram(RESYNC_BUCKETS).view()  # a server not resynced yet: zero counts
 STALE_AFTER = 15.0  # a process reporting every 5 s is stale after three missed reports
 
 # Engine counters (engine/state.py Counters) exported as `arimonitor_<name>_total{server}`.
@@ -90,10 +92,10 @@ def _engine(snap: dict[str, Any]) -> Iterator[Metric]:
     for (client, state), n in sorted(counts.items()):
         endpoints.add_metric([server, client, state], n)
     yield endpoints
-    counters = snap["counters"]
     for name, (key, doc) in EVENT_COUNTERS.items():
         family = _counter(name, doc, ("server",))
-        family.add_metric([server], counters.get(key, 0))
+        for each, view in snap["servers"].items():  # each server's own, never a sum
+            family.add_metric([each], view["counters"].get(key, 0))
         yield family
 
 
@@ -125,37 +127,52 @@ def _calls(snap: dict[str, Any]) -> Iterator[Metric]:
 
 
 def _link(snap: dict[str, Any]) -> Iterator[Metric]:
-    server, link, probe, tallies = snap["server"], snap["link"], snap["probe"], snap["tallies"]
+    """Every configured server's link, probe, outage and reader, labelled with its name."""
+    servers, tallies = snap["servers"], snap["tallies"]
     for name, doc, value in (
             ("ari_link_up", "1 while the reader's WebSocket to Asterisk is connected",
-             link.get("state") == "connected"),
-            ("ari_rest_stalled", "1 while the ARI REST probe fails or is slow", probe.get("stalled")),
-            ("ari_auth_failed", "1 while ARI REST refuses our credentials", probe.get("auth_failed")),
+             lambda v: v["link"].get("state") == "connected"),
+            ("ari_rest_stalled", "1 while the ARI REST probe fails or is slow",
+             lambda v: v["probe"].get("stalled")),
+            ("ari_auth_failed", "1 while ARI REST refuses our credentials",
+             lambda v: v["probe"].get("auth_failed")),
             ("outage_open", "1 while events may be unseen (link down, resync pending)",
-             snap["outage_open_since"] is not None)):
+             lambda v: v["outage_open_since"] is not None)):
         family = _gauge(name, doc, ("server",))
-        family.add_metric([server], 1 if value else 0)
+        for server, view in servers.items():
+            family.add_metric([server], 1 if value(view) else 0)
         yield family
-    age = snap["last_event_age"]
-    if age is not None:
+    ages = [(server, v["last_event_age"]) for server, v in servers.items()
+            if v["last_event_age"] is not None]
+    if ages:
         family = _gauge("ari_last_event_age_seconds", "seconds since the last ARI event arrived",
                         ("server",))
-        family.add_metric([server], age)
+        for server, age in ages:
+            family.add_metric([server], age)
         yield family
-    if snap["outage_open_since"] is not None:
+    open_since = [(server, v["outage_open_since"]) for server, v in servers.items()
+                  if v["outage_open_since"] is not None]
+    if open_since:
         family = _gauge("outage_open_seconds", "how long the open outage has been unseen",
                         ("server",))
-        family.add_metric([server], max(0.0, snap["t"] - snap["outage_open_since"]))
+        for server, since in open_since:
+            family.add_metric([server], max(0.0, snap["t"] - since))
         yield family
     unseen = _counter("outage_unseen_seconds", "seconds of closed outages during which events "
                       "were not seen", ("server",))
-    unseen.add_metric([server], tallies["unseen_seconds"])
+    for server in servers:
+        unseen.add_metric([server], tallies["unseen_seconds"].get(server, 0.0))
     yield unseen
-    yield _histogram("resync_duration_seconds", "time from a resync's start to its result",
-                     tallies["resync"], {"server": server})
+    resync = HistogramMetricFamily(PREFIX + "resync_duration_seconds",
+                                   "time from a resync's start to its result", labels=["server"])
+    for server in servers:
+        view = tallies["resync"].get(server) or NO_RESYNC
+        resync.add_metric([server], [(_bound(le), n) for le, n in view["buckets"]], view["sum"])
+    yield resync
     dropped = _counter("events_dropped", "frames the reader dropped because the engine did "
                        "not take them (since the reader started)", ("server",))
-    dropped.add_metric([server], snap["reader"].get("dropped") or 0)
+    for server, view in servers.items():
+        dropped.add_metric([server], view["reader"].get("dropped") or 0)
     yield dropped
 
 

@@ -63,9 +63,10 @@ class Tallies:
         self.duration = Histogram(CALL_BUCKETS)
         self.billsec = Histogram(CALL_BUCKETS)
         self.c2c: Counter[tuple[str, str]] = Counter()          # (result, reason)
-        self.resync = Histogram(RESYNC_BUCKETS)
-        self.unseen_seconds = 0.0
-        self.last_unseen: float | None = None
+        # per server (the `server` of each link.resynced): whose resyncs were slow, whose
+        # outages left events unseen
+        self.resync: dict[str, Histogram] = {}
+        self.unseen_seconds: dict[str, float] = {}
 
     def attach(self, api: Any) -> None:
         """api: anything with `subscribe(prefix, fn)` (the engine's door)."""
@@ -82,15 +83,17 @@ class Tallies:
         self.c2c[str(body.get("result") or ""), str(body.get("reason") or "")] += 1
 
     def on_resynced(self, _topic: str, body: dict[str, Any]) -> None:
+        server = str(body.get("server") or "")
         if isinstance(body.get("total_seconds"), (int, float)):
-            self.resync.observe(float(body["total_seconds"]))
+            if server not in self.resync:
+                self.resync[server] = Histogram(RESYNC_BUCKETS)
+            self.resync[server].observe(float(body["total_seconds"]))
         unseen = body.get("unseen_seconds")
         if isinstance(unseen, (int, float)):
-            self.unseen_seconds += unseen
-            self.last_unseen = float(unseen)
+            self.unseen_seconds[server] = self.unseen_seconds.get(server, 0.0) + unseen
 
     def view(self) -> dict[str, Any]:
         return {"ended": dict(self.ended), "duration": self.duration.view(),
                 "billsec": self.billsec.view(), "c2c": dict(self.c2c),
-                "resync": self.resync.view(), "unseen_seconds": self.unseen_seconds,
-                "last_unseen": self.last_unseen}
+                "resync": {name: h.view() for name, h in self.resync.items()},
+                "unseen_seconds": dict(self.unseen_seconds)}

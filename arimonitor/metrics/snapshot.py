@@ -73,7 +73,21 @@ class Snapshots:
             "c2c_in_flight": api.view(C2C_IN_FLIGHT),
             "bus": api.view(BUS),
             "tallies": self.tallies.view(),
+            "servers": _servers(link, stats),
         }
+
+
+def _servers(link: dict[str, Any], stats: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each configured server's link, probe, own counters, reader and last event, in config
+    order (the first = [ari]): the per-server families are exported for every one."""
+    lanes = (stats.get("intake") or {}).get("servers") or {}
+    per_server = stats.get("servers") or {}
+    return {name: {"link": view, "probe": (per_server.get(name) or {}).get("probe") or {},
+                   "counters": (per_server.get(name) or {}).get("counters") or {},
+                   "reader": view.get("reader") or {},
+                   "outage_open_since": view.get("outage_open_since"),
+                   "last_event_age": (lanes.get(name) or {}).get("last_event_age")}
+            for name, view in (link.get("servers") or {}).items()}
 
 
 def from_database(connect: Callable[[], sqlite3.Connection]) -> dict[str, Any]:

@@ -100,6 +100,11 @@ def test_each_click_to_call_rings_and_bridges_on_its_origins_server(tmp_path):
                 assert "POST /channels" in here and "POST /channels/create" in here, here
                 assert any(p.startswith("POST /bridges") for p in here), here
                 assert _c2c_requests(other, rid) == [], f"{rid} reached the other server"
+            # the console's table names each request's server
+            listed = ctl(address, "c2c")["text"]
+            where = {line.split()[2]: line.split()[3] for line in listed.splitlines()
+                     if f"t{uid}-" in line}
+            assert where == {rids["pbx1"]: "pbx1", rids["pbx2"]: "pbx2"}, listed
     finally:
         stop.set()
         c2c_world.clean_up(procs, conn, channel, topology, reply_queue)

@@ -26,9 +26,15 @@ def test_the_origins_server_gets_the_call_and_the_replies_name_it(c2c, engine_pu
         assert c2c.ari.originates() == []
 
         events: list[dict] = []
+        keys: list[str] = []
+
+        def results() -> None:
+            for method, _p, body in c2c.get_all(c2c.results_queue):
+                keys.append(method.routing_key)
+                events.append(json.loads(body))
 
         def final_reply():
-            events.extend(json.loads(b) for _m, _p, b in c2c.get_all(c2c.results_queue))
+            results()
             # the engine's final without a server: the consumer's ledger knows where it went
             engine_pub("c2c.final", {"request_id": req["request_id"], "client": "101",
                                      "event": "final", "final": True, "result": "completed",
@@ -39,6 +45,12 @@ def test_the_origins_server_gets_the_call_and_the_replies_name_it(c2c, engine_pu
         assert json.loads(body)["server"] == "pbx2"
         accepted = [e for e in events if e.get("event") == "accepted"]
         assert accepted and accepted[0]["server"] == "pbx2", events
+        # the results exchange: the server in the body; the key keeps its three words
+        # (c2c.<event>.<client>: a binding such as c2c.final.* must go on matching)
+        eventually(lambda: results() or any(e.get("event") == "final" for e in events), timeout=15)
+        final = next(e for e in events if e.get("event") == "final")
+        assert final["server"] == "pbx2", final
+        assert {"c2c.accepted.101", "c2c.final.101"} <= set(keys), keys
         assert "on pbx2" in c2c.log_text()
     finally:
         pbx2.stop()

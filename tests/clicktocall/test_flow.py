@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from types import SimpleNamespace
 
 import pytest
 
@@ -17,6 +18,8 @@ from arimonitor.commands import clicktocall as commands
 from arimonitor.commands.registry import Registry
 from arimonitor.console.watch import summarise
 from tests.support import ARI
+
+ONE_SERVER = SimpleNamespace(cfg=SimpleNamespace(servers=["asterisk1"]))  # a console ctx's config
 
 TRACES = ARI / "traces"
 RID = "8a6f2c1e-5d1b-4c3e-9f00-0a1b2c3d4e5f"
@@ -239,11 +242,8 @@ def test_leg_verdicts():
     assert V.leg_verdict("", 20, 0.1, 30) == V.OFFLINE
 
 
-def test_console_c2c_lists_and_details():
-    world = World()
-    _answered(world)
-    world.flow.on_event({"type": "ChannelDestroyed", "channel": {"id": f"c2c-{RID}-b"},
-                         "cause": 17, "cause_txt": "User busy"}, 105.0)
+def _console(world: World) -> Registry:
+    """The `c2c` command over the world's store, as the component registers it."""
     registry = Registry()
 
     class Component:
@@ -253,13 +253,44 @@ def test_console_c2c_lists_and_details():
             return []
 
     commands.register(registry, lambda ctx: Component())
-    listed = registry.dispatch({"id": "1", "cmd": "c2c", "args": []}, None)
+    return registry
+
+
+def test_console_c2c_lists_and_details():
+    world = World()
+    _answered(world)
+    world.flow.on_event({"type": "ChannelDestroyed", "channel": {"id": f"c2c-{RID}-b"},
+                         "cause": 17, "cause_txt": "User busy"}, 105.0)
+    registry = _console(world)
+    listed = registry.dispatch({"id": "1", "cmd": "c2c", "args": []}, ONE_SERVER)
     assert listed["status"] == "ok" and RID in listed["text"] and "destination busy" in listed["text"]
+    assert "SERVER" not in listed["text"]  # one server: the table as it was
     # WHEN is when the request was made, not its last update
     row = world.store.get(RID)
     assert row["created"] < row["updated"]
     assert commands._when(row["created"]) in listed["text"] and commands._when(row["updated"]) not in listed["text"]
-    one = registry.dispatch({"id": "2", "cmd": "c2c", "args": [RID]}, None)
+    one = registry.dispatch({"id": "2", "cmd": "c2c", "args": [RID]}, ONE_SERVER)
     assert one["data"]["reason"] == reasons.DESTINATION_BUSY and "cause     17" in one["text"]
-    missing = registry.dispatch({"id": "3", "cmd": "c2c", "args": ["nope"]}, None)
+    missing = registry.dispatch({"id": "3", "cmd": "c2c", "args": ["nope"]}, ONE_SERVER)
     assert missing["status"] == "error"
+
+
+def test_console_c2c_names_each_request_s_server_with_several_servers():
+    from arimonitor.clicktocall.outcomes import outcome
+
+    world = World()
+    for rid, server in (("r-pbx1", "pbx1"), ("r-pbx2", "pbx2"), ("r-refused", None)):
+        world.store.record(outcome(rid, "101", reasons.EV_ACCEPTED, origin="1013010",
+                                   destination="1013015", server=server))
+    registry = _console(world)
+    two = SimpleNamespace(cfg=SimpleNamespace(servers=["pbx1", "pbx2"]))
+    text = registry.dispatch({"id": "1", "cmd": "c2c", "args": []}, two)["text"]
+    lines = text.splitlines()
+    head = next(line for line in lines if line.startswith("WHEN"))
+    assert head.split()[:4] == ["WHEN", "REQUEST", "SERVER", "CLIENT"], head
+    servers = {line.split()[2]: line.split()[3] for line in lines if " r-" in line}
+    assert servers == {"r-pbx1": "pbx1", "r-pbx2": "pbx2", "r-refused": "-"}, text
+    detail = registry.dispatch({"id": "2", "cmd": "c2c", "args": ["r-pbx2"]}, two)["text"]
+    assert "server    pbx2" in detail
+    alone = registry.dispatch({"id": "3", "cmd": "c2c", "args": ["r-pbx2"]}, ONE_SERVER)["text"]
+    assert "server" not in alone

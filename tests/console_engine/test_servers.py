@@ -184,3 +184,77 @@ def test_publications_carry_their_server_and_the_bus_keys_them_by_it(two):
     bus.on_publication("endpoint.online", by_topic["endpoint.online"])
     key = bus.buffer.after(0, 1)[0].routing_key
     assert key.startswith("endpoint.online.pbx2."), key
+
+
+def test_recovery_resyncs_every_server_and_fails_if_one_fails(two):
+    from arimonitor.ari.rest import AriError
+    from arimonitor.engine import resync as R
+
+    pbx1, pbx2 = two.engine.watches["pbx1"], two.engine.watches["pbx2"]
+    fetched: list[str] = []
+
+    def empty(name: str):
+        def snapshot() -> R.Snapshot:
+            fetched.append(name)
+            return R.Snapshot(time.time(), None, [], [], [])
+        return snapshot
+
+    def refused() -> R.Snapshot:
+        fetched.append("pbx2")
+        raise AriError("connection refused")
+
+    pbx1.resyncer.snapshot, pbx2.resyncer.snapshot = empty("pbx1"), refused
+    failed = two.cmd("recovery")
+    # pbx2 failed: the command fails (exit 1), and says how each server did
+    assert failed["status"] == "error" and failed["code"] == protocol.E_ARI_UNAVAILABLE, failed
+    views = failed["data"]["servers"]
+    assert (views["pbx1"]["ok"], views["pbx2"]["ok"]) == (True, False), views
+    assert "connection refused" in views["pbx2"]["error"]
+    assert "recovery failed on pbx2 (1 of 2 servers)" in failed["text"]
+    assert "pbx1: resync done" in failed["text"] and "pbx2: recovery failed" in failed["text"]
+    assert {"pbx1", "pbx2"} <= set(fetched)
+
+    fetched.clear()
+    only = two.cmd("recovery", "--server", "pbx1")
+    assert only["status"] == "ok" and only["data"]["adopted"] == 0, only
+    assert only["text"].startswith("resync done:") and "pbx2" not in fetched
+    assert two.cmd("recovery", "--server", "pbx7")["code"] == protocol.E_NOT_FOUND
+
+    pbx2.resyncer.snapshot = empty("pbx2")
+    both = eventually(lambda: (r := two.cmd("recovery"))["status"] == "ok" and r, timeout=10)
+    assert sorted(both["data"]["servers"]) == ["pbx1", "pbx2"]
+    assert [line.split(":")[0] for line in both["text"].splitlines()] == ["pbx1", "pbx2"]
+
+
+def test_stats_shows_a_row_per_server_of_its_own_counters(two):
+    pbx1, pbx2 = two.engine.watches["pbx1"], two.engine.watches["pbx2"]
+
+    def traffic() -> None:
+        pbx1.state.counters.received += 7
+        pbx2.state.counters.received += 3
+        pbx2.state.counters.frames_lost += 2
+        pbx2.state.counters.outages += 1
+        pbx2.state.calls["c9"] = Call("c9", "pbx2", time.time(), client="101", origin="1013010",
+                                      destination="1001")
+        pbx2.state.endpoint("PJSIP", "1013015").state = "online"
+    two.in_loop(traffic)
+    shown = two.cmd("stats")
+    rows = {r["server"]: r for r in shown["data"]["server_list"]}
+    assert [rows[s]["received"] for s in ("pbx1", "pbx2")] == [7, 3]
+    assert (rows["pbx2"]["frames_lost"], rows["pbx2"]["outages"], rows["pbx2"]["calls"],
+            rows["pbx2"]["online"]) == (2, 1, 1, 1), rows["pbx2"]
+    assert (rows["pbx1"]["frames_lost"], rows["pbx1"]["calls"], rows["pbx1"]["online"]) == (0, 0, 0)
+    text = shown["text"]
+    assert "=== SERVERS (2) ===" in text, text
+    head = next(line for line in text.splitlines() if line.startswith("SERVER "))
+    assert head.split()[:4] == ["SERVER", "LINK", "EVENTS", "LOST"], head
+    pbx2_line = next(line for line in text.splitlines() if line.startswith("pbx2 "))
+    assert pbx2_line.split()[2:4] == ["3", "2"], pbx2_line
+    # --server: that server's counters, no table of the others
+    one = two.cmd("stats", "--server", "pbx2")
+    assert "SERVERS" not in one["text"] and "server_list" not in one["data"]
+
+
+def test_one_server_s_stats_have_no_server_table(here):
+    shown = here.cmd("stats")
+    assert "SERVERS" not in shown["text"] and "server_list" not in shown["data"]

@@ -96,3 +96,13 @@ def test_link_notices_and_reader_stats_go_to_their_server_s_link(two):
          [protocol.KIND_LINK, json.dumps({"server": "pbx9", "state": "connected"}).encode()])
     assert got == {"pbx1": ["stats"], "pbx2": ["disconnected"]}
     assert intake.other_servers == {"pbx9": 0}
+
+
+def test_each_server_s_last_event_age_is_its_own(two):
+    """A quiet pbx2 shows as quiet even while pbx1 is busy (the per-server metric and alert)."""
+    feed, intake, _lanes = two
+    feed(_ari("pbx1", "e1", 1, _frame("ChannelCreated", channel=_channel("c1", "Ring"))))
+    lanes = intake.view()["servers"]
+    assert lanes["pbx1"]["last_event_age"] is not None and lanes["pbx2"]["last_event_age"] is None
+    feed(_ari("pbx2", "e2", 1, _frame("ChannelCreated", channel=_channel("c1", "Ring"))))
+    assert intake.view()["servers"]["pbx2"]["last_event_age"] is not None

@@ -32,7 +32,8 @@ def full_snapshot() -> tuple[dict, dict]:
     tallies.on_call_ended("call.ended", {"hangup_cause": 16, "end_reason": "hangup", "duration": 3,
                                          "billsec": 2})
     tallies.on_c2c_final("c2c.final", {"result": "completed"})
-    tallies.on_resynced("link.resynced", {"total_seconds": 0.2, "unseen_seconds": 4.0})
+    tallies.on_resynced("link.resynced", {"total_seconds": 0.2, "unseen_seconds": 4.0,
+                                          "server": "asterisk1"})
     snap = {
         "t": 1000.0, "server": "asterisk1", "started": 900.0,
         "endpoints": Counter({("101", "online"): 3, ("101", "offline"): 1}),
@@ -43,6 +44,9 @@ def full_snapshot() -> tuple[dict, dict]:
         "clicktocall": [{"process": "clicktocall", "broker": "[main] guest@127.0.0.1:5672/",
                          "received": 999.0, "counters": {"accepted": 4}}],
         "c2c_in_flight": 1, "tallies": tallies.view(),
+        "servers": {name: {"link": {"state": "connected"}, "probe": {"stalled": False},
+                           "counters": {}, "reader": {"dropped": 0}, "outage_open_since": 990.0,
+                           "last_event_age": 1.5} for name in ("asterisk1", "pbx2")},
         "bus": {"enabled": True, "published": 5, "confirmed": 4, "dropped": 1, "queued": 1,
                 "connected": True},
     }
@@ -140,6 +144,27 @@ def test_alerts_are_well_formed_and_name_exported_metrics(exported):
     assert "deriv(arimonitor_transcode_backlog_audio_seconds" in joined["ArimonitorTranscodeBacklogGrowing"]
     assert 'result="failed"' in joined["ArimonitorClickToCallFailureRatio"]
     assert 'state="online"' in joined["ArimonitorClientAllOffline"]
+
+
+# Families about one server's link and probe: a series per configured server (issue 14).
+PER_SERVER = ("arimonitor_ari_link_up", "arimonitor_ari_rest_stalled", "arimonitor_ari_auth_failed",
+              "arimonitor_outage_open", "arimonitor_ari_last_event_age_seconds",
+              "arimonitor_outage_open_seconds", "arimonitor_events_dropped_total",
+              "arimonitor_events_received_total", "arimonitor_outage_unseen_seconds_total")
+
+
+def test_link_and_probe_families_have_a_series_per_server_and_alerts_name_it(scraped):
+    servers: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(scraped):
+        for sample in family.samples:
+            if sample.name in PER_SERVER:
+                servers.setdefault(sample.name, set()).add(sample.labels["server"])
+    assert servers == {name: {"asterisk1", "pbx2"} for name in PER_SERVER}, servers
+    # an alert on them fires per server: its summary must say which
+    for rule in load_rules():
+        about = METRIC.findall(rule["expr"])
+        if about and any(about[0].startswith(name.removesuffix("_total")) for name in PER_SERVER):
+            assert "$labels.server" in rule["annotations"]["summary"], rule["alert"]
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed; the YAML test above still runs")

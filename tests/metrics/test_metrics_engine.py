@@ -130,6 +130,44 @@ def test_counters_match_stats(here):
     assert received[0].labels == {"server": engine.cfg["ari.server_id"]}
 
 
+def test_link_and_probe_families_cover_every_server(tmp_path):
+    """Two servers: each one's link, probe, outage, events and resyncs under its own `server`,
+    never the first server's alone nor a sum labelled with it."""
+    engine = EngineHere(**{"ari": {"server_id": "pbx1"}, "ari:pbx2": {"url": "http://127.0.0.1:9/ari"}})
+    component = engine.in_loop(lambda: MetricsComponent(engine.ctx))
+    component.start()
+    try:
+        pbx1, pbx2 = engine.engine.watches["pbx1"], engine.engine.watches["pbx2"]
+
+        def pbx2_story() -> None:
+            pbx1.link.on_link({"state": "connected", "t": 1.0, "epoch": "e1"})
+            pbx2.state.counters.received += 5
+            pbx2.link.on_link({"state": "disconnected", "t": 2.0, "reason": "test"})
+            pbx2.link.probe.stalled = True
+            engine.engine.notifier.publish("link.resynced", {"server": "pbx2", "total_seconds": 0.3,
+                                                             "unseen_seconds": 2.5})
+        engine.in_loop(pbx2_story)
+        families = scrape(component)
+
+        def by_server(family: str, name: str | None = None) -> dict[str, float]:
+            return {s.labels["server"]: s.value for s in samples(families[family], name)}
+        assert by_server("arimonitor_ari_link_up") == {"pbx1": 1, "pbx2": 0}
+        assert by_server("arimonitor_ari_rest_stalled") == {"pbx1": 0, "pbx2": 1}
+        assert set(by_server("arimonitor_ari_auth_failed")) == {"pbx1", "pbx2"}
+        assert by_server("arimonitor_outage_open") == {"pbx1": 0, "pbx2": 1}
+        assert set(by_server("arimonitor_outage_open_seconds")) == {"pbx2"}
+        assert set(by_server("arimonitor_events_dropped", "arimonitor_events_dropped_total")) == {"pbx1", "pbx2"}
+        received = by_server("arimonitor_events_received", "arimonitor_events_received_total")
+        assert received == {"pbx1": 0, "pbx2": 5}, received
+        assert by_server("arimonitor_outage_unseen_seconds",
+                         "arimonitor_outage_unseen_seconds_total") == {"pbx1": 0, "pbx2": 2.5}
+        assert by_server("arimonitor_resync_duration_seconds",
+                         "arimonitor_resync_duration_seconds_count")["pbx2"] >= 1
+    finally:
+        component.close()
+        engine.close()
+
+
 def test_healthz_names_the_problem_while_the_link_is_down(here):
     _engine, component = here
     host, port = component.server.address
