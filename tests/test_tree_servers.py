@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.request
+from collections import Counter
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from arimonitor.sim.testing import SimServer
 from tests.support import PYTHON, ROOT, eventually, eventually_assert
@@ -24,6 +28,19 @@ def arictl_status(env: dict, *words: str) -> tuple[int, dict]:
                             env=env, capture_output=True, text=True, timeout=30, cwd=ROOT, check=False)
     assert result.returncode in (0, 1), result.stdout + result.stderr
     return result.returncode, json.loads(result.stdout)["data"]
+
+
+def by_server(port: int, family: str, sample: str | None = None, **match: str) -> Counter:
+    """One family of the engine's /metrics summed by its `server` label (samples matching)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    out: Counter = Counter()
+    for f in text_string_to_metric_families(text):
+        if f.name == family:
+            for s in f.samples:
+                if (sample is None or s.name == sample) and all(s.labels.get(k) == v for k, v in match.items()):
+                    out[s.labels["server"]] += s.value
+    return out
 
 
 def test_two_servers_each_watched_with_its_own_state_outage_and_resync(tmp_path):
@@ -79,6 +96,16 @@ def test_two_servers_each_watched_with_its_own_state_outage_and_resync(tmp_path)
             assert sorted(c["server"] for c in calls) == ["pbx1", "pbx2"], calls
             return {c["server"]: c["id"] for c in calls}
         ids = eventually_assert(calls_on_both, timeout=15)
+        # /metrics counts each call and online endpoint under its own server
+        port = tree.cfg["metrics.port"]
+
+        def metrics_per_server() -> bool:
+            calls = by_server(port, "arimonitor_calls")
+            assert (calls["pbx1"], calls["pbx2"]) == (1, 1), calls
+            online = by_server(port, "arimonitor_endpoints", state="online")
+            assert (online["pbx1"], online["pbx2"]) == (2, 2), online
+            return True
+        eventually_assert(metrics_per_server, timeout=15)
 
         # pbx2 goes away: an outage of pbx2 only, status degraded naming it
         pbx2.control.restart(down_for=4.0, wait=False)
@@ -108,6 +135,8 @@ def test_two_servers_each_watched_with_its_own_state_outage_and_resync(tmp_path)
         ended = arictl(env, "history", "--server", "pbx2")["data"]
         assert ids["pbx2"] in [r["id"] for r in ended]
         assert arictl(env, "history", "--server", "pbx1")["data"] == []
+        ended = by_server(port, "arimonitor_calls_ended", "arimonitor_calls_ended_total")
+        assert ended["pbx2"] >= 1 and ended["pbx1"] == 0, ended
 
         # stats: the counters summed, and a row per server: pbx2's outage is pbx2's
         stats = arictl(env, "stats")

@@ -147,11 +147,12 @@ class EngineApi(Protocol):
         """One view per endpoint; its `server`: where it is online now (None: nowhere)."""
 
     def active_calls(self, client: str | None = None, server: str | None = None) -> list[dict[str, Any]]: ...
-    def count_endpoints(self) -> dict[tuple[str, str], int]:
-        """(client, state) -> how many endpoints: cheap enough for every scrape (no views)."""
+    def count_endpoints(self) -> dict[tuple[str, str, str], int]:
+        """(server, client, state) -> how many endpoints: cheap enough for every scrape (no
+        views). `server`: the first it is online on; the first server's for one online nowhere."""
 
-    def count_calls(self) -> dict[tuple[str, str, str], int]:
-        """(client, direction, state) -> how many active calls (no views)."""
+    def count_calls(self) -> dict[tuple[str, str, str, str], int]:
+        """(server, client, direction, state) -> how many active calls (no views)."""
 
     def read_database(self) -> sqlite3.Connection:
         """Any thread: a new read-only connection to the engine's SQLite, for that thread's

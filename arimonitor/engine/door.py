@@ -98,16 +98,21 @@ class EngineDoor:
     def active_calls(self, client: str | None = None, server: str | None = None) -> list[dict[str, Any]]:
         return self._queries.active_calls(client, server)
 
-    def count_endpoints(self) -> dict[tuple[str, str], int]:
-        # map + attrgetter: the loop runs this per scrape; ~1.5x faster than a generator
+    def count_endpoints(self) -> dict[tuple[str, str, str], int]:
         if len(self._watches) == 1:
-            return Counter(map(_CLIENT_STATE, self._state.endpoints.values()))
-        return Counter(map(_CLIENT_STATE, self._queries.merged_endpoints()))
+            # map + attrgetter: the loop runs this per scrape; ~1.5x faster than a generator
+            name = self._first.server
+            counts = Counter(map(_CLIENT_STATE, self._state.endpoints.values()))
+            return {(name, client, state): n for (client, state), n in counts.items()}
+        return Counter((server, ep.client, ep.state) for ep, server in self._queries.counted_endpoints())
 
-    def count_calls(self) -> dict[tuple[str, str, str], int]:
-        counts: Counter = Counter()
-        for watch in self._watches:
-            counts.update(map(_CLIENT_DIRECTION_STATE, watch.state.calls.values()))
+    def count_calls(self) -> dict[tuple[str, str, str, str], int]:
+        counts: dict[tuple[str, str, str, str], int] = {}
+        for watch in self._watches:  # a call is on one server: its watch's
+            name = watch.server
+            for (client, direction, state), n in Counter(
+                    map(_CLIENT_DIRECTION_STATE, watch.state.calls.values())).items():
+                counts[name, client, direction, state] = n
         return counts
 
     def read_database(self) -> sqlite3.Connection:

@@ -62,9 +62,12 @@ class Queries:
                 views.append(view)
         return views
 
-    def merged_endpoints(self) -> list[Endpoint]:
-        """One record per endpoint across the servers (the metrics' counts)."""
-        return [ep for ep, _where in self._endpoints()]
+    def counted_endpoints(self) -> list[tuple[Endpoint, str]]:
+        """One record per endpoint across the servers and the server it counts under (the
+        metrics' `server` label): the first it is online on, as `list` shows; an endpoint
+        online nowhere belongs to no server and counts under the first, as with one server."""
+        first = self.first.server
+        return [(ep, where[0] if where else first) for ep, where in self._endpoints()]
 
     def _endpoints(self) -> list[tuple[Endpoint, list[str]]]:
         """(record, servers it is online on) per endpoint: the record of a server it is online

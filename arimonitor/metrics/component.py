@@ -26,7 +26,7 @@ class MetricsComponent:
         cfg = api.cfg
         self.api = api
         self.server: MetricsServer | None = None
-        self.tallies = Tallies()
+        self.tallies = Tallies(cfg["ari.server_id"])
         self.tallies.attach(api)
         self.snapshots = Snapshots(api, self.tallies)
         if cfg["metrics.port"]:

@@ -23,10 +23,11 @@ from prometheus_client.core import (
 )
 
 from arimonitor.engine.states import ENDPOINT_STATES
-from arimonitor.metrics.readings import RESYNC_BUCKETS, Histogram
+from arimonitor.metrics.readings import CALL_BUCKETS, RESYNC_BUCKETS, Histogram
 
 PREFIX = "arimonitor_"
 NO_RESYNC = Histogram(RESYNC_BUCKETS).view()  # a server not resynced yet: zero counts
+NO_CALL = Histogram(CALL_BUCKETS).view()      # a server with no call ended yet
 STALE_AFTER = 15.0  # a process reporting every 5 s is stale after three missed reports
 
 # Engine counters (engine/state.py Counters) exported as `arimonitor_<name>_total{server}`.
@@ -57,11 +58,19 @@ def _counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> CounterMetric
     return CounterMetricFamily(PREFIX + name, doc, labels=list(labels))
 
 
-def _histogram(name: str, doc: str, view: dict[str, Any], labels: dict[str, str]) -> HistogramMetricFamily:
-    family = HistogramMetricFamily(PREFIX + name, doc, labels=list(labels))
-    buckets = [(_bound(le), n) for le, n in view["buckets"]]
-    family.add_metric(list(labels.values()), buckets, view["sum"])
+def _per_server_histogram(name: str, doc: str, views: dict[str, dict[str, Any]],
+                          servers: list[str], empty: dict[str, Any]) -> HistogramMetricFamily:
+    """One histogram per configured server, zero counts until it has one."""
+    family = HistogramMetricFamily(PREFIX + name, doc, labels=["server"])
+    for server in servers:
+        view = views.get(server) or empty
+        family.add_metric([server], [(_bound(le), n) for le, n in view["buckets"]], view["sum"])
     return family
+
+
+def _servers(snap: dict[str, Any]) -> list[str]:
+    """The configured servers in config order, the first = [ari]."""
+    return list(snap["servers"]) or [snap["server"]]
 
 
 def _bound(le: float) -> str:
@@ -78,18 +87,19 @@ def families(snap: dict[str, Any], db: dict[str, Any]) -> Iterator[Metric]:
 
 
 def _engine(snap: dict[str, Any]) -> Iterator[Metric]:
-    server = snap["server"]
     start = _gauge("engine_start_time_seconds", "when the engine process started (epoch)")
     start.add_metric([], snap["started"])
     yield start
-    endpoints = _gauge("endpoints", "endpoints by client and state; the samples add up to "
-                       "every endpoint `arictl list` shows", ("server", "client", "state"))
-    # Every state of every client, zeros included: "all of client X offline" must be a 0 an
-    # alert can see, not a series that vanished.
-    counts = dict.fromkeys(((client, state) for client, _ in snap["endpoints"]
-                            for state in ENDPOINT_STATES), 0)
+    endpoints = _gauge("endpoints", "endpoints by server, client and state; the samples add "
+                       "up to every endpoint `arictl list` shows (server: where it is online; "
+                       "the first server's for one online nowhere)", ("server", "client", "state"))
+    # Every state of every client on every server, zeros included: "all of client X offline"
+    # must be a 0 an alert can see, not a series that vanished.
+    clients = {client for _server, client, _state in snap["endpoints"]}
+    counts = dict.fromkeys(((server, client, state) for server in _servers(snap)
+                            for client in clients for state in ENDPOINT_STATES), 0)
     counts.update(snap["endpoints"])
-    for (client, state), n in sorted(counts.items()):
+    for (server, client, state), n in sorted(counts.items()):
         endpoints.add_metric([server, client, state], n)
     yield endpoints
     for name, (key, doc) in EVENT_COUNTERS.items():
@@ -100,21 +110,22 @@ def _engine(snap: dict[str, Any]) -> Iterator[Metric]:
 
 
 def _calls(snap: dict[str, Any]) -> Iterator[Metric]:
-    server, tallies = snap["server"], snap["tallies"]
-    calls = _gauge("calls", "active calls by client, direction and state (ringing, up)",
+    """Calls now and ended, each under the server it is (was) on."""
+    tallies, servers = snap["tallies"], _servers(snap)
+    calls = _gauge("calls", "active calls by server, client, direction and state (ringing, up)",
                    ("server", "client", "direction", "state"))
-    for (client, direction, state), n in sorted(snap["calls"].items()):
+    for (server, client, direction, state), n in sorted(snap["calls"].items()):
         calls.add_metric([server, client, direction, state], n)
     yield calls
-    ended = _counter("calls_ended", "calls ended, by Q.850 hangup cause and why they ended",
+    ended = _counter("calls_ended", "calls ended, by server, Q.850 hangup cause and why they ended",
                      ("server", "cause", "reason"))
-    for (cause, reason), n in sorted(tallies["ended"].items()):
+    for (server, cause, reason), n in sorted(tallies["ended"].items()):
         ended.add_metric([server, cause, reason], n)
     yield ended
-    yield _histogram("call_duration_seconds", "length of ended calls, ringing included",
-                     tallies["duration"], {"server": server})
-    yield _histogram("call_billsec_seconds", "talk time of ended calls (answer to hangup)",
-                     tallies["billsec"], {"server": server})
+    yield _per_server_histogram("call_duration_seconds", "length of ended calls, ringing included",
+                                tallies["duration"], servers, NO_CALL)
+    yield _per_server_histogram("call_billsec_seconds", "talk time of ended calls (answer to hangup)",
+                                tallies["billsec"], servers, NO_CALL)
     outcomes = _counter("clicktocall_outcomes", "click-to-call requests finished by the engine, "
                         "by result and reason", ("result", "reason"))
     for (result, reason), n in sorted(tallies["c2c"].items()):
@@ -163,12 +174,8 @@ def _link(snap: dict[str, Any]) -> Iterator[Metric]:
     for server in servers:
         unseen.add_metric([server], tallies["unseen_seconds"].get(server, 0.0))
     yield unseen
-    resync = HistogramMetricFamily(PREFIX + "resync_duration_seconds",
-                                   "time from a resync's start to its result", labels=["server"])
-    for server in servers:
-        view = tallies["resync"].get(server) or NO_RESYNC
-        resync.add_metric([server], [(_bound(le), n) for le, n in view["buckets"]], view["sum"])
-    yield resync
+    yield _per_server_histogram("resync_duration_seconds", "time from a resync's start to its result",
+                                tallies["resync"], list(servers), NO_RESYNC)
     dropped = _counter("events_dropped", "frames the reader dropped because the engine did "
                        "not take them (since the reader started)", ("server",))
     for server, view in servers.items():

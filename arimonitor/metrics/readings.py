@@ -1,8 +1,9 @@
 """What state cannot give back at scrape time, tallied as it happens.
 
-`Tallies` counts ended calls by cause, their durations, click-to-call outcomes, resync
-durations and unseen outage seconds: it subscribes to the engine's publications (through the
-engine's door, `engine/api.py`), a few integer additions per ended call, nothing per ARI event.
+`Tallies` counts ended calls by cause and their durations, click-to-call outcomes, resync
+durations and unseen outage seconds, each per server but the click-to-call outcomes: it
+subscribes to the engine's publications (through the engine's door, `engine/api.py`), a few
+integer additions per ended call, nothing per ARI event.
 """
 
 from __future__ import annotations
@@ -58,10 +59,13 @@ def cause_label(cause: Any) -> str:
 class Tallies:
     """Listens to publications (loop thread); `view()` is a copy for a snapshot."""
 
-    def __init__(self) -> None:
-        self.ended: Counter[tuple[str, str]] = Counter()        # (cause, end reason)
-        self.duration = Histogram(CALL_BUCKETS)
-        self.billsec = Histogram(CALL_BUCKETS)
+    def __init__(self, first_server: str = "") -> None:
+        # per server (the `server` of each call.ended; the first server's when a body has
+        # none): where the calls ended, how long they lasted
+        self.first_server = first_server
+        self.ended: Counter[tuple[str, str, str]] = Counter()   # (server, cause, end reason)
+        self.duration: dict[str, Histogram] = {}
+        self.billsec: dict[str, Histogram] = {}
         self.c2c: Counter[tuple[str, str]] = Counter()          # (result, reason)
         # per server (the `server` of each link.resynced): whose resyncs were slow, whose
         # outages left events unseen
@@ -75,9 +79,13 @@ class Tallies:
         api.subscribe(protocol.TOPIC_LINK_RESYNCED, self.on_resynced)
 
     def on_call_ended(self, _topic: str, body: dict[str, Any]) -> None:
-        self.ended[cause_label(body.get("hangup_cause")), str(body.get("end_reason") or "")] += 1
-        self.duration.observe(float(body.get("duration") or 0.0))
-        self.billsec.observe(float(body.get("billsec") or 0.0))
+        server = str(body.get("server") or self.first_server)
+        self.ended[server, cause_label(body.get("hangup_cause")), str(body.get("end_reason") or "")] += 1
+        if server not in self.duration:
+            self.duration[server] = Histogram(CALL_BUCKETS)
+            self.billsec[server] = Histogram(CALL_BUCKETS)
+        self.duration[server].observe(float(body.get("duration") or 0.0))
+        self.billsec[server].observe(float(body.get("billsec") or 0.0))
 
     def on_c2c_final(self, _topic: str, body: dict[str, Any]) -> None:
         self.c2c[str(body.get("result") or ""), str(body.get("reason") or "")] += 1
@@ -93,7 +101,9 @@ class Tallies:
             self.unseen_seconds[server] = self.unseen_seconds.get(server, 0.0) + unseen
 
     def view(self) -> dict[str, Any]:
-        return {"ended": dict(self.ended), "duration": self.duration.view(),
-                "billsec": self.billsec.view(), "c2c": dict(self.c2c),
+        return {"ended": dict(self.ended),
+                "duration": {name: h.view() for name, h in self.duration.items()},
+                "billsec": {name: h.view() for name, h in self.billsec.items()},
+                "c2c": dict(self.c2c),
                 "resync": {name: h.view() for name, h in self.resync.items()},
                 "unseen_seconds": dict(self.unseen_seconds)}

@@ -28,16 +28,17 @@ PROMETHEUS_OWN = {"up"}
 
 def full_snapshot() -> tuple[dict, dict]:
     """A snapshot with every optional part present, so every family the code can export shows."""
-    tallies = Tallies()
+    tallies = Tallies("asterisk1")
     tallies.on_call_ended("call.ended", {"hangup_cause": 16, "end_reason": "hangup", "duration": 3,
-                                         "billsec": 2})
+                                         "billsec": 2, "server": "pbx2"})
     tallies.on_c2c_final("c2c.final", {"result": "completed"})
     tallies.on_resynced("link.resynced", {"total_seconds": 0.2, "unseen_seconds": 4.0,
                                           "server": "asterisk1"})
     snap = {
         "t": 1000.0, "server": "asterisk1", "started": 900.0,
-        "endpoints": Counter({("101", "online"): 3, ("101", "offline"): 1}),
-        "calls": Counter({("101", "internal", "up"): 1}),
+        "endpoints": Counter({("asterisk1", "101", "online"): 3, ("pbx2", "101", "online"): 1,
+                              ("asterisk1", "101", "offline"): 1}),
+        "calls": Counter({("pbx2", "101", "internal", "up"): 1}),
         "counters": {}, "link": {"state": "connected"}, "probe": {"stalled": False},
         "last_event_age": 1.5, "reader": {"dropped": 0}, "reader_restarts": 0,
         "outage_open_since": 990.0, "transcoders": {"alive": 2, "known": 2, "gone": 0},
@@ -150,7 +151,8 @@ def test_alerts_are_well_formed_and_name_exported_metrics(exported):
 PER_SERVER = ("arimonitor_ari_link_up", "arimonitor_ari_rest_stalled", "arimonitor_ari_auth_failed",
               "arimonitor_outage_open", "arimonitor_ari_last_event_age_seconds",
               "arimonitor_outage_open_seconds", "arimonitor_events_dropped_total",
-              "arimonitor_events_received_total", "arimonitor_outage_unseen_seconds_total")
+              "arimonitor_events_received_total", "arimonitor_outage_unseen_seconds_total",
+              "arimonitor_call_duration_seconds_count", "arimonitor_call_billsec_seconds_count")
 
 
 def test_link_and_probe_families_have_a_series_per_server_and_alerts_name_it(scraped):

@@ -4,13 +4,16 @@ Asterisk): what the families say against what the console commands say, auth, fa
 from __future__ import annotations
 
 import base64
+import time
 import urllib.error
 import urllib.request
+from collections import Counter
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from arimonitor.config import ConfigError, load_config
+from arimonitor.engine.state import Call
 from arimonitor.metrics.component import MetricsComponent
 from arimonitor.metrics.server import MetricsServer
 from tests.console_engine.engine_here import EngineHere
@@ -163,6 +166,50 @@ def test_link_and_probe_families_cover_every_server(tmp_path):
                          "arimonitor_outage_unseen_seconds_total") == {"pbx1": 0, "pbx2": 2.5}
         assert by_server("arimonitor_resync_duration_seconds",
                          "arimonitor_resync_duration_seconds_count")["pbx2"] >= 1
+    finally:
+        component.close()
+        engine.close()
+
+
+def test_endpoints_and_calls_count_under_the_server_they_are_on(tmp_path):
+    """Two servers: an endpoint under the server it is online on (the first's when online
+    nowhere), a call and an ended call under the server it was on, never all under the first."""
+    engine = EngineHere(**{"ari": {"server_id": "pbx1"}, "ari:pbx2": {"url": "http://127.0.0.1:9/ari"}})
+    component = engine.in_loop(lambda: MetricsComponent(engine.ctx))
+    component.start()
+    try:
+        watches = engine.engine.watches
+
+        def traffic() -> None:
+            for server, ep_id in (("pbx1", "1013010"), ("pbx2", "1013015")):
+                watches[server].state.endpoint("PJSIP", ep_id).state = "online"
+            now = time.time()
+            for server, cid in (("pbx2", "c2"), ("pbx2", "c3"), ("pbx1", "c1")):
+                watches[server].state.calls[cid] = Call(cid, server, now, client="101")
+            engine.engine.notifier.publish("call.ended", {"server": "pbx2", "hangup_cause": 16,
+                                                          "end_reason": "hangup", "duration": 40.0,
+                                                          "billsec": 30.0})
+        engine.in_loop(traffic)
+        listed = engine.cmd("list")["data"]
+        families = scrape(component)
+        online = {s.labels["server"]: s.value for s in families["arimonitor_endpoints"].samples
+                  if s.labels["client"] == "101" and s.labels["state"] == "online"}
+        assert online == {"pbx1": 1, "pbx2": 1}, online
+        nowhere = sum(1 for r in listed if r["server"] is None)
+        by_server = Counter()
+        for s in families["arimonitor_endpoints"].samples:
+            by_server[s.labels["server"]] += s.value
+        assert by_server == {"pbx1": 1 + nowhere, "pbx2": 1}, by_server  # still adds up to `list`
+        calls = Counter()
+        for s in families["arimonitor_calls"].samples:
+            calls[s.labels["server"]] += s.value
+        assert calls == {"pbx1": 1, "pbx2": 2}, calls
+        ended = {s.labels["server"]: s.value for s in samples(families["arimonitor_calls_ended"],
+                                                              "arimonitor_calls_ended_total")}
+        assert ended == {"pbx2": 1}, ended
+        for family in ("arimonitor_call_duration_seconds", "arimonitor_call_billsec_seconds"):
+            counts = {s.labels["server"]: s.value for s in samples(families[family], family + "_count")}
+            assert counts == {"pbx1": 0, "pbx2": 1}, (family, counts)
     finally:
         component.close()
         engine.close()
