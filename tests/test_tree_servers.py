@@ -30,8 +30,9 @@ def arictl_status(env: dict, *words: str) -> tuple[int, dict]:
     return result.returncode, json.loads(result.stdout)["data"]
 
 
-def by_server(port: int, family: str, sample: str | None = None, **match: str) -> Counter:
-    """One family of the engine's /metrics summed by its `server` label (samples matching)."""
+def by_server(port: int, family: str, sample: str | None = None, by: str = "server",
+              **match: str) -> Counter:
+    """One family of the engine's /metrics summed by its `by` label (samples matching)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
         text = reply.read().decode()
     out: Counter = Counter()
@@ -39,7 +40,7 @@ def by_server(port: int, family: str, sample: str | None = None, **match: str) -
         if f.name == family:
             for s in f.samples:
                 if (sample is None or s.name == sample) and all(s.labels.get(k) == v for k, v in match.items()):
-                    out[s.labels["server"]] += s.value
+                    out[s.labels[by]] += s.value
     return out
 
 
@@ -137,6 +138,23 @@ def test_two_servers_each_watched_with_its_own_state_outage_and_resync(tmp_path)
         assert arictl(env, "history", "--server", "pbx1")["data"] == []
         ended = by_server(port, "arimonitor_calls_ended", "arimonitor_calls_ended_total")
         assert ended["pbx2"] >= 1 and ended["pbx1"] == 0, ended
+
+        # pbx2's reader restarts (its counters start again): seen as its own, pbx1's untouched
+        def restarts() -> Counter:
+            return by_server(port, "arimonitor_process_restarts", "arimonitor_process_restarts_total",
+                             by="process")
+        eventually(lambda: arictl(env, "stats", "--server", "pbx2")["data"]["reader"].get("connects", 0) >= 2,
+                   timeout=15, interval=0.3)
+        assert (restarts()["ari-reader_00"], restarts()["ari-reader_01"]) == (0, 0)
+        restarted = run_arimonitor("restart", "ari-reader_01", env=env)
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+
+        def pbx2_reader_restart_seen() -> bool:
+            seen = restarts()
+            assert (seen["ari-reader_00"], seen["ari-reader_01"]) == (0, 1), seen
+            return True
+        eventually_assert(pbx2_reader_restart_seen, timeout=30)
+        eventually_assert(pbx2_back, timeout=30)
 
         # stats: the counters summed, and a row per server: pbx2's outage is pbx2's
         stats = arictl(env, "stats")

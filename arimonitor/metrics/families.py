@@ -187,7 +187,8 @@ def _processes(snap: dict[str, Any]) -> Iterator[Metric]:
     restarts = _counter("process_restarts", "restarts of other processes the engine saw "
                         "(transcoder: a worker declared gone; ari-reader: its counters reset)",
                         ("process",))
-    restarts.add_metric(["ari-reader"], snap["reader_restarts"])
+    for process, server in _readers(snap):
+        restarts.add_metric([process], snap["reader_restarts"].get(server, 0))
     workers = snap["transcoders"]
     if workers is not None:
         restarts.add_metric(["transcoder"], workers.get("gone", 0))
@@ -210,6 +211,16 @@ def _processes(snap: dict[str, Any]) -> Iterator[Metric]:
                 messages.add_metric([process, str(outcome)], n)
     yield connected
     yield messages
+
+
+def _readers(snap: dict[str, Any]) -> list[tuple[str, str]]:
+    """(process label, server) of each reader: `ari-reader` with one server, as always; with
+    several, each reader's supervisord program, `ari-reader_NN` (NN: its server's place in the
+    config, as `arimonitor restart ari-reader_01` names it)."""
+    servers = _servers(snap)
+    if len(servers) == 1:
+        return [("ari-reader", servers[0])]
+    return [(f"ari-reader_{n:02d}", server) for n, server in enumerate(servers)]
 
 
 def _bus(snap: dict[str, Any]) -> Iterator[Metric]:

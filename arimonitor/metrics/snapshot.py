@@ -30,9 +30,10 @@ class Snapshots:
         self.api = api
         self.tallies = tallies
         self.started = time.time()  # built with the engine: its start, to the second
-        # Restarts are seen when a process's own counters go back to zero between two looks.
-        self._reader_connects: int | None = None
-        self.reader_restarts = 0
+        # Restarts are seen when a process's own counters go back to zero between two looks:
+        # each server's reader by its own `connects`.
+        self._reader_connects: dict[str, int] = {}
+        self.reader_restarts: dict[str, int] = {}
 
     def endpoints_in_loop(self) -> dict[tuple[str, str], int]:
         """The largest count (10,000 endpoints), in a loop callback of its own: events and
@@ -44,11 +45,8 @@ class Snapshots:
         api = self.api
         link = api.link()
         reader = link.pop("reader", {}) or {}
-        connects = reader.get("connects")
-        if isinstance(connects, int):
-            if self._reader_connects is not None and connects < self._reader_connects:
-                self.reader_restarts += 1
-            self._reader_connects = connects
+        for server, view in (link.get("servers") or {}).items():
+            self._note_reader(server, view.get("reader") or {})
         stats = api.stats()
         return {
             "t": time.time(),
@@ -61,7 +59,7 @@ class Snapshots:
             "store": health.with_kept(stats.get("store"), api.view),
             "last_event_age": (stats.get("intake") or {}).get("last_event_age"),
             "reader": reader,
-            "reader_restarts": self.reader_restarts,
+            "reader_restarts": dict(self.reader_restarts),
             "outage_open_since": link.get("outage_open_since"),
             "transcoders": api.view(TRANSCODERS),
             "clicktocall": [dict(r) for name, r in sorted(api.process_reports().items())
@@ -75,6 +73,15 @@ class Snapshots:
             "tallies": self.tallies.view(),
             "servers": _servers(link, stats),
         }
+
+
+    def _note_reader(self, server: str, reader: dict[str, Any]) -> None:
+        connects = reader.get("connects")
+        if isinstance(connects, int):
+            seen = self._reader_connects.get(server)
+            if seen is not None and connects < seen:
+                self.reader_restarts[server] = self.reader_restarts.get(server, 0) + 1
+            self._reader_connects[server] = connects
 
 
 def _servers(link: dict[str, Any], stats: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -40,7 +40,7 @@ def full_snapshot() -> tuple[dict, dict]:
                               ("asterisk1", "101", "offline"): 1}),
         "calls": Counter({("pbx2", "101", "internal", "up"): 1}),
         "counters": {}, "link": {"state": "connected"}, "probe": {"stalled": False},
-        "last_event_age": 1.5, "reader": {"dropped": 0}, "reader_restarts": 0,
+        "last_event_age": 1.5, "reader": {"dropped": 0}, "reader_restarts": {"pbx2": 1},
         "outage_open_since": 990.0, "transcoders": {"alive": 2, "known": 2, "gone": 0},
         "clicktocall": [{"process": "clicktocall", "broker": "[main] guest@127.0.0.1:5672/",
                          "received": 999.0, "counters": {"accepted": 4}}],

@@ -8,6 +8,8 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,16 +28,28 @@ BOUNDED_LABELS = {"server", "client", "state", "direction", "cause", "reason", "
                   "broker", "outcome", "le"}
 
 
+TWO_SERVERS = {"ari": {"server_id": "pbx1"}, "ari:pbx2": {"url": "http://127.0.0.1:9/ari"}}
+
+
+@contextmanager
+def served(**sections: dict[str, str]) -> Iterator[tuple[EngineHere, MetricsComponent]]:
+    """A real engine here with its metrics component listening; both closed after."""
+    engine = EngineHere(**sections)
+    try:
+        component = engine.in_loop(lambda: MetricsComponent(engine.ctx))
+        component.start()
+        try:
+            yield engine, component
+        finally:
+            component.close()
+    finally:
+        engine.close()
+
+
 @pytest.fixture
 def here():
-    engine = EngineHere()
-    component = engine.in_loop(lambda: MetricsComponent(engine.ctx))
-    component.start()
-    try:
-        yield engine, component
-    finally:
-        component.close()
-        engine.close()
+    with served() as both:
+        yield both
 
 
 def get(url: str, auth: tuple[str, str] | None = None) -> tuple[int, str]:
@@ -136,10 +150,7 @@ def test_counters_match_stats(here):
 def test_link_and_probe_families_cover_every_server(tmp_path):
     """Two servers: each one's link, probe, outage, events and resyncs under its own `server`,
     never the first server's alone nor a sum labelled with it."""
-    engine = EngineHere(**{"ari": {"server_id": "pbx1"}, "ari:pbx2": {"url": "http://127.0.0.1:9/ari"}})
-    component = engine.in_loop(lambda: MetricsComponent(engine.ctx))
-    component.start()
-    try:
+    with served(**TWO_SERVERS) as (engine, component):
         pbx1, pbx2 = engine.engine.watches["pbx1"], engine.engine.watches["pbx2"]
 
         def pbx2_story() -> None:
@@ -166,18 +177,12 @@ def test_link_and_probe_families_cover_every_server(tmp_path):
                          "arimonitor_outage_unseen_seconds_total") == {"pbx1": 0, "pbx2": 2.5}
         assert by_server("arimonitor_resync_duration_seconds",
                          "arimonitor_resync_duration_seconds_count")["pbx2"] >= 1
-    finally:
-        component.close()
-        engine.close()
 
 
-def test_endpoints_and_calls_count_under_the_server_they_are_on(tmp_path):
+def test_endpoints_and_calls_count_under_the_server_they_are_on():
     """Two servers: an endpoint under the server it is online on (the first's when online
     nowhere), a call and an ended call under the server it was on, never all under the first."""
-    engine = EngineHere(**{"ari": {"server_id": "pbx1"}, "ari:pbx2": {"url": "http://127.0.0.1:9/ari"}})
-    component = engine.in_loop(lambda: MetricsComponent(engine.ctx))
-    component.start()
-    try:
+    with served(**TWO_SERVERS) as (engine, component):
         watches = engine.engine.watches
 
         def traffic() -> None:
@@ -210,9 +215,28 @@ def test_endpoints_and_calls_count_under_the_server_they_are_on(tmp_path):
         for family in ("arimonitor_call_duration_seconds", "arimonitor_call_billsec_seconds"):
             counts = {s.labels["server"]: s.value for s in samples(families[family], family + "_count")}
             assert counts == {"pbx1": 0, "pbx2": 1}, (family, counts)
-    finally:
-        component.close()
-        engine.close()
+
+
+def test_every_reader_s_restarts_are_counted_under_its_program(here):
+    """One server: process="ari-reader" as always; two: each reader's own program, so a
+    restart of pbx2's reader is seen (it used to be the first server's reader alone)."""
+    _engine, component = here
+
+    def restarts(component) -> dict[str, float]:
+        family = scrape(component)["arimonitor_process_restarts"]
+        return {s.labels["process"]: s.value for s in samples(family, "arimonitor_process_restarts_total")
+                if s.labels["process"].startswith("ari-reader")}
+    assert restarts(component) == {"ari-reader": 0}
+    with served(**TWO_SERVERS) as (two, metrics):
+        links = {name: w.link for name, w in two.engine.watches.items()}
+
+        def connects(pbx1: int, pbx2: int) -> None:
+            links["pbx1"].reader_stats = {"connects": pbx1}
+            links["pbx2"].reader_stats = {"connects": pbx2}
+        two.in_loop(lambda: connects(4, 5))
+        assert restarts(metrics) == {"ari-reader_00": 0, "ari-reader_01": 0}
+        two.in_loop(lambda: connects(5, 1))  # pbx2's reader started again: its counters reset
+        assert restarts(metrics) == {"ari-reader_00": 0, "ari-reader_01": 1}
 
 
 def test_healthz_names_the_problem_while_the_link_is_down(here):
