@@ -147,6 +147,16 @@ def test_alerts_are_well_formed_and_name_exported_metrics(exported):
     assert 'state="online"' in joined["ArimonitorClientAllOffline"]
 
 
+def test_a_client_is_offline_only_when_no_server_has_one_of_its_endpoints_online():
+    """Endpoints count under the server they are online on (the first's while online nowhere):
+    grouped per server, a client online on pbx2 only would be "all offline" on pbx1. The rule
+    sums the servers away; its words name no server (tests/metrics/alerts_test.yml runs it)."""
+    rule = next(r for r in load_rules() if r["alert"] == "ArimonitorClientAllOffline")
+    assert rule["expr"].count("sum without (server, state) (arimonitor_endpoints") == 2, rule["expr"]
+    assert "min without (server) (arimonitor_ari_link_up) == 1" in rule["expr"], rule["expr"]
+    assert "$labels.server" not in str(rule["annotations"])
+
+
 # Families about one server's link and probe: a series per configured server (issue 14).
 PER_SERVER = ("arimonitor_ari_link_up", "arimonitor_ari_rest_stalled", "arimonitor_ari_auth_failed",
               "arimonitor_outage_open", "arimonitor_ari_last_event_age_seconds",
@@ -169,7 +179,7 @@ def test_link_and_probe_families_have_a_series_per_server_and_alerts_name_it(scr
             assert "$labels.server" in rule["annotations"]["summary"], rule["alert"]
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed; the YAML test above still runs")
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed; the YAML tests above still run")
 def test_promtool_accepts_the_rules_and_lints_the_scrape(scraped, tmp_path):
     checked = subprocess.run(["promtool", "check", "rules", str(ALERTS)], capture_output=True,
                              text=True, timeout=60, check=False)
@@ -178,3 +188,12 @@ def test_promtool_accepts_the_rules_and_lints_the_scrape(scraped, tmp_path):
     linted = subprocess.run(["promtool", "check", "metrics"], input=scraped, capture_output=True,
                             text=True, timeout=60, check=False)
     assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed; the YAML tests above still run")
+def test_promtool_fires_the_alerts_as_their_unit_tests_expect():
+    """tests/metrics/alerts_test.yml: the rules evaluated on made-up series (several servers)."""
+    tested = subprocess.run(["promtool", "test", "rules", str(ROOT / "tests" / "metrics" / "alerts_test.yml")],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "SUCCESS" in tested.stdout
