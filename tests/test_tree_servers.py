@@ -163,6 +163,7 @@ def test_two_servers_each_watched_with_its_own_state_outage_and_resync(tmp_path)
             0, 1, "connected"), rows["pbx1"]
         assert rows["pbx2"]["outages"] >= 1 and rows["pbx2"]["resyncs"] >= 2, rows["pbx2"]
         assert "=== SERVERS (2) ===" in stats["text"], stats["text"]
+        assert rows["pbx1"]["probe"] == "ok", rows["pbx1"]  # REST answers: its probe in a word
         # recovery resyncs both at once and waits for each (exit 0: both did)
         done = arictl(env, "recovery")["data"]["servers"]
         assert {name: view["ok"] for name, view in done.items()} == {"pbx1": True, "pbx2": True}, done
@@ -174,3 +175,10 @@ def test_two_servers_each_watched_with_its_own_state_outage_and_resync(tmp_path)
         assert failed.returncode == 1, failed.stdout + failed.stderr
         views = json.loads(failed.stdout)["data"]["servers"]
         assert (views["pbx1"]["ok"], views["pbx2"]["ok"]) == (True, False), views
+
+
+        def pbx2_probe_failing() -> bool:
+            rows = {r["server"]: r["probe"] for r in arictl(env, "stats")["data"]["server_list"]}
+            assert rows == {"pbx1": "ok", "pbx2": "failing"}, rows
+            return True
+        eventually_assert(pbx2_probe_failing, timeout=20)

@@ -299,7 +299,8 @@ def _server_stats_rows(stats: dict[str, Any], status: dict[str, Any]) -> list[di
     rows = []
     for name, view in stats.items():
         c, now = view["counters"], status[name]
-        rows.append({"server": name, "link": now["link"].get("state"), "received": c.get("received", 0),
+        rows.append({"server": name, "link": now["link"].get("state"),
+                     "probe": _probe_word(view.get("probe") or {}), "received": c.get("received", 0),
                      "frames_lost": c.get("frames_lost", 0),
                      "dropped": (view.get("reader") or {}).get("dropped"),
                      "resyncs": c.get("resyncs", 0), "resync_failures": c.get("resync_failures", 0),
@@ -311,11 +312,23 @@ def _server_stats_rows(stats: dict[str, Any], status: dict[str, Any]) -> list[di
 
 def _server_stats_table(rows: list[dict[str, Any]]) -> str:
     return render.table(
-        [(r["server"], (r["link"] or "?") + (" (outage)" if r["outage_open"] else ""), r["received"],
-          r["frames_lost"], r["dropped"], r["resyncs"], r["resync_failures"], r["outages"],
-          f"{r['calls_up']}/{r['calls']}", r["online"]) for r in rows],
-        ("SERVER", "LINK", "EVENTS", "LOST", "DROPPED", "RESYNCS", "FAILED", "OUTAGES", "UP/CALLS",
-         "ONLINE"), align="llrrrrrrrr", title="servers")
+        [(r["server"], (r["link"] or "?") + (" (outage)" if r["outage_open"] else ""), r["probe"],
+          r["received"], r["frames_lost"], r["dropped"], r["resyncs"], r["resync_failures"],
+          r["outages"], f"{r['calls_up']}/{r['calls']}", r["online"]) for r in rows],
+        ("SERVER", "LINK", "PROBE", "EVENTS", "LOST", "DROPPED", "RESYNCS", "FAILED", "OUTAGES",
+         "UP/CALLS", "ONLINE"), align="lllrrrrrrrr", title="servers")
+
+
+def _probe_word(probe: dict[str, Any]) -> str:
+    """A server's REST probe in one word for the SERVERS table (`status` gives the reason):
+    ok, stalled (no answer or slow), failing (refused, an HTTP error, credentials refused),
+    "-" before its first answer."""
+    if probe.get("auth_failed") or probe.get("http_error") or (
+            probe.get("problem_kind") and not probe.get("stalled")):
+        return "failing"
+    if probe.get("stalled"):
+        return "stalled"
+    return "ok" if probe.get("ok") or probe.get("failed") else "-"
 
 
 def _filter_words(client: str | None = None, server: str | None = None) -> str:

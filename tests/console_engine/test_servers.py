@@ -247,12 +247,36 @@ def test_stats_shows_a_row_per_server_of_its_own_counters(two):
     text = shown["text"]
     assert "=== SERVERS (2) ===" in text, text
     head = next(line for line in text.splitlines() if line.startswith("SERVER "))
-    assert head.split()[:4] == ["SERVER", "LINK", "EVENTS", "LOST"], head
+    assert head.split()[:5] == ["SERVER", "LINK", "PROBE", "EVENTS", "LOST"], head
     pbx2_line = next(line for line in text.splitlines() if line.startswith("pbx2 "))
-    assert pbx2_line.split()[2:4] == ["3", "2"], pbx2_line
+    assert pbx2_line.split()[3:5] == ["3", "2"], pbx2_line
     # --server: that server's counters, no table of the others
     one = two.cmd("stats", "--server", "pbx2")
     assert "SERVERS" not in one["text"] and "server_list" not in one["data"]
+
+
+def test_stats_shows_each_server_s_probe_in_a_word(two):
+    """PROBE: ok, stalled or failing from each server's own REST probe ("-" before any)."""
+    probes = {name: w.link.probe for name, w in two.engine.watches.items()}
+
+    def column() -> dict[str, str]:
+        shown = two.cmd("stats")
+        words = {r["server"]: r["probe"] for r in shown["data"]["server_list"]}
+        lines = {line.split()[0]: line.split()[2] for line in shown["text"].splitlines()
+                 if line.startswith(("pbx1 ", "pbx2 "))}
+        assert lines == words, (lines, shown["text"])
+        return words
+    assert column() == {"pbx1": "-", "pbx2": "-"}
+
+    def answers(pbx2_kind: str) -> None:
+        probes["pbx1"].ok = probes["pbx2"].ok = 3
+        probes["pbx2"].note(pbx2_kind, None, f"{pbx2_kind} for the test", time.time())
+    two.in_loop(lambda: answers("slow"))
+    assert column() == {"pbx1": "ok", "pbx2": "stalled"}
+    two.in_loop(lambda: answers("refused"))
+    assert column() == {"pbx1": "ok", "pbx2": "failing"}
+    two.in_loop(lambda: answers(""))
+    assert column() == {"pbx1": "ok", "pbx2": "ok"}
 
 
 def test_one_server_s_stats_have_no_server_table(here):
