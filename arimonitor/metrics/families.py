@@ -90,9 +90,10 @@ def _engine(snap: dict[str, Any]) -> Iterator[Metric]:
     start = _gauge("engine_start_time_seconds", "when the engine process started (epoch)")
     start.add_metric([], snap["started"])
     yield start
-    endpoints = _gauge("endpoints", "endpoints by server, client and state; the samples add "
-                       "up to every endpoint `arictl list` shows (server: where it is online; "
-                       "the first server's for one online nowhere)", ("server", "client", "state"))
+    # HELP texts as before several servers: one server's scrape stays byte for byte the same.
+    # `server`: where the endpoint is online (the first server's for one online nowhere).
+    endpoints = _gauge("endpoints", "endpoints by client and state; the samples add up to "
+                       "every endpoint `arictl list` shows", ("server", "client", "state"))
     # Every state of every client on every server, zeros included: "all of client X offline"
     # must be a 0 an alert can see, not a series that vanished.
     clients = {client for _server, client, _state in snap["endpoints"]}
@@ -112,12 +113,12 @@ def _engine(snap: dict[str, Any]) -> Iterator[Metric]:
 def _calls(snap: dict[str, Any]) -> Iterator[Metric]:
     """Calls now and ended, each under the server it is (was) on."""
     tallies, servers = snap["tallies"], _servers(snap)
-    calls = _gauge("calls", "active calls by server, client, direction and state (ringing, up)",
+    calls = _gauge("calls", "active calls by client, direction and state (ringing, up)",
                    ("server", "client", "direction", "state"))
     for (server, client, direction, state), n in sorted(snap["calls"].items()):
         calls.add_metric([server, client, direction, state], n)
     yield calls
-    ended = _counter("calls_ended", "calls ended, by server, Q.850 hangup cause and why they ended",
+    ended = _counter("calls_ended", "calls ended, by Q.850 hangup cause and why they ended",
                      ("server", "cause", "reason"))
     for (server, cause, reason), n in sorted(tallies["ended"].items()):
         ended.add_metric([server, cause, reason], n)
