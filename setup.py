@@ -21,6 +21,9 @@ setup(
         "lameenc>=1.7,<2",
         # ships an ffmpeg binary for pydub, so no system ffmpeg is needed
         "imageio-ffmpeg>=0.5",
+        # JSON on the hot paths (every ARI event, every publication, the bus): 5-10x the json
+        # module's speed, a well-kept C library with wheels for every platform we run on
+        "orjson>=3.9,<4",
         # ID3 tags on the MP3s: a well-kept tag library instead of hand-built frames
         "mutagen>=1.47,<2",
         # /metrics in the Prometheus text format: the reference client's exposition and custom

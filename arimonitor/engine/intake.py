@@ -1,6 +1,6 @@
 """The events socket: reader envelopes in, ARI frames to the handlers (the hot path).
 
-Per message: one small json.loads of the header, a sequence check, then Handlers.apply for
+Per message: one small JSON decode of the header, a sequence check, then Handlers.apply for
 its frame (`ari`) or each of its frames (`ari-batch`: one header for n consecutive frames,
 frame i numbered seq + i, all with the batch's receive time).
 Each message goes to the lane of its header's `server` (one per watched Asterisk, engine/
@@ -19,7 +19,6 @@ at the end (outputs.py), so a burst costs one log write, not one per call event.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -31,7 +30,7 @@ from arimonitor.engine.handlers import Handlers
 
 log = logging.getLogger(__name__)
 
-_decode = json.JSONDecoder().decode
+_decode = protocol.loads
 FRAME_BUDGET = 1000  # frames per wake-up before the loop looks at its other sockets
 MAX_SERVERS = 64     # server names counted apart in other_servers; beyond, one "other"
 
@@ -150,7 +149,7 @@ class Intake:
             nparts = len(parts)
             if (kind == kind_batch and nparts >= 3) or (kind == kind_ari and nparts == 3):
                 try:
-                    header = _decode(parts[1].decode())
+                    header = _decode(parts[1])
                     bt = header["t"]
                     epoch, seq = header["epoch"], header["seq"]
                     n = header["n"] if kind == kind_batch else 1
@@ -225,7 +224,7 @@ class Intake:
 
     def _json(self, parts: list[bytes]) -> dict | None:
         try:
-            body = json.loads(parts[1])
+            body = protocol.loads(parts[1])
         except ValueError:
             body = None
         if not isinstance(body, dict):
