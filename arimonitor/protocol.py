@@ -12,10 +12,9 @@ All JSON is UTF-8. ARI frames travel untouched as the last part of an `ari` mess
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
-
-import orjson
 
 # ---- events socket (reader -> engine) -------------------------------------------------------
 # [KIND_ARI, header-json, frame-bytes]: header = {server, epoch, seq, t}
@@ -190,14 +189,15 @@ def level_change(process: str, level: str) -> list[bytes]:
     return publication(f"{TOPIC_CONTROL}.level", {"process": process, "level": level})
 
 
-def publication(topic: str, body: dict, stamp: str | None = None) -> list[bytes]:
+def publication(topic: str, body: dict | bytes, stamp: str | None = None) -> list[bytes]:
     """[topic, body], or [topic, stamp, body] from the engine's notifier: `stamp` is
     `<run>.<seq>`, seq counting every publication of that engine run from 1, so a subscriber
     that must not miss one (the bus process) sees a PUB/SUB drop as a gap. Readers take the
     topic from the first frame and the body from the last, so both shapes read the same."""
+    data = body if isinstance(body, bytes) else dumps(body)  # bytes: encoded already (jsonfast)
     if stamp is None:
-        return [topic.encode(), dumps(body)]
-    return [topic.encode(), stamp.encode(), dumps(body)]
+        return [topic.encode(), data]
+    return [topic.encode(), stamp.encode(), data]
 
 
 def publication_stamp(parts: list[bytes]) -> tuple[str, int] | None:
@@ -231,18 +231,12 @@ def transcode_message(kind: bytes, body: dict) -> list[bytes]:
     return [kind, dumps(body)]
 
 
-# orjson: the engine encodes every publication and the bus process decodes and encodes it
-# again; orjson does each 5-10x faster than the json module (bench/bench_engine.py --only bus).
-# Compact, UTF-8 as is (not \u escapes), anything else as str(), non-str keys as text, as the
-# json module with those options did.
-_DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS
-
-
+# The json module here: arictl imports this file and answers within 2x a bare interpreter;
+# orjson's import alone costs ~14 ms. The hot paths (every ARI event, every publication, the
+# bus) use arimonitor.jsonfast, the same output through orjson.
 def dumps(obj: Any) -> bytes:
-    return orjson.dumps(obj, default=str, option=_DUMPS_OPTIONS)
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
 def loads(data: bytes | str) -> Any:
-    """JSON text -> object; raises ValueError (orjson.JSONDecodeError) on anything not JSON,
-    invalid UTF-8 and lone surrogates included."""
-    return orjson.loads(data)
+    return json.loads(data)

@@ -267,3 +267,17 @@ def test_a_topic_literal_is_caught(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text('engine.subscribe("call.up", fn)\nengine.publish(protocol.TOPIC_CALL_UP, {})\n')
     assert topic_literals([sample], tmp_path) == ["sample.py:1 subscribe('call.up')"]
+
+
+def test_arictl_never_loads_orjson():
+    """orjson's import alone costs ~14 ms and arictl answers within 2x a bare interpreter: the
+    console side speaks protocol.py (the json module); only the hot paths use jsonfast."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import arimonitor.console.client, arimonitor.console.watch, "
+            "arimonitor.console.top, arimonitor.console.prompt; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'orjson' or m == 'arimonitor.jsonfast'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=True, cwd=str(Path(__file__).resolve().parents[1]))
+    assert done.stdout.strip() == "[]", done.stdout

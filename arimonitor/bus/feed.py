@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from arimonitor import protocol
+from arimonitor import jsonfast, protocol
 from arimonitor.bus import message
 from arimonitor.bus.buffer import BusEvent, EventBuffer
 
@@ -65,7 +65,7 @@ class Feed:
         if not topic.startswith(TOPIC_PREFIXES):
             return
         try:
-            body = protocol.loads(raw)
+            body = jsonfast.loads(raw)
         except ValueError as exc:
             body, why = None, str(exc)
         else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from arimonitor import protocol
+from arimonitor import jsonfast, protocol
 
 BODY_VERSION = 1
 NO_CLIENT = "-"  # the client word of a routing key when the event has no client
@@ -46,4 +46,4 @@ def encode(topic: str, body: dict[str, Any], *, server: str, seq: int, run: str,
            source: str) -> tuple[str, bytes]:
     """(routing key, JSON bytes) of one publication."""
     message = envelope(topic, body, server=server, seq=seq, run=run, source=source)
-    return routing_key(topic, server, message["client"]), protocol.dumps(message)
+    return routing_key(topic, server, message["client"]), jsonfast.dumps(message)

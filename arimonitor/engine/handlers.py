@@ -16,8 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
+from arimonitor import jsonfast
 from arimonitor.engine import states as S
 from arimonitor.engine.call_handlers import CallHandlers
 from arimonitor.engine.effects import Effects
@@ -31,7 +30,7 @@ EventListener = Callable[[dict, float], None]
 # (channel, stasis args) -> True if the component drives this channel
 Claimer = Callable[[Channel, tuple], bool]
 
-_decode = orjson.loads  # every ARI event: several times the json module's speed (protocol.py)
+_decode = jsonfast.loads  # every ARI event: several times the json module's speed
 _DEDUP_WINDOW = 256  # frames per generation; repeats arrive back to back
 
 

@@ -25,12 +25,12 @@ from typing import Any
 
 import zmq
 
-from arimonitor import protocol
+from arimonitor import jsonfast, protocol
 from arimonitor.engine.handlers import Handlers
 
 log = logging.getLogger(__name__)
 
-_decode = protocol.loads
+_decode = jsonfast.loads
 FRAME_BUDGET = 1000  # frames per wake-up before the loop looks at its other sockets
 MAX_SERVERS = 64     # server names counted apart in other_servers; beyond, one "other"
 
@@ -224,7 +224,7 @@ class Intake:
 
     def _json(self, parts: list[bytes]) -> dict | None:
         try:
-            body = protocol.loads(parts[1])
+            body = jsonfast.loads(parts[1])
         except ValueError:
             body = None
         if not isinstance(body, dict):

@@ -24,7 +24,7 @@ from typing import Any
 
 import zmq
 
-from arimonitor import protocol
+from arimonitor import jsonfast, protocol
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Notifier:
                     log.exception("listener %r of %s failed", fn, topic)
         if self.pub is not None:
             self.sequence += 1
-            frames = protocol.publication(topic, body, f"{self.run}.{self.sequence}")
+            frames = protocol.publication(topic, jsonfast.dumps(body), f"{self.run}.{self.sequence}")
             if topic.startswith(KEPT):
                 if len(self.recent) == self.recent.maxlen:
                     self.forgotten = self.recent[0][0]
