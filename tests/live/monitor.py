@@ -64,6 +64,14 @@ class Monitor:
         eventually_assert(all_online, timeout=15)
         return self
 
+    def c2c_reached(self, request_id: str, event: str = "connected", timeout: float = 30) -> dict:
+        """Wait until click-to-call request `request_id` has passed `event`; its `c2c` view."""
+        def reached() -> dict:
+            data = self.arictl("c2c", request_id)["data"]
+            assert event in [e[0] for e in data["events"]], data
+            return data
+        return eventually_assert(reached, timeout=timeout)
+
     def log(self, name: str) -> str:
         path = self.tree.log_dir / name
         return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
