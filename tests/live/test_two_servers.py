@@ -199,6 +199,44 @@ def test_a_restart_of_pbx2_leaves_the_call_on_pbx1_untouched(servers, phones, ph
     truth.assert_billsec(cdr, row["billsec"])
 
 
+def test_pbx2_killed_is_an_outage_of_pbx2_only_while_pbx1_talks_on(servers, phones, lab):
+    steady = phones.call("1003000", "71003010", phones.talk_scenario(10000))
+    steady_id = truth.call_id_of(servers["pbx1"], "1003000")
+    PLACED[("pbx1", steady_id)] = "1003000"
+    eventually(lambda: [c for c in lab.arictl("calls", "--server", "pbx1")["data"]
+                        if c["id"] == steady_id and c["state"] == "up"], timeout=10)
+    killed_at = time.time()
+    servers["pbx2"].kill()
+
+    def pbx2_out() -> dict:
+        status = lab.arictl("status")["data"]
+        assert status["servers"]["pbx2"]["outage_open_since"] is not None, status["servers"]["pbx2"]
+        assert [p for p in status["problems"] if p.startswith("pbx2 ")], status["problems"]
+        return status
+    status = eventually_assert(pbx2_out, timeout=15)
+    # the outage is pbx2's: pbx1 linked, named in no problem, its call up
+    assert status["servers"]["pbx1"]["outage_open_since"] is None
+    assert status["servers"]["pbx1"]["link"]["state"] == "connected"
+    assert not [p for p in status["problems"] if p.startswith("pbx1 ")], status["problems"]
+    assert [c["id"] for c in lab.arictl("calls", "--server", "pbx1")["data"]] == [steady_id]
+
+    servers["pbx2"].start()
+
+    def pbx2_back() -> bool:
+        pbx2 = lab.arictl("status")["data"]["servers"]["pbx2"]
+        assert pbx2["outage_open_since"] is None and pbx2["link"]["state"] == "connected", pbx2
+        assert pbx2["last_outage"]["disconnected"] >= killed_at - truth.EVENT_SLACK, pbx2
+        return True
+    eventually_assert(pbx2_back, timeout=30)
+    assert steady.poll() is None, "pbx1's call ended before pbx2 was back: make it talk longer"
+    assert steady.wait(30) == 0
+    row = _history_row(lab, "pbx1", steady_id)
+    cdr = _one_cdr(servers["pbx1"], steady_id, "1003000")
+    assert (row["end_reason"], row["hangup_cause"]) == ("hangup", 16), row
+    truth.assert_billsec(cdr, row["billsec"])
+    assert lab.arictl("status")["data"]["servers"]["pbx1"]["last_outage"] is None
+
+
 def test_the_bus_carried_every_call_of_both_servers_in_order(lab, bus):
     _name, got = bus
     assert {server for server, _id in PLACED} == {"pbx1", "pbx2"}, PLACED
