@@ -54,6 +54,22 @@ def delete_exchange_and_queue(conn, ch, name: str) -> None:
     conn.close()
 
 
+class Received:
+    """Everything the test queue (of `topic_exchange_with_queue`) got so far, read without waiting."""
+
+    def __init__(self, ch, queue: str) -> None:
+        self.ch, self.queue = ch, queue
+        self.messages: list[tuple[str, dict]] = []
+
+    def read(self) -> list[tuple[str, dict]]:
+        while True:
+            method, props, body = self.ch.basic_get(self.queue, auto_ack=True)
+            if method is None:
+                return self.messages
+            assert props.delivery_mode == 2 and props.content_type == "application/json"
+            self.messages.append((method.routing_key, json.loads(body)))
+
+
 def running(tree: Tree) -> dict[str, int]:
     """Program name -> pid of every RUNNING program."""
     return {p["name"]: p["pid"] for p in tree.processes() if p["statename"] == "RUNNING"}

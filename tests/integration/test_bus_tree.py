@@ -22,6 +22,7 @@ import pytest
 from arimonitor.bus.publisher import WINDOW
 from tests.support import PYTHON, ROOT, close_rabbit_connections, eventually, free_port
 from tests.trees import (
+    Received,
     arictl_json,
     demo_tree,
     run_arimonitor,
@@ -32,22 +33,6 @@ pytestmark = pytest.mark.timeout(180)
 
 
 arictl = arictl_json
-
-
-class Received:
-    """Everything the test queue got so far, read without waiting."""
-
-    def __init__(self, ch, queue: str) -> None:
-        self.ch, self.queue = ch, queue
-        self.messages: list[tuple[str, dict]] = []
-
-    def read(self) -> list[tuple[str, dict]]:
-        while True:
-            method, props, body = self.ch.basic_get(self.queue, auto_ack=True)
-            if method is None:
-                return self.messages
-            assert props.delivery_mode == 2 and props.content_type == "application/json"
-            self.messages.append((method.routing_key, json.loads(body)))
 
 
 @contextmanager

@@ -15,6 +15,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
+
 from tests.support import free_port, pid_alive
 
 LAUNCHER_ENV = "ARIMONITOR_TEST_ASTERISK"
@@ -143,6 +145,11 @@ class Asterisk:
         return subprocess.run([self.launcher, *words], capture_output=True, text=True,
                               timeout=timeout, check=False)
 
+    def hang_up(self, channel_id: str) -> None:
+        """As an operator would: DELETE the channel through ARI (gone already is fine)."""
+        requests.delete(f"http://127.0.0.1:{self.http}/ari/channels/{channel_id}",
+                        auth=("arimon", self.ari_password()), timeout=5)
+
     # -- the truth -----------------------------------------------------------------------------
     def cli(self, command: str) -> str:
         result = self._launch("cli", str(self.folder), command, timeout=20)
@@ -164,6 +171,10 @@ class Asterisk:
     def channels(self) -> list[list[str]]:
         """`core show channels concise`, one list of fields per channel."""
         return [line.split("!") for line in self.cli("core show channels concise").splitlines() if "!" in line]
+
+    def up_channels(self, endpoint: str) -> list[str]:
+        """The uniqueids of `endpoint`'s PJSIP channels that are Up."""
+        return [f[-1] for f in self.channels() if f[0].startswith(f"PJSIP/{endpoint}-") and f[4] == "Up"]
 
     def cdrs(self) -> list[Cdr]:
         path = self.folder / "log" / "cdr-csv" / "Master.csv"

@@ -3,8 +3,9 @@
 Runs only when ARIMONITOR_TEST_ASTERISK names an instance.sh-compatible launcher, sipp is
 installed and this CPU can run that Asterisk (a build for AVX-512 dies with SIGILL on a machine
 without it: one throw-away start per session finds out); otherwise every live test skips with
-the same one-line reason. Any other failure to start is a failure, never a skip. One Asterisk and one
-arimonitor tree per module; each module's tests leave them clean for the next."""
+the same one-line reason. Any other failure to start is a failure, never a skip. One Asterisk
+(two for a module that watches two servers) and one arimonitor tree per module; each module's
+tests leave them clean for the next."""
 
 from __future__ import annotations
 
@@ -55,17 +56,29 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = (__file__, _SKIP_LINE, f"Skipped: {why}")
 
 
-@pytest.fixture(scope="module")
-def asterisk(tmp_path_factory, live_requirements):
+def _started_asterisk(tmp_path_factory, name: str):
+    """One private Asterisk in its own folder and ports, stopped after; skipped like every live
+    test when this machine cannot run it."""
     why = _why_not()
     if why:
         pytest.skip(why)
-    instance = Asterisk(os.environ[LAUNCHER_ENV], tmp_path_factory.mktemp("asterisk"))
+    instance = Asterisk(os.environ[LAUNCHER_ENV], tmp_path_factory.mktemp(name))
     try:
         instance.start()
         yield instance
     finally:
         instance.stop()
+
+
+@pytest.fixture(scope="module")
+def asterisk(tmp_path_factory, live_requirements):
+    yield from _started_asterisk(tmp_path_factory, "asterisk")
+
+
+@pytest.fixture(scope="module")
+def asterisk2(tmp_path_factory, live_requirements):
+    """A second Asterisk beside `asterisk` (modules that watch two servers)."""
+    yield from _started_asterisk(tmp_path_factory, "asterisk2")
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +93,12 @@ def module_processes():
 @pytest.fixture(scope="module")
 def phones(asterisk, module_processes, tmp_path_factory):
     return Phones(asterisk, module_processes, tmp_path_factory.mktemp("sipp"))
+
+
+@pytest.fixture(scope="module")
+def phones2(asterisk2, module_processes, tmp_path_factory):
+    """SIPp phones of `asterisk2`."""
+    return Phones(asterisk2, module_processes, tmp_path_factory.mktemp("sipp2"))
 
 
 @pytest.fixture(scope="module")

@@ -64,6 +64,14 @@ class Monitor:
         eventually_assert(all_online, timeout=15)
         return self
 
+    def c2c_reached(self, request_id: str, event: str = "connected", timeout: float = 30) -> dict:
+        """Wait until click-to-call request `request_id` has passed `event`; its `c2c` view."""
+        def reached() -> dict:
+            data = self.arictl("c2c", request_id)["data"]
+            assert event in [e[0] for e in data["events"]], data
+            return data
+        return eventually_assert(reached, timeout=timeout)
+
     def log(self, name: str) -> str:
         path = self.tree.log_dir / name
         return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
@@ -87,8 +95,10 @@ def write_v27(folder: Path, queue: str) -> dict[str, str]:
 
 
 @contextmanager
-def monitor_of(asterisk: Asterisk, folder: Path, extra: dict | None = None) -> Iterator[Monitor]:
-    """An arimonitor tree for `asterisk` under `folder`, not started; torn down whatever happens."""
+def monitor_of(asterisk: Asterisk, folder: Path, extra: dict | None = None,
+               servers: dict[str, Asterisk] | None = None) -> Iterator[Monitor]:
+    """An arimonitor tree for `asterisk` under `folder`, not started; torn down whatever happens.
+    `servers` are further Asterisks it watches too, by name (`[ari:NAME]`, `[ami:NAME]`)."""
     folder.mkdir(parents=True, exist_ok=True)
     queue = f"test-live-{uuid.uuid4().hex[:8]}"
     sections = {
@@ -99,6 +109,10 @@ def monitor_of(asterisk: Asterisk, folder: Path, extra: dict | None = None) -> I
         "files": write_v27(folder / "v27", queue),
         "transcoder": {"workers": 1},
     }
+    for name, other in (servers or {}).items():
+        sections[f"ari:{name}"] = {"url": f"http://127.0.0.1:{other.http}/ari",
+                                   "password": other.ari_password(), "recordings": str(other.recordings())}
+        sections[f"ami:{name}"] = {"enabled": "yes", "port": other.ami, "password": other.ami_secret()}
     for section, keys in (extra or {}).items():
         sections.setdefault(section, {}).update(keys)
     env, tree = tree_at(write_config(folder, sections), demo=False)

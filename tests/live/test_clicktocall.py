@@ -4,52 +4,15 @@ answering, origin not registered. Truth: Asterisk's CDR and the WAV it wrote."""
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 
-import pika
 import pytest
-import requests
 
 from tests.live import truth
-from tests.support import eventually, eventually_assert
+from tests.live.web import Requests
+from tests.support import eventually
 
 pytestmark = pytest.mark.live
-
-
-class Requests:
-    """The client's web system: requests on the queue, outcomes on its own reply queue."""
-
-    def __init__(self, queue: str) -> None:
-        self.queue = queue
-        self.connection = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
-        self.channel = self.connection.channel()
-        self.reply_queue = self.channel.queue_declare("", exclusive=True).method.queue
-        self.got: dict[str, dict] = {}
-
-    def send(self, **body) -> str:
-        body.setdefault("request_id", f"live-{uuid.uuid4().hex[:12]}")
-        props = pika.BasicProperties(reply_to=self.reply_queue, correlation_id=body["request_id"],
-                                     delivery_mode=2, content_type="application/json")
-        self.channel.basic_publish("", self.queue, json.dumps(body).encode(), props)
-        return body["request_id"]
-
-    def final(self, request_id: str, timeout: float = 40) -> dict:
-        def arrived() -> dict:
-            while True:
-                method, props, body = self.channel.basic_get(self.reply_queue, auto_ack=True)
-                if method is None:
-                    break
-                message = json.loads(body)
-                if message.get("event") == "final":
-                    self.got[props.correlation_id] = message
-            assert request_id in self.got, f"no final for {request_id} yet"
-            return self.got[request_id]
-        return eventually_assert(arrived, timeout=timeout, interval=0.2)
-
-    def close(self) -> None:
-        self.connection.close()
 
 
 @pytest.fixture(scope="module")
@@ -73,17 +36,11 @@ def web(lab):
 
 def test_connected_and_recorded(asterisk, lab, web):
     rid = web.send(client="101", origin="1013010", destination="1013015", timeout=20)
-
-    def connected():
-        data = lab.arictl("c2c", rid)["data"]
-        assert "connected" in [e[0] for e in data["events"]], data
-        return data
-    eventually_assert(connected, timeout=30)
+    lab.c2c_reached(rid, "connected")
     # Asterisk's truth for the talk: the operator hangs up the origin after ~2 s
-    eventually(lambda: any(f[0].startswith("PJSIP/1013015-") and f[4] == "Up" for f in asterisk.channels()))
+    eventually(lambda: asterisk.up_channels("1013015"))
     time.sleep(2)
-    requests.delete(f"http://127.0.0.1:{asterisk.http}/ari/channels/c2c-{rid}-a",
-                    auth=("arimon", asterisk.ari_password()), timeout=5)
+    asterisk.hang_up(f"c2c-{rid}-a")
     final = web.final(rid)
     assert final["result"] == "completed", final
     cdr_a = next(c for c in asterisk.cdrs() if c.uniqueid == f"c2c-{rid}-a")

@@ -31,14 +31,6 @@ def _row(monitor, call_id: str) -> dict:
     return eventually(ended, timeout=30)
 
 
-def _call_id_of(asterisk, caller: str) -> str:
-    """The uniqueid of `caller`'s live channel, from `core show channels concise`."""
-    def find():
-        ids = [f[-1] for f in asterisk.channels() if f[0].startswith(f"PJSIP/{caller}-") and f[4] == "Up"]
-        return ids[0] if ids else None
-    return eventually(find, timeout=10)
-
-
 def _engine_pid(monitor) -> int:
     return eventually(lambda: monitor.pid("engine") if monitor.tree.states().get("engine") == "RUNNING" else None,
                       timeout=30)
@@ -46,7 +38,7 @@ def _engine_pid(monitor) -> int:
 
 def test_engine_killed_mid_recording_keeps_one_recording_of_the_whole_call(asterisk, phones, lab):
     caller = phones.call("1013010", "71013015", phones.talk_scenario(10000))   # client 101: gravar=S
-    call_id = _call_id_of(asterisk, "1013010")
+    call_id = truth.call_id_of(asterisk, "1013010")
     eventually(lambda: any(f[0].startswith("Snoop/") for f in asterisk.channels()), timeout=10)
     os.kill(_engine_pid(lab), signal.SIGKILL)
     assert caller.wait(40) == 0
@@ -103,7 +95,7 @@ def test_engine_stopped_while_a_phone_calls_into_stasis(asterisk, phones, lab):
 def test_core_restart_now_mid_call(asterisk, phones, lab):
     before = lab.arictl("status")["data"]
     caller = phones.call("1003000", "71003010", "uac_call.xml")   # talks until Asterisk hangs up
-    call_id = _call_id_of(asterisk, "1003000")
+    call_id = truth.call_id_of(asterisk, "1003000")
     time.sleep(2)  # talk time for the CDR to count (Asterisk's whole seconds)
     asterisk.cli("core restart now")
     assert caller.wait(20) == 0
@@ -124,7 +116,7 @@ def test_core_restart_now_mid_call(asterisk, phones, lab):
 
 def test_asterisk_killed_mid_call_ends_it_when_last_seen_and_reconnects_at_once(asterisk, phones, lab):
     caller = phones.call("1003000", "71003010", "uac_call.xml")
-    call_id = _call_id_of(asterisk, "1003000")
+    call_id = truth.call_id_of(asterisk, "1003000")
     up = eventually(lambda: [c for c in lab.arictl("calls")["data"] if c["id"] == call_id and c["state"] == "up"])
     time.sleep(2)
     log_before = len(lab.log("ari-reader_00.log"))

@@ -8,15 +8,13 @@ it is answered when both legs are connected), the call's channels as Asterisk li
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 
-import pika
 import pytest
-import requests
 
 from tests.live.truth import EVENT_SLACK, the_cdr, wav_seconds
+from tests.live.web import Requests
 from tests.support import eventually, eventually_assert
 
 pytestmark = pytest.mark.live
@@ -41,47 +39,11 @@ def lab(asterisk, phones, monitor):
     return monitor
 
 
-class Requests:
-    """The web system's side: requests on the monitor's queue, finals on our reply queue."""
-
-    def __init__(self, queue: str) -> None:
-        self.queue = queue
-        self.connection = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
-        self.channel = self.connection.channel()
-        self.reply_to = self.channel.queue_declare("", exclusive=True).method.queue
-        self.finals: dict[str, dict] = {}
-
-    def send(self, body: dict) -> str:
-        correlation = uuid.uuid4().hex
-        self.channel.basic_publish("", self.queue, json.dumps(body).encode(), pika.BasicProperties(
-            reply_to=self.reply_to, correlation_id=correlation, delivery_mode=2,
-            content_type="application/json"))
-        return correlation
-
-    def final(self, correlation: str, timeout: float = 40) -> dict:
-        def arrived():
-            while True:
-                method, props, body = self.channel.basic_get(self.reply_to, auto_ack=True)
-                if method is None:
-                    break
-                self.finals[props.correlation_id] = json.loads(body)
-            return self.finals.get(correlation)
-        return eventually(arrived, timeout=timeout, interval=0.2)
-
-    def close(self) -> None:
-        self.connection.close()
-
-
 @pytest.fixture(scope="module")
 def web(lab):
     client = Requests(lab.queue)
     yield client
     client.close()
-
-
-def _hang_up(asterisk, channel_id: str) -> None:
-    requests.delete(f"http://127.0.0.1:{asterisk.http}/ari/channels/{channel_id}",
-                    auth=("arimon", asterisk.ari_password()), timeout=5)
 
 
 def _recorded_call(asterisk, phones, lab, seen: set[str]) -> tuple[dict, float]:
@@ -106,8 +68,7 @@ def _recorded_call(asterisk, phones, lab, seen: set[str]) -> tuple[dict, float]:
 def _click_to_call(asterisk, lab, web, talk: float = 2.0) -> dict:
     """A connected click-to-call of client 101, talked `talk` s, then the origin hangs up."""
     rid = f"live-{uuid.uuid4().hex[:12]}"
-    correlation = web.send({"request_id": rid, "client": "101", "origin": ORIGIN,
-                            "destination": DESTINATION})
+    web.send(request_id=rid, client="101", origin=ORIGIN, destination=DESTINATION)
 
     def connected():
         events = [e[0] for e in lab.arictl("c2c", rid)["data"]["events"]]
@@ -115,8 +76,8 @@ def _click_to_call(asterisk, lab, web, talk: float = 2.0) -> dict:
         return "connected" in events
     eventually(connected, timeout=30)
     time.sleep(talk)  # the call talks: the time under test, not a wait for a state
-    _hang_up(asterisk, f"c2c-{rid}-a")
-    final = web.final(correlation)
+    asterisk.hang_up(f"c2c-{rid}-a")
+    final = web.final(rid)
     assert (final["result"], final["reason"]) == ("completed", None), final
     assert final["recording"] and final["recording"].endswith(f"c2c-{rid}"), final
     # Talk time counts from both legs connected. Asterisk's own measure of it: the bridge
@@ -163,9 +124,8 @@ def test_recording_and_click_to_call_five_times_in_a_row(asterisk, phones, lab, 
 
 def test_a_destination_that_never_answers_has_no_talk_time_and_its_own_cause(asterisk, lab, web):
     rid = f"live-{uuid.uuid4().hex[:12]}"
-    correlation = web.send({"request_id": rid, "client": "101", "origin": ORIGIN,
-                            "destination": NO_ANSWER, "timeout": 4})
-    final = web.final(correlation)
+    web.send(request_id=rid, client="101", origin=ORIGIN, destination=NO_ANSWER, timeout=4)
+    final = web.final(rid)
     assert (final["result"], final["reason"]) == ("failed", "destination_no_answer"), final
     # the origin was up ~4 s while the destination rang: still no talk time
     assert (final["duration"], final["billsec"]) == (0.0, 0.0), final

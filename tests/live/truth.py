@@ -11,7 +11,8 @@ import time
 import wave
 from pathlib import Path
 
-from tests.live.asterisk import Cdr
+from tests.live.asterisk import Asterisk, Cdr
+from tests.support import eventually
 
 EVENT_SLACK = 0.5   # seconds; the issue's tolerance (billsec +-0.5 s)
 
@@ -41,3 +42,8 @@ def the_cdr(cdrs: list[Cdr], uniqueid: str, lastapp: str | None = None) -> Cdr:
     rows = [c for c in cdrs if c.uniqueid == uniqueid and (lastapp is None or c.lastapp == lastapp)]
     assert rows, f"no CDR for {uniqueid} ({lastapp}) in {cdrs}"
     return rows[0]
+
+
+def call_id_of(asterisk: Asterisk, caller: str) -> str:
+    """The uniqueid of `caller`'s channel once it is Up, from `core show channels concise`."""
+    return eventually(lambda: next(iter(asterisk.up_channels(caller)), None), timeout=10)
