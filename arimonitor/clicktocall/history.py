@@ -7,7 +7,8 @@ through the engine's own connection; `reader` connections serve slow commands.
 An outcome SQLite refuses (a full disk) is kept in memory, in order (MAX_KEPT, the oldest
 dropped and counted beyond that), written again by the next one and by `flush()` every second,
 and shown by `status` ("store: NOT WRITABLE ...; N c2c outcomes kept in memory"). A kept final
-is in `finals()` meanwhile, so the consumer's catch-up still finds it.
+is in `finals()` meanwhile, so the consumer's catch-up still finds it. Flow rows are kept the
+same way (FlowStore), each call's last write only (keptwrites.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections import deque
 from typing import Any
 
 from arimonitor import protocol
+from arimonitor.keptwrites import MAX_KEPT, KeptWrites
 
 MIGRATION = "clicktocall-1"
 SCHEMA = """
@@ -55,7 +57,6 @@ CREATE TABLE IF NOT EXISTS c2c_flows (
 _FIELDS = ("client", "origin", "destination", "result", "reason", "text", "cause", "cause_txt",
            "duration", "recording", "server")
 MAX_EVENTS = 20
-MAX_KEPT = 10000  # outcomes kept in memory while SQLite cannot be written
 
 log = logging.getLogger(__name__)
 
@@ -169,19 +170,38 @@ class OutcomeStore:
 
 
 class FlowStore:
-    """c2c_flows: one row per call in progress, written at each step, deleted at its final."""
+    """c2c_flows: one row per call in progress, written at each step, deleted at its final.
+
+    A write SQLite refuses (a full disk) is kept in memory, the call's last one only (MAX_KEPT
+    calls, the oldest dropped and counted beyond that), written again by the next one and by
+    `flush()` every second, and shown by `status` ("N c2c flow rows kept in memory")."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
+        self.kept: KeptWrites[tuple[str, str | None, float]] = KeptWrites(
+            "c2c flow rows", self._write, logger=log)
 
     def save(self, request_id: str, state: dict[str, Any], t: float) -> None:
+        self.kept.put((request_id, json.dumps(state), t), key=request_id)
+
+    def delete(self, request_id: str) -> None:
+        self.kept.put((request_id, None, 0.0), key=request_id)
+
+    def flush(self) -> int:
+        return self.kept.flush()
+
+    def view(self) -> dict[str, Any]:
+        return self.kept.view()
+
+    def _write(self, row: tuple[str, str | None, float]) -> None:
+        request_id, state, t = row
+        if state is None:
+            self.connection.execute("DELETE FROM c2c_flows WHERE request_id = ?", (request_id,))
+            return
         self.connection.execute(
             "INSERT INTO c2c_flows (request_id, state, updated) VALUES (?, ?, ?) "
             "ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, "
-            "updated = excluded.updated", (request_id, json.dumps(state), t))
-
-    def delete(self, request_id: str) -> None:
-        self.connection.execute("DELETE FROM c2c_flows WHERE request_id = ?", (request_id,))
+            "updated = excluded.updated", (request_id, state, t))
 
     def load(self) -> list[dict[str, Any]]:
         out = []
