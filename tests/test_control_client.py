@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
 import zmq
 
 from arimonitor import protocol
-from arimonitor.control_client import ControlClient, NoAnswer, WrongReply
-from tests.support import free_port
+from arimonitor.control_client import ControlClient, NoAnswer, ReportLoop, WrongReply
+from tests.support import eventually, free_port
 
 
 def _router(answer):
@@ -64,5 +65,46 @@ def test_a_reply_a_silence_and_a_stranger():
         assert client.request("list", [])["status"] == protocol.STATUS_OK  # a fresh socket works
     finally:
         client.close()
+        context.term()
+        close()
+
+
+def test_a_report_loop_asks_every_interval_through_silences_and_refusals_until_stopped(caplog):
+    """What the bus and the click-to-call consumer report with: a silent or refusing engine
+    is logged (a refusal) and asked again at the next interval; the stopper ends it."""
+    heard: list[str] = []
+
+    def answer(request):
+        n = len(heard)
+        heard.append(request["args"][0])
+        if n == 0:
+            return None  # the engine restarting: no answer
+        if n == 1:
+            return protocol.error(request["id"], protocol.E_BAD_ARGUMENTS, "not now")
+        return protocol.ok(request["id"], {})
+
+    class Loop(ReportLoop):
+        def tick(self) -> None:
+            self.replies.append(self.ask("_report", [str(len(self.replies))], "the test report"))
+
+    endpoint, close = _router(answer)
+    stopper = threading.Event()
+    context = zmq.Context()
+    loop = Loop("test-report", endpoint, stopper, logging.getLogger("test.report"),
+                interval=0.05, timeout=0.3, context=context)
+    loop.replies = []
+    try:
+        loop.start()
+        eventually(lambda: len(loop.replies) >= 3, timeout=10)
+        stopper.set()
+        loop.join(5)
+        assert not loop.is_alive()
+        assert loop.replies[:2] == [None, None] and loop.replies[2]["status"] == protocol.STATUS_OK
+        assert heard[:3] == ["0", "1", "2"]
+        refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+        assert refused == ["engine refused the test report: not now"]
+        assert loop.client.sock is None  # closed when the loop ended
+    finally:
+        stopper.set()
         context.term()
         close()

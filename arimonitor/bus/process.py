@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from arimonitor.bus.buffer import EventBuffer
 from arimonitor.bus.feed import Feed, Unreachable
 from arimonitor.bus.publisher import BrokerAddress, BusPublisher
 from arimonitor.config import Config
-from arimonitor.control_client import ControlClient, NoAnswer, WrongReply
+from arimonitor.control_client import ControlClient, NoAnswer, ReportLoop, WrongReply
 
 PROCESS = "bus"
 REPORT_INTERVAL = 2.0  # seconds; the engine calls a report stale after three missed ones
@@ -102,38 +101,20 @@ def catch_up_from(client: ControlClient, log: logging.Logger):
     return catch_up
 
 
-class Reporter(threading.Thread):
+class Reporter(ReportLoop):
+    """Every REPORT_INTERVAL s: the position kept, then the bus view sent to the engine."""
+
+    what = "bus report"
+
     def __init__(self, cfg: Config, feed: Feed, publisher: BusPublisher, stopper: Any,
                  log: logging.Logger, position: Position) -> None:
-        super().__init__(name="bus-report", daemon=True)
-        self.feed, self.publisher, self.stopper, self.log = feed, publisher, stopper, log
-        self.position = position
-        self.client = ControlClient(zmq.Context.instance(), cfg["zmq.control"], REPORT_TIMEOUT)
+        super().__init__("bus-report", cfg["zmq.control"], stopper, log, REPORT_INTERVAL,
+                         REPORT_TIMEOUT)
+        self.feed, self.publisher, self.position = feed, publisher, position
 
-    def send_once(self) -> None:
-        try:
-            reply = self.client.request("_report", [json.dumps(report(self.feed, self.publisher))])
-        except NoAnswer:
-            return  # the engine may be restarting: the next interval tries again
-        except WrongReply as exc:
-            self.log.warning("engine refused the bus report: %s", exc)
-            return
-        if reply.get("status") != "ok":
-            self.log.warning("engine refused the bus report: %s", reply.get("reason"))
-
-    def run(self) -> None:
-        try:
-            while True:
-                self.position.save(self.publisher.buffer.last_confirmed)
-                try:
-                    self.send_once()
-                except (zmq.ZMQError, ValueError) as exc:
-                    self.log.debug("bus report to the engine failed: %s", exc)
-                    self.client.close()
-                if self.stopper.wait(REPORT_INTERVAL):
-                    return
-        finally:
-            self.client.close()
+    def tick(self) -> None:
+        self.position.save(self.publisher.buffer.last_confirmed)
+        self.ask("_report", [json.dumps(report(self.feed, self.publisher))], "the bus report")
 
 
 def run(cfg: Config, stopper: Any, log: logging.Logger) -> int:

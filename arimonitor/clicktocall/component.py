@@ -43,13 +43,14 @@ class ClickToCallComponent:
         # One REST session per server, made at its first call, used only from the REST worker
         # thread: a call's requests go to the server its leg A came from.
         self.rests: dict[str, AriRest] = {}
+        self.flows = FlowStore(engine.database(FLOWS_MIGRATION, FLOWS_SCHEMA))
         first = cfg.servers[0]
         self.flow = ClickToCallFlow(
             self.rest_for(first), engine.submit_rest, engine.publish, self.store,
             rest_for=self.rest_for, default_server=first,
             app=cfg["ari.app"], trunk_dial=cfg["clicktocall.trunk_dial"],
             default_timeout=cfg["clicktocall.default_timeout"],
-            flows=FlowStore(engine.database(FLOWS_MIGRATION, FLOWS_SCHEMA)),
+            flows=self.flows,
             run_steps=engine.run_steps)
         # Calls a previous engine left in progress: their later events find them again.
         self.flow.restore()
@@ -65,10 +66,12 @@ class ClickToCallComponent:
         # A leg B asked for just before a restart that never came: without this sweep the
         # origin would wait in silence until its person hangs up (no resync may follow).
         engine.every(SWEEP_EVERY, self.sweep)
-        # Outcomes SQLite refused (a full disk) are written again, and shown by `status`
-        # (health.KEPT_VIEWS names this view).
+        # Outcomes and flow rows SQLite refused (a full disk) are written again, and shown by
+        # `status` (health.KEPT_VIEWS names these views).
         engine.every(1.0, self.store.flush)
+        engine.every(1.0, self.flows.flush)
         engine.offer("clicktocall_store", self.store.view)
+        engine.offer("clicktocall_flows", self.flows.view)
 
     def rest_for(self, server: str) -> AriRest:
         rest = self.rests.get(server)

@@ -4,10 +4,11 @@ One row per request, updated at each event (so a request in progress shows where
 the final row holds result, reason, cause and duration. Written on the engine's loop thread
 through the engine's own connection; `reader` connections serve slow commands.
 
-An outcome SQLite refuses (a full disk) is kept in memory, in order (MAX_KEPT, the oldest
-dropped and counted beyond that), written again by the next one and by `flush()` every second,
+An outcome SQLite refuses (a full disk) is kept in memory, in order (keptwrites.py: 10,000,
+the oldest dropped and counted beyond that), written again by the next one and by `flush()` every second,
 and shown by `status` ("store: NOT WRITABLE ...; N c2c outcomes kept in memory"). A kept final
-is in `finals()` meanwhile, so the consumer's catch-up still finds it.
+is in `finals()` meanwhile, so the consumer's catch-up still finds it. Flow rows are kept the
+same way (FlowStore), each call's last write only (keptwrites.py).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections import deque
 from typing import Any
 
 from arimonitor import protocol
+from arimonitor.keptwrites import KeptWrites
 
 MIGRATION = "clicktocall-1"
 SCHEMA = """
@@ -55,7 +56,6 @@ CREATE TABLE IF NOT EXISTS c2c_flows (
 _FIELDS = ("client", "origin", "destination", "result", "reason", "text", "cause", "cause_txt",
            "duration", "recording", "server")
 MAX_EVENTS = 20
-MAX_KEPT = 10000  # outcomes kept in memory while SQLite cannot be written
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,8 @@ log = logging.getLogger(__name__)
 class OutcomeStore:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
-        self.kept: deque[dict[str, Any]] = deque()  # outcomes SQLite did not take yet
-        self.dropped = 0
-        self.error = ""  # why SQLite cannot be written; "" = fine
+        self.kept: KeptWrites[dict[str, Any]] = KeptWrites("c2c outcomes", self._write,
+                                                            logger=log)
         # `server` (the Asterisk of the call, issue 14): added to a table made before it
         columns = {row[1] for row in connection.execute("PRAGMA table_info(c2c_outcomes)")}
         if "server" not in columns:
@@ -73,48 +72,15 @@ class OutcomeStore:
 
     def record(self, body: dict[str, Any]) -> None:
         """Store one outcome body; kept in memory (never raised) if SQLite refuses it."""
-        if self.kept:  # keep the order: older kept outcomes go first
-            self._keep(body)
-            self.flush()
-            return
-        try:
-            self._write(body)
-        except sqlite3.Error as exc:
-            self._failed(exc)
-            self._keep(body)
+        self.kept.put(body)
 
     def flush(self) -> int:
         """Write the kept outcomes, oldest first; how many went."""
-        written = 0
-        while self.kept:
-            try:
-                self._write(self.kept[0])
-            except sqlite3.Error as exc:
-                self._failed(exc)
-                return written
-            self.kept.popleft()
-            written += 1
-        if self.error:  # only a write that went through says there is room again
-            log.warning("c2c outcomes: SQLite writable again: %d kept outcome(s) written, "
-                        "%d dropped meanwhile", written, self.dropped)
-            self.error = ""
-        return written
+        return self.kept.flush()
 
     def view(self) -> dict[str, Any]:
         """For `status`: {"error", "kept", "dropped"}."""
-        return {"error": self.error, "kept": len(self.kept), "dropped": self.dropped}
-
-    def _keep(self, body: dict[str, Any]) -> None:
-        if len(self.kept) == MAX_KEPT:
-            self.kept.popleft()
-            self.dropped += 1
-        self.kept.append(body)
-
-    def _failed(self, exc: Exception) -> None:
-        if not self.error:
-            log.error("c2c outcomes: SQLite not writable (%s): kept in memory (up to %d) and "
-                      "written when it is again", exc, MAX_KEPT)
-        self.error = str(exc)[:200]
+        return self.kept.view()
 
     def _write(self, body: dict[str, Any]) -> None:
         """Upsert the request's row with one outcome body (event name, time, fields)."""
@@ -169,19 +135,38 @@ class OutcomeStore:
 
 
 class FlowStore:
-    """c2c_flows: one row per call in progress, written at each step, deleted at its final."""
+    """c2c_flows: one row per call in progress, written at each step, deleted at its final.
+
+    A write SQLite refuses (a full disk) is kept in memory, the call's last one only (10,000
+    calls, the oldest dropped and counted beyond that), written again by the next one and by
+    `flush()` every second, and shown by `status` ("N c2c flow rows kept in memory")."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
+        self.kept: KeptWrites[tuple[str, str | None, float]] = KeptWrites(
+            "c2c flow rows", self._write, logger=log)
 
     def save(self, request_id: str, state: dict[str, Any], t: float) -> None:
+        self.kept.put((request_id, json.dumps(state), t), key=request_id)
+
+    def delete(self, request_id: str) -> None:
+        self.kept.put((request_id, None, 0.0), key=request_id)
+
+    def flush(self) -> int:
+        return self.kept.flush()
+
+    def view(self) -> dict[str, Any]:
+        return self.kept.view()
+
+    def _write(self, row: tuple[str, str | None, float]) -> None:
+        request_id, state, t = row
+        if state is None:
+            self.connection.execute("DELETE FROM c2c_flows WHERE request_id = ?", (request_id,))
+            return
         self.connection.execute(
             "INSERT INTO c2c_flows (request_id, state, updated) VALUES (?, ?, ?) "
             "ON CONFLICT (request_id) DO UPDATE SET state = excluded.state, "
-            "updated = excluded.updated", (request_id, json.dumps(state), t))
-
-    def delete(self, request_id: str) -> None:
-        self.connection.execute("DELETE FROM c2c_flows WHERE request_id = ?", (request_id,))
+            "updated = excluded.updated", (request_id, state, t))
 
     def load(self) -> list[dict[str, Any]]:
         out = []

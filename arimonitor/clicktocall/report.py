@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -30,7 +29,7 @@ import zmq
 
 from arimonitor import protocol
 from arimonitor.clicktocall import broker
-from arimonitor.control_client import ControlClient, NoAnswer, WrongReply
+from arimonitor.control_client import ReportLoop
 
 INTERVAL = 5.0   # seconds; the engine calls a report stale after three missed ones
 TIMEOUT = 2.0    # seconds to wait for the engine's answer
@@ -90,30 +89,17 @@ class TrackedSession:
                 "counters": dict(getattr(self._session, "counters", {}))}
 
 
-class Reporter(threading.Thread):
+class Reporter(ReportLoop):
     def __init__(self, address: str, tracked: TrackedSession, stopper: Any, log: logging.Logger,
                  interval: float = INTERVAL, timeout: float = TIMEOUT,
                  context: zmq.Context | None = None, catch_up: CatchUp | None = None) -> None:
-        super().__init__(name="c2c-report", daemon=True)
-        self.address, self.tracked, self.stopper, self.log = address, tracked, stopper, log
-        self.catch_up = catch_up
-        self.interval, self.timeout = interval, timeout
-        self.client = ControlClient(context or zmq.Context.instance(), address, timeout)
+        super().__init__("c2c-report", address, stopper, log, interval, timeout, context)
+        self.tracked, self.catch_up = tracked, catch_up
         self.sent = self.answered = 0
 
-    def ask(self, command: str, args: list[str]) -> dict[str, Any] | None:
-        """One request to the engine; its reply, or None (no answer in time, or refused)."""
-        try:
-            reply = self.client.request(command, args)
-        except NoAnswer:
-            return None  # the engine may be restarting: try again at the next interval
-        except WrongReply as exc:
-            self.log.warning("engine refused %s: %s", command, exc)
-            return None
-        if reply.get("status") != protocol.STATUS_OK:
-            self.log.warning("engine refused %s: %s", command, reply.get("reason"))
-            return None
-        return reply
+    def tick(self) -> None:
+        if self.send_once():
+            self.catch_up_once()
 
     def send_once(self) -> bool:
         self.sent += 1
@@ -133,20 +119,6 @@ class Reporter(threading.Thread):
         finals = ((reply or {}).get("data") or {}).get("finals") or []
         self.catch_up.take(finals)
         return len(finals)
-
-    def run(self) -> None:
-        try:
-            while True:
-                try:
-                    if self.send_once():
-                        self.catch_up_once()
-                except (zmq.ZMQError, ValueError) as exc:
-                    self.log.debug("report to the engine failed: %s", exc)
-                    self.client.close()
-                if self.stopper.wait(self.interval):
-                    return
-        finally:
-            self.client.close()
 
 
 def track(cfg: Any, session: Any, servers: Sequence[broker.Server], stopper: Any,

@@ -45,7 +45,6 @@ import json
 import logging
 import sqlite3
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -55,10 +54,11 @@ from arimonitor.ari.rest import AriHttpError
 from arimonitor.engine.notifier import Notifier
 from arimonitor.engine.state import Call, Channel, Counters, Endpoint, RemoteIp
 from arimonitor.engine.store import Store
+from arimonitor.keptwrites import MAX_KEPT, KeptWrites
 
 log = logging.getLogger(__name__)
 
-MAX_UNSAVED = 10000  # ended calls kept in memory while SQLite cannot be written
+MAX_UNSAVED = MAX_KEPT  # of each kind kept in memory while SQLite cannot be written
 
 _CALL_LINE = "%s call=%s client=%s %s direction=%s cause=%s duration=%.1f billsec=%.1f%s"
 
@@ -105,8 +105,10 @@ class EngineEffects:
         self._continues: list[str] = []        # channels to continue after the burst's commit
         self._active_dirty: dict[str, Call | None] = {}  # id -> call to write, None: delete
         self._active_saved: set[str] = set()   # ids with a row in active_calls
-        self.unsaved: deque[dict[str, Any]] = deque()  # ended calls SQLite did not take yet
-        self.unsaved_dropped = 0
+        # ended calls' history rows SQLite did not take yet (the store is looked up at each
+        # write: a test's wrapper decides then whether the disk is full)
+        self.unsaved: KeptWrites[dict[str, Any]] = KeptWrites(
+            "history rows", lambda view: self.store.save_call(view), MAX_UNSAVED, log)
         self.active_pending = False            # _active_dirty holds rows SQLite refused
         self.ips_unsaved: dict[str, dict[str, Any]] = {}  # new remote IPs SQLite refused
         self.kept_dropped = 0                  # active rows and remote IPs dropped beyond the bound
@@ -164,7 +166,7 @@ class EngineEffects:
         rows, gone = self._take_active()
         if self.unsaved:  # keep the order: older unsaved rows go first
             for view in views:
-                self._keep_unsaved(view)
+                self.unsaved.keep(view)
             views = []
         if not (views or rows or gone):
             self.active_pending = False
@@ -174,7 +176,7 @@ class EngineEffects:
         except sqlite3.Error as exc:
             self._store_failed(exc)
             for view in views:
-                self._keep_unsaved(view)
+                self.unsaved.keep(view)
             self._keep_active(dirty, gone)
         else:
             self.active_pending = False
@@ -325,11 +327,6 @@ class EngineEffects:
 
     # ---- SQLite not writable (a full disk) ------------------------------------------------
 
-    def _keep_unsaved(self, view: dict[str, Any]) -> None:
-        if len(self.unsaved) == MAX_UNSAVED:
-            self.unsaved_dropped += 1
-        self.unsaved.append(view)
-
     def _store_failed(self, exc: Exception) -> None:
         if not self.store_error:
             log.error("SQLite not writable (%s): ended calls, active-call rows and remote IPs "
@@ -338,15 +335,7 @@ class EngineEffects:
 
     def save_unsaved(self) -> int:
         """Write the kept history rows, oldest first; how many went."""
-        written = 0
-        while self.unsaved:
-            try:
-                self.store.save_call(self.unsaved[0])
-            except sqlite3.Error as exc:
-                self._store_failed(exc)
-                return written
-            self.unsaved.popleft()
-            written += 1
+        written = self.unsaved.flush(self._store_failed)
         if written:
             self._store_took_a_write(written)
         return written
@@ -359,12 +348,12 @@ class EngineEffects:
                                      or self.prune_pending):
             log.warning("SQLite writable again: what was kept is written (%d ended call(s) "
                         "just now), %d dropped meanwhile", kept_written,
-                        self.unsaved_dropped + self.kept_dropped)
+                        self.unsaved.dropped + self.kept_dropped)
             self.store_error = ""
 
     def store_view(self) -> dict[str, Any]:
         return {"error": self.store_error, "unsaved": len(self.unsaved),
-                "dropped": self.unsaved_dropped + self.kept_dropped,
+                "dropped": self.unsaved.dropped + self.kept_dropped,
                 "kept": {"active call rows": len(self._active_dirty) if self.active_pending else 0,
                          "remote IPs": len(self.ips_unsaved) + (len(self.dirty_ips)
                                                                 if self.store_error else 0),

@@ -14,7 +14,6 @@ import logging
 import sqlite3
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +25,7 @@ from arimonitor.engine.handlers import Handlers
 from arimonitor.engine.loop import Loop
 from arimonitor.engine.notifier import Notifier
 from arimonitor.engine.store import Store
+from arimonitor.keptwrites import KeptWrites
 from arimonitor.repeats import STARTUP_GRACE, RepeatedFailure
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,9 @@ class Resyncer:
         self.failures = RepeatedFailure(log, "resync with Asterisk", grace=STARTUP_GRACE)
         self.mark_failures = RepeatedFailure(
             log, "the engine's own SQLite writes (last-alive mark, outage rows)")
-        self.unsaved_outages: deque[tuple] = deque(maxlen=1000)  # outage rows SQLite refused
+        # outage rows SQLite refused (the store is looked up at each write, as the effects do)
+        self.unsaved_outages: KeptWrites[tuple] = KeptWrites(
+            "outage rows", lambda row: self.store.add_outage(*row), 1000, log)
         self.probe: Any = None              # set by the app: a failed resync says why there too
         # set by the app (LinkMonitor.connected): an outage closes only with the WebSocket back
         self.link_up: Callable[[], bool] = lambda: True
@@ -82,13 +84,7 @@ class Resyncer:
 
     def _save_outages(self) -> None:
         """The outages closed and not yet in SQLite (a full disk keeps them here, in order)."""
-        while self.unsaved_outages:
-            try:
-                self.store.add_outage(*self.unsaved_outages[0])
-            except sqlite3.Error as exc:
-                self.mark_failures.failed(f"outage row: {exc}")
-                return
-            self.unsaved_outages.popleft()
+        self.unsaved_outages.flush(lambda exc: self.mark_failures.failed(f"outage row: {exc}"))
 
     def heartbeat(self) -> None:
         """Every second: the last-alive mark the next run measures its outage from, and the
@@ -215,7 +211,7 @@ class Resyncer:
     def _close_outage(self, result: dict[str, Any], reason: str) -> None:
         # what every resync of the open outage changed, not only the one that closes it
         changes, self.outage_changes = self.outage_changes, {}
-        self.unsaved_outages.append((self.state.server, self.outage_started, result["at"], reason,
+        self.unsaved_outages.keep((self.state.server, self.outage_started, result["at"], reason,
                                      changes))
         self._save_outages()
         result["unseen_seconds"] = round(result["at"] - self.outage_started, 3)

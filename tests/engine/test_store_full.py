@@ -117,6 +117,19 @@ def test_active_call_rows_and_their_deletions_wait_in_memory_until_sqlite_takes_
     assert [r["id"] for r in store.history()] == ["done"]
 
 
+def test_history_rows_beyond_the_bound_drop_the_oldest_and_count_it():
+    """Bounded as documented: the oldest kept row goes (before: counted, yet all kept)."""
+    store, disk, fx, Call, _RemoteIp = _engine_on_a_full_disk()
+    fx.unsaved.limit = 3  # MAX_UNSAVED (10,000) in small
+    for n in range(5):
+        fx.call_ended(Call(f"c{n}", "asterisk1", float(n)))
+    view = fx.store_view()
+    assert (view["unsaved"], view["dropped"]) == (3, 2)
+    disk.full = False
+    fx.flush_ips()
+    assert sorted(r["id"] for r in store.history()) == ["c2", "c3", "c4"]
+
+
 def test_remote_ips_and_their_last_seen_times_wait_in_memory_until_sqlite_takes_them():
     store, disk, fx, _Call, RemoteIp = _engine_on_a_full_disk()
     disk.full = False

@@ -1,8 +1,12 @@
-"""The files and RabbitMQ topology of a click-to-call run through the real processes
-(simulator, engine, reader, clicktocall): shared by the fault run and the stop tests."""
+"""The files, RabbitMQ topology and people of a click-to-call run through the real processes
+(simulator, engine, reader, clicktocall): shared by the fault run, the broker restart and the
+stop tests."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +14,8 @@ import pika
 
 from arimonitor.clicktocall import broker
 from tests.engine.stack import write_config
+
+GIVE_UP = 8.0  # seconds an answered origin waits for a destination before hanging up
 
 
 def write_files(tmp_path: Path, topology: broker.Topology, clients: str, endpoints: list[str],
@@ -53,3 +59,22 @@ def clean_up(procs: Any, conn: Any, channel: Any, topology: broker.Topology, rep
         broker.delete_topology(channel, topology)
     finally:
         conn.close()
+
+
+def hang_up_connected(sim: Any, stop: threading.Event) -> None:
+    """The people: each connected click-to-call is hung up by its origin about a second later;
+    an origin that hears nothing for GIVE_UP seconds (no destination dialled) gives up."""
+    first_seen: dict[str, float] = {}
+    while not stop.wait(0.3):
+        with contextlib.suppress(Exception):  # the sim busy, a leg already gone: look again
+            channels = sim.control.state()["channels"]
+            ids = {c["id"] if isinstance(c, dict) else c for c in channels}
+            now = time.monotonic()
+            for cid in ids:
+                if not cid.startswith("c2c-"):
+                    continue
+                age = now - first_seen.setdefault(cid, now)
+                if (cid.endswith("-b") and age > 1.0) or (
+                        cid.endswith("-a") and cid[:-2] + "-b" not in ids and age > GIVE_UP):
+                    with contextlib.suppress(Exception):
+                        sim.control.hangup(cid[:-2] + "-a")

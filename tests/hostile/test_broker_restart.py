@@ -30,7 +30,6 @@ from arimonitor.clicktocall.consumer import TEST_ACK_DELAY_ENV
 from arimonitor.sim.testing import SimServer
 from tests.engine.stack import control_address, ctl, outputs, start_stack
 from tests.hostile import c2c_world
-from tests.hostile.test_fault_run import _hang_up_connected
 from tests.rabbit_node import RabbitNode, private_node
 from tests.support import Processes, eventually
 
@@ -190,7 +189,7 @@ def test_a_broker_restart_mid_flood_loses_nothing_and_places_nothing_twice(tmp_p
 
             threading.Thread(target=_collect_replies, args=(node, reply_queue, seen, stop),
                              daemon=True).start()
-            threading.Thread(target=_hang_up_connected, args=(sim, stop), daemon=True).start()
+            threading.Thread(target=c2c_world.hang_up_connected, args=(sim, stop), daemon=True).start()
             restart = threading.Thread(target=_restart, args=(node, figures, stop), daemon=True)
             corrs = []
             began = time.monotonic()

@@ -15,12 +15,10 @@ real origin -> destination, also across the engine's kill -9s (figures.txt, and
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import threading
-import time
 import uuid
 from collections import defaultdict
 
@@ -37,7 +35,6 @@ from tests.support import Processes, eventually
 pytestmark = pytest.mark.timeout(240)
 
 FLOOD, RATE = 80, 4.0
-GIVE_UP = 8.0  # seconds an answered origin waits for a destination before hanging up
 ORIGINS = [f"90100{i:02d}" for i in range(20)]
 DESTINATIONS = [f"90200{i:02d}" for i in range(20)]
 CLIENTS = "[901]\nnome=Flood\ngravar=S\nmax_chamadas=1000\n"  # every call recorded
@@ -58,25 +55,6 @@ def _replies_thread(queue: str, seen: dict, stop: threading.Event) -> threading.
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
-
-
-def _hang_up_connected(sim, stop: threading.Event) -> None:
-    """The people: each connected click-to-call is hung up by its origin about a second later;
-    an origin that hears nothing for GIVE_UP seconds (no destination dialled) gives up."""
-    first_seen: dict[str, float] = {}
-    while not stop.wait(0.3):
-        with contextlib.suppress(Exception):  # the sim busy, a leg already gone: look again
-            channels = sim.control.state()["channels"]
-            ids = {c["id"] if isinstance(c, dict) else c for c in channels}
-            now = time.monotonic()
-            for cid in ids:
-                if not cid.startswith("c2c-"):
-                    continue
-                age = now - first_seen.setdefault(cid, now)
-                if (cid.endswith("-b") and age > 1.0) or (
-                        cid.endswith("-a") and cid[:-2] + "-b" not in ids and age > GIVE_UP):
-                    with contextlib.suppress(Exception):
-                        sim.control.hangup(cid[:-2] + "-a")
 
 
 def _unconverted(tmp_path, wavs: list[str]) -> list[str]:
@@ -147,7 +125,7 @@ def test_flood_with_every_program_killed_loses_and_doubles_nothing(tmp_path):
                                    ctl(address, "_engine_endpoints")["data"]) == 40, timeout=45)
 
             _replies_thread(reply_queue, seen, stop)
-            threading.Thread(target=_hang_up_connected, args=(sim, stop), daemon=True).start()
+            threading.Thread(target=c2c_world.hang_up_connected, args=(sim, stop), daemon=True).start()
 
             def restart(name: str) -> None:
                 proc = started[name]
