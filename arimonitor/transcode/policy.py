@@ -31,7 +31,7 @@ SNOOP_PREFIX = "arimon-snoop-"
 META_KEEP = 2000  # names remembered for MP3 tags after their call ended (oldest dropped first)
 # The mark of a recording started when a resync found its call answered, not at the answer
 # (the recording log's reason, `recordings`): the beginning of the call is missing.
-LATE = "started late: call found answered after an engine restart"
+LATE = "started late: call found answered by a resync (engine restart or link lost)"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
