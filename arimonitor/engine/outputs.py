@@ -115,8 +115,9 @@ class EngineEffects:
         self.prune_pending: tuple[set[str], float, str] | None = None  # a refused prune_active
         self.store_error = ""                  # why SQLite cannot be written; "" = fine
 
-    def _call_event(self, what: str, call: Call) -> None:
+    def _call_event(self, what: str, call: Call, **extra: Any) -> None:
         view = call.view()
+        view.update(extra)
         self.notifier.publish(f"{protocol.TOPIC_CALL}.{what}", view)
         if self.calls_log is not None:
             line = _CALL_LINE % (
@@ -243,9 +244,12 @@ class EngineEffects:
         self._active_changed(call)
         self._call_event("ringing", call)
 
-    def call_answered(self, call: Call) -> None:
+    def call_answered(self, call: Call, resync: bool = False) -> None:
         self._active_changed(call)
-        self._call_event("up", call)
+        if resync:
+            self._call_event("up", call, resync=True)
+        else:
+            self._call_event("up", call)
 
     def call_joined(self, call: Call) -> None:
         """A leg joined a call already announced (click-to-call leg B, a Dial's leg): its

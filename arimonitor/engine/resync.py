@@ -109,7 +109,7 @@ def reconcile(handlers: Handlers, snap: Snapshot, app: str, now: float | None = 
             result["adopted"] += 1
             fx.call_started(call)
             if call.state == S.CALL_UP:
-                fx.call_answered(call)
+                fx.call_answered(call, resync=True)
     state.counters.adopted += result["adopted"]
     result["contacts_source"] = snap.contacts_source
     if snap.contacts_error:
@@ -249,7 +249,7 @@ def _channels_step(handlers: Handlers, listed: list[dict[str, Any]], app: str, n
         if ch.state == S.CHANNEL_UP and not ch.snoop:
             call = state.calls.get(ch.call_id)
             if call is not None and C.answer(call, now) and not call.adopted:
-                handlers.fx.call_answered(call)
+                handlers.fx.call_answered(call, resync=True)
     return adopted_calls
 
 

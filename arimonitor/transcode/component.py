@@ -36,6 +36,7 @@ from arimonitor.transcode.rescan import Rescanner, ScanReport, tags_for
 from arimonitor.zmqbind import bind_private
 
 log = logging.getLogger(__name__)
+LATE_KEEP = 2000  # recordings started late remembered until they finish (oldest dropped first)
 
 
 class Loop(Protocol):
@@ -77,6 +78,8 @@ class TranscodeComponent:
         self.jobs_sock: zmq.Socket | None = None
         self.results_sock: zmq.Socket | None = None
         self._last_periodic = 0.0
+        # name -> why we started it late (started_late), until it is done
+        self._started_late: dict[str, str] = {}
         # a progress line in the engine log every `backlog_every` s while the backlog is big
         self.backlog_every = backlog_every
         self.backlog_threshold = backlog_threshold
@@ -203,6 +206,18 @@ class TranscodeComponent:
         tags["client_name"] = self.client_name(tags["client"])
         return tags
 
+    def started_late(self, name: str, why: str, *, client: str, call_id: str, server: str) -> None:
+        """We started `name` after its call's answer (found answered by a resync): the
+        recording log says why until it is done, so `recordings` shows the beginning is
+        missing. Marked when our record request succeeds, not on its RecordingStarted: right
+        after an engine start that event is sometimes missed (the reader's frames of the
+        first moments)."""
+        if len(self._started_late) >= LATE_KEEP:
+            self._started_late.pop(next(iter(self._started_late)))
+        self._started_late[name] = why
+        self.book.note_recording(name, "recording", client=client, call_id=call_id, reason=why,
+                                 server=server)
+
     def _server(self, event: dict) -> str:
         """The Asterisk a recording event came from (contract seam 1: set by the engine)."""
         return event.get("server") or self.cfg.servers[0]
@@ -212,6 +227,7 @@ class TranscodeComponent:
         meta = self._meta(rec["name"])
         self.book.note_recording(rec["name"], "recording", client=meta["client"],
                                  call_id=meta["call_id"], target=rec.get("target_uri", ""),
+                                 reason=self._started_late.get(rec["name"], ""),
                                  server=self._server(event))
 
     def on_recording_finished(self, event: dict, t: float = 0.0) -> str | None:
@@ -235,7 +251,8 @@ class TranscodeComponent:
                                   mp3_root=self.cfg["paths.mp3"], server=server, fetch=fetch)
         if job_id is not None:
             self.book.note_recording(name, "done", client=meta["client"], call_id=meta["call_id"],
-                                     target=target, job_id=job_id, server=server)
+                                     target=target, reason=self._started_late.pop(name, ""), job_id=job_id,
+                                     server=server)
         return job_id
 
     def has_mp3_or_job(self, server: str, name: str, fmt: str) -> bool:

@@ -7,6 +7,10 @@
 - Name `client/YYYY-MM-DD/callid` (`client/YYYY-MM-DD/<server>-callid` on a further server:
   two Asterisks may give the same uniqueid), format wav; stopped (and the snoop hung up) when
   the call ends.
+- A call a resync found answered (the engine was down, killed -9, as it connected): recorded
+  from then on, a partial recording being better than none, and marked as started late. If our
+  snoop of it is already there (the previous run made it), that snoop is recorded only when
+  Asterisk has no live recording of that name: one recording per call, never a second.
 
 The ARI side is a small protocol (`AriRecorder`) so the engine can run the REST calls where it
 wants (its REST thread); a failure is logged in the recording log with its reason.
@@ -25,6 +29,9 @@ log = logging.getLogger(__name__)
 
 SNOOP_PREFIX = "arimon-snoop-"
 META_KEEP = 2000  # names remembered for MP3 tags after their call ended (oldest dropped first)
+# The mark of a recording started when a resync found its call answered, not at the answer
+# (the recording log's reason, `recordings`): the beginning of the call is missing.
+LATE = "started late: call found answered by a resync (engine restart or link lost)"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -33,6 +40,8 @@ class AriRecorder(Protocol):
     def record_bridge(self, bridge_id: str, name: str, fmt: str) -> None: ...
     def snoop(self, channel_id: str, snoop_id: str) -> None: ...  # spy=both, app=<our app>
     def record_channel(self, channel_id: str, name: str, fmt: str) -> None: ...
+    # our snoop from before an engine restart: record it unless `name` is live in Asterisk
+    def record_unless_live(self, channel_id: str, name: str, fmt: str) -> None: ...
     def stop_recording(self, name: str) -> None: ...
     def hangup(self, channel_id: str) -> None: ...
 
@@ -48,6 +57,8 @@ class CallInfo:
     our_bridge: str | None = None  # a bridge we created in our app: record it directly
     channel: str = ""              # the channel to snoop when we only observe the call
     server: str = ""               # the Asterisk it is on ("": the first, or only, one)
+    late: bool = False             # found answered by a resync: its recording starts late
+    snoop: str = ""                # our snoop channel already in the call (a previous run's)
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ class Plan:
     target: str  # bridge id, or the channel to snoop
     snoop_id: str = ""
     fmt: str = "wav"
+    adopted_snoop: bool = False  # the snoop exists already: record it unless its name is live
 
 
 def safe(part: str) -> str:
@@ -95,6 +107,8 @@ def plan_for(call: CallInfo, records: Mapping[str, bool | None], default: bool) 
     name = recording_name(call.client, call.id, call.answered, call.server)
     if call.our_bridge:
         return Plan(name, "bridge", call.our_bridge)
+    if call.snoop:
+        return Plan(name, "snoop", call.channel, snoop_id=call.snoop, adopted_snoop=True)
     if call.channel:
         return Plan(name, "snoop", call.channel, snoop_id=SNOOP_PREFIX + safe(call.id))
     return None
@@ -138,8 +152,14 @@ class Recorder:
                                 "date": plan.name.split("/")[1], "origin": call.origin,
                                 "destination": call.destination,
                                 "datetime": dt.datetime.fromtimestamp(call.answered).strftime("%Y-%m-%dT%H:%M:%S")}
+        if call.late or plan.adopted_snoop:
+            # the recording log says so once our record request went through (wiring.py); a
+            # recording still live from before the restart is kept, started on time: not marked
+            self.meta[plan.name]["late"] = LATE
         try:
-            if plan.kind == "bridge":
+            if plan.adopted_snoop:
+                self.ari.record_unless_live(plan.snoop_id, plan.name, plan.fmt)
+            elif plan.kind == "bridge":
                 self.ari.record_bridge(plan.target, plan.name, plan.fmt)
             else:
                 self.ari.snoop(plan.target, plan.snoop_id)

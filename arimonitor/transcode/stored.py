@@ -87,7 +87,7 @@ class StoredLister:
         rest = self.rest_for(server)
 
         def written_still() -> list[bool]:  # on the REST worker: Asterisk's live recordings
-            return [_is_live(rest, name) for name, _fmt in waiting]
+            return [is_live(rest, name) for name, _fmt in waiting]
 
         def checked(flags: Any, error: BaseException | None) -> None:
             if error is not None:
@@ -123,8 +123,9 @@ class StoredLister:
                         "further failures counted", server, str(error)[:300])
 
 
-def _is_live(rest: Any, name: str) -> bool:
-    """True while Asterisk still writes `name`; 404: it is not a live recording."""
+def is_live(rest: Any, name: str) -> bool:
+    """True while Asterisk still writes `name`; 404: it is not a live recording (Asterisk has
+    no listing of live recordings, only this look-up by name)."""
     try:
         rest.get(f"/recordings/live/{_q(name)}")
     except AriHttpError as exc:

@@ -37,7 +37,7 @@ from arimonitor.engine.api import (
 from arimonitor.engine.api import bridge as need_bridge
 from arimonitor.transcode.component import TranscodeComponent
 from arimonitor.transcode.policy import SNOOP_PREFIX, CallInfo, Recorder, is_ours
-from arimonitor.transcode.stored import StoredLister
+from arimonitor.transcode.stored import StoredLister, is_live
 
 log = logging.getLogger(__name__)
 RESCAN_PENDING_EVERY = 5.0  # seconds between looks at recordings a resync left waiting
@@ -63,6 +63,10 @@ class SnoopKept(Exception):
     """The snoop id is in use by a live channel: a recording that must go on."""
 
 
+class RecordingLive(Exception):
+    """Asterisk already records this name (started before an engine restart): kept, not doubled."""
+
+
 class WorkerAri:
     """`AriRecorder` over ARI REST on a worker thread. Methods only queue work and return.
 
@@ -75,11 +79,13 @@ class WorkerAri:
 
     def __init__(self, rest: Any, submit: Submit, app: str,
                  refused: Callable[[str, str], None], run_steps: RunSteps | None = None,
-                 wanted: Callable[[str], bool] = lambda name: True) -> None:
+                 wanted: Callable[[str], bool] = lambda name: True,
+                 started: Callable[[str], None] = lambda name: None) -> None:
         self.rest = rest
         self.submit = submit
         self.app = app
         self.refused = refused
+        self.started = started  # loop thread: Asterisk took the record request of `name`
         self.run_steps: RunSteps = run_steps or SendAtOnce(submit)
         self.wanted = wanted
         self._snoops: dict[str, str] = {}  # snoop id -> channel to snoop, until it is recorded
@@ -89,7 +95,13 @@ class WorkerAri:
         def done(error: BaseException | None) -> None:
             made = snoop in self._made
             self._made.discard(snoop)
-            if error is None or isinstance(error, Cancelled):
+            if error is None:
+                self.started(name)
+                return
+            if isinstance(error, Cancelled):
+                return
+            if isinstance(error, RecordingLive):
+                log.info("recording %s already live in Asterisk: kept, no second one", name)
                 return
             if isinstance(error, SnoopKept):
                 # our snoop from before an engine restart, still recording (Asterisk answers
@@ -138,6 +150,19 @@ class WorkerAri:
             f"/channels/{_q(channel_id)}/record", params=params), needs=(in_stasis(channel_id),)))
         self._start(name, steps, snoop=channel_id if snooped is not None else "")
 
+    def record_unless_live(self, channel_id: str, name: str, fmt: str) -> None:
+        """Our snoop channel found by a resync (a previous run made it): the engine may have
+        died before its record, or while it recorded. Recorded only if `name` is not live."""
+        rest = self.rest
+        params = {"name": name, "format": fmt, "ifExists": "fail"}
+
+        def record() -> None:
+            if is_live(rest, name):
+                raise RecordingLive(name)
+            rest.post(f"/channels/{_q(channel_id)}/record", params=params)
+        self._start(name, [Step(f"record {channel_id} unless live", record,
+                                needs=(in_stasis(channel_id),))])
+
     def stop_recording(self, name: str) -> None:
         self._cleanup(f"stopping recording {name}",
                       lambda: self.rest.post(f"/recordings/live/{_q(name)}/stop"))
@@ -177,6 +202,9 @@ class ServersAri:
 
     def record_channel(self, channel_id: str, name: str, fmt: str) -> None:
         self.at(self.server).record_channel(channel_id, name, fmt)
+
+    def record_unless_live(self, channel_id: str, name: str, fmt: str) -> None:
+        self.at(self.server).record_unless_live(channel_id, name, fmt)
 
     def stop_recording(self, name: str) -> None:
         self.at(self.server).stop_recording(name)
@@ -238,7 +266,8 @@ class RecordingComponent:
             self.engine.run_steps(name, steps, done, alive, server=server)
         return WorkerAri(AriRest.from_config(cfg), self.engine.submit_rest, cfg["ari.app"],
                          refused=lambda name, reason: self.recorder.refused(name, reason),
-                         run_steps=run_steps, wanted=lambda name: self.recorder.wants(name))
+                         run_steps=run_steps, wanted=lambda name: self.recorder.wants(name),
+                         started=lambda name: self.recording_started(name, server))
 
     def on_resynced(self, _topic: str, body: dict[str, Any]) -> None:
         if body.get("server") in self.fetched:
@@ -306,6 +335,13 @@ class RecordingComponent:
             return False  # MixMonitor folder: not Asterisk's ARI recordings
         return self.engine.recording_live(os.path.splitext(rel)[0])
 
+    def recording_started(self, name: str, server: str) -> None:
+        """Our record request went through; one of a call found answered is marked late."""
+        meta = self.recorder.describe(name) or {}
+        if meta.get("late"):
+            self.transcode.started_late(name, meta["late"], client=meta.get("client", ""),
+                                        call_id=meta.get("call_id", ""), server=server)
+
     def recording_failed(self, name: str, reason: str) -> None:
         meta = self.describe(name) or {}
         self.transcode.book.note_recording(name, "failed", client=str(meta.get("client") or ""),
@@ -319,11 +355,14 @@ class RecordingComponent:
         if call is None:
             return None
         channels = call["channel_views"]
+        snoop = ""
         for ch in channels:
             if ch["claimed_by"] == "clicktocall" or parse_channel_id(ch["id"]) is not None:
                 return None  # the click-to-call flow records its own bridge
             if ch["id"].startswith(SNOOP_PREFIX):
-                return None  # already recorded (a call adopted again after an engine restart)
+                # our snoop from before an engine restart: recording, or made and never
+                # recorded (killed between the two); the policy asks Asterisk which
+                snoop = ch["id"]
         watched = [ch for ch in channels if not ch["snoop"]]
         if not watched:
             return None
@@ -331,7 +370,8 @@ class RecordingComponent:
         return CallInfo(id=call["id"], client=call["client"],
                         answered=call["answered"] or body.get("t") or 0.0,
                         origin=call["origin"], destination=call["destination"], channel=first["id"],
-                        server=self._further(call.get("server")))
+                        server=self._further(call.get("server")),
+                        late=bool(body.get("resync")), snoop=snoop)
 
     def _further(self, server: str | None) -> str:
         """A further server's name; "" for the first (its names stay as they always were)."""

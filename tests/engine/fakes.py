@@ -16,12 +16,15 @@ class RecordingEffects:
         self.ips: dict[str, dict[str, Any]] = {}
         self.continued: list[str] = []
         self.joined: list[str] = []
+        self.found_up: list[str] = []  # calls a resync found answered (call.up with resync)
 
     def call_started(self, call: Call) -> None:
         self.log.append(("call.ringing", call.id))
 
-    def call_answered(self, call: Call) -> None:
+    def call_answered(self, call: Call, resync: bool = False) -> None:
         self.log.append(("call.up", call.id))
+        if resync:
+            self.found_up.append(call.id)
 
     def call_joined(self, call: Call) -> None:
         self.joined.append(call.id)  # not in `log`: no PUB, only the saved active row

@@ -362,3 +362,22 @@ def test_a_c2c_call_adopted_with_leg_b_listed_first_and_no_saved_row_is_one_call
     (call,) = state.calls.values()
     assert call.id == leg_a and call.channels == {leg_a, leg_b}
     assert (call.origin, call.destination) == ("1013010", "1123000")
+
+
+def test_a_call_found_answered_by_a_resync_is_announced_as_such_with_our_snoop_in_it():
+    """The engine was killed as a recorded call connected: the resync after the restart finds
+    it up (and our snoop of it, as real Asterisk lists a snoop: in Stasis(arimonitor)). Its
+    call.up says a resync found it, so what should have started at the answer (the
+    recording) starts now, marked late; a call answered live is not marked."""
+    state, fx, handlers = new_engine_state()
+    (phone,) = json.loads((REST / "channels_during_call.json").read_text())
+    phone = {**phone, "dialplan": {**phone["dialplan"], "app_name": "Dial", "app_data": "PJSIP/1013015,30"}}
+    snoop = {**phone, "id": f"arimon-snoop-{phone['id']}", "name": f"Snoop/{phone['id']}-00000000",
+             "caller": {"name": "", "number": ""},
+             "dialplan": {"context": "default", "exten": "s", "priority": 1, "app_name": "Stasis",
+                          "app_data": "arimonitor"}}
+    result = R.reconcile(handlers, _snapshot([snoop, phone]), "arimonitor", now=200.0)
+    assert result["adopted"] == 1
+    (call,) = state.calls.values()
+    assert call.channels == {phone["id"], snoop["id"]} and fx.found_up == [call.id]
+    assert state.channels[snoop["id"]].in_stasis and fx.continued == []  # ours: never continued

@@ -6,7 +6,13 @@ import datetime as dt
 
 import pytest
 
-from arimonitor.transcode.policy import CallInfo, Recorder, plan_for, recording_name
+from arimonitor.transcode.policy import (
+    LATE,
+    CallInfo,
+    Recorder,
+    plan_for,
+    recording_name,
+)
 
 T = dt.datetime(2026, 11, 24, 21, 22, 12).timestamp()
 
@@ -76,3 +82,28 @@ def test_gravar_n_records_nothing():
     ari = FakeAri()
     rec = Recorder(ari, lambda: RECORDS, lambda: True)
     assert rec.call_answered(CallInfo("c4", "102", T, our_bridge="b")) is None and ari.calls == []
+
+
+def test_a_call_found_answered_after_a_restart_is_recorded_late_and_marked():
+    """Killed -9 as the call connected: the resync finds it answered, no snoop of ours in it."""
+    ari = FakeAri()
+    rec = Recorder(ari, lambda: RECORDS, lambda: False)
+    plan = rec.call_answered(CallInfo("c5", "101", T, channel="PJSIP-ch", late=True))
+    assert [c[0] for c in ari.calls] == ["snoop", "record_channel"]
+    assert rec.describe(plan.name)["late"] == LATE
+    # answered live: not marked
+    rec.call_answered(CallInfo("c6", "101", T, channel="PJSIP-ch6"))
+    assert "late" not in rec.describe(recording_name("101", "c6", T))
+
+
+def test_our_snoop_found_in_an_adopted_call_is_recorded_unless_live_never_snooped_again():
+    """Killed between the snoop and its record, or while it recorded: the snoop is in the call;
+    no second snoop, and Asterisk is asked whether the recording is live before recording."""
+    ari = FakeAri()
+    rec = Recorder(ari, lambda: RECORDS, lambda: False)
+    snoop = "arimon-snoop-c7"
+    plan = rec.call_answered(CallInfo("c7", "101", T, channel="PJSIP-ch", late=True, snoop=snoop))
+    assert ari.calls == [("record_unless_live", snoop, "101/2026-11-24/c7", "wav")]
+    assert rec.call_answered(CallInfo("c7", "101", T, channel="PJSIP-ch", late=True, snoop=snoop)) is None
+    rec.call_ended("c7")
+    assert ari.calls[1:] == [("stop_recording", plan.name), ("hangup", snoop)]
