@@ -13,13 +13,10 @@ channel id in the simulator), and the consumer is still the same running process
 
 from __future__ import annotations
 
-import contextlib
-import json
 import threading
 import time
 import uuid
 from collections import defaultdict
-from typing import Any
 
 import pika
 import pika.exceptions
@@ -30,7 +27,6 @@ from arimonitor.clicktocall.consumer import TEST_ACK_DELAY_ENV
 from arimonitor.sim.testing import SimServer
 from tests.engine.stack import control_address, ctl, outputs, start_stack
 from tests.hostile import c2c_world
-from tests.rabbit_node import RabbitNode, private_node
 from tests.support import Processes, eventually
 
 pytestmark = pytest.mark.timeout(300)
@@ -39,118 +35,9 @@ FLOOD, RATE = 200, 20.0
 RESTART_AT = 20    # the request before which `stop_app` is asked (it takes seconds to act)
 AFTER = 50         # requests kept for after the broker went down: the restart is mid-flood
 ACK_DELAY = "2"    # accepted requests stay unacked 2 s, so the stop catches some in flight
-DOWN_FOR = 3.0     # seconds between stop_app's end and start_app
 ORIGINS = [f"90300{i:02d}" for i in range(40)]
 DESTINATIONS = [f"90400{i:02d}" for i in range(40)]
 CLIENTS = "[901]\nnome=Flood\ngravar=N\nmax_chamadas=1000\n"
-BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
-
-
-@pytest.fixture(scope="module")
-def node():
-    with private_node() as started:
-        yield started
-
-
-class Publisher:
-    """The web system: confirmed publishes; a publish the broker did not confirm (it went
-    down) is published again, unchanged, once it is back."""
-
-    def __init__(self, node: RabbitNode, queue: str) -> None:
-        self.node, self.queue = node, queue
-        self.conn = self.channel = None
-        self.republished = self.sent = 0
-        self.down_at: int | None = None  # the first request the broker did not take at once
-
-    def publish(self, body: dict, props: pika.BasicProperties, deadline: float = 60.0) -> None:
-        give_up = time.monotonic() + deadline
-        tried = False
-        while True:
-            try:
-                if self.channel is None:
-                    self.conn = pika.BlockingConnection(self.node.parameters())
-                    self.channel = self.conn.channel()
-                    self.channel.confirm_delivery()
-                self.republished += tried
-                tried = True
-                self.channel.basic_publish("", self.queue, json.dumps(body).encode(), props,
-                                           mandatory=True)
-                self.sent += 1
-                return
-            except BROKER_ERRORS:
-                self.close()
-                if self.down_at is None:
-                    self.down_at = self.sent
-                if time.monotonic() > give_up:
-                    raise
-                time.sleep(0.2)  # the broker is restarting: ask again shortly
-
-    def down(self) -> bool:
-        """Has the broker dropped our connection (stop_app acts some seconds after it is asked)?"""
-        if self.down_at is None:
-            try:
-                self.conn.process_data_events(time_limit=0)
-                self.conn.channel().close()  # a round trip: a stopped broker no longer answers
-            except BROKER_ERRORS:
-                self.close()
-                self.down_at = self.sent
-        return self.down_at is not None
-
-    def close(self) -> None:
-        with contextlib.suppress(*BROKER_ERRORS):
-            if self.conn is not None and self.conn.is_open:
-                self.conn.close()
-        self.conn = self.channel = None
-
-
-def _collect_replies(node: RabbitNode, queue: str, seen: dict, stop: threading.Event) -> None:
-    """Every reply (correlation_id -> {(message_id, result)}), acked after it is noted, and
-    reconnecting through the restart."""
-    def got(ch, method, props, body):
-        reply = json.loads(body)
-        seen[props.correlation_id].add((props.message_id, f"{reply['result']}/{reply['reason']}"))
-        ch.basic_ack(method.delivery_tag)
-
-    while not stop.is_set():
-        try:
-            conn = pika.BlockingConnection(node.parameters())
-            try:
-                conn.channel().basic_consume(queue, got)
-                while not stop.is_set():
-                    conn.process_data_events(time_limit=0.2)
-            finally:
-                with contextlib.suppress(*BROKER_ERRORS):
-                    conn.close()
-        except BROKER_ERRORS:
-            stop.wait(0.2)
-
-
-def _restart(node: RabbitNode, figures: dict, stop: threading.Event) -> None:
-    started = time.monotonic()
-    node.stop_app()
-    figures["stop_app"] = time.monotonic() - started
-    stop.wait(DOWN_FOR)
-    figures["start_app"] = node.start_app()
-    figures["outage"] = time.monotonic() - started
-
-
-def _consumers(node: RabbitNode, queue: str) -> int:
-    try:
-        conn = pika.BlockingConnection(node.parameters())
-    except BROKER_ERRORS:
-        return 0
-    try:
-        return conn.channel().queue_declare(queue, passive=True).method.consumer_count
-    finally:
-        conn.close()
-
-
-def _placed(sim: Any) -> dict[str, int]:
-    placed: dict[str, int] = defaultdict(int)
-    for r in sim.control.requests():
-        if r["method"] == "POST" and r["path"] == "/channels" and r.get("status") == 200:
-            placed[(r.get("params") or {}).get("channelId")] += 1
-    return placed
 
 
 def test_a_broker_restart_mid_flood_loses_nothing_and_places_nothing_twice(tmp_path, node,
@@ -167,7 +54,7 @@ def test_a_broker_restart_mid_flood_loses_nothing_and_places_nothing_twice(tmp_p
     stop = threading.Event()
     seen: dict[str, set] = defaultdict(set)
     figures: dict[str, float] = {}
-    publisher = Publisher(node, topology.queue)
+    publisher = c2c_world.Publisher(node, topology.queue)
     try:
         with SimServer(endpoints=ORIGINS + DESTINATIONS, time_scale=0.1) as sim:
             ini = c2c_world.config(tmp_path, sim, files, topology, default_timeout="10s",
@@ -180,17 +67,18 @@ def test_a_broker_restart_mid_flood_loses_nothing_and_places_nothing_twice(tmp_p
                     link = ctl(address, "status", timeout=1)["data"]["link"]["state"]
                 except TimeoutError:
                     return False
-                return link == "connected" and _consumers(node, topology.queue) >= 1
+                return link == "connected" and c2c_world.consumers(node, topology.queue) >= 1
             eventually(ready, timeout=30, interval=0.2)
             for n, ep in enumerate(ORIGINS + DESTINATIONS):
                 sim.control.register(ep, ip=f"10.9.1.{n + 1}", port=5060)
             eventually(lambda: sum(e["state"] == "online" for e in
                                    ctl(address, "_engine_endpoints")["data"]) == 80, timeout=45)
 
-            threading.Thread(target=_collect_replies, args=(node, reply_queue, seen, stop),
+            threading.Thread(target=c2c_world.collect_replies, args=(node, reply_queue, seen, stop),
                              daemon=True).start()
             threading.Thread(target=c2c_world.hang_up_connected, args=(sim, stop), daemon=True).start()
-            restart = threading.Thread(target=_restart, args=(node, figures, stop), daemon=True)
+            restart = threading.Thread(target=c2c_world.restart_broker, args=(node, figures, stop),
+                                       daemon=True)
             corrs = []
             began = time.monotonic()
             for i in range(FLOOD):
@@ -216,7 +104,7 @@ def test_a_broker_restart_mid_flood_loses_nothing_and_places_nothing_twice(tmp_p
                 pass  # the figures below say what is missing
             lost = [c for c in corrs if not seen.get(c)]
             doubled = [c for c in corrs if len({mid for mid, _ in seen.get(c, ())}) > 1]
-            placed = _placed(sim)
+            placed = c2c_world.placed(sim)
             rang_twice = [k for k, n in placed.items() if n > 1]
             results: dict[str, int] = defaultdict(int)
             for c in corrs:
@@ -242,9 +130,4 @@ def test_a_broker_restart_mid_flood_loses_nothing_and_places_nothing_twice(tmp_p
         stop.set()
         publisher.close()
         procs.kill_all()
-        with contextlib.suppress(*BROKER_ERRORS):  # the node dies with the module anyway
-            cleanup = pika.BlockingConnection(node.parameters())
-            ch = cleanup.channel()
-            ch.queue_delete(reply_queue)
-            broker.delete_topology(ch, topology)
-            cleanup.close()
+        c2c_world.drop_topology(node, topology, reply_queue)
