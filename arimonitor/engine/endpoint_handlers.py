@@ -25,6 +25,7 @@ class EndpointHandlers:
 
     def _endpoint_state(self, obj: dict, t: float) -> tuple[Any, bool]:
         ep = self.state.endpoint(obj["technology"], obj["resource"])
+        self.state.touch_endpoint(ep.id)  # a resync's snapshot in flight is older than this
         new = obj.get("state") or S.ENDPOINT_UNKNOWN
         if new == ep.state:
             return ep, False

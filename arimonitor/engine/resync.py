@@ -3,8 +3,8 @@
 
 `fetch_snapshot` runs in a worker thread (it waits on the network); `reconcile` runs in the
 loop thread and is pure in-memory work. Events that arrive while the snapshot is in flight are
-applied as usual; the ids they created or destroyed are in `state.touched`, and the snapshot
-does not undo them.
+applied as usual; the channels they created or destroyed and the endpoints they changed are
+in `state.touched`, and the snapshot does not undo them.
 """
 
 from __future__ import annotations
@@ -148,14 +148,16 @@ def listed_ids(listed: list[dict[str, Any]]) -> set[str]:
 
 def apply_endpoint_states(handlers: Handlers, listed: list[dict[str, Any]], now: float,
                           fetched_at: float | None = None) -> int:
-    """ARI's endpoint states into the state; returns how many changed. With `fetched_at`, an
-    endpoint an event changed after that time keeps the event's state."""
+    """ARI's endpoint states into the state; returns how many changed. An endpoint an event
+    changed while the snapshot was in flight (`state.touched`), or after `fetched_at`, keeps
+    the event's state: the snapshot is older."""
     state, fx = handlers.state, handlers.fx
     changed = 0
     for obj in listed:
         ep = state.endpoint(obj.get("technology", "PJSIP"), obj.get("resource", ""))
         new = obj.get("state") or S.ENDPOINT_UNKNOWN
-        if new != ep.state and (fetched_at is None or ep.last_change <= fetched_at):
+        if (new != ep.state and (fetched_at is None or ep.last_change <= fetched_at)
+                and not state.endpoint_touched(ep.id)):
             old, ep.state, ep.last_change = ep.state, new, now
             fx.endpoint_state(ep, old)
             changed += 1
@@ -169,7 +171,8 @@ def unknown_unless_listed(handlers: Handlers, listed: set[str], now: float,
     changed = 0
     for ep in handlers.state.endpoints.values():
         if (ep.id not in listed and ep.state != S.ENDPOINT_UNKNOWN
-                and (fetched_at is None or ep.last_change <= fetched_at)):
+                and (fetched_at is None or ep.last_change <= fetched_at)
+                and not handlers.state.endpoint_touched(ep.id)):
             old, ep.state, ep.last_change = ep.state, S.ENDPOINT_UNKNOWN, now
             fx.endpoint_state(ep, old)
             changed += 1
@@ -190,8 +193,8 @@ def _contacts_step(handlers: Handlers, contacts: list[Contact], now: float) -> i
     addresses = 0
     for contact in contacts:
         ep = state.endpoints.get(contact.endpoint)
-        if ep is None:
-            continue
+        if ep is None or state.endpoint_touched(ep.id):
+            continue  # unknown, or an event since the snapshot began knows better
         if contact.uri != ep.contact_uri or ep.address_source == SOURCE_UNKNOWN:
             addresses += 1
         ep.contact_status = contact.status

@@ -197,6 +197,11 @@ class Counters:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
+def endpoint_touch(ep_id: str) -> str:
+    """An endpoint's key in `State.touched`, apart from channel ids (which never hold a colon)."""
+    return "endpoint:" + ep_id
+
+
 class State:
     """Every table, plus the identity of the Asterisk they describe."""
 
@@ -220,8 +225,17 @@ class State:
         self.asterisk_id = ""                       # entity_id of the Asterisk we describe
         self.asterisk_startup = ""                  # its startup_time; a change = a restart
         # While a resync is in flight: ids whose fate was decided by an event after the
-        # snapshot began, so the snapshot must not undo it.
+        # snapshot began, so the snapshot must not undo it (channel and bridge ids, and
+        # endpoints as endpoint_touch(id)).
         self.touched: set[str] | None = None
+
+    def touch_endpoint(self, ep_id: str) -> None:
+        """An event just decided this endpoint's state or address: an older snapshot keeps off."""
+        if self.touched is not None:
+            self.touched.add(endpoint_touch(ep_id))
+
+    def endpoint_touched(self, ep_id: str) -> bool:
+        return self.touched is not None and endpoint_touch(ep_id) in self.touched
 
     def endpoint(self, technology: str, resource: str) -> Endpoint:
         """The endpoint record, created (and flagged as not in the files) if new."""

@@ -93,6 +93,40 @@ def test_reconcile_respects_events_seen_while_the_snapshot_was_in_flight():
     assert result["adopted"] == 0 and state.channels == {}
 
 
+def _registered(resource, ip, port):
+    return {"type": "ContactStatusChange",
+            "endpoint": {"technology": "PJSIP", "resource": resource, "state": "online",
+                         "channel_ids": []},
+            "contact_info": {"uri": f"sip:{resource}@{ip}:{port}", "contact_status": "Reachable",
+                             "aor": resource, "roundtrip_usec": "0"}}
+
+
+def test_an_endpoint_an_event_registered_while_the_snapshot_was_in_flight_stays_online():
+    """The race CI met: the resync's GET /endpoints saw the phone before it registered, its
+    registration event was applied before the snapshot: the older snapshot must not win."""
+    from arimonitor.ari.contacts import SOURCE_AMI, Contact
+    state, _fx, handlers = new_engine_state()
+    state.touched = set()
+    handlers.apply_event(_registered("1013010", "10.0.0.5", 5070), 101.0)
+    handlers.apply_event(_registered("7770001", "10.0.0.7", 5060), 101.0)  # not in the files
+    before = [{"technology": "PJSIP", "resource": "1013010", "state": "offline", "channel_ids": []},
+              {"technology": "PJSIP", "resource": "1123000", "state": "online", "channel_ids": []}]
+    snap = _snapshot(endpoints=before)
+    snap.contacts = [Contact("1013010", "sip:1013010@10.9.9.9:5060", "10.9.9.9", 5060, "Unknown",
+                             source=SOURCE_AMI)]
+    result = R.reconcile(handlers, snap, "arimonitor", now=102.0)
+    eps = state.endpoints
+    assert (eps["1013010"].state, eps["1013010"].ip, eps["1013010"].port) == ("online", "10.0.0.5", 5070)
+    assert eps["1013010"].address_source == "event"
+    assert eps["7770001"].state == "online"    # unlisted by the older snapshot, not "unknown"
+    assert eps["1123000"].state == "online"    # untouched: the snapshot applies
+    assert result["changed"] >= 1
+    # Once the resync is over, the next snapshot applies as usual.
+    state.touched = None
+    R.reconcile(handlers, _snapshot(endpoints=before), "arimonitor", now=103.0)
+    assert eps["1013010"].state == "offline" and eps["7770001"].state == "unknown"
+
+
 def test_asterisk_restart_ends_every_call():
     state, fx, handlers = new_engine_state()
     channels = json.loads((REST / "channels_during_call.json").read_text())

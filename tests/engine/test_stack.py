@@ -97,6 +97,27 @@ def test_registration_and_a_call_from_ring_to_history(sim, stack):
     assert db.execute("SELECT whitelist FROM remote_ips WHERE ip='10.0.0.5'").fetchone() == (0,)
 
 
+def test_a_registration_while_a_resync_is_in_flight_is_not_undone_by_its_older_snapshot(sim, stack):
+    """The resync reads /endpoints, then waits on a slow /channels; the phone registers in
+    between. The snapshot saw it offline, the event later: the event wins."""
+    import threading
+    c = sim.control
+    c.rest_fault(seconds=1.0, count=1, path="/channels")  # rest_timeout is 2 s
+    c.clear_requests()
+    done = {}
+    recovery = threading.Thread(target=lambda: done.update(ctl(stack["address"], "recovery", timeout=15)))
+    recovery.start()
+    try:
+        eventually(lambda: any(r["method"] == "GET" and r["path"] == "/channels" for r in c.requests()),
+                   timeout=10)
+        c.register("1013010", ip="10.0.0.5", port=5070)
+    finally:
+        recovery.join(20)
+    assert done.get("status") == "ok", done
+    ep = _endpoint(stack, "1013010")
+    assert (ep["state"], ep["ip"], ep["port"]) == ("online", "10.0.0.5", 5070)
+
+
 def _endpoint(stack, ep_id):
     return next(e for e in ctl(stack["address"], "_engine_endpoints")["data"] if e["id"] == ep_id)
 
