@@ -56,7 +56,8 @@ def store_problem(store: dict[str, Any] | None) -> str | None:
 
 
 # Components' own SQLite writes kept while it cannot be written: (view name, what is kept).
-KEPT_VIEWS = (("clicktocall_store", "c2c outcomes"), ("clicktocall_flows", "c2c flow rows"))
+KEPT_VIEWS = (("clicktocall_store", "c2c outcomes"), ("clicktocall_flows", "c2c flow rows"),
+              ("transcode_store", "recording jobs and MP3 results"))
 
 
 def with_kept(store: dict[str, Any] | None, view: Callable[[str], Any]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 class KeptWrites(Generic[T]):
-    def __init__(self, what: str, write: Callable[[T], None], limit: int = MAX_KEPT,
+    def __init__(self, what: str, write: Callable[[T], Any], limit: int = MAX_KEPT,
                  logger: logging.Logger = log) -> None:
         self.what = what      # names them in the log lines: "c2c outcomes"
         self._write = write
@@ -38,18 +38,19 @@ class KeptWrites(Generic[T]):
         self._items: dict[Hashable, T] = {}  # insertion order = write order
         self._serial = itertools.count()     # the key of a write kept under none
 
-    def put(self, item: T, key: Hashable | None = None) -> None:
-        """Write now, or keep it if SQLite refuses (never raised). While writes are kept it
-        goes after them, so the order holds."""
+    def put(self, item: T, key: Hashable | None = None) -> Any:
+        """Write now, or keep it if SQLite refuses (never raised): what the write returned, or
+        None when it is kept. While writes are kept it goes after them, so the order holds."""
         if self._items:
             self.keep(item, key)
             self.flush()
-            return
+            return None
         try:
-            self._write(item)
+            return self._write(item)
         except sqlite3.Error as exc:
             self.refused(exc)
             self.keep(item, key)
+            return None
 
     def keep(self, item: T, key: Hashable | None = None) -> None:
         """Keep a refused write after those already kept (one kept under `key` goes)."""

@@ -29,7 +29,10 @@ from typing import Any, Protocol
 
 import zmq
 
+from arimonitor import protocol
 from arimonitor.commands import render
+from arimonitor.keptwrites import KeptWrites
+from arimonitor.repeats import RepeatedFailure
 from arimonitor.transcode.jobs import JobBook
 from arimonitor.transcode.jobtables import MIGRATIONS
 from arimonitor.transcode.rescan import Rescanner, ScanReport, tags_for
@@ -84,6 +87,15 @@ class TranscodeComponent:
         self.backlog_every = backlog_every
         self.backlog_threshold = backlog_threshold
         self._last_backlog_log = 0.0
+        # A full disk (SQLite refuses): the jobs of recordings Asterisk finished and the
+        # workers' results wait in memory, in order, and are written when it takes writes again;
+        # meanwhile the book sends nothing (a job it cannot mark sent must not go out).
+        self.kept_jobs: KeptWrites[tuple] = KeptWrites("recording jobs", self._file_finished, logger=log)
+        self.kept_results: KeptWrites[list[bytes]] = KeptWrites("MP3 results", self.book.on_message,
+                                                               logger=log)
+        self.store_failures = RepeatedFailure(log, "transcode job book write")
+        self.store_error = ""
+        self._rescan_refused = False  # a rescan SQLite refused: done again at the tick
 
     @staticmethod
     def migrations() -> tuple[tuple[str, str], ...]:
@@ -153,15 +165,46 @@ class TranscodeComponent:
                 frames = self.results_sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
-            self.book.on_message(frames)
+            self.on_worker_message(frames)
             n += 1
         return n
 
+    def on_worker_message(self, frames: list[bytes]) -> None:
+        if frames and frames[0] == protocol.KIND_HELLO:
+            self._guarded(self.book.on_message, frames)  # liveness lives in memory
+        else:
+            self.kept_results.put(frames)  # applied now, or kept while the disk is full
+
+    def _refused(self, exc: sqlite3.Error) -> None:
+        """A write a full disk refused: logged once an episode, then counted."""
+        self.store_error = str(exc)[:200]
+        self.store_failures.failed(str(exc))
+
+    def _guarded(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return write(*args, **kwargs)
+        except sqlite3.Error as exc:
+            self._refused(exc)
+            return None
+
     def tick(self) -> None:
-        self.book.tick()
+        self.kept_jobs.flush()
+        self.kept_results.flush()
+        if len(self.kept_jobs) or len(self.kept_results):
+            return  # still full: the book's own writes would be refused too
+        try:
+            self.book.tick()
+        except sqlite3.Error as exc:
+            self._refused(exc)
+            return
+        if self.store_error:
+            self.store_error = ""
+            self.store_failures.succeeded()
         now = self.book.clock()
         # files that were still being written get another look once they may have settled
-        if self.rescanner.waiting and now - self._last_periodic >= self.settle:
+        # (and a rescan a full disk refused, once it has room)
+        if ((self.rescanner.waiting or self._rescan_refused)
+                and now - self._last_periodic >= self.settle):
             self._last_periodic = now
             self.rescan()
         if now - self._last_backlog_log >= self.backlog_every:
@@ -178,12 +221,18 @@ class TranscodeComponent:
 
     def rescan(self) -> ScanReport:
         report = self.rescanner.scan(self.book.has_job, self.busy)
+        self._rescan_refused = False
         for cand in report.found:
             tags = {**cand.tags, "client_name": self.client_name(cand.tags.get("client", ""))}
-            self.book.submit(cand.wav, cand.mp3, tags=tags, source=cand.source,
-                             bitrate=self.cfg["transcoder.bitrate"],
-                             delete_wav=self.cfg["transcoder.delete_wav"],
-                             mp3_root=self.cfg["paths.mp3"], server=self._folder_server(cand.wav))
+            try:
+                self.book.submit(cand.wav, cand.mp3, tags=tags, source=cand.source,
+                                 bitrate=self.cfg["transcoder.bitrate"],
+                                 delete_wav=self.cfg["transcoder.delete_wav"],
+                                 mp3_root=self.cfg["paths.mp3"], server=self._folder_server(cand.wav))
+            except sqlite3.Error as exc:
+                self._refused(exc)
+                self._rescan_refused = True  # the WAVs still have no job: the tick looks again
+                break
         for problem in report.errors:
             log.warning("rescan: %s", problem)
         return report
@@ -215,8 +264,8 @@ class TranscodeComponent:
         if len(self._started_late) >= LATE_KEEP:
             self._started_late.pop(next(iter(self._started_late)))
         self._started_late[name] = why
-        self.book.note_recording(name, "recording", client=client, call_id=call_id, reason=why,
-                                 server=server)
+        self._guarded(self.book.note_recording, name, "recording", client=client, call_id=call_id,
+                      reason=why, server=server)
 
     def _server(self, event: dict) -> str:
         """The Asterisk a recording event came from (contract seam 1: set by the engine)."""
@@ -225,10 +274,9 @@ class TranscodeComponent:
     def on_recording_started(self, event: dict, t: float = 0.0) -> None:
         rec = event["recording"]
         meta = self._meta(rec["name"])
-        self.book.note_recording(rec["name"], "recording", client=meta["client"],
-                                 call_id=meta["call_id"], target=rec.get("target_uri", ""),
-                                 reason=self._started_late.get(rec["name"], ""),
-                                 server=self._server(event))
+        self._guarded(self.book.note_recording, rec["name"], "recording", client=meta["client"],
+                      call_id=meta["call_id"], target=rec.get("target_uri", ""),
+                      reason=self._started_late.get(rec["name"], ""), server=self._server(event))
 
     def on_recording_finished(self, event: dict, t: float = 0.0) -> str | None:
         """A job for the WAV Asterisk just closed; None when it already has one (duplicate event).
@@ -239,21 +287,32 @@ class TranscodeComponent:
                              rec.get("target_uri", ""))
 
     def finished(self, name: str, fmt: str, server: str, target: str = "") -> str | None:
-        """The job of a recording `server` has finished (its event, or its stored listing)."""
+        """The job of a recording `server` has finished (its event, or its stored listing);
+        None when it has one already, or when a full disk keeps it for later."""
+        # the call's tags now, while the engine still remembers the call
+        return self.kept_jobs.put((name, fmt, server, target, self._meta(name)), key=(server, name))
+
+    def _file_finished(self, item: tuple) -> str | None:
+        name, fmt, server, target, meta = item
         folder = self.cfg.recordings_folder(server)
         fetch = "" if folder is not None else name
         wav = os.path.join(folder if folder is not None else self.cfg.fetched_folder(server),
                            f"{name}.{fmt}")
-        meta = self._meta(name)
         job_id = self.book.submit(wav, os.path.join(self.cfg["paths.mp3"], f"{name}.mp3"),
                                   tags=meta, source="ari", bitrate=self.cfg["transcoder.bitrate"],
                                   delete_wav=self.cfg["transcoder.delete_wav"],
                                   mp3_root=self.cfg["paths.mp3"], server=server, fetch=fetch)
         if job_id is not None:
-            self.book.note_recording(name, "done", client=meta["client"], call_id=meta["call_id"],
-                                     target=target, reason=self._started_late.pop(name, ""), job_id=job_id,
-                                     server=server)
+            self._guarded(self.book.note_recording, name, "done", client=meta["client"],
+                          call_id=meta["call_id"], target=target,
+                          reason=self._started_late.pop(name, ""), job_id=job_id, server=server)
         return job_id
+
+    def store_view(self) -> dict[str, Any]:
+        """For `status` (health.KEPT_VIEWS): what a full disk keeps here, and why."""
+        return {"error": self.kept_jobs.error or self.kept_results.error or self.store_error,
+                "kept": len(self.kept_jobs) + len(self.kept_results),
+                "dropped": self.kept_jobs.dropped + self.kept_results.dropped}
 
     def has_mp3_or_job(self, server: str, name: str, fmt: str) -> bool:
         """A fetched server's recording already taken care of (its job, or its MP3)."""
@@ -266,6 +325,6 @@ class TranscodeComponent:
         meta = self._meta(rec["name"])
         reason = rec.get("cause") or event.get("cause") or "Asterisk reported RecordingFailed"
         log.warning("recording %s failed: %s", rec["name"], reason)
-        self.book.note_recording(rec["name"], "failed", client=meta["client"],
-                                 call_id=meta["call_id"], target=rec.get("target_uri", ""),
-                                 reason=str(reason), server=self._server(event))
+        self._guarded(self.book.note_recording, rec["name"], "failed", client=meta["client"],
+                      call_id=meta["call_id"], target=rec.get("target_uri", ""),
+                      reason=str(reason), server=self._server(event))

@@ -12,7 +12,8 @@ job). Rules that keep a recording from being lost or converted twice:
   ok result wins and the other is a duplicate.
 - A result is applied once: `done` is final for any later result; an error result counts only
   for the attempt in flight (a late error of an older attempt is stale).
-- Errors retry with exponential backoff up to `max_attempts`, then `failed` with the reason.
+- Errors retry with exponential backoff up to `max_attempts`, then `failed` with the reason;
+  a full disk (`disk_full`) waits `backoff` between tries without spending them.
   `abandoned` (a worker stopping) goes back at once and is not counted.
 - At most `window_per_worker` jobs per live worker are in flight, so a PUSH never queues many
   jobs behind a long one in one worker's pipe.
@@ -34,6 +35,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 
 from arimonitor import protocol
+from arimonitor.transcode.errors import DiskFull
 from arimonitor.transcode.jobtables import DONE, FAILED, PENDING, SENT
 from arimonitor.transcode.jobviews import JobViews
 from arimonitor.transcode.roster import WorkerRoster
@@ -60,7 +62,7 @@ class JobBook(JobViews):
         self.counters = {"submitted": 0, "sent": 0, "resent": 0, "done": 0, "failed": 0,
                          "retried": 0, "duplicate_results": 0, "stale_results": 0,
                          "unknown_results": 0, "malformed": 0, "abandoned": 0,
-                         "workers_gone": 0, "resent_worker_gone": 0}
+                         "workers_gone": 0, "resent_worker_gone": 0, "disk_full_waits": 0}
         self._recent: deque[tuple[float, float]] = deque()  # (finished, audio seconds)
 
     # ---- submitting -------------------------------------------------------------------------
@@ -126,13 +128,17 @@ class JobBook(JobViews):
                 "delete_wav": bool(row["delete_wav"])}
         if row["fetch"]:
             body["fetch"] = {"server": row["server"], "name": row["fetch"]}
-        if not self.send(protocol.transcode_message(protocol.KIND_JOB, body)):
-            return False
-        # Recorded after the send: a crash in between leaves it pending, sent again later, and
-        # the second result is a duplicate. The other order could strand a never-sent job.
+        # Recorded before the send: on a full disk the UPDATE fails and nothing goes out (sent
+        # first, a job SQLite could not mark would go out again at every tick). A crash between
+        # the two leaves a job marked sent that never went: its deadline sends it again.
         deadline = now + self.deadline + (row["est_seconds"] or 0) / 100
         self.db.execute("UPDATE transcode_jobs SET state=?, attempt=?, sent_at=?, deadline=?,"
                         " worker=NULL WHERE job_id=?", (SENT, attempt, now, deadline, row["job_id"]))
+        if not self.send(protocol.transcode_message(protocol.KIND_JOB, body)):
+            self.db.execute("UPDATE transcode_jobs SET state=?, attempt=?, sent_at=?, deadline=?"
+                            " WHERE job_id=?", (PENDING, row["attempt"], row["sent_at"],
+                                                row["deadline"], row["job_id"]))
+            return False
         self.counters["sent"] += 1
         if attempt > 1:
             self.counters["resent"] += 1
@@ -268,6 +274,14 @@ class JobBook(JobViews):
                               (job_id,)).fetchone()
         failures = row["failures"] + 1
         now = self.clock()
+        if code == DiskFull.code:
+            # Space comes back when someone frees it, however many tries that takes: a full
+            # disk delays a recording's MP3, it never fails it for good (nor spends its tries).
+            self.db.execute("UPDATE transcode_jobs SET state=?, next_try=?, code=?, reason=?,"
+                            " worker=NULL WHERE job_id=?",
+                            (PENDING, now + self.backoff, code, reason, job_id))
+            self.counters["disk_full_waits"] += 1
+            return
         if retry and failures < self.max_attempts:
             delay = min(self.backoff * 2 ** (failures - 1), self.backoff_cap) if backoff else 0.0
             self.db.execute("UPDATE transcode_jobs SET state=?, failures=?, next_try=?, code=?,"

@@ -239,6 +239,7 @@ class RecordingComponent:
         engine.subscribe(protocol.TOPIC_CALL_UP, self.on_call_up)
         engine.subscribe(protocol.TOPIC_CALL_ENDED, self.on_call_ended)
         engine.offer("transcoders", self.transcoders)
+        engine.offer("transcode_store", self.transcode.store_view)  # a full disk: status names it
         # After every resync (engine start included) the engine knows which recordings still
         # run: one that finished while the engine was down (no RecordingFinished ever comes)
         # is no longer busy, so a rescan gives it its job without an operator's `rescan`.

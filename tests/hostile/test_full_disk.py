@@ -8,42 +8,8 @@ this machine cannot mount a tmpfs (not root, no mount namespace).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-from pathlib import Path
-
-import pytest
-
+from tests.hostile.disk import fill, free, small_disk
 from tests.support import eventually
-
-
-@contextlib.contextmanager
-def small_disk(path: Path, size: str = "4m"):
-    path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
-                           str(path)], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode})")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
-
-
-def fill(path: Path) -> Path:
-    """Write until the file system says no space; returns the filler file."""
-    filler = path / "filler"
-    # unbuffered: a buffered file would raise ENOSPC again at close, with what it still held
-    for name, block in (("filler", 65536), ("filler2", 512)):
-        fd = os.open(path / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with contextlib.suppress(OSError):
-                while True:
-                    os.write(fd, b"\0" * block)
-        finally:
-            os.close(fd)
-    return filler
 
 
 def test_full_disk_defers_and_then_places_each_request_once(c2c, processes):
@@ -60,8 +26,7 @@ def test_full_disk_defers_and_then_places_each_request_once(c2c, processes):
                    message="the consumer never noticed the full disk")
         placed_while_full = {o.params["channelId"] for o in c2c.ari.originates()}
         assert len(placed_while_full) < len(ids), "every request placed with a full disk?"
-        for name in ("filler", "filler2"):
-            (var / name).unlink()
+        free(var)
         eventually(lambda: len({o.params["channelId"] for o in c2c.ari.originates()}) == 20,
                    timeout=30, message="requests lost after the disk had room again")
         channels = [o.params["channelId"] for o in c2c.ari.originates()]
@@ -121,8 +86,7 @@ def test_a_full_disk_under_the_engine_is_a_named_problem_in_the_exit_code_and_he
                    message="status never showed every kind of write kept")
         eventually(lambda: (h := healthz())[0] == 503 and "store: NOT WRITABLE" in h[1], timeout=30,
                    interval=0.5, message="/healthz does not name the full disk")
-        for name in ("filler", "filler2"):
-            (disk / name).unlink()
+        free(disk)
         eventually(lambda: arictl("status", env=env).returncode == 0, timeout=60, interval=0.5,
                    message="still degraded after the disk had room again")
         eventually(lambda: healthz()[0] == 200, timeout=30, interval=0.5)

@@ -14,6 +14,7 @@ from arimonitor import protocol
 from arimonitor.commands.render import backlog_line
 from arimonitor.transcode.jobs import JobBook
 from arimonitor.transcode.jobtables import DONE, FAILED, PENDING, SENT, create_tables
+from tests.transcode.refusing import RefusingDisk
 
 
 class Clock:
@@ -83,7 +84,9 @@ def test_written_before_sent_and_only_when_a_worker_lives(env):
     assert net.sent == [] and {book.job(i)["state"] for i in ids} == {PENDING}
     hello(book)
     assert len(net.sent) == 2  # window: 2 per live worker
-    assert net.state_at_send == [PENDING, PENDING]  # the row was committed first
+    # the row was committed first, and marked sent before it went (a full disk that refuses
+    # the mark sends nothing)
+    assert net.state_at_send == [SENT, SENT]
     assert [book.job(j["job_id"])["state"] for j in net.sent] == [SENT, SENT]
 
 
@@ -127,7 +130,7 @@ def test_errors_back_off_then_fail_with_the_reason(env):
     book, net, clock, events = env
     hello(book)
     (job_id,) = submit(book)
-    result(book, net.sent[-1], ok=False, code="disk_full", reason="no space", retry=True)
+    result(book, net.sent[-1], ok=False, code="write_failed", reason="I/O error", retry=True)
     row = book.job(job_id)
     assert row["state"] == PENDING and row["next_try"] == clock.t + 5
     book.tick()
@@ -136,18 +139,58 @@ def test_errors_back_off_then_fail_with_the_reason(env):
     hello(book)
     book.tick()
     assert len(net.sent) == 2
-    result(book, net.sent[-1], ok=False, code="disk_full", reason="no space", retry=True)
+    result(book, net.sent[-1], ok=False, code="write_failed", reason="I/O error", retry=True)
     assert book.job(job_id)["next_try"] == clock.t + 10  # doubled
     clock.t += 10
     hello(book)
     book.tick()
-    result(book, net.sent[-1], ok=False, code="disk_full", reason="still no space", retry=True)
+    result(book, net.sent[-1], ok=False, code="write_failed", reason="still an I/O error", retry=True)
     row = book.job(job_id)
-    assert row["state"] == FAILED and row["reason"] == "still no space" and row["failures"] == 3
+    assert row["state"] == FAILED and row["reason"] == "still an I/O error" and row["failures"] == 3
     assert events[-1][0] == "recording.mp3_failed"
     # a stale error of an old attempt changes nothing
     result(book, {**net.sent[0]}, ok=False, code="x", reason="old", retry=True)
-    assert book.job(job_id)["reason"] == "still no space"
+    assert book.job(job_id)["reason"] == "still an I/O error"
+
+
+def test_a_full_disk_waits_without_spending_the_jobs_tries(env):
+    """However long the MP3's disk stays full, the job is tried again every backoff, never
+    failed for good: the disk comes back, the recording gets its MP3."""
+    book, net, clock, events = env
+    hello(book)
+    (job_id,) = submit(book)
+    for n in range(10):  # max_attempts is 3 here
+        result(book, net.sent[-1], ok=False, code="disk_full", reason="no space", retry=True)
+        row = book.job(job_id)
+        assert (row["state"], row["failures"], row["next_try"]) == (PENDING, 0, clock.t + 5)
+        clock.t += 5
+        hello(book)
+        book.tick()
+        assert len(net.sent) == n + 2
+    result(book, net.sent[-1])
+    assert book.job(job_id)["state"] == DONE and book.counters["disk_full_waits"] == 10
+    assert [topic for topic, _ in events] == ["recording.mp3"]
+
+
+def test_a_job_sqlite_cannot_mark_sent_is_not_sent(env):
+    """A full disk refuses the UPDATE that marks a job sent: it must not go out (it would go
+    out again at every tick, each a conversion)."""
+    book, net, _clock, _ = env
+    disk = book.db = RefusingDisk(book.db)
+    disk.full = True
+    with pytest.raises(sqlite3.OperationalError):
+        submit(book)  # the row itself is refused: no job, nothing to send
+    disk.full = False
+    submit(book)  # no worker yet: it waits
+    disk.full = True
+    with pytest.raises(sqlite3.OperationalError):
+        hello(book)  # a worker: the book would send, but cannot mark the job sent
+    with pytest.raises(sqlite3.OperationalError):
+        book.tick()
+    assert net.sent == []
+    disk.full = False
+    book.tick()  # room again: it goes, once
+    assert len(net.sent) == 1 and book.stats()["pending"] == 0
 
 
 def test_permanent_error_fails_at_once_and_retry_command_requeues(env):

@@ -179,3 +179,45 @@ def test_delete_wav_true_deletes_false_keeps_without_a_note(tmp_path, value, del
     assert res["ok"] and res["wav_deleted"] is deleted
     assert (tmp_path / "a.wav").exists() is not deleted
     assert not any("delete_wav" in note for note in res["notes"])
+
+
+def test_a_full_disk_keeps_finished_recordings_and_results_until_sqlite_takes_them(tmp_path):
+    from arimonitor import protocol
+    from tests.transcode.refusing import RefusingDisk
+
+    ini = tmp_path / "a.ini"
+    ini.write_text(f"[paths]\nvar = {tmp_path / 'var'}\n")
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    create_tables(conn)
+    disk = RefusingDisk(conn)
+    tc = TranscodeComponent(load_config(ini), disk, settle=0.0)
+    try:
+        name = "101/2026-11-24/1732480000.7"
+        finished = {"type": "RecordingFinished", "recording": {"name": name, "format": "wav"}}
+        disk.full = True
+        assert tc.on_recording_finished(finished) is None  # kept, not lost
+        assert tc.on_recording_finished(finished) is None  # Asterisk's repeat: kept once
+        view = tc.store_view()
+        assert (view["kept"], view["dropped"]) == (1, 0) and "full" in view["error"]
+        tc.tick()  # still full: still kept, nothing raised
+        assert conn.execute("SELECT COUNT(*) FROM transcode_jobs").fetchone()[0] == 0
+        disk.full = False
+        tc.tick()
+        (job,) = conn.execute("SELECT job_id, wav, state FROM transcode_jobs").fetchall()
+        assert job["wav"].endswith(f"{name}.wav") and job["state"] == "pending"
+        assert tc.store_view() == {"error": "", "kept": 0, "dropped": 0}
+
+        # A worker's result that SQLite refuses is applied once there is room.
+        conn.execute("UPDATE transcode_jobs SET state='sent', attempt=1 WHERE job_id=?", (job["job_id"],))
+        disk.full = True
+        tc.on_worker_message(protocol.transcode_message(protocol.KIND_RESULT, {
+            "job_id": job["job_id"], "attempt": 1, "ok": True, "worker": "transcoder_00",
+            "mp3": "/x.mp3", "duration": 1.0}))
+        assert tc.store_view()["kept"] == 1
+        disk.full = False
+        tc.tick()
+        assert conn.execute("SELECT state FROM transcode_jobs").fetchone()[0] == "done"
+        assert tc.store_view()["kept"] == 0
+    finally:
+        tc.close()
