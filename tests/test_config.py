@@ -100,6 +100,17 @@ def test_a_typo_in_the_environment_is_refused_with_did_you_mean(tmp_path):
         load_config(write_config(tmp_path, {"sim": {"prot": "9000"}}), environ={})
 
 
+def test_the_test_suites_own_knobs_are_not_settings(tmp_path):
+    """ARIMONITOR_TEST_* scale the fault runs and name the live suite's launcher; the processes
+    a test starts inherit them and must still start."""
+    assert not any(s.section == "test" for s in SETTINGS)
+    cfg = load_config(write_config(tmp_path), environ={"ARIMONITOR_TEST_FAULT_FLOOD": "2000",
+                                                       "ARIMONITOR_TEST_ASTERISK": "/x/instance.sh"})
+    assert cfg is not None
+    with pytest.raises(ConfigError, match="unknown environment variable ARIMONITOR_TESTS_X"):
+        load_config(write_config(tmp_path), environ={"ARIMONITOR_TESTS_X": "1"})
+
+
 def test_every_file_holding_a_secret_follows_one_rule(tmp_path):
     from arimonitor.config import secret_file_problems
 
