@@ -123,6 +123,22 @@ class Store:
         finally:
             conn.close()
 
+    def bound_wal(self) -> bool:
+        """On the writer's own connection (the loop thread): a WAL past WAL_LIMIT is copied
+        into the database now, so the next commit starts it again from the top and cuts the
+        file back (journal_size_limit). True if it ran; raises sqlite3.Error (a full disk).
+
+        Why on the writer: the periodic checkpoint runs on a connection of its own, and under
+        a burst of commits it never catches up with the writer. Once a full disk had room
+        again, the click-to-call requests held back meanwhile were placed at once and the WAL
+        grew 16 MB/s, filled the room back in a second, and no checkpoint could then grow the
+        database: the disk stayed full for good. Costs a checkpoint's copy on the loop thread,
+        only past the bound."""
+        if walbound.wal_size(self.path) <= walbound.WAL_LIMIT:
+            return False
+        self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return True
+
     def reader(self) -> sqlite3.Connection:
         """A separate connection for a worker thread (read-only use)."""
         conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)

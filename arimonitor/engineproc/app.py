@@ -51,6 +51,7 @@ from arimonitor.engineproc.control import ControlServer
 from arimonitor.engineproc.metricsline import MetricsLine
 from arimonitor.logs import setup_line_log
 from arimonitor.metrics.component import MetricsComponent
+from arimonitor.repeats import RepeatedFailure
 from arimonitor.transcode.wiring import RecordingComponent
 from arimonitor.zmqbind import bind_private, tcp_liveness
 
@@ -73,6 +74,7 @@ EVENTS_HWM = 5_000
 # a millisecond, so a few keep up with thousands of Stasis calls a second (bench_engine mix).
 CONTINUE_THREADS = 3
 CHECKPOINT_EVERY = 10.0  # seconds between WAL checkpoints (off the loop thread)
+WAL_LOOK_EVERY = 0.1     # seconds between looks at the WAL's size (a stat) from the loop thread
 
 
 def contact_reader(cfg: Config) -> R.ContactReader | None:
@@ -141,6 +143,8 @@ class Engine:
         self.notifier.subscribe(protocol.TOPIC_LINK_RESYNCED, self._recheck)
         self.checkpoint_worker = Worker(self.loop, "sqlite-checkpoint")
         self.loop.every(CHECKPOINT_EVERY, lambda: self.checkpoint_worker.submit(self.store.checkpoint))
+        self.wal_failures = RepeatedFailure(log, "bounding the WAL on the loop thread")
+        self.loop.every(WAL_LOOK_EVERY, self._bound_wal)
         self.components = [factory(self.ctx)
                            for factory in (COMPONENTS if components is None else components)]
         for component in self.components:
@@ -288,6 +292,14 @@ class Engine:
                 log.warning("engine stop: WAL checkpoint not done (%s)", exc)
             self.store.close()
         log.info("engine closed at %s", time.strftime("%H:%M:%S"))
+
+    def _bound_wal(self) -> None:
+        """A WAL past its bound is checkpointed by the writer itself (Store.bound_wal)."""
+        try:
+            self.store.bound_wal()
+            self.wal_failures.succeeded()
+        except sqlite3.Error as exc:  # a full disk: the database cannot grow yet
+            self.wal_failures.failed(str(exc))
 
     def _stopped_unwritable(self, exc: sqlite3.Error) -> None:
         """Stopped while SQLite refuses writes (a full disk): one line naming what is lost with

@@ -8,6 +8,9 @@ runs saved (`Counters.PERSISTED`); `arictl` shows them through the door's `total
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+
 from arimonitor.config import Config
 from arimonitor.engine.intake import Intake
 from arimonitor.engine.loop import Loop
@@ -15,6 +18,9 @@ from arimonitor.engine.state import Counters
 from arimonitor.engine.store import Store
 from arimonitor.engine.watch import Watch
 from arimonitor.logs import setup_line_log
+from arimonitor.repeats import RepeatedFailure
+
+log = logging.getLogger(__name__)
 
 
 class MetricsLine:
@@ -23,6 +29,8 @@ class MetricsLine:
         self.log = setup_line_log("metrics", cfg)
         self.base = store.load_counters()
         self.timer = None
+        # a full disk: one warning for the episode, then a count; no line meanwhile
+        self.save_failures = RepeatedFailure(log, "saving the counter totals (no metrics line meanwhile)")
 
     def start(self, loop: Loop) -> None:
         self.timer = loop.every(self.cfg["logging.metrics_interval"], self.write)
@@ -37,7 +45,12 @@ class MetricsLine:
         self.store.save_counters(self.totals())
 
     def write(self) -> None:
-        self.save()  # first: the line never shows a total SQLite lacks
+        try:
+            self.save()  # first: the line never shows a total SQLite lacks
+        except sqlite3.Error as exc:
+            self.save_failures.failed(str(exc))
+            return
+        self.save_failures.succeeded()
         if self.timer is not None:
             self.timer.interval = self.cfg["logging.metrics_interval"]
         c = _Sum([w.state.counters for w in self.watches])

@@ -47,3 +47,31 @@ def test_a_line_saves_the_totals_first_and_a_new_run_counts_on_from_them(tmp_pat
     again.counters.received = 3
     assert _line(cfg, store, again).totals()["received"] == 10
     store.close()
+
+
+def test_a_full_disk_skips_the_line_and_warns_once_not_every_interval(tmp_path, caplog):
+    import sqlite3
+
+    cfg = load_config(environ={"ARIMONITOR_HOME": str(tmp_path)})
+    store = Store(str(tmp_path / "db.sqlite"))
+    metrics = _line(cfg, store, State("sid"))
+    lines = Lines()
+    metrics.log.addHandler(lines)
+    real = store.save_counters
+
+    def full(_totals):
+        raise sqlite3.OperationalError("database or disk is full")
+    try:
+        store.save_counters = full
+        with caplog.at_level(logging.INFO, logger="arimonitor.engineproc.metricsline"):
+            for _ in range(5):
+                metrics.write()  # never raises: the loop would log a traceback every interval
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1 and "disk is full" in warnings[0].getMessage()
+        assert lines.lines == []  # no line shows a total SQLite lacks
+        store.save_counters = real
+        metrics.write()
+        assert len(lines.lines) == 1 and metrics.save_failures.count == 0
+    finally:
+        metrics.log.removeHandler(lines)
+        store.close()

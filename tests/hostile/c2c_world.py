@@ -194,9 +194,21 @@ def consumers(node: RabbitNode, queue: str) -> int:
         conn.close()
 
 
-def placed(sim: Any) -> dict[str, int]:
-    found: dict[str, int] = defaultdict(int)
-    for r in sim.control.requests():
-        if r["method"] == "POST" and r["path"] == "/channels" and r.get("status") == 200:
-            found[(r.get("params") or {}).get("channelId")] += 1
-    return found
+class Placements:
+    """Every leg A placed (POST /channels answered 200), counted per channel id. The simulator
+    keeps only its last 20,000 REST requests, so a long flood is read as it goes (`look`),
+    each request counted once."""
+
+    def __init__(self, sim: Any) -> None:
+        self.sim = sim
+        self._seen: set[tuple[float, str]] = set()
+        self.count: dict[str, int] = defaultdict(int)
+
+    def look(self) -> dict[str, int]:
+        for r in self.sim.control.requests():
+            if r["method"] == "POST" and r["path"] == "/channels" and r.get("status") == 200:
+                key = (r["t"], (r.get("params") or {}).get("channelId"))
+                if key not in self._seen:
+                    self._seen.add(key)
+                    self.count[key[1]] += 1
+        return self.count

@@ -136,6 +136,7 @@ class Flood:
             durable_replies=True)
         conn.close()  # this connection would only die in a broker restart
         self.sim = SimServer(endpoints=ORIGINS + DESTINATIONS, time_scale=0.1).__enter__()
+        self.placements = c2c_world.Placements(self.sim)
         c2c_world.config(self.tmp, self.sim, files, self.topology, default_timeout="10s",
                          retry_delay="500ms", sections={
                              "paths": {"var": str(self.var), "recordings": str(self.sim.recordings)},
@@ -193,6 +194,8 @@ class Flood:
         self.publisher.publish(body, pika.BasicProperties(reply_to=self.reply_queue,
                                                           correlation_id=corr, delivery_mode=2))
         self.corrs.append(corr)
+        if i % 100 == 99:
+            self.placements.look()  # before the simulator's request log turns over
         time.sleep(max(0.0, self.began + (i + 1) / self.rate - time.monotonic()))
 
     # ---- what came of it ----------------------------------------------------------------------
@@ -204,7 +207,7 @@ class Flood:
             eventually(lambda: all(seen.get(c) for c in corrs), timeout=wait, interval=0.5)
         except AssertionError:
             pass  # the figures say what is missing
-        placed = c2c_world.placed(self.sim)
+        placed = self.placements.look()
         truth = {f"c2c-f{self.uid}-{i}-a": (ORIGINS[i % 20], DESTINATIONS[i % 20],
                                             any(r.startswith("completed/") for _m, r in seen.get(c, ())))
                  for i, c in enumerate(corrs)}

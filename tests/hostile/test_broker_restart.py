@@ -104,7 +104,7 @@ def test_a_broker_restart_mid_flood_loses_nothing_and_places_nothing_twice(tmp_p
                 pass  # the figures below say what is missing
             lost = [c for c in corrs if not seen.get(c)]
             doubled = [c for c in corrs if len({mid for mid, _ in seen.get(c, ())}) > 1]
-            placed = c2c_world.placed(sim)
+            placed = c2c_world.Placements(sim).look()
             rang_twice = [k for k, n in placed.items() if n > 1]
             results: dict[str, int] = defaultdict(int)
             for c in corrs:
