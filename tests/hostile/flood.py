@@ -1,6 +1,7 @@
 """A click-to-call flood through the whole real tree (simulator, engine, reader, clicktocall,
-one transcoder) on a private RabbitMQ node, and what came of it: shared by the fault run
-(kill -9 of each program and a broker restart) and the full-disk run.
+one transcoder when the calls are recorded) on a private RabbitMQ node, and what came of it:
+shared by the fault run (kill -9 of each program and a broker restart), the broker restart
+alone and the full-disk run.
 
     with Flood(tmp_path, node, "fault") as flood:
         flood.start()
@@ -36,9 +37,7 @@ from tests.hostile import c2c_world
 from tests.rabbit_node import RabbitNode
 from tests.support import Processes, eventually
 
-ORIGINS = [f"90100{i:02d}" for i in range(20)]
-DESTINATIONS = [f"90200{i:02d}" for i in range(20)]
-CLIENTS = "[901]\nnome=Flood\ngravar=S\nmax_chamadas=1000\n"  # every call recorded
+CLIENT = "[901]\nnome=Flood\ngravar={record}\nmax_chamadas=1000\n"
 TRANSCODER = ("transcoder.py", "--name", "transcoder_00")
 SCRIPTS = {"engine": ("call_engine.py",), "reader": ("ari_reader.py",),
            "clicktocall": ("clicktocall.py",), "transcoder": TRANSCODER}
@@ -103,8 +102,14 @@ def history_problems(rows: list[dict], legs_a: list[str], truth: dict) -> dict[s
 
 
 class Flood:
-    def __init__(self, tmp_path: Path, node: RabbitNode, name: str, rate: float) -> None:
+    def __init__(self, tmp_path: Path, node: RabbitNode, name: str, rate: float, *,
+                 phones: int = 20, record: bool = True) -> None:
+        """`phones` origins calling as many destinations; `record`: every call recorded, and a
+        transcoder runs (else neither)."""
         self.tmp, self.node, self.rate = tmp_path, node, rate
+        self.origins = [f"90100{i:02d}" for i in range(phones)]
+        self.destinations = [f"90200{i:02d}" for i in range(phones)]
+        self.record = record
         self.var = tmp_path / "var"  # everything the tree writes (a small disk may be mounted there)
         self.uid = uuid.uuid4().hex[:10]
         self.topology = broker.Topology.for_queue(f"{name}-{self.uid}", f"{name}-results-{self.uid}")
@@ -129,13 +134,15 @@ class Flood:
         return self
 
     def _set_up(self) -> None:
-        files = c2c_world.write_files(self.tmp, self.topology, CLIENTS, ORIGINS + DESTINATIONS,
+        files = c2c_world.write_files(self.tmp, self.topology,
+                                      CLIENT.format(record="S" if self.record else "N"),
+                                      self.origins + self.destinations,
                                       rabbit_port=self.node.port)
         conn, _channel, self.reply_queue = c2c_world.declare(
             self.topology, f"{self.topology.queue}-replies", rabbit_port=self.node.port,
             durable_replies=True)
         conn.close()  # this connection would only die in a broker restart
-        self.sim = SimServer(endpoints=ORIGINS + DESTINATIONS, time_scale=0.1).__enter__()
+        self.sim = SimServer(endpoints=self.origins + self.destinations, time_scale=0.1).__enter__()
         self.placements = c2c_world.Placements(self.sim)
         c2c_world.config(self.tmp, self.sim, files, self.topology, default_timeout="10s",
                          retry_delay="500ms", sections={
@@ -156,7 +163,8 @@ class Flood:
     def start(self) -> None:
         """The tree up, every phone registered, the web system's replies and people at work."""
         self.started = start_stack(self.procs, self.ini, self.tmp,
-                                   extra=(("clicktocall.py",), TRANSCODER))
+                                   extra=(("clicktocall.py",), TRANSCODER) if self.record
+                                   else (("clicktocall.py",),))
 
         def ready() -> bool:
             try:
@@ -166,10 +174,11 @@ class Flood:
             return (status["link"]["state"] == "connected"
                     and c2c_world.consumers(self.node, self.topology.queue) >= 1)
         eventually(ready, timeout=30, interval=0.2)
-        for n, ep in enumerate(ORIGINS + DESTINATIONS):
+        for n, ep in enumerate(self.origins + self.destinations):
             self.sim.control.register(ep, ip=f"10.9.0.{n + 1}", port=5060)
         eventually(lambda: sum(e["state"] == "online" for e in
-                               ctl(self.address, "_engine_endpoints")["data"]) == 40, timeout=45)
+                               ctl(self.address, "_engine_endpoints")["data"]) == 2 * len(self.origins),
+                   timeout=45)
         threading.Thread(target=c2c_world.collect_replies,
                          args=(self.node, self.reply_queue, self.seen, self.stop), daemon=True).start()
         threading.Thread(target=c2c_world.hang_up_connected, args=(self.sim, self.stop),
@@ -190,7 +199,8 @@ class Flood:
         """Request i, published with confirms, then wait for the pace."""
         corr = f"m{i}-{uuid.uuid4().hex[:6]}"
         body = {"request_id": f"f{self.uid}-{i}", "client": "901",
-                "origin": ORIGINS[i % 20], "destination": DESTINATIONS[i % 20], "timeout": 5}
+                "origin": self.origins[i % len(self.origins)],
+                "destination": self.destinations[i % len(self.origins)], "timeout": 5}
         self.publisher.publish(body, pika.BasicProperties(reply_to=self.reply_queue,
                                                           correlation_id=corr, delivery_mode=2))
         self.corrs.append(corr)
@@ -208,7 +218,8 @@ class Flood:
         except AssertionError:
             pass  # the figures say what is missing
         placed = self.placements.look()
-        truth = {f"c2c-f{self.uid}-{i}-a": (ORIGINS[i % 20], DESTINATIONS[i % 20],
+        phones = len(self.origins)
+        truth = {f"c2c-f{self.uid}-{i}-a": (self.origins[i % phones], self.destinations[i % phones],
                                             any(r.startswith("completed/") for _m, r in seen.get(c, ())))
                  for i, c in enumerate(corrs)}
 
