@@ -15,7 +15,8 @@ from typing import Any
 from arimonitor.pids import pid_alive  # noqa: F401 (tests import it from here)
 
 ROOT = Path(__file__).resolve().parent.parent
-# Copies of ../shared/fixtures and ../shared/ari: a user's clone has no ../shared beside it.
+# The v2.7 fixtures and ARI captures the default suite reads, kept in the repository (a user's
+# clone has nothing beside it); tests/live/test_data_copies.py checks them against the originals.
 DATA = ROOT / "tests" / "data"
 FIXTURES = DATA / "fixtures"
 ARI = DATA / "ari"

@@ -1,4 +1,4 @@
-"""Every captured stream in tests/data/ari/traces (a copy of shared/ari) through the handlers: calls, endpoints, IPs, history."""
+"""Every captured stream in tests/data/ari/traces (kept in the repository) through the handlers: calls, endpoints, IPs, history."""
 
 from __future__ import annotations
 

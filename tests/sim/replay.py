@@ -1,6 +1,6 @@
 """Drive the simulator through a captured scenario and compare what it emits with the trace.
 
-For each trace in tests/data/ari/traces (copied from ../shared/ari), a scenario lists the phone-side actions (register,
+For each trace in tests/data/ari/traces (kept in the repository), a scenario lists the phone-side actions (register,
 call, hang up) with their trace times; the REST calls come from the trace's .rest.jsonl. Steps
 run in trace-time order; before each one the driver waits until the sim has emitted as many
 (compared) events as the trace shows before that moment, so asynchronous behaviour (ringing,
